@@ -1,0 +1,84 @@
+"""jupyter-publish: publish notebook results to S3, IPFS, HTTP or a local store.
+
+Every publish gets a job ID, is recorded in a ledger with the sha256 and IPFS CID of
+each file, and can be fetched back verified. ``%load_ext jupyter_publish`` adds the
+``%%publish``/``%%fetch`` magics. Names are imported lazily so loading is instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "publish": "jupyter_publish.api",
+    "fetch": "jupyter_publish.api",
+    "jobs": "jupyter_publish.api",
+    "cids": "jupyter_publish.api",
+    "cid_of": "jupyter_publish.cid",
+    "cids_from_bacalhau": "jupyter_publish.bacalhau",
+    "cids_in_text": "jupyter_publish.bacalhau",
+    "preview": "jupyter_publish.preview",
+    "PublishedResult": "jupyter_publish.results",
+    "FetchResult": "jupyter_publish.results",
+    "register_backend": "jupyter_publish.backends",
+    "PublishError": "jupyter_publish.errors",
+    "IntegrityError": "jupyter_publish.errors",
+}
+
+if TYPE_CHECKING:
+    from .api import cids, fetch, jobs, publish
+    from .bacalhau import cids_from_bacalhau, cids_in_text
+    from .backends import register_backend
+    from .cid import cid_of
+    from .errors import IntegrityError, PublishError
+    from .preview import preview
+    from .results import FetchResult, PublishedResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_publish' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_publish``: register the magics (IPython is imported only here)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+__all__ = [
+    "FetchResult",
+    "IntegrityError",
+    "PublishError",
+    "PublishedResult",
+    "__version__",
+    "cid_of",
+    "cids",
+    "cids_from_bacalhau",
+    "cids_in_text",
+    "fetch",
+    "jobs",
+    "load_ipython_extension",
+    "preview",
+    "publish",
+    "register_backend",
+    "unload_ipython_extension",
+]

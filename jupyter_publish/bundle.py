@@ -1,0 +1,190 @@
+"""Collect what is published into a bundle: files, a manifest, and maybe an archive.
+
+``collect`` turns paths, folders and globs into :class:`SourceFile` entries with
+bundle-relative POSIX names. ``write_archive`` streams them into a deterministic
+``.tar.gz`` (sorted entries, fixed mtime/uid/gid/owner, gzip header without time or
+name: the same content always gives the same archive bytes), hashing every file on
+the way in and the archive on the way out, so the sources are read exactly once.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+import tarfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SourceError
+from .hashing import CHUNK, ContentHasher, Digest, HashingReader
+
+ARCHIVE_MTIME = 0
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to publish: where it is, and its name inside the bundle."""
+
+    name: str
+    path: Path
+    size: int
+    mode: int = 0o644
+
+
+@dataclass
+class Bundle:
+    """The files of one publish; ``dirs`` lists empty folders so the tree CID is exact."""
+
+    files: list[SourceFile]
+    dirs: list[str] = field(default_factory=list)
+    label: str = "results"
+    """A short human name (the folder's name, or ``results``)."""
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def collect(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> Bundle:
+    """Build a bundle from paths, folders and glob patterns.
+
+    One folder publishes its contents (``results/a.csv`` becomes ``a.csv``), like
+    Bacalhau's output folder; several paths keep their own names side by side.
+    """
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise SourceError("nothing to publish: give at least one file or folder")
+    expanded = [p for item in items for p in _expand(item)]
+    if len(expanded) == 1 and expanded[0].is_dir():
+        root = expanded[0]
+        files, dirs = _walk(root, prefix="")
+        label = root.resolve().name or "results"
+    else:
+        files, dirs = [], []
+        for path in expanded:
+            if path.is_dir():
+                sub_files, sub_dirs = _walk(path, prefix=path.resolve().name + "/")
+                files += sub_files
+                dirs += sub_dirs or ([] if sub_files else [path.resolve().name])
+            else:
+                files.append(_source(path, path.name))
+        label = expanded[0].resolve().stem if len(expanded) == 1 else "results"
+    _reject_duplicates(files)
+    if not files and not dirs:
+        raise SourceError(f"nothing to publish: {', '.join(map(str, items))} holds no files")
+    return Bundle(sorted(files, key=lambda f: f.name), sorted(dirs), label or "results")
+
+
+def _expand(item: str | os.PathLike[str]) -> list[Path]:
+    text = os.fspath(item)
+    if glob.has_magic(text):
+        matches = sorted(glob.glob(os.path.expanduser(text), recursive=True))
+        if not matches:
+            raise SourceError(f"no files match {text!r}: check the pattern and the working folder")
+        return [Path(m) for m in matches]
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise SourceError(f"cannot publish {text!r}: no such file or folder")
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"cannot publish {text!r}: permission denied (not readable)")
+    return [path]
+
+
+def _walk(root: Path, prefix: str) -> tuple[list[SourceFile], list[str]]:
+    files: list[SourceFile] = []
+    dirs: list[str] = []
+    for current, subdirs, names in os.walk(root, followlinks=True):
+        subdirs.sort()
+        rel = Path(current).relative_to(root).as_posix()
+        rel = "" if rel == "." else rel + "/"
+        if not names and not subdirs and rel:
+            dirs.append(prefix + rel.rstrip("/"))
+        for name in sorted(names):
+            files.append(_source(Path(current) / name, prefix + rel + name))
+    return files, dirs
+
+
+def _source(path: Path, name: str) -> SourceFile:
+    try:
+        info = path.stat()
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise SourceError(f"cannot publish {str(path)!r}: permission denied (not readable)") from None
+    except OSError as exc:
+        raise SourceError(f"cannot publish {str(path)!r}: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise SourceError(f"cannot publish {str(path)!r}: not a regular file")
+    mode = 0o755 if info.st_mode & 0o111 else 0o644
+    return SourceFile(name=name, path=path, size=info.st_size, mode=mode)
+
+
+def _reject_duplicates(files: Iterable[SourceFile]) -> None:
+    seen: dict[str, Path] = {}
+    for f in files:
+        if f.name in seen:
+            raise SourceError(
+                f"two sources would both be published as {f.name!r} ({seen[f.name]} and {f.path}): "
+                "rename one or publish their parent folder"
+            )
+        seen[f.name] = f.path
+
+
+class _HashingWriter:
+    """A write-only file that hashes what passes through it to ``target``."""
+
+    def __init__(self, target, hasher: ContentHasher) -> None:  # type: ignore[no-untyped-def]
+        self._target = target
+        self.hasher = hasher
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        return self._target.write(data)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+
+def write_archive(
+    bundle: Bundle, target: Path, cid_version: int = 0, progress=None
+) -> tuple[dict[str, Digest], Digest]:  # type: ignore[no-untyped-def]
+    """Write ``bundle`` as a deterministic tar.gz at ``target``.
+
+    Returns each file's digest (computed as it was archived) and the archive's digest.
+    """
+    digests: dict[str, Digest] = {}
+    archive_hasher = ContentHasher(cid_version)
+    with open(target, "wb") as raw:
+        sink = _HashingWriter(raw, archive_hasher)
+        with (
+            gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=ARCHIVE_MTIME) as gz,  # type: ignore[arg-type]
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            for name in bundle.dirs:
+                tar.addfile(_tarinfo(name, 0, 0o755, tarfile.DIRTYPE))
+            for source in bundle.files:
+                hasher = ContentHasher(cid_version)
+                with open(source.path, "rb") as handle:
+                    reader = HashingReader(handle, hasher, source.size, progress)
+                    try:
+                        tar.addfile(_tarinfo(source.name, source.size, source.mode), reader)
+                    except OSError as exc:
+                        raise SourceError(
+                            f"{source.path} changed while it was being published ({exc}); try again"
+                        ) from None
+                    if reader.read(1):
+                        raise SourceError(f"{source.path} grew while it was being published; try again")
+                digests[source.name] = hasher.finish()
+    return digests, archive_hasher.finish()
+
+
+def _tarinfo(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.type = size, mode, kind
+    info.mtime, info.uid, info.gid, info.uname, info.gname = ARCHIVE_MTIME, 0, 0, "", ""
+    return info
+
+
+__all__ = ["CHUNK", "Bundle", "SourceFile", "collect", "write_archive"]

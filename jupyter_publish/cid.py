@@ -1,0 +1,349 @@
+"""IPFS CIDs computed locally, exactly as ``ipfs add`` (Kubo defaults) would give them.
+
+Every published file is recorded with its IPFS CID whatever backend stored it, so the
+CID must be computed without a daemon, in the same streaming pass as the SHA-256, and
+must match what IPFS later reports. This module re-implements the few pieces of the
+Kubo importer that decide a CID:
+
+* UnixFS, fixed 256 KiB chunks, balanced DAG with at most 174 links per node;
+* dag-pb encoding (PBNode: Links=2 before Data=1) with sha2-256 multihashes;
+* CIDv0 (``ipfs add``): leaves are UnixFS File nodes, CIDs in base58btc ``Qm…``;
+* CIDv1 (``ipfs add --cid-version=1``, which implies ``--raw-leaves``): leaves are raw
+  blocks, parents and directories dag-pb, CIDs in base32 ``baf…``;
+* basic UnixFS directories (links sorted by name), as ``ipfs add -r --hidden``.
+
+Not covered: HAMT-sharded directories. Kubo shards a directory once the sum of
+``len(name) + len(cid bytes)`` over its entries reaches 256 KiB (several thousand
+entries); :func:`directory_node` still returns the basic directory then, with a
+``UserWarning`` saying its CID will differ from Kubo's. Symlinks are followed (their
+content is published), whereas ``ipfs add -r`` would store a UnixFS symlink node.
+CIDs are encoded and parsed with ``multiformats``; the tiny protobuf encoder is inline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from multiformats import CID
+
+from .errors import DestinationError, SourceError
+
+__all__ = [
+    "CHUNK_SIZE",
+    "DagNode",
+    "FileCidBuilder",
+    "cid_of",
+    "cid_v1",
+    "directory_node",
+    "file_node",
+    "normalize_cid",
+    "parse_cid",
+    "same_content_cid",
+    "tree_node",
+]
+
+CHUNK_SIZE: int = 262144
+MAX_LINKS: int = 174
+HAMT_SHARDING_SIZE: int = 262144  # Kubo's Import.UnixFSHAMTDirectorySizeThreshold default
+
+_SHA256 = b"\x12\x20"  # multihash prefix: sha2-256, 32 bytes
+_V1_DAG_PB = b"\x01\x70"  # CIDv1 prefix, codec dag-pb
+_V1_RAW = b"\x01\x55"  # CIDv1 prefix, codec raw
+_READ_SIZE = 4 * CHUNK_SIZE
+
+# A DAG link while building: (CID bytes, Tsize, logical size).
+_Link = tuple[bytes, int, int]
+
+
+@dataclass(frozen=True)
+class DagNode:
+    """The root of a UnixFS DAG: its CID and the sizes a parent link needs."""
+
+    cid: str  # CIDv0 'Qm…' or CIDv1 base32 'baf…'
+    tsize: int  # cumulative encoded size (what a parent link's Tsize holds)
+    size: int  # logical content size in bytes (file size; for dirs sum of files)
+
+
+def _varint(n: int) -> bytes:
+    """Unsigned LEB128 varint, as protobuf and multiformats use."""
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _bytes_field(key: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field; ``key`` is the tag byte (field << 3 | 2)."""
+    return bytes((key,)) + _varint(len(payload)) + payload
+
+
+def _pb_link(cid: bytes, name: bytes, tsize: int) -> bytes:
+    """PBLink {Hash=1, Name=2, Tsize=3}, wrapped as PBNode field Links=2."""
+    body = _bytes_field(0x0A, cid) + _bytes_field(0x12, name) + b"\x18" + _varint(tsize)
+    return _bytes_field(0x12, body)
+
+
+def _cid_bytes(block: bytes, prefix: bytes) -> bytes:
+    """CID bytes for a dag-pb block (``prefix`` is ``b""`` for CIDv0) or raw block."""
+    return prefix + _SHA256 + hashlib.sha256(block).digest()
+
+
+def _cid_str(raw: bytes) -> str:
+    """The canonical string of a binary CID: base58btc for v0, base32 for v1."""
+    if raw[:2] == _SHA256:
+        return CID("base58btc", 0, "dag-pb", raw).encode()
+    return CID.decode(raw).encode("base32")
+
+
+def _dag_pb_block(links: list[tuple[bytes, bytes, int]], unixfs: bytes) -> bytes:
+    """A dag-pb block in canonical order: every link, then Data."""
+    return b"".join(_pb_link(*link) for link in links) + _bytes_field(0x0A, unixfs)
+
+
+class FileCidBuilder:
+    """Streams a file's bytes (any chunk sizes) into its UnixFS DAG; memory stays flat."""
+
+    def __init__(self, cid_version: int = 0) -> None:
+        if cid_version not in (0, 1):
+            raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+        self._v1 = cid_version == 1
+        self._pending = bytearray()
+        self._levels: list[list[_Link]] = [[]]
+        self._leaves = 0
+        self._done = False
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Add the next bytes of the file."""
+        if self._done:
+            raise RuntimeError("FileCidBuilder.update() called after finish()")
+        mv = memoryview(data)
+        if mv.ndim != 1 or mv.itemsize != 1:
+            mv = mv.cast("B")
+        if self._pending:
+            take = CHUNK_SIZE - len(self._pending)
+            self._pending += mv[:take]
+            mv = mv[take:]
+            if len(self._pending) < CHUNK_SIZE:
+                return
+            self._leaf(self._pending)
+            self._pending = bytearray()
+        while len(mv) >= CHUNK_SIZE:
+            self._leaf(mv[:CHUNK_SIZE])
+            mv = mv[CHUNK_SIZE:]
+        self._pending += mv
+
+    def finish(self) -> DagNode:
+        """Close the file and return its root node (the CID ``ipfs add`` prints)."""
+        if self._done:
+            raise RuntimeError("FileCidBuilder.finish() called twice")
+        self._done = True
+        if self._pending or not self._leaves:
+            self._leaf(self._pending)
+        levels = self._levels
+        i = 0
+        while True:
+            if i == len(levels) - 1 and len(levels[i]) == 1:
+                cid, tsize, size = levels[i][0]
+                return DagNode(_cid_str(cid), tsize, size)
+            if levels[i]:
+                if i + 1 == len(levels):
+                    levels.append([])
+                levels[i + 1].append(self._parent(levels[i]))
+                levels[i] = []
+            i += 1
+
+    def _leaf(self, chunk: bytes | bytearray | memoryview) -> None:
+        n = len(chunk)
+        if self._v1:
+            link = (_V1_RAW + _SHA256 + hashlib.sha256(chunk).digest(), n, n)
+        else:
+            # PBNode{Data: UnixFS{Type=File, Data=chunk, filesize=n}}, hashed without a copy.
+            head = b"\x08\x02" + (b"\x12" + _varint(n) if n else b"")
+            tail = b"\x18" + _varint(n)
+            inner = len(head) + n + len(tail)
+            prefix = b"\x0a" + _varint(inner) + head
+            h = hashlib.sha256(prefix)
+            h.update(chunk)
+            h.update(tail)
+            link = (_SHA256 + h.digest(), len(prefix) + n + len(tail), n)
+        self._leaves += 1
+        self._push(0, link)
+
+    def _push(self, level: int, link: _Link) -> None:
+        if level == len(self._levels):
+            self._levels.append([])
+        self._levels[level].append(link)
+        if len(self._levels[level]) == MAX_LINKS:
+            parent = self._parent(self._levels[level])
+            self._levels[level] = []
+            self._push(level + 1, parent)
+
+    def _parent(self, children: list[_Link]) -> _Link:
+        size = sum(c[2] for c in children)
+        blocksizes = b"".join(b"\x20" + _varint(c[2]) for c in children)
+        unixfs = b"\x08\x02\x18" + _varint(size) + blocksizes
+        block = _dag_pb_block([(c[0], b"", c[1]) for c in children], unixfs)
+        cid = _cid_bytes(block, _V1_DAG_PB if self._v1 else b"")
+        return cid, len(block) + sum(c[1] for c in children), size
+
+
+def file_node(path: str | os.PathLike[str], cid_version: int = 0) -> DagNode:
+    """The UnixFS DAG root of a file, streamed from disk."""
+    builder = FileCidBuilder(cid_version)
+    buf = bytearray(_READ_SIZE)
+    view = memoryview(buf)
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                builder.update(view[:n])
+    except OSError as e:
+        raise SourceError(f"cannot read {os.fspath(path)!s}: {e.strerror or e}") from e
+    return builder.finish()
+
+
+def _name_bytes(name: str) -> bytes:
+    if not name or name in (".", "..") or "/" in name:
+        raise ValueError(f"invalid directory entry name {name!r}")
+    return name.encode("utf-8", "surrogateescape")
+
+
+def directory_node(entries: Mapping[str, DagNode], cid_version: int = 0) -> DagNode:
+    """A basic UnixFS directory over ``entries`` (name -> child root), one level."""
+    if cid_version not in (0, 1):
+        raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+    links = sorted(
+        (_name_bytes(name), bytes(parse_cid(node.cid)), node.tsize) for name, node in entries.items()
+    )
+    if sum(len(name) + len(cid) for name, cid, _ in links) >= HAMT_SHARDING_SIZE:
+        warnings.warn(
+            f"a directory of {len(links)} entries is HAMT-sharded by ipfs add; "
+            "its computed CID will differ from the one IPFS gives",
+            stacklevel=2,
+        )
+    block = _dag_pb_block([(cid, name, tsize) for name, cid, tsize in links], b"\x08\x01")
+    cid = _cid_bytes(block, _V1_DAG_PB if cid_version else b"")
+    tsize = len(block) + sum(link[2] for link in links)
+    return DagNode(_cid_str(cid), tsize, sum(node.size for node in entries.values()))
+
+
+def _split(path: str) -> list[str]:
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if path.startswith("/") or ".." in parts:
+        raise ValueError(f"{path!r} is not a relative POSIX path inside the tree")
+    return parts
+
+
+def tree_node(
+    files: Mapping[str, DagNode | None], cid_version: int = 0
+) -> tuple[DagNode, dict[str, DagNode]]:
+    """Build every directory over ``files`` (relative path -> file node, None = empty dir).
+
+    Returns the root and ``{dir_relpath: node}`` for every directory, ``""`` being the root.
+    """
+    tree: dict[str, dict[str, DagNode | None]] = {"": {}}  # None marks a subdirectory
+    for path, node in files.items():
+        parts = _split(path)
+        if not parts and node is not None:
+            raise ValueError(f"{path!r} names the root directory, not a file")
+        for depth, name in enumerate(parts):
+            parent, here = "/".join(parts[:depth]), "/".join(parts[: depth + 1])
+            siblings = tree[parent]
+            if depth == len(parts) - 1 and node is not None:
+                if name in siblings:
+                    raise ValueError(f"{here!r} is given twice, or as both file and directory")
+                siblings[name] = node
+            elif siblings.setdefault(name, None) is not None:
+                raise ValueError(f"{here!r} is both a file and a directory")
+            else:
+                tree.setdefault(here, {})
+    dirs: dict[str, DagNode] = {}
+    for here in sorted(tree, key=lambda d: d.count("/") + bool(d), reverse=True):
+        entries = {
+            name: child if child is not None else dirs[f"{here}/{name}" if here else name]
+            for name, child in tree[here].items()
+        }
+        dirs[here] = directory_node(entries, cid_version)
+    return dirs[""], dirs
+
+
+def _walk(root: str, cid_version: int) -> dict[str, DagNode | None]:
+    """Every file (and empty directory) under ``root``, following symlinks."""
+    files: dict[str, DagNode | None] = {}
+
+    def visit(path: str, rel: str, ancestors: frozenset[tuple[int, int]]) -> None:
+        with os.scandir(path) as it:
+            entries = list(it)
+        if not entries and rel:
+            files[rel] = None
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            st = os.stat(entry.path)
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    raise SourceError(f"{entry.path}: symlink loop back to a parent directory")
+                visit(entry.path, child, ancestors | {key})
+            elif stat.S_ISREG(st.st_mode):
+                files[child] = file_node(entry.path, cid_version)
+            else:
+                raise SourceError(f"{entry.path}: not a regular file or directory")
+
+    st = os.stat(root)
+    visit(root, "", frozenset({(st.st_dev, st.st_ino)}))
+    return files
+
+
+def cid_of(path: str | os.PathLike[str], cid_version: int = 0) -> str:
+    """The CID ``ipfs add [-r --hidden]`` gives a file or a whole directory tree.
+
+    Hidden files and empty directories are included; symlinks are followed.
+    """
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return file_node(path, cid_version).cid
+        if stat.S_ISDIR(st.st_mode):
+            return tree_node(_walk(path, cid_version), cid_version)[0].cid
+    except SourceError:
+        raise
+    except OSError as e:
+        raise SourceError(f"cannot read {e.filename or path}: {e.strerror or e}") from e
+    raise SourceError(f"{path}: not a regular file or directory")
+
+
+def parse_cid(text: str) -> CID:
+    """Parse a CID string (any multibase); raise DestinationError if it is not one."""
+    shown = repr(text) if len(str(text)) <= 100 else repr(str(text)[:100] + "…")
+    if not isinstance(text, str):
+        raise DestinationError(f"{shown} is not a valid CID: not a string")
+    try:
+        return CID.decode(text.strip())
+    except (ValueError, KeyError, TypeError) as e:
+        reason = e.args[0] if e.args else type(e).__name__
+        raise DestinationError(f"{shown} is not a valid CID: {reason}") from None
+
+
+def normalize_cid(text: str) -> str:
+    """Canonical string: CIDv0 stays base58btc ``Qm…``, CIDv1 becomes base32 lowercase."""
+    cid = parse_cid(text)
+    return cid.encode() if cid.version == 0 else cid.encode("base32")
+
+
+def same_content_cid(a: str, b: str) -> bool:
+    """True if both CIDs name the same block (same codec and multihash, any version/base)."""
+    ca, cb = parse_cid(a), parse_cid(b)
+    return ca.codec == cb.codec and ca.digest == cb.digest
+
+
+def cid_v1(text: str) -> str:
+    """The CIDv1 base32 form of a CID (a v0 ``Qm…`` becomes dag-pb ``bafy…``)."""
+    cid = parse_cid(text)
+    return CID("base32", 1, cid.codec, cid.digest).encode()

@@ -1,0 +1,240 @@
+"""The ``jupyter-publish`` command line: the same front door as the notebook.
+
+Errors print one line on stderr and exit non-zero (2 for bad usage, 1 for failures);
+``--json`` prints machine-readable results on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import DestinationError, PublishError
+
+EXIT_FAILURE, EXIT_USAGE = 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not the whole usage block
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="jupyter-publish", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("publish", help="publish files or folders; prints the job ID")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or glob patterns")
+    p.add_argument("--to", default="local", metavar="DEST", help="local, s3://…, ipfs://, http(s)://…")
+    p.add_argument("--no-archive", dest="archive", action="store_false", help="upload file by file")
+    p.add_argument("--name", help="a name for the result (default: the folder's name)")
+    p.add_argument("--endpoint", help="S3 endpoint URL (S3-compatible stores)")
+    p.add_argument("--region", help="S3 region")
+    p.add_argument("--profile", help="AWS profile")
+    p.add_argument("--presign", metavar="DURATION", help="add a presigned GET URL, e.g. 1h (S3)")
+    p.add_argument("--api", help="IPFS RPC API address (default: IPFS_API, ~/.ipfs/api, :5001)")
+    p.add_argument("--gateway", help="IPFS gateway for links (default: IPFS_GATEWAY)")
+    p.add_argument("--cid-version", type=int, choices=(0, 1), default=0)
+    p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin on IPFS")
+    p.add_argument("--method", choices=("PUT", "POST"), help="HTTP upload method (default PUT)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    f = sub.add_parser("fetch", help="fetch a URI or job ID, verified")
+    f.add_argument(
+        "ref", metavar="REF", help="s3://…, ipfs://CID[/path], http(s)://…, local://…, or a job ID"
+    )
+    f.add_argument("--to", dest="dest", metavar="DIR", help="destination folder (default: ./REF-name)")
+    f.add_argument("--no-verify", dest="verify", action="store_false")
+    f.add_argument("--no-extract", dest="extract", action="store_false")
+    f.add_argument("--endpoint", help="S3 endpoint URL")
+    f.add_argument("--region", help="S3 region")
+    f.add_argument("--profile", help="AWS profile")
+    f.add_argument("--api", help="IPFS RPC API address")
+    f.add_argument("--gateway", help="IPFS gateway to fetch through instead of the API")
+    f.add_argument("--quiet", "-q", action="store_true")
+    f.add_argument("--json", action="store_true")
+
+    j = sub.add_parser("jobs", help="list recorded jobs")
+    j.add_argument("--limit", type=int)
+    j.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("cids", help="list CIDs and checksums of published files")
+    c.add_argument("job", nargs="?", metavar="JOB")
+    c.add_argument("--json", action="store_true")
+
+    one = sub.add_parser("cid", help="compute the IPFS CID of a file or folder, no daemon needed")
+    one.add_argument("paths", nargs="+", metavar="PATH")
+    one.add_argument("--cid-version", type=int, choices=(0, 1), default=0)
+    one.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("serve", help="serve the local store read-only on 127.0.0.1")
+    s.add_argument("--port", type=int, default=0)
+
+    d = sub.add_parser("demo", help="publish a sample results folder to the local store")
+    d.add_argument("--to", default="local", metavar="DEST")
+    d.add_argument("--json", action="store_true")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _options(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _frame_out(frame: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(json.loads(frame.to_json(orient="records", date_format="iso")))
+    elif frame.empty:
+        print("(none)")
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+            print(frame.to_string(index=False))
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .publisher import publish
+
+    options = _options(args, ("endpoint", "region", "profile", "presign", "api", "gateway", "method"))
+    result = publish(
+        args.paths,
+        args.to,
+        archive=args.archive,
+        name=args.name,
+        pin=args.pin,
+        cid_version=args.cid_version,
+        quiet=args.quiet or args.json,
+        **options,
+    )
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from .api import fetch
+
+    options = _options(args, ("endpoint", "region", "profile", "api", "gateway"))
+    result = fetch(
+        args.ref,
+        args.dest,
+        verify=args.verify,
+        extract=args.extract,
+        quiet=args.quiet or args.json,
+        **options,
+    )
+    if args.json:
+        _print_json(
+            {
+                "ref": result.ref,
+                "dest": str(result.dest),
+                "verified": result.verified,
+                "job_id": result.job_id,
+                "files": [
+                    {
+                        "path": str(f.path),
+                        "size": f.size,
+                        "sha256": f.sha256,
+                        "verified_against": f.verified_against,
+                    }
+                    for f in result.files
+                ],
+            }
+        )
+    else:
+        print(result)
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from .api import jobs
+
+    frame = jobs(args.limit)
+    if not args.json:
+        frame = frame[["job_id", "status", "type", "name", "n_files", "total_size", "uri", "error"]]
+    _frame_out(frame, args.json)
+    return 0
+
+
+def cmd_cids(args: argparse.Namespace) -> int:
+    from .api import cids
+
+    frame = cids(args.job)
+    if not args.json:
+        frame = frame[["job_id", "kind", "path", "cid", "size", "sha256"]]
+    _frame_out(frame, args.json)
+    return 0
+
+
+def cmd_cid(args: argparse.Namespace) -> int:
+    from .cid import cid_of
+
+    found = {p: cid_of(p, args.cid_version) for p in args.paths}
+    if args.json:
+        _print_json([{"path": p, "cid": c} for p, c in found.items()])
+    else:
+        for path, cid in found.items():
+            print(f"{cid}  {path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    serve(args.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The quickstart: make a small results folder, publish it, show the ledger."""
+    from .demo import run_demo
+
+    return run_demo(args.to, as_json=args.json)
+
+
+COMMANDS = {
+    "publish": cmd_publish,
+    "fetch": cmd_fetch,
+    "jobs": cmd_jobs,
+    "cids": cmd_cids,
+    "cid": cmd_cid,
+    "serve": cmd_serve,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except DestinationError as exc:
+        print(f"jupyter-publish: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PublishError as exc:
+        print(f"jupyter-publish: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("jupyter-publish: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Exceptions a user can act on.
+
+Every error raised on purpose by jupyter-publish derives from :class:`PublishError`
+and carries a one-line message saying what is wrong and what to do. The magics turn
+these into IPython ``UsageError`` (one line, no traceback) and the command line into
+a message on stderr and a non-zero exit code. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class PublishError(Exception):
+    """Base class: a failure the user can act on, explained in one line."""
+
+
+class DestinationError(PublishError, ValueError):
+    """A destination or reference string is malformed or uses an unknown placeholder."""
+
+
+class SourceError(PublishError, OSError):
+    """A path to publish is missing, unreadable, or empty."""
+
+
+class CredentialsError(PublishError):
+    """The store refused our credentials (wrong secret, unknown key, expired token)."""
+
+
+class NotFoundError(PublishError, LookupError):
+    """A bucket, object, CID, URL or job ID does not exist."""
+
+
+class BackendError(PublishError):
+    """The store answered with an error we cannot fix for the user (5xx, 413, timeouts)."""
+
+
+class IntegrityError(PublishError):
+    """Content did not match its recorded checksum or CID; nothing was kept."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.what, self.expected, self.actual = what, expected, actual
+        super().__init__(f"{what}: expected {expected}, got {actual}; the download was discarded")
+
+
+class UnsafeArchiveError(PublishError):
+    """An archive member would escape the destination, is a device, or is too large."""

@@ -1,0 +1,355 @@
+"""Fetch results back: resolve a reference, stream, verify, then put in place.
+
+Every object is streamed into a staging folder beside the destination while it is
+hashed; it moves into the destination only once its size, sha256 (or IPFS CID) match
+what was recorded. A mismatch raises IntegrityError and leaves the destination as it
+was. Partial downloads stay in the staging folder and resume with a ranged read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .backends import RemoteObject, backend_class
+from .errors import DestinationError, IntegrityError, NotFoundError
+from .hashing import CHUNK, ContentHasher, hash_file
+from .ledger import Ledger
+from .progress import progress_bar
+from .results import FetchedFile, FetchResult, PublishedResult
+
+_SCHEMES = {"s3://": "s3", "ipfs://": "ipfs", "http://": "http", "https://": "http", "local://": "local"}
+
+
+@dataclass
+class _Item:
+    """One object to download and what it must hash to."""
+
+    name: str
+    location: str
+    size: int | None = None
+    sha256: str | None = None
+    cid: str | None = None
+    archive_of: list[dict[str, Any]] | None = None
+    """For an archive: the manifest of the files inside it, checked after extraction."""
+
+
+@dataclass
+class _Plan:
+    ref: str
+    scheme: str
+    items: list[_Item]
+    options: dict[str, Any]
+    name: str
+    job_id: str | None = None
+
+
+def fetch(
+    ref: Any,
+    dest: str | os.PathLike[str] | None = None,
+    *,
+    verify: bool = True,
+    extract: bool = True,
+    quiet: bool | None = None,
+    ledger: Ledger | None = None,
+    **options: Any,
+) -> FetchResult:
+    """Fetch ``ref`` (URI, job ID, PublishedResult, Bacalhau result spec) into ``dest``."""
+    plan = _plan(ref, ledger or Ledger(), options)
+    target = Path(dest) if dest is not None else Path.cwd() / plan.name
+    if target.exists() and not target.is_dir():
+        raise DestinationError(f"cannot fetch into {target}: it is a file; give a folder with --to")
+    backend = backend_class(plan.scheme)(**_backend_options(plan))
+    staging = target.parent / f".{target.name}.jp-partial"
+    try:
+        files = _fetch_items(plan, backend, target, staging, verify, extract, quiet)
+    finally:
+        backend.close()
+    shutil.rmtree(staging, ignore_errors=True)
+    extracted = next((i.name for i in plan.items if i.archive_of is not None), None) if extract else None
+    return FetchResult(plan.ref, target, files, extracted, plan.job_id)
+
+
+# -- planning -------------------------------------------------------------------------
+
+
+def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
+    if isinstance(ref, PublishedResult):
+        return _plan_result(ref, options)
+    if isinstance(ref, dict):
+        return _plan_uri(_spec_to_uri(ref, options), ledger, options)
+    if isinstance(ref, os.PathLike):
+        ref = os.fspath(ref)
+    if not isinstance(ref, str) or not ref.strip():
+        raise DestinationError(f"cannot fetch {ref!r}: give a URI, a job ID or a PublishedResult")
+    ref = ref.strip()
+    if any(ref.startswith(prefix) for prefix in _SCHEMES):
+        return _plan_uri(ref, ledger, options)
+    if "://" in ref:
+        raise DestinationError(f"cannot fetch {ref!r}: use s3://, ipfs://, http(s)://, local:// or a job ID")
+    return _plan_result(ledger.result(ref), options)
+
+
+def _spec_to_uri(spec: dict[str, Any], options: dict[str, Any]) -> str:
+    """Bacalhau's ``{"Type":…, "Params":…}`` published-result spec -> a URI."""
+    kind = str(spec.get("Type") or spec.get("StorageSource") or "").lower()
+    params = spec.get("Params") or spec
+    if kind == "ipfs" and params.get("CID"):
+        return f"ipfs://{params['CID']}"
+    if kind == "s3" and params.get("Bucket"):
+        if params.get("Endpoint"):
+            options.setdefault("endpoint", params["Endpoint"])
+        if params.get("Region"):
+            options.setdefault("region", params["Region"])
+        return f"s3://{params['Bucket']}/{params.get('Key', '')}"
+    if kind in {"urldownload", "url"} and params.get("URL"):
+        return str(params["URL"])
+    if kind == "local" and params.get("JobID"):
+        return f"local://{params['JobID']}/"
+    raise DestinationError(
+        f"cannot fetch a published result of type {kind or '?'!r} with params {sorted(params)}"
+    )
+
+
+def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
+    """Exactly what a job published, with the checksums recorded at publish time."""
+    opts = dict(options)
+    if result.type == "s3":
+        if result.params.get("Endpoint"):
+            opts.setdefault("endpoint", result.params["Endpoint"])
+        if result.params.get("Region"):
+            opts.setdefault("region", result.params["Region"])
+    scheme = _scheme_of(result.uri)
+    manifest = [f.__dict__ for f in result.files if f.kind == "file"]
+    if result.archive is not None:
+        a = result.archive
+        items = [_Item(a.path, a.location or result.uri, a.size, a.sha256, None, manifest)]
+    else:
+        items = [
+            _Item(f.path, f.location or "", f.size, f.sha256, f.cid if result.type == "ipfs" else None)
+            for f in result.files
+            if f.kind == "file"
+        ]
+    return _Plan(result.job_id, scheme, items, opts, result.job_id, result.job_id)
+
+
+def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
+    scheme = _scheme_of(ref)
+    backend = backend_class(scheme)(**_backend_options(_Plan(ref, scheme, [], options, "")))
+    try:
+        remote = backend.list(ref)
+    finally:
+        backend.close()
+    items = [_item_from_remote(obj, ledger) for obj in remote]
+    name = _default_name(ref)
+    return _Plan(ref, scheme, items, options, name)
+
+
+def _item_from_remote(obj: RemoteObject, ledger: Ledger) -> _Item:
+    item = _Item(obj.name, obj.location, obj.size, obj.sha256, obj.cid)
+    recorded = ledger.find_by_location(obj.location)
+    if recorded:
+        item.sha256 = item.sha256 or recorded["sha256"]
+        if recorded["kind"] == "archive":
+            job_files = [f for f in ledger.files(recorded["job_id"]) if f["kind"] == "file"]
+            item.archive_of = job_files
+    return item
+
+
+def _scheme_of(ref: str) -> str:
+    for prefix, scheme in _SCHEMES.items():
+        if ref.startswith(prefix):
+            return scheme
+    raise DestinationError(f"cannot fetch {ref!r}: unknown scheme")
+
+
+def _default_name(ref: str) -> str:
+    tail = ref.split("://", 1)[-1].rstrip("/").split("?")[0]
+    last = tail.rsplit("/", 1)[-1].replace("*", "").replace("?", "") or "fetched"
+    for suffix in (".tar.gz", ".tgz", ".zip", ".tar"):
+        if last.endswith(suffix):
+            return last[: -len(suffix)] or "fetched"
+    return last
+
+
+def _backend_options(plan: _Plan) -> dict[str, Any]:
+    allowed = {"s3": {"endpoint", "region", "profile"}, "ipfs": {"api", "gateway", "timeout"}}
+    allowed["http"] = {"headers", "auth", "timeout"}
+    opts = {k: v for k, v in plan.options.items() if k in allowed.get(plan.scheme, set()) and v is not None}
+    if plan.scheme == "http":
+        opts.setdefault("url", plan.ref if "://" in plan.ref else "")
+    return opts
+
+
+# -- downloading ----------------------------------------------------------------------
+
+
+def _fetch_items(
+    plan: _Plan,
+    backend: Any,
+    target: Path,
+    staging: Path,
+    verify: bool,
+    extract: bool,
+    quiet: bool | None,
+) -> list[FetchedFile]:
+    total = sum(i.size or 0 for i in plan.items) or None
+    done: list[FetchedFile] = []
+    pending: list[tuple[_Item, Path, ContentHasher]] = []
+    with progress_bar(total, f"fetch {plan.name}", quiet=quiet) as progress:
+        for item in plan.items:
+            present = _already_present(item, target, extract)
+            if present is not None:
+                done += present
+                continue
+            part = staging / "objects" / item.name
+            hasher = _download(backend, item, part, progress)
+            if verify:
+                _verify(item, hasher)
+            pending.append((item, part, hasher))
+    for item, part, hasher in pending:
+        digest = hasher.finish()
+        checked = _checked_against(item) if verify else None
+        if extract and _is_archive(item.name):
+            done += _extract_into(item, part, target, staging, verify)
+        else:
+            final = target / item.name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, final)
+            done.append(FetchedFile(final, digest.size, digest.sha256, checked, item.location, digest.cid))
+    return done
+
+
+def _download(backend: Any, item: _Item, part: Path, progress: Any) -> ContentHasher:
+    """Stream one object into ``part``, resuming after whatever a previous try left."""
+    part.parent.mkdir(parents=True, exist_ok=True)
+    hasher = ContentHasher(_cid_version(item.cid))
+    offset = 0
+    if part.exists() and item.size and part.stat().st_size < item.size:
+        offset = _rehash(part, hasher)
+    elif part.exists():
+        part.unlink()
+    with open(part, "ab" if offset else "wb") as out:
+        for chunk in _stream(backend, item.location, offset):
+            out.write(chunk)
+            hasher.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return hasher
+
+
+def _stream(backend: Any, location: str, offset: int) -> Iterator[bytes]:
+    if "#" in location and not location.startswith("http"):
+        raise NotFoundError(f"{location} is a file inside an archive: fetch the archive or the job ID")
+    return backend.read(location, offset)
+
+
+def _rehash(part: Path, hasher: ContentHasher) -> int:
+    with open(part, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            hasher.update(chunk)
+    return hasher.size
+
+
+def _cid_version(cid: str | None) -> int:
+    return 1 if cid and not cid.startswith("Qm") else 0
+
+
+def _verify(item: _Item, hasher: ContentHasher) -> None:
+    """Compare what arrived with what was recorded; discard it on any mismatch."""
+    digest = hasher.finish()
+    if item.size is not None and digest.size != item.size:
+        raise IntegrityError(f"size of {item.location}", f"{item.size} bytes", f"{digest.size} bytes")
+    if item.sha256 and digest.sha256 != item.sha256:
+        raise IntegrityError(f"sha256 of {item.location}", item.sha256, digest.sha256)
+    if item.cid:
+        from .cid import same_content_cid
+
+        if not same_content_cid(item.cid, digest.cid):
+            raise IntegrityError(f"CID of {item.location}", item.cid, digest.cid)
+
+
+def _checked_against(item: _Item) -> str | None:
+    if item.sha256:
+        return "sha256"
+    if item.cid:
+        return "cid"
+    return None
+
+
+def _is_archive(name: str) -> bool:
+    return name.endswith((".tar.gz", ".tgz", ".zip", ".tar"))
+
+
+def _already_present(item: _Item, target: Path, extract: bool) -> list[FetchedFile] | None:
+    """Verified content already at the destination is not downloaded again."""
+    if item.archive_of is not None and extract:
+        entries = item.archive_of
+        found = []
+        for entry in entries:
+            path = target / entry["path"]
+            if not path.is_file() or path.stat().st_size != entry["size"]:
+                return None
+            if hash_file(str(path)).sha256 != entry["sha256"]:
+                return None
+            found.append(
+                FetchedFile(path, entry["size"], entry["sha256"], "sha256", item.location, entry.get("cid"))
+            )
+        return found or None
+    path = target / item.name
+    if not item.sha256 or not path.is_file() or (item.size is not None and path.stat().st_size != item.size):
+        return None
+    digest = hash_file(str(path))
+    if digest.sha256 != item.sha256:
+        return None
+    return [FetchedFile(path, digest.size, digest.sha256, "sha256", item.location, digest.cid)]
+
+
+def _extract_into(item: _Item, archive: Path, target: Path, staging: Path, verify: bool) -> list[FetchedFile]:
+    """Unpack a verified archive safely, check each member against the manifest, move in."""
+    from .extract import extract_archive
+
+    tree = staging / "tree" / item.name
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(tree)
+    tree.parent.mkdir(parents=True, exist_ok=True)
+    extract_archive(archive, tree)
+    expected = {e["path"]: e for e in item.archive_of or []}
+    files: list[FetchedFile] = []
+    for path in sorted(p for p in tree.rglob("*") if p.is_file()):
+        rel = path.relative_to(tree).as_posix()
+        digest = hash_file(str(path))
+        entry = expected.get(rel)
+        if verify and entry and entry.get("sha256") and entry["sha256"] != digest.sha256:
+            raise IntegrityError(f"sha256 of {rel} inside {item.name}", entry["sha256"], digest.sha256)
+        files.append(
+            FetchedFile(
+                path, digest.size, digest.sha256, "sha256" if entry else None, item.location, digest.cid
+            )
+        )
+    if verify and expected:
+        missing = sorted(set(expected) - {f.path.relative_to(tree).as_posix() for f in files})
+        if missing:
+            raise IntegrityError(
+                f"contents of {item.name}", f"{len(expected)} files", f"missing {missing[0]}"
+            )
+    if not expected and _checked_against(item):
+        for f in files:
+            f.verified_against = "sha256 of archive"
+    placed = []
+    for f in files:
+        rel = f.path.relative_to(tree)
+        final = target / rel
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(f.path, final)
+        f.path = final
+        placed.append(f)
+    return placed
+
+
+__all__ = ["fetch"]

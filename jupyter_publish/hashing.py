@@ -1,0 +1,125 @@
+"""One streaming pass that yields a file's size, sha256 and IPFS CID together.
+
+Every byte a backend uploads goes through a :class:`HashingReader`, so checksums are
+computed while the upload runs (no second read of the data) and whatever the store
+received is exactly what the manifest describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .cid import FileCidBuilder
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What one pass over some bytes tells us."""
+
+    size: int
+    sha256: str
+    cid: str
+    tsize: int
+    """The UnixFS cumulative size, needed to build the folder's directory CID."""
+
+
+class ContentHasher:
+    """sha256 and the UnixFS CID of a byte stream, fed in any chunk sizes."""
+
+    def __init__(self, cid_version: int = 0) -> None:
+        self._sha = hashlib.sha256()
+        self._cid = FileCidBuilder(cid_version)
+        self.size = 0
+        self._digest: Digest | None = None
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        if self._digest is not None:
+            raise RuntimeError("hasher already finished")
+        self._sha.update(data)
+        self._cid.update(data)
+        self.size += len(data)
+
+    def finish(self) -> Digest:
+        if self._digest is None:
+            node = self._cid.finish()
+            self._digest = Digest(self.size, self._sha.hexdigest(), node.cid, node.tsize)
+        return self._digest
+
+    @property
+    def finished(self) -> bool:
+        return self._digest is not None
+
+
+class HashingReader(io.RawIOBase):
+    """A read-only, non-seekable view of ``source`` that hashes what is read.
+
+    Non-seekable on purpose: boto3 and httpx then read it once, in order, and keep
+    their own buffers for retries, so the hash covers exactly the bytes sent.
+    """
+
+    def __init__(
+        self,
+        source: BinaryIO,
+        hasher: ContentHasher | None,
+        expected_size: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._source = source
+        self.hasher = hasher
+        self.expected_size = expected_size
+        self.bytes_read = 0
+        self._progress = progress
+        self.at_eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        count = self._source.readinto(view)  # type: ignore[attr-defined]
+        if not count:
+            self.at_eof = True
+            return 0
+        self._account(view[:count])
+        return count
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size if size is not None and size >= 0 else -1)
+        if not data:
+            self.at_eof = True
+            return b""
+        self._account(data)
+        if size is None or size < 0:
+            self.at_eof = True
+        return data
+
+    def _account(self, data: bytes | memoryview) -> None:
+        if self.hasher is not None:
+            self.hasher.update(data)
+        self.bytes_read += len(data)
+        if self._progress is not None:
+            self._progress(len(data))
+
+    def close(self) -> None:
+        try:
+            self._source.close()
+        finally:
+            super().close()
+
+
+def hash_file(path: str, cid_version: int = 0) -> Digest:
+    """Hash a file on disk in one pass (used to verify downloads and local blobs)."""
+    hasher = ContentHasher(cid_version)
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            hasher.update(view[:count])
+    return hasher.finish()

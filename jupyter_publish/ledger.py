@@ -1,0 +1,189 @@
+"""The job ledger: every publish, successful or not, in one SQLite file.
+
+WAL mode and short transactions let several kernels publish at once. A job is written
+as ``running`` before any byte moves and updated to ``published`` or ``failed`` (with a
+one-line reason) at the end, so an interrupted publish still leaves a trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import config
+from .errors import NotFoundError
+from .results import PublishedResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id        TEXT PRIMARY KEY,
+    execution_id  TEXT NOT NULL,
+    node_id       TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    destination   TEXT NOT NULL,
+    uri           TEXT,
+    url           TEXT,
+    root_cid      TEXT,
+    n_files       INTEGER,
+    total_size    INTEGER,
+    created_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    error         TEXT,
+    result_json   TEXT
+);
+CREATE TABLE IF NOT EXISTS files (
+    job_id      TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+    path        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    size        INTEGER,
+    sha256      TEXT,
+    cid         TEXT,
+    location    TEXT,
+    url         TEXT,
+    PRIMARY KEY (job_id, kind, path)
+);
+CREATE INDEX IF NOT EXISTS files_cid ON files(cid);
+CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
+"""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Ledger:
+    """Read and write the ledger at ``path`` (default: ``<home>/ledger.sqlite``)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or config.home() / "ledger.sqlite"
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.row_factory = sqlite3.Row
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def start(
+        self,
+        *,
+        job_id: str,
+        execution_id: str,
+        node_id: str,
+        name: str,
+        type: str,
+        destination: str,
+    ) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO jobs (job_id, execution_id, node_id, name, status, type, destination,"
+                " created_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
+                (job_id, execution_id, node_id, name, type, destination, utc_now()),
+            )
+
+    def fail(self, job_id: str, reason: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE jobs SET status='failed', error=?, finished_at=? WHERE job_id=?",
+                (reason, utc_now(), job_id),
+            )
+
+    def finish(self, result: PublishedResult) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE jobs SET status='published', uri=?, url=?, root_cid=?, n_files=?,"
+                " total_size=?, finished_at=?, result_json=?, error=NULL WHERE job_id=?",
+                (
+                    result.uri,
+                    result.url,
+                    result.root_cid,
+                    sum(f.kind == "file" for f in result.files),
+                    result.total_size,
+                    utc_now(),
+                    json.dumps(result.to_dict()),
+                    result.job_id,
+                ),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (result.job_id, r.path, r.kind, r.size, r.sha256, r.cid, r.location, r.url)
+                    for r in result.all_records()
+                ],
+            )
+
+    def result(self, job_id: str) -> PublishedResult:
+        """The recorded result of a published job (a unique prefix of the ID is enough)."""
+        row = self._find(job_id)
+        if row["status"] != "published" or not row["result_json"]:
+            reason = f": {row['error']}" if row["error"] else ""
+            raise NotFoundError(f"job {row['job_id']} has status {row['status']}{reason}")
+        return PublishedResult.from_dict(json.loads(row["result_json"]))
+
+    def _find(self, job_id: str) -> sqlite3.Row:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM jobs WHERE job_id = ? OR job_id LIKE ? ORDER BY job_id LIMIT 2",
+                (job_id, job_id.replace("%", "") + "%"),
+            ).fetchall()
+        exact = [r for r in rows if r["job_id"] == job_id]
+        if exact:
+            return exact[0]
+        if len(rows) == 1 and len(job_id) >= 6:
+            return rows[0]
+        if rows:
+            raise NotFoundError(f"job ID {job_id!r} is ambiguous: give more characters")
+        raise NotFoundError(f"no job {job_id!r} in the ledger at {self.path}: see `jupyter-publish jobs`")
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return dict(self._find(job_id))
+
+    def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
+        query = (
+            "SELECT job_id, execution_id, node_id, name, status, type, destination, uri, url,"
+            " root_cid, n_files, total_size, created_at, finished_at, error FROM jobs"
+            " ORDER BY job_id DESC"
+        )
+        params: tuple[Any, ...] = ()
+        if limit:
+            query += " LIMIT ?"
+            params = (int(limit),)
+        with self._connect() as db:
+            return [dict(r) for r in db.execute(query, params).fetchall()]
+
+    def files(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        query = (
+            "SELECT f.job_id, f.path, f.kind, f.size, f.sha256, f.cid, f.location, f.url,"
+            " j.destination FROM files f JOIN jobs j USING (job_id)"
+        )
+        params: tuple[Any, ...] = ()
+        if job_id:
+            job_id = self._find(job_id)["job_id"]
+            query += " WHERE f.job_id = ?"
+            params = (job_id,)
+        query += " ORDER BY f.job_id DESC, f.kind, f.path"
+        with self._connect() as db:
+            return [dict(r) for r in db.execute(query, params).fetchall()]
+
+    def find_by_location(self, location: str) -> dict[str, Any] | None:
+        """A recorded file stored at ``location`` (so fetch by URI can verify it)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM files WHERE location = ? AND sha256 IS NOT NULL ORDER BY job_id DESC LIMIT 1",
+                (location,),
+            ).fetchone()
+        return dict(row) if row else None

@@ -1,0 +1,341 @@
+"""The publish pipeline: sources -> bundle -> backend -> verified result -> ledger.
+
+This is the one place that ties the pieces together; backends only move bytes, and
+the magics, widgets and command line all call :func:`publish`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from . import config, ids
+from .backends import Upload, backend_class
+from .bundle import Bundle, collect, write_archive
+from .cid import DagNode, tree_node
+from .destinations import Destination, object_key, parse_destination, placeholder_values
+from .destinations import resolve_template as resolve
+from .errors import BackendError, DestinationError, IntegrityError, PublishError
+from .hashing import ContentHasher, Digest, HashingReader
+from .ledger import Ledger, utc_now
+from .progress import progress_bar
+from .results import FileRecord, PublishedResult
+
+PathLike = str | os.PathLike[str]
+
+_BACKEND_OPTIONS: dict[str, set[str]] = {
+    "local": set(),
+    "s3": {"endpoint", "region", "profile", "presign"},
+    "ipfs": {"api", "gateway", "timeout"},
+    "http": {"method", "headers", "auth", "timeout"},
+}
+
+
+@dataclass
+class _Job:
+    job_id: str
+    execution_id: str
+    node_id: str
+    values: dict[str, str]
+
+
+def publish(
+    paths: Sequence[PathLike] | PathLike,
+    to: str | Destination = "local",
+    *,
+    archive: bool = True,
+    name: str | None = None,
+    pin: bool = True,
+    cid_version: int = 0,
+    quiet: bool | None = None,
+    notebook: str | None = None,
+    ledger: Ledger | None = None,
+    job_id: str | None = None,
+    **backend_opts: Any,
+) -> PublishedResult:
+    """Publish files/folders/globs to a destination; return IDs, checksums and CIDs.
+
+    ``to`` is ``local``, ``s3://bucket/key-template``, ``ipfs://`` or ``http(s)://…``;
+    backend options (``endpoint``, ``region``, ``profile``, ``presign``, ``api``,
+    ``gateway``, ``method``, ``headers``, ``auth``) may be passed as keywords.
+    Every failure after the destination is understood is recorded as a ``failed`` job.
+    """
+    if cid_version not in (0, 1):
+        raise DestinationError(f"cid_version must be 0 or 1, not {cid_version!r}")
+    dest = to if isinstance(to, Destination) else parse_destination(to)
+    dest = dest.with_options(**backend_opts)
+    _check_options(dest)
+    job = _new_job(notebook, job_id)
+    ledger = ledger or Ledger()
+    ledger.start(
+        job_id=job.job_id,
+        execution_id=job.execution_id,
+        node_id=job.node_id,
+        name=name or "results",
+        type=dest.scheme,
+        destination=dest.text,
+    )
+    try:
+        bundle = collect(paths)
+        label = _safe_label(name or bundle.label)
+        result = _run(bundle, dest, job, label, archive, pin, cid_version, quiet)
+    except PublishError as exc:
+        ledger.fail(job.job_id, str(exc))
+        raise
+    except KeyboardInterrupt:
+        ledger.fail(job.job_id, "interrupted by the user")
+        raise
+    except Exception as exc:
+        ledger.fail(job.job_id, f"{type(exc).__name__}: {exc}")
+        raise
+    ledger.finish(result)
+    return result
+
+
+def _check_options(dest: Destination) -> None:
+    allowed = _BACKEND_OPTIONS.get(dest.scheme, set())
+    unknown = sorted(set(dest.options) - allowed)
+    if unknown:
+        hint = ", ".join(sorted(allowed)) or "none"
+        raise DestinationError(
+            f"option {unknown[0]!r} does not apply to {dest.scheme} destinations (they take: {hint})"
+        )
+
+
+def _new_job(notebook: str | None, job_id: str | None) -> _Job:
+    job = _Job(job_id or ids.new_job_id(), ids.new_execution_id(), ids.node_id(), {})
+    job.values = placeholder_values(
+        job_id=job.job_id,
+        execution_id=job.execution_id,
+        node_id=job.node_id,
+        user=ids.current_user(),
+        notebook=notebook or os.environ.get("JPY_SESSION_NAME", "").rsplit("/", 1)[-1],
+        now=datetime.now(timezone.utc),
+    )
+    return job
+
+
+def _safe_label(label: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in label).strip(".-")
+    return cleaned or "results"
+
+
+def _make_backend(
+    dest: Destination, job: _Job, archive: bool, label: str, cid_version: int, pin: bool
+) -> tuple[Any, str]:
+    """Instantiate the backend with resolved keys; return it and the archive file name."""
+    archive_name = f"{label}.tar.gz"
+    opts = dict(dest.options)
+    cls = backend_class(dest.scheme)
+    if dest.scheme == "local":
+        return cls(prefix=job.job_id), archive_name
+    if dest.scheme == "s3":
+        key = object_key(resolve(dest.key, job.values), archive=archive, archive_name=archive_name)
+        if archive:
+            archive_name = key.rsplit("/", 1)[-1]
+        return cls(bucket=dest.bucket, key=key, **opts), archive_name
+    if dest.scheme == "ipfs":
+        return cls(cid_version=cid_version, pin=pin, **opts), archive_name
+    url = resolve(dest.url, job.values)
+    if not url.endswith("/"):
+        base, _, last = url.rpartition("/")
+        if archive and "." in last:
+            archive_name, url = last, base + "/"
+        else:
+            url += "/"
+    return cls(url=url, **opts), archive_name
+
+
+def _run(
+    bundle: Bundle,
+    dest: Destination,
+    job: _Job,
+    label: str,
+    archive: bool,
+    pin: bool,
+    cid_version: int,
+    quiet: bool | None,
+) -> PublishedResult:
+    backend, archive_name = _make_backend(dest, job, archive, label, cid_version, pin)
+    work = Path(tempfile.mkdtemp(prefix=f"{job.job_id}-", dir=_tmp_dir()))
+    try:
+        with progress_bar(bundle.total_size, f"publish {label}", quiet=quiet) as progress:
+            digests: dict[str, Digest] = {}
+            archive_digest: Digest | None = None
+            if archive:
+                archive_path = work / archive_name
+                digests, archive_digest = write_archive(bundle, archive_path, cid_version, progress)
+                uploads, readers = _archive_upload(archive_name, archive_path, archive_digest)
+                outcome = backend.publish(uploads, None)
+            else:
+                uploads, readers = _file_uploads(bundle, cid_version, progress)
+                outcome = backend.publish(uploads, None)
+                digests = _collect_digests(readers)
+            _check_all_read(readers)
+        result = _result(bundle, dest, job, label, outcome, digests, archive_digest, cid_version)
+        _check_ipfs_root(outcome, uploads, digests, archive_digest, cid_version)
+        if not archive and getattr(backend, "sidecar_manifest", False):
+            backend.write_manifest(result.to_dict())
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        backend.close()
+
+
+def _tmp_dir() -> Path:
+    path = config.home() / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _archive_upload(name: str, path: Path, digest: Digest) -> tuple[list[Upload], dict[str, HashingReader]]:
+    readers: dict[str, HashingReader] = {}
+
+    def opener() -> HashingReader:
+        readers[name] = HashingReader(open(path, "rb"), None, digest.size)  # noqa: SIM115
+        return readers[name]
+
+    upload = Upload(name, digest.size, opener, "application/gzip", sha256=digest.sha256)
+    return [upload], _Expect(readers, [name])
+
+
+class _Expect(dict):  # type: ignore[type-arg]
+    """The readers handed to a backend, plus the names it was expected to open."""
+
+    def __init__(self, readers: dict[str, HashingReader], names: list[str]) -> None:
+        super().__init__()
+        self.live, self.names = readers, names
+
+
+def _file_uploads(
+    bundle: Bundle, cid_version: int, progress: Callable[[int], None] | None
+) -> tuple[list[Upload], _Expect]:
+    readers: dict[str, HashingReader] = {}
+
+    def opener(path: Path, name: str, size: int) -> HashingReader:
+        readers[name] = HashingReader(open(path, "rb"), ContentHasher(cid_version), size, progress)  # noqa: SIM115
+        return readers[name]
+
+    uploads = [
+        Upload(f.name, f.size, partial(opener, f.path, f.name, f.size), _content_type(f.name))
+        for f in bundle.files
+    ]
+    return uploads, _Expect(readers, [f.name for f in bundle.files])
+
+
+def _content_type(name: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _collect_digests(readers: _Expect) -> dict[str, Digest]:
+    return {n: r.hasher.finish() for n, r in readers.live.items() if r.hasher is not None}
+
+
+def _check_all_read(readers: _Expect) -> None:
+    """A backend that skipped bytes must not produce a result claiming them."""
+    for name in readers.names:
+        reader = readers.live.get(name)
+        if reader is None:
+            raise BackendError(f"the backend never read {name!r}; nothing was recorded")
+        if reader.bytes_read != reader.expected_size:
+            raise BackendError(
+                f"{name!r} changed during the upload ({reader.bytes_read} bytes sent, "
+                f"{reader.expected_size} expected); publish again"
+            )
+
+
+def _tree(
+    digests: dict[str, Digest], dirs: Sequence[str], cid_version: int
+) -> tuple[DagNode, dict[str, DagNode]]:
+    files: dict[str, DagNode | None] = {name: DagNode(d.cid, d.tsize, d.size) for name, d in digests.items()}
+    files.update({d: None for d in dirs})
+    return tree_node(files, cid_version)
+
+
+def _result(
+    bundle: Bundle,
+    dest: Destination,
+    job: _Job,
+    label: str,
+    outcome: Any,
+    digests: dict[str, Digest],
+    archive_digest: Digest | None,
+    cid_version: int,
+) -> PublishedResult:
+    located = {o.name: o for o in outcome.objects}
+    root, dir_nodes = _tree(digests, bundle.dirs, cid_version)
+    records = []
+    for name in sorted(digests):
+        digest = digests[name]
+        obj = located.get(name)
+        # Files inside an archive are addressed as ARCHIVE#member.
+        location = obj.location if obj else f"{outcome.objects[0].location}#{name}"
+        records.append(
+            FileRecord(
+                name,
+                digest.size,
+                digest.sha256,
+                digest.cid,
+                "file",
+                location,
+                obj.url if obj else None,
+            )
+        )
+    for dir_name, node in sorted(dir_nodes.items()):
+        records.append(FileRecord(dir_name or ".", node.size, None, node.cid, "dir"))
+    archive_record = None
+    if archive_digest is not None:
+        obj = outcome.objects[0]
+        archive_record = FileRecord(
+            obj.name,
+            archive_digest.size,
+            archive_digest.sha256,
+            archive_digest.cid,
+            "archive",
+            obj.location,
+            obj.url,
+        )
+    return PublishedResult(
+        job_id=job.job_id,
+        execution_id=job.execution_id,
+        node_id=job.node_id,
+        type=outcome.type,
+        destination=dest.text,
+        uri=outcome.uri,
+        params=outcome.params,
+        files=records,
+        created_at=utc_now(),
+        name=label,
+        url=outcome.url,
+        archive=archive_record,
+        root_cid=root.cid,
+        cid_version=cid_version,
+    )
+
+
+def _check_ipfs_root(
+    outcome: Any,
+    uploads: Sequence[Upload],
+    digests: dict[str, Digest],
+    archive_digest: Digest | None,
+    cid_version: int,
+) -> None:
+    """The daemon's root CID must be the one we computed from the same bytes."""
+    remote = outcome.params.get("CID")
+    if outcome.type != "ipfs" or not remote:
+        return
+    sent = {uploads[0].name: archive_digest} if archive_digest else digests
+    expected, _ = _tree({k: v for k, v in sent.items() if v}, [], cid_version)
+    from .cid import same_content_cid
+
+    if not same_content_cid(remote, expected.cid):
+        raise IntegrityError("IPFS root CID of the published folder", expected.cid, remote)

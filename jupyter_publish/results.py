@@ -1,0 +1,182 @@
+"""What a publish or a fetch returns: plain data, JSON-able, with a notebook card."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FileRecord:
+    """One entry of a manifest: a published file, folder or archive."""
+
+    path: str
+    size: int
+    sha256: str | None
+    cid: str | None
+    kind: str = "file"
+    """``file``, ``dir`` (CID of a folder, no sha256) or ``archive``."""
+    location: str | None = None
+    url: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileRecord:
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+
+
+@dataclass
+class PublishedResult:
+    """One publish: IDs, where it went, and the checksum/CID of everything in it."""
+
+    job_id: str
+    execution_id: str
+    node_id: str
+    type: str
+    """Bacalhau's PublishedResult Type (``local``, ``s3``, ``ipfs``, ``urlDownload``)."""
+    destination: str
+    uri: str
+    params: dict[str, Any]
+    files: list[FileRecord]
+    created_at: str
+    name: str = "results"
+    url: str | None = None
+    archive: FileRecord | None = None
+    root_cid: str | None = None
+    cid_version: int = 0
+    status: str = "published"
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files if f.kind == "file")
+
+    def manifest(self) -> list[dict[str, Any]]:
+        return [asdict(f) for f in self.files]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Bacalhau-like: ``{"Type", "Params"}`` plus our IDs and the manifest."""
+        return {
+            "Type": self.type,
+            "Params": dict(self.params),
+            "job_id": self.job_id,
+            "execution_id": self.execution_id,
+            "node_id": self.node_id,
+            "name": self.name,
+            "destination": self.destination,
+            "uri": self.uri,
+            "url": self.url,
+            "created_at": self.created_at,
+            "root_cid": self.root_cid,
+            "cid_version": self.cid_version,
+            "archive": asdict(self.archive) if self.archive else None,
+            "manifest": self.manifest(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PublishedResult:
+        archive = data.get("archive")
+        return cls(
+            job_id=data["job_id"],
+            execution_id=data["execution_id"],
+            node_id=data.get("node_id", ""),
+            type=data["Type"],
+            destination=data.get("destination", ""),
+            uri=data["uri"],
+            params=dict(data.get("Params") or {}),
+            files=[FileRecord.from_dict(f) for f in data.get("manifest") or []],
+            created_at=data.get("created_at", ""),
+            name=data.get("name", "results"),
+            url=data.get("url"),
+            archive=FileRecord.from_dict(archive) if archive else None,
+            root_cid=data.get("root_cid"),
+            cid_version=int(data.get("cid_version") or 0),
+        )
+
+    def cids(self):  # type: ignore[no-untyped-def]
+        """This result's manifest as a DataFrame (same columns as ``cids()``)."""
+        from .tables import cids_frame
+
+        return cids_frame([self.files_row(f) for f in self.all_records()])
+
+    def all_records(self) -> list[FileRecord]:
+        return [*self.files, *([self.archive] if self.archive else [])]
+
+    def files_row(self, record: FileRecord) -> dict[str, Any]:
+        return {"job_id": self.job_id, "destination": self.destination, **asdict(record)}
+
+    def __str__(self) -> str:
+        lines = [
+            f"job {self.job_id} -> {self.uri}",
+            f"  {sum(f.kind == 'file' for f in self.files)} files, {_human(self.total_size)}",
+        ]
+        if self.root_cid:
+            lines.append(f"  root CID {self.root_cid}")
+        if self.archive:
+            lines.append(f"  archive sha256 {self.archive.sha256}")
+        if self.url:
+            lines.append(f"  {self.url}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from .cards import result_card
+
+        return result_card(self)
+
+
+@dataclass
+class FetchedFile:
+    """One file a fetch wrote, and how it was checked."""
+
+    path: Path
+    size: int
+    sha256: str
+    verified_against: str | None
+    """``sha256`` or ``cid`` when checked against a recorded value, None when nothing was recorded."""
+    source: str = ""
+    cid: str | None = None
+
+
+@dataclass
+class FetchResult:
+    """Where fetched content landed, and proof of what it is."""
+
+    ref: str
+    dest: Path
+    files: list[FetchedFile] = field(default_factory=list)
+    extracted_from: str | None = None
+    job_id: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.files) and all(f.verified_against for f in self.files)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [f.path for f in self.files]
+
+    def __str__(self) -> str:
+        state = "verified" if self.verified else "NOT verified (nothing recorded to check against)"
+        return f"fetched {self.ref} -> {self.dest} ({len(self.files)} files, {state})"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):  # type: ignore[no-untyped-def]
+        from .cards import fetch_card
+
+        return fetch_card(self)
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def human_size(size: int) -> str:
+    return _human(size)
+
+
+def escape(value: object) -> str:
+    return html.escape(str(value), quote=True)

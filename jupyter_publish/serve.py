@@ -1,0 +1,103 @@
+"""Serve the local store read-only over HTTP on loopback.
+
+Like Bacalhau's Local publisher, a local result then also has an HTTP URL
+(``http://127.0.0.1:PORT/<jobID>/<path>``), but every file is still addressed by its
+sha256, so a fetch through that URL is verified as well. While the server runs its
+address is kept in ``<home>/serve.json``; new local publishes include links to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import posixpath
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from . import config
+from .backends.local import LocalBackend
+from .errors import PublishError
+
+CHUNK = 1024 * 1024
+
+
+def _state_file() -> Path:
+    return config.home() / "serve.json"
+
+
+def running_server_url() -> str | None:
+    """The base URL of a live ``jupyter-publish serve`` for this home, if any."""
+    try:
+        state = json.loads(_state_file().read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return str(state["url"])
+
+
+class _StoreHandler(BaseHTTPRequestHandler):
+    store: LocalBackend
+    server_version = "jupyter-publish"
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def _serve(self, body: bool) -> None:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        clean = posixpath.normpath(path).lstrip("/")
+        job_id, _, name = clean.partition("/")
+        if not job_id or not name or clean.startswith(".."):
+            self.send_error(HTTPStatus.NOT_FOUND, "use /JOB_ID/PATH")
+            return
+        try:
+            (obj,) = [o for o in self.store.list(f"local://{job_id}/{name}") if o.name]
+        except (PublishError, ValueError):
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
+        blob = self.store.blob_path(obj.sha256 or "")
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Length", str(obj.size))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("ETag", f'"{obj.sha256}"')
+        self.send_header("X-Checksum-Sha256", obj.sha256 or "")
+        self.end_headers()
+        if body:
+            with open(blob, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    self.wfile.write(chunk)
+
+    def do_PUT(self) -> None:
+        self.send_error(HTTPStatus.METHOD_NOT_ALLOWED, "the local store is served read-only")
+
+    do_POST = do_DELETE = do_PUT
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet by default
+        pass
+
+
+def make_server(port: int = 0) -> ThreadingHTTPServer:
+    """A read-only server for the local store, bound to 127.0.0.1 only."""
+    handler = type("Handler", (_StoreHandler,), {"store": LocalBackend(prefix="serve")})
+    return ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
+def serve(port: int = 0) -> None:
+    """Serve until interrupted, advertising the URL in ``serve.json`` meanwhile."""
+    server = make_server(port)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    _state_file().write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    print(f"serving {config.home() / 'store'} read-only at {url}/JOB_ID/PATH (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        with contextlib.suppress(OSError):
+            _state_file().unlink()

@@ -1,0 +1,38 @@
+"""Ledger rows as pandas DataFrames with sensible dtypes (pandas is imported lazily)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+JOB_COLUMNS = [
+    "job_id", "name", "status", "type", "destination", "uri", "url", "root_cid",
+    "n_files", "total_size", "created_at", "finished_at", "error", "execution_id", "node_id",
+]  # fmt: skip
+CID_COLUMNS = ["job_id", "path", "kind", "cid", "size", "sha256", "destination", "location", "url"]
+
+
+def _frame(rows: Sequence[dict[str, Any]], columns: list[str], ints: list[str], times: list[str]):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows), columns=columns)
+    for col in columns:
+        if col in ints:
+            frame[col] = pd.array(frame[col], dtype="Int64")
+        elif col in times:
+            frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+        else:
+            frame[col] = frame[col].astype("string")
+    return frame
+
+
+def jobs_frame(rows: Sequence[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    """One row per job, newest first."""
+    frame = _frame(rows, JOB_COLUMNS, ["n_files", "total_size"], ["created_at", "finished_at"])
+    frame["status"] = frame["status"].astype("category")
+    return frame
+
+
+def cids_frame(rows: Sequence[dict[str, Any]]):  # type: ignore[no-untyped-def]
+    """One row per published file, folder or archive."""
+    return _frame(rows, CID_COLUMNS, ["size"], [])

@@ -1,0 +1,6 @@
+"""Real servers on loopback for tests, benchmarks and tutorials.
+
+Each launcher starts a genuine server process (SeaweedFS for S3, a js-ipfs node for
+IPFS, nginx for HTTP uploads) on free ports of 127.0.0.1, waits until it answers, and
+stops it by PID. Nothing here is imported by the publisher itself.
+"""

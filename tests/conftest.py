@@ -1,0 +1,18 @@
+"""Shared fixtures. Real servers come from the plugin modules named below."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["servers_s3", "servers_ipfs", "servers_http"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own store and ledger, and no user config leaks in."""
+    home = tmp_path_factory.mktemp("jp-home")
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(home))
+    monkeypatch.setenv("JUPYTER_PUBLISH_QUIET", "1")
+    for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "IPFS_API"):
+        monkeypatch.delenv(var, raising=False)
+    return home
