@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import gzip
 import os
+import stat
 import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -109,14 +110,16 @@ def _walk(root: Path, prefix: str) -> tuple[list[SourceFile], list[str]]:
 def _source(path: Path, name: str) -> SourceFile:
     try:
         info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # never open a FIFO or device: it could block
+            raise SourceError(f"cannot publish {str(path)!r}: not a regular file")
         with open(path, "rb"):
             pass
     except PermissionError:
         raise SourceError(f"cannot publish {str(path)!r}: permission denied (not readable)") from None
+    except FileNotFoundError:
+        raise SourceError(f"cannot publish {str(path)!r}: no such file (a broken link?)") from None
     except OSError as exc:
         raise SourceError(f"cannot publish {str(path)!r}: {exc.strerror or exc}") from None
-    if not path.is_file():
-        raise SourceError(f"cannot publish {str(path)!r}: not a regular file")
     mode = 0o755 if info.st_mode & 0o111 else 0o644
     return SourceFile(name=name, path=path, size=info.st_size, mode=mode)
 

@@ -9,6 +9,7 @@ S3's own ChecksumSHA256 when the store keeps one.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import json
 import os
@@ -19,6 +20,7 @@ from ..errors import BackendError, CredentialsError, DestinationError, NotFoundE
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 MiB = 1024 * 1024
+MULTIPART_THRESHOLD = 64 * MiB
 MANIFEST_NAME = ".jupyter-publish.json"
 """Written last in a plain (non-archive) publish: the file list with sha256s, and the
 marker that the upload completed."""
@@ -89,7 +91,10 @@ class S3Backend:
             import botocore.config
             import botocore.exceptions
 
-            options: dict[str, Any] = {"retries": {"max_attempts": 5, "mode": "standard"}}
+            options: dict[str, Any] = {
+                "retries": {"max_attempts": 5, "mode": "standard"},
+                "signature_version": "s3v4",
+            }
             if self.endpoint and "amazonaws.com" not in self.endpoint:
                 # boto3 >= 1.36 sends CRC checksums many S3-compatible stores reject;
                 # we keep our own sha256 of every object instead (FACTS.md).
@@ -117,7 +122,7 @@ class S3Backend:
         from boto3.s3.transfer import TransferConfig
 
         config = TransferConfig(
-            multipart_threshold=64 * MiB,
+            multipart_threshold=MULTIPART_THRESHOLD,
             multipart_chunksize=8 * MiB,
             max_concurrency=self.max_concurrency,
             use_threads=True,
@@ -161,6 +166,9 @@ class S3Backend:
         extra: dict[str, Any] = {"ContentType": upload.content_type}
         if upload.sha256:
             extra["Metadata"] = {"sha256": upload.sha256}
+            if upload.size < MULTIPART_THRESHOLD:
+                # The store checks this itself and answers BadDigest on any mismatch.
+                extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(upload.sha256)).decode()
         with upload.open() as reader:
             self._call(
                 lambda: self.client.upload_fileobj(
@@ -305,8 +313,6 @@ class S3Backend:
         sha = (head.get("Metadata") or {}).get("sha256")
         checksum = head.get("ChecksumSHA256")
         if not sha and checksum and "-" not in checksum:
-            import base64
-
             sha = base64.b64decode(checksum).hex()
         return RemoteObject(name, f"s3://{bucket}/{key}", size=int(head.get("ContentLength", 0)), sha256=sha)
 

@@ -1,0 +1,369 @@
+"""HTTP(S) upload backend: ``curl --upload-file`` and transfer.sh-style drops.
+
+``PUT`` sends each file to ``url + name`` (WebDAV, nginx ``dav_methods``, transfer.sh,
+presigned-style endpoints); ``POST`` sends a multipart form with one ``file`` part per
+request (``curl -F file=@x``). Bodies are generators, so files stream in 1 MiB chunks
+and memory stays flat. The download URL is what the server tells us: the first line of
+the body (transfer.sh), else ``Location:`` (WebDAV's 201), else the URL we PUT to.
+
+Credentials (``auth``, ``headers``, ``JUPYTER_PUBLISH_HTTP_AUTH``,
+``JUPYTER_PUBLISH_HTTP_HEADERS``, ``user:pass@`` in the URL) are sent only to the
+destination's own origin, and never appear in params, messages or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+
+from jupyter_publish.backends.base import (
+    ProgressCallback,
+    RemoteObject,
+    StoredObject,
+    StoreOutcome,
+    Upload,
+)
+from jupyter_publish.errors import (
+    BackendError,
+    CredentialsError,
+    DestinationError,
+    NotFoundError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+CHUNK = 1024 * 1024
+HEADERS_ENV = "JUPYTER_PUBLISH_HTTP_HEADERS"
+AUTH_ENV = "JUPYTER_PUBLISH_HTTP_AUTH"
+METHODS = ("PUT", "POST")
+_BODY_PEEK = 8192
+_URL_LINE = re.compile(r"^https?://\S+$")
+_HEADER_SPLIT = re.compile(r"[;\n]\s*(?=[A-Za-z0-9!#$%&'*+.^_`|~-]+\s*:)")
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """``"Authorization: Bearer x; X-Foo: y"`` -> dict; a ``;`` inside a value is kept."""
+    headers: dict[str, str] = {}
+    for item in _HEADER_SPLIT.split(text.strip()):
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise DestinationError(f"{HEADERS_ENV} must look like 'Name: value; Name2: value2'")
+        headers[name.strip()] = value.strip().rstrip(";").strip()
+    return headers
+
+
+def parse_auth(text: str, source: str = AUTH_ENV) -> tuple[str, str]:
+    """``"user:password"`` -> (user, password); the password may contain ``:``."""
+    user, sep, password = text.partition(":")
+    if not sep:
+        raise DestinationError(f"{source} must look like 'user:password'")
+    return user, password
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def _checked_url(url: str) -> str:
+    """``url`` if it is a usable http(s) URL, else a DestinationError saying why."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise DestinationError(f"bad port in URL: {_strip_userinfo(url)[0]}") from None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        raise DestinationError(f"not an http(s) URL: {_strip_userinfo(url)[0]}")
+    return url
+
+
+def _strip_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """Split ``http://user:pw@host/x`` into the bare URL and the credentials in it."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    netloc = parts.netloc.rpartition("@")[2]
+    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return bare, (unquote(parts.username), unquote(parts.password or ""))
+
+
+def _quote_name(name: str) -> str:
+    return "/".join(quote(segment, safe="") for segment in name.split("/"))
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class HttpBackend:
+    """Publish by HTTP upload; fetch back any http(s) URL."""
+
+    scheme: ClassVar[str] = "http"
+    schemes: ClassVar[tuple[str, ...]] = ("http", "https")
+
+    def __init__(
+        self,
+        *,
+        url: str = "",
+        method: str = "PUT",
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | str | None = None,
+        timeout: float = 300.0,
+        **_ignored: object,
+    ) -> None:
+        self.url, url_auth = _strip_userinfo(_checked_url(url)) if url else ("", None)
+        self.method = method.upper()
+        if self.method not in METHODS:
+            raise DestinationError(f"--method must be PUT or POST, not {method!r}")
+        env_headers = os.environ.get(HEADERS_ENV, "")
+        self._headers = parse_headers(env_headers) if env_headers.strip() else {}
+        self._headers.update(headers or {})
+        env_auth = os.environ.get(AUTH_ENV)
+        if isinstance(auth, str):  # --auth user:password from the command line or a magic
+            auth = parse_auth(auth, "--auth")
+        self._auth = auth or url_auth or (parse_auth(env_auth) if env_auth else None)
+        self.timeout = timeout
+        self._client: httpx.Client | None = None
+
+    # -- plumbing ------------------------------------------------------------------
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
+                headers={"User-Agent": "jupyter-publish"},
+            )
+        return self._client
+
+    def _credentials(self, url: str) -> tuple[dict[str, str], httpx.BasicAuth | None]:
+        """Our headers and auth, but only for the destination's origin."""
+        import httpx
+
+        if self.url and _origin(url) != _origin(self.url):
+            return {}, None
+        auth = httpx.BasicAuth(*self._auth) if self._auth else None
+        return dict(self._headers), auth
+
+    def _secrets(self) -> list[str]:
+        values = [v for v in self._headers.values() if v]
+        if self._auth:
+            values += [self._auth[1], f"{self._auth[0]}:{self._auth[1]}"]
+        return sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets():
+            text = text.replace(secret, "***")
+        return _one_line(text, limit=300)
+
+    def _transport_error(self, url: str, exc: Exception) -> BackendError:
+        import httpx
+
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return BackendError(self._scrub(f"cannot reach {url}: {reason}"))
+        if isinstance(exc, httpx.TimeoutException):
+            return BackendError(self._scrub(f"{url} timed out after {self.timeout:g}s: {reason}"))
+        return BackendError(self._scrub(f"transfer with {url} failed: {reason}"))
+
+    def _check(self, response: httpx.Response, url: str, upload: Upload | None = None) -> None:
+        """Turn an unsuccessful status into the error a user can act on."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        host = urlsplit(url).netloc
+        if status in (401, 403):
+            sent = "authorization" in response.request.headers
+            what = "rejected the credentials" if sent else "refused access without credentials"
+            raise CredentialsError(f"{host} {what} (HTTP {status}); set --auth or {AUTH_ENV}")
+        if status == 404:
+            raise NotFoundError(f"{url} not found (HTTP 404)")
+        if status == 413 and upload is not None:
+            raise BackendError(
+                f"{host} refused {upload.name} ({upload.size} bytes) as too large (HTTP 413); "
+                "raise the server's upload limit or publish with --archive off / smaller files"
+            )
+        if 300 <= status < 400:
+            where = response.headers.get("location", "?")
+            raise BackendError(
+                self._scrub(f"{url} answered HTTP {status} redirecting to {where}; use that URL")
+            )
+        detail = response.reason_phrase or "error"
+        peek = self._peek_text(response)
+        if peek and response.headers.get("content-type", "").startswith("text/plain"):
+            detail += f": {_one_line(peek)}"
+        raise BackendError(self._scrub(f"{url} answered HTTP {status} {detail}"))
+
+    @staticmethod
+    def _peek_text(response: httpx.Response) -> str:
+        """The start of a response body, without reading a huge one."""
+        data = b""
+        for chunk in response.iter_bytes():
+            data += chunk
+            if len(data) >= _BODY_PEEK:
+                break
+        return data[:_BODY_PEEK].decode("utf-8", "replace")
+
+    # -- publish -------------------------------------------------------------------
+    def publish(self, uploads: Sequence[Upload], progress: ProgressCallback | None = None) -> StoreOutcome:
+        """Upload every file, one request each; report where each can be downloaded."""
+        if not self.url:
+            raise DestinationError("an http(s) destination needs a URL, e.g. https://host/drop/")
+        objects = [self._publish_one(upload, len(uploads), progress) for upload in uploads]
+        first = objects[0].location if objects else self.url
+        return StoreOutcome(
+            type="urlDownload",
+            params={"URL": first, "Method": self.method},
+            uri=first,
+            objects=objects,
+            url=first,
+        )
+
+    def target(self, name: str, count: int = 1) -> str:
+        """curl --upload-file rules: a URL ending in ``/`` (or several files) is a folder."""
+        if self.method == "POST":
+            return self.url
+        parts = urlsplit(self.url)
+        if count == 1 and parts.path and not parts.path.endswith("/"):
+            return self.url
+        path = (parts.path if parts.path.endswith("/") else parts.path + "/") + _quote_name(name)
+        return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+    def _publish_one(self, upload: Upload, count: int, progress: ProgressCallback | None) -> StoredObject:
+        import httpx
+
+        url = self.target(upload.name, count)
+        headers, auth = self._credentials(url)
+        if self.method == "PUT":
+            headers["Content-Type"] = upload.content_type
+            headers["Content-Length"] = str(upload.size)
+            body = self._file_chunks(upload, progress)
+        else:
+            boundary = "jupyter-publish-" + secrets.token_hex(16)
+            head, tail = _form_parts(upload, boundary)
+            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+            headers["Content-Length"] = str(len(head) + upload.size + len(tail))
+            body = self._form_chunks(upload, head, tail, progress)
+        try:
+            with self._http().stream(self.method, url, content=body, headers=headers, auth=auth) as response:
+                self._check(response, url, upload)
+                location = self._download_url(response, url)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(url, exc) from exc
+        return StoredObject(name=upload.name, location=location, url=location)
+
+    def _download_url(self, response: httpx.Response, url: str) -> str:
+        first = self._peek_text(response).strip().splitlines()
+        if first and _URL_LINE.match(first[0].strip()):
+            return first[0].strip()
+        location = response.headers.get("location")
+        return urljoin(url, location) if location else url
+
+    @staticmethod
+    def _file_chunks(upload: Upload, progress: ProgressCallback | None) -> Iterator[bytes]:
+        with upload.open() as reader:
+            while chunk := reader.read(CHUNK):
+                yield chunk
+                if progress:
+                    progress(len(chunk))
+
+    @classmethod
+    def _form_chunks(
+        cls, upload: Upload, head: bytes, tail: bytes, progress: ProgressCallback | None
+    ) -> Iterator[bytes]:
+        yield head
+        yield from cls._file_chunks(upload, progress)
+        yield tail
+
+    # -- fetch ---------------------------------------------------------------------
+    def list(self, ref: str) -> list[RemoteObject]:
+        """One URL is one object; HEAD tells its size when the server says."""
+        import httpx
+
+        url, headers, auth = self._fetch_request(ref)
+        try:
+            response = self._http().head(url, headers=headers, auth=auth, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(url, exc) from exc
+        size: int | None = None
+        if response.status_code in (401, 403, 404):
+            self._check(response, url)
+        elif response.is_success and response.headers.get("content-length", "").isdigit():
+            size = int(response.headers["content-length"])
+        path = urlsplit(url).path.rstrip("/")
+        name = unquote(path.rsplit("/", 1)[-1]) or urlsplit(url).hostname or "download"
+        return [RemoteObject(name=name, location=url, size=size)]
+
+    def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
+        """Stream ``location`` from ``offset``: a Range request, or skipping if ignored."""
+        import httpx
+
+        url, headers, auth = self._fetch_request(location)
+        if offset > 0:
+            headers["Range"] = f"bytes={offset}-"
+        try:
+            with self._http().stream(
+                "GET", url, headers=headers, auth=auth, follow_redirects=True
+            ) as response:
+                if response.status_code == 416 and offset > 0:
+                    return  # nothing left past offset: the caller already has it all
+                self._check(response, url)
+                skip = self._bytes_to_skip(response, url, offset)
+                for chunk in response.iter_bytes(CHUNK):
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                    if chunk:
+                        yield chunk
+        except httpx.HTTPError as exc:
+            raise self._transport_error(url, exc) from exc
+
+    @staticmethod
+    def _bytes_to_skip(response: httpx.Response, url: str, offset: int) -> int:
+        if response.status_code != 206:
+            return offset  # the server ignored Range and sent everything
+        match = re.match(r"bytes (\d+)-", response.headers.get("content-range", ""))
+        if not match or int(match.group(1)) != offset:
+            raise BackendError(f"{url} answered a range request with the wrong range")
+        return 0
+
+    def _fetch_request(self, ref: str) -> tuple[str, dict[str, str], httpx.BasicAuth | None]:
+        """URL (without ``user:pw@``), headers and auth for a GET/HEAD of ``ref``."""
+        import httpx
+
+        url, url_auth = _strip_userinfo(_checked_url(ref))
+        headers, auth = self._credentials(url)
+        if url_auth:
+            auth = httpx.BasicAuth(*url_auth)
+        # The stored bytes, not a re-encoding of them: checksums are of the file.
+        headers["Accept-Encoding"] = "identity"
+        return url, headers, auth
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _form_parts(upload: Upload, boundary: str) -> tuple[bytes, bytes]:
+    """The multipart bytes before and after the file's content (one ``file`` part)."""
+    filename = upload.name.rsplit("/", 1)[-1]
+    filename = re.sub(r"[\r\n]", "", filename).replace('"', "%22")
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        f"Content-Type: {upload.content_type}\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return head, tail
