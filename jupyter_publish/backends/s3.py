@@ -135,7 +135,6 @@ class S3Backend:
     def publish(
         self, uploads: Sequence[Upload], progress: Callable[[int], None] | None = None
     ) -> StoreOutcome:
-        self._check_bucket()
         objects = [self._put(upload, progress) for upload in uploads]
         single = len(uploads) == 1 and not self.key.endswith("/")
         key = objects[0].extra["Key"] if single else self.key
@@ -176,10 +175,13 @@ class S3Backend:
                 ),
                 what=f"s3://{self.bucket}/{key}",
             )
-        head = self._call(
-            lambda: self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"),
-            what=f"s3://{self.bucket}/{key}",
-        )
+        try:  # Bacalhau's publisher policy grants PutObject only: the HEAD is a bonus
+            head = self._call(
+                lambda: self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"),
+                what=f"s3://{self.bucket}/{key}",
+            )
+        except CredentialsError:
+            head = {}
         facts: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ETag": head.get("ETag")}
         if head.get("VersionId") and head["VersionId"] != "null":
             facts["VersionID"] = head["VersionId"]
@@ -213,9 +215,6 @@ class S3Backend:
         )
         return StoredObject(MANIFEST_NAME, f"s3://{self.bucket}/{key}")
 
-    def _check_bucket(self) -> None:
-        self._call(lambda: self.client.head_bucket(Bucket=self.bucket), what=f"s3://{self.bucket}")
-
     # -- errors --------------------------------------------------------------------
     def _call(self, action: Callable[[], Any], *, what: str) -> Any:
         """Run one boto3 call, turning its exceptions into one-line PublishErrors."""
@@ -244,7 +243,7 @@ class S3Backend:
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         where = f" at {self.endpoint}" if self.endpoint else ""
-        if code in {"NoSuchBucket"} or (code == "404" and what == f"s3://{self.bucket}"):
+        if code == "NoSuchBucket":
             return NotFoundError(f"bucket {self.bucket!r} does not exist{where}: create it or check the name")
         if code in {"NoSuchKey", "404", "NotFound"}:
             return NotFoundError(f"{what} does not exist{where}")
