@@ -275,11 +275,9 @@ def _verify(item: _Item, hasher: ContentHasher) -> None:
 
 
 def _checked_against(item: _Item) -> str | None:
-    if item.sha256:
-        return "sha256"
-    if item.cid:
-        return "cid"
-    return None
+    """What the content was checked against: ``sha256``, ``cid`` or ``sha256+cid``."""
+    checks = [name for name, value in (("sha256", item.sha256), ("cid", item.cid)) if value]
+    return "+".join(checks) or None
 
 
 def _is_archive(name: str) -> bool:

@@ -1,0 +1,162 @@
+"""IPFS through a Kubo-compatible RPC API: one publish is one UnixFS directory.
+
+All uploads go up in a single ``add`` request with ``wrap-with-directory``, so the
+result has one root CID (the folder) and every file keeps its relative path under it:
+``ipfs://ROOT/path/to/file``. With ``cid_version=1`` leaves are raw, as ``ipfs add
+--cid-version=1`` makes them, so the CIDs match what the core computes locally.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
+
+from ..errors import BackendError, DestinationError, SourceError
+from .base import RemoteObject, StoredObject, StoreOutcome, Upload
+from .kubo import CHUNK, KuboClient, multiaddr_to_url, normalize_hash
+
+SCHEME = "ipfs://"
+
+
+def gateway_base(gateway: str | None = None) -> str | None:
+    """``gateway`` or ``$IPFS_GATEWAY`` (URL or multiaddr) as ``http(s)://host[:port]``."""
+    text = (gateway or os.environ.get("IPFS_GATEWAY") or "").strip().rstrip("/")
+    if not text:
+        return None
+    if text.startswith("/"):  # a multiaddr, as in Kubo's Addresses.Gateway
+        try:
+            return multiaddr_to_url(text)
+        except ValueError:
+            raise DestinationError(f"cannot use {text!r} as an IPFS gateway address") from None
+    if "://" not in text:
+        text = f"http://{text}"
+    if text.endswith("/ipfs"):
+        text = text[: -len("/ipfs")]
+    return text
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``ipfs://CID/a/b`` (or ``/ipfs/CID/a/b``, ``CID/a/b``) -> (normalised CID, ``a/b``)."""
+    from ..cid import parse_cid
+
+    text = ref.strip()
+    for prefix in (SCHEME, "/ipfs/"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    cid, _, path = text.partition("/")
+    if not cid:
+        raise DestinationError(f"no CID in {ref!r}: write ipfs://CID[/path]")
+    parse_cid(cid)
+    path = "/".join(part for part in path.split("/") if part)
+    return normalize_hash(cid), path
+
+
+def _read_once(upload: Upload) -> Iterator[bytes]:
+    """Open the upload only when its part is sent, and read it to EOF exactly once."""
+    with upload.open() as reader:
+        while chunk := reader.read(CHUNK):
+            yield chunk
+
+
+class IpfsBackend:
+    """Adds results to an IPFS node (pinned by default) and reads them back by CID."""
+
+    scheme: ClassVar[str] = "ipfs"
+
+    def __init__(
+        self,
+        *,
+        api: str | None = None,
+        gateway: str | None = None,
+        cid_version: int = 0,
+        pin: bool = True,
+        timeout: float = 60.0,
+        **_ignored: Any,
+    ) -> None:
+        if int(cid_version) not in (0, 1):
+            raise DestinationError(f"cid_version must be 0 or 1, not {cid_version!r}")
+        self.cid_version = int(cid_version)
+        self.pin = bool(pin)
+        self.gateway = gateway_base(gateway)
+        self.client = KuboClient(api, timeout=timeout)
+
+    # -- publish -------------------------------------------------------------------------
+    def publish(
+        self, uploads: Sequence[Upload], progress: Callable[[int], None] | None = None
+    ) -> StoreOutcome:
+        if not uploads:
+            raise SourceError("nothing to publish to IPFS: no files were given")
+        added = self.client.add(
+            [(upload.name, _read_once(upload)) for upload in uploads],
+            wrap_with_directory=True,
+            cid_version=self.cid_version,
+            raw_leaves=True if self.cid_version == 1 else None,
+            pin=self.pin,
+            progress=progress,
+        )
+        cids = {entry["Name"]: entry["Hash"] for entry in added}
+        root = cids.get("")
+        if root is None:
+            raise BackendError(f"the IPFS daemon at {self.client.api_url} reported no root CID")
+        objects = []
+        for upload in uploads:
+            cid = cids.get(upload.name)
+            if cid is None:
+                raise BackendError(
+                    f"the IPFS daemon at {self.client.api_url} did not report a CID for {upload.name!r}"
+                )
+            location = f"{SCHEME}{root}/{upload.name}"
+            objects.append(
+                StoredObject(upload.name, location, self.gateway_url(root, upload.name), {"CID": cid})
+            )
+        return StoreOutcome(
+            type="ipfs",
+            params={"CID": root},
+            uri=f"{SCHEME}{root}",
+            objects=objects,
+            url=self.gateway_url(root),
+        )
+
+    def gateway_url(self, cid: str, path: str = "") -> str | None:
+        """A link a browser can open, if a gateway is known."""
+        if self.gateway is None:
+            return None
+        suffix = "/" + urllib.parse.quote(path) if path else ""
+        return f"{self.gateway}/ipfs/{cid}{suffix}"
+
+    # -- fetch ---------------------------------------------------------------------------
+    def list(self, ref: str) -> list[RemoteObject]:
+        """A file -> itself; a directory -> every file under it, names relative to it."""
+        cid, path = split_ref(ref)
+        target = f"{cid}/{path}" if path else cid
+        stat = self.client.files_stat(f"{SCHEME}{target}")
+        if stat["Type"] != "dir":
+            name = path.rsplit("/", 1)[-1] if path else cid
+            return [RemoteObject(name, f"{SCHEME}{target}", size=stat.get("Size"), cid=stat["Hash"])]
+        return self._walk(target)
+
+    def _walk(self, target: str) -> list[RemoteObject]:
+        found: list[RemoteObject] = []
+        pending = [""]
+        while pending:
+            rel_dir = pending.pop()
+            here = f"{target}/{rel_dir}" if rel_dir else target
+            for entry in self.client.ls(f"{SCHEME}{here}"):
+                rel = f"{rel_dir}/{entry['Name']}" if rel_dir else entry["Name"]
+                if entry["Type"] == "dir":
+                    pending.append(rel)
+                elif entry["Type"] == "file":
+                    found.append(
+                        RemoteObject(rel, f"{SCHEME}{target}/{rel}", size=entry["Size"], cid=entry["Hash"])
+                    )
+        return sorted(found, key=lambda obj: obj.name)
+
+    def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
+        cid, path = split_ref(location)
+        return self.client.cat(f"{SCHEME}{cid}/{path}" if path else f"{SCHEME}{cid}", offset)
+
+    def close(self) -> None:
+        self.client.close()
