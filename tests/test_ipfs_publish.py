@@ -120,3 +120,14 @@ def test_unknown_cid_is_not_found_quickly(ipfs_env, tmp_path):
     unknown = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
     with pytest.raises(NotFoundError):
         jp.fetch(f"ipfs://{unknown}", tmp_path / "x", timeout=2)
+
+
+def test_fetch_through_the_gateway_verifies_the_cid(ipfs_node, results, tmp_path, monkeypatch):
+    monkeypatch.setenv("IPFS_API", ipfs_node.api_url)
+    result = jp.publish(results, "ipfs://", archive=False)
+    record = next(f for f in result.files if f.path == "deep/er/blob.bin")
+    monkeypatch.delenv("IPFS_API")
+    fetched = jp.fetch(f"ipfs://{record.cid}", tmp_path / "gw", gateway=ipfs_node.gateway_url)
+    assert fetched.verified
+    (only,) = fetched.files
+    assert only.path.read_bytes() == (results / "deep/er/blob.bin").read_bytes()

@@ -82,6 +82,9 @@ class IpfsBackend:
         self.pin = bool(pin)
         self.gateway = gateway_base(gateway)
         self.client = KuboClient(api, timeout=timeout)
+        self.timeout = timeout
+        # Fetching through a gateway was asked for: an explicit gateway and no API.
+        self.read_via_gateway = bool(gateway) and api is None
 
     # -- publish -------------------------------------------------------------------------
     def publish(
@@ -132,6 +135,9 @@ class IpfsBackend:
         """A file -> itself; a directory -> every file under it, names relative to it."""
         cid, path = split_ref(ref)
         target = f"{cid}/{path}" if path else cid
+        if self.read_via_gateway:  # a gateway cannot list folders: one file, checked by CID
+            name = path.rsplit("/", 1)[-1] if path else cid
+            return [RemoteObject(name, f"{SCHEME}{target}", cid=None if path else cid)]
         stat = self.client.files_stat(f"{SCHEME}{target}")
         if stat["Type"] != "dir":
             name = path.rsplit("/", 1)[-1] if path else cid
@@ -156,7 +162,18 @@ class IpfsBackend:
 
     def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
         cid, path = split_ref(location)
+        if self.read_via_gateway:
+            return self._read_gateway(cid, path, offset)
         return self.client.cat(f"{SCHEME}{cid}/{path}" if path else f"{SCHEME}{cid}", offset)
+
+    def _read_gateway(self, cid: str, path: str, offset: int) -> Iterator[bytes]:
+        from .http import HttpBackend
+
+        reader = HttpBackend(url=self.gateway_url(cid, path) or "", timeout=self.timeout)
+        try:
+            yield from reader.read(reader.url, offset)
+        finally:
+            reader.close()
 
     def close(self) -> None:
         self.client.close()
