@@ -1,0 +1,428 @@
+"""Read CIDs and published-result locations out of Bacalhau job descriptions and free text.
+
+``cids_from_bacalhau`` turns ``bacalhau describe --json`` (legacy, ≤ v1.3) and
+``bacalhau job describe --output json`` (v1.2+) output into one DataFrame row per
+execution that published something, whichever publisher it used. Executions are
+selected on a non-empty published result, never on a state number: the integer for
+"Completed" changed between Bacalhau versions.
+
+``cids_in_text`` finds every valid CID in logs, ``ipfs add`` output, JSON and URLs.
+Candidates come from a regex and are kept only if ``multiformats`` decodes them, so a
+base58-looking word is not mistaken for content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["BACALHAU_COLUMNS", "CID_COLUMNS", "cids_from_bacalhau", "cids_in_text", "published_result_spec"]
+
+BACALHAU_COLUMNS = [
+    "job_id",
+    "execution_id",
+    "node_id",
+    "type",
+    "cid",
+    "bucket",
+    "key",
+    "region",
+    "endpoint",
+    "url",
+    "checksum_sha256",
+    "version_id",
+    "state",
+]
+CID_COLUMNS = ["cid", "cid_v1", "version", "codec", "name", "line", "context"]
+
+# Publisher names as v1 spells them, from either generation's spelling.
+_TYPES = {
+    "ipfs": "ipfs",
+    "s3": "s3",
+    "urldownload": "urlDownload",
+    "url": "urlDownload",
+    "s3managed": "s3managed",
+    "local": "local",
+    "localdirectory": "local",
+    "inline": "inline",
+}
+# v1 Params key -> our column, for the S3-like publishers.
+_S3_PARAMS = {
+    "Bucket": "bucket",
+    "Key": "key",
+    "Region": "region",
+    "Endpoint": "endpoint",
+    "ChecksumSHA256": "checksum_sha256",
+    "VersionID": "version_id",
+}
+
+
+# --------------------------------------------------------------------------- parsing
+
+_JSON_START = re.compile(r"[{\[]")
+
+
+def _load_docs(doc: str | bytes | Mapping[str, Any] | list[Any]) -> list[Any]:
+    """Accept a dict/list, or text with junk around one or more JSON documents."""
+    if isinstance(doc, Mapping | list):
+        return [doc]
+    text = doc.decode("utf-8", errors="replace") if isinstance(doc, bytes | bytearray) else str(doc)
+    text = text.lstrip("\ufeff")
+    try:
+        return [json.loads(text)]
+    except json.JSONDecodeError:
+        pass
+    docs = list(_scan_json(text))
+    if not docs:
+        raise ValueError("no JSON object found in the Bacalhau output")
+    return docs
+
+
+def _scan_json(text: str) -> Iterator[Any]:
+    """Yield every JSON object/array in ``text``, skipping warnings and log lines between them."""
+    decoder = json.JSONDecoder()
+    pos = 0
+    while True:
+        match = _JSON_START.search(text, pos)
+        if match is None:
+            return
+        try:
+            obj, end = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            pos = match.start() + 1
+            continue
+        if isinstance(obj, dict | list):
+            yield obj
+        pos = end
+
+
+def _walk_executions(node: Any, job_id: str | None = None) -> Iterator[tuple[dict[str, Any], str | None]]:
+    """Find execution records anywhere in a document, with the job ID of their job.
+
+    Recursion (rather than fixed paths) covers the CLI shapes, the REST API shapes,
+    lists of jobs, and single executions alike.
+    """
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk_executions(item, job_id)
+        return
+    if not isinstance(node, dict):
+        return
+    if "PublishedResult" in node or "PublishedResults" in node:
+        yield node, job_id
+        return
+    if isinstance(node.get("Data"), dict) and "StorageSource" in node["Data"]:
+        yield {"NodeID": node.get("NodeID"), "PublishedResults": node["Data"]}, job_id  # /results API
+        return
+    job_id = _job_id_of(node) or job_id
+    for key, value in node.items():
+        if key in ("Spec", "Tasks", "History", "RunOutput"):
+            continue  # job specs and events describe intentions, not results
+        yield from _walk_executions(value, job_id)
+
+
+def _job_id_of(node: dict[str, Any]) -> str | None:
+    """The job ID a describe document carries, in either generation's layout."""
+    job = node.get("Job")
+    if isinstance(job, dict):
+        meta = job.get("Metadata")
+        found = job.get("ID") or (meta.get("ID") if isinstance(meta, dict) else None)
+        if found:
+            return str(found)
+    state = node.get("State")
+    if isinstance(state, dict) and state.get("JobID"):
+        return str(state["JobID"])
+    return None
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _norm_type(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    return _TYPES.get(text.replace("_", "").replace("-", "").lower(), text)
+
+
+def _legacy_result(spec: Mapping[str, Any]) -> dict[str, str | None] | None:
+    """Columns from a legacy ``StorageSpec`` (StorageSource/CID/URL/S3), or None if empty."""
+    s3 = spec.get("S3") if isinstance(spec.get("S3"), dict) else {}
+    fields = {
+        "type": _norm_type(spec.get("StorageSource")),
+        "cid": _text(spec.get("CID")),
+        "url": _text(spec.get("URL") or spec.get("Url")),
+        "bucket": _text(s3.get("Bucket")),
+        "key": _text(s3.get("Key")),
+        "region": _text(s3.get("Region")),
+        "endpoint": _text(s3.get("Endpoint")),
+        "checksum_sha256": _text(s3.get("ChecksumSHA256") or s3.get("Checksum")),
+        "version_id": _text(s3.get("VersionID")),
+    }
+    if not any(fields[k] for k in ("cid", "url", "bucket", "key")) and not _text(spec.get("Name")):
+        return None
+    if fields["type"] is None or fields["type"].lower().startswith("storagesource"):
+        fields["type"] = "ipfs" if fields["cid"] else "s3" if fields["bucket"] else None
+    return fields
+
+
+def _v1_result(spec: Mapping[str, Any]) -> dict[str, str | None] | None:
+    """Columns from a v1 ``{"Type", "Params"}`` published result, or None if empty."""
+    params = spec.get("Params") or {}
+    kind = _norm_type(spec.get("Type"))
+    if not kind and not params:
+        return None
+    fields: dict[str, str | None] = {
+        "type": kind,
+        "cid": _text(params.get("CID")),
+        "url": _text(params.get("URL")),
+    }
+    for param, column in _S3_PARAMS.items():
+        fields[column] = _text(params.get(param))
+    return fields
+
+
+def _state_of(execution: Mapping[str, Any]) -> str | None:
+    """Legacy State is a name; v1 ComputeState.StateType is a name or a version-dependent int."""
+    compute = execution.get("ComputeState")
+    if isinstance(compute, dict):
+        return _text(compute.get("StateType"))
+    return _text(execution.get("State"))
+
+
+def _row(execution: dict[str, Any], job_id: str | None) -> dict[str, str | None] | None:
+    if "PublishedResult" in execution:
+        spec = execution.get("PublishedResult")
+        fields = _v1_result(spec) if isinstance(spec, dict) else None
+        exec_id = execution.get("ID")
+    else:
+        spec = execution.get("PublishedResults")
+        fields = _legacy_result(spec) if isinstance(spec, dict) else None
+        exec_id = execution.get("ComputeReference") or execution.get("ID")
+    if fields is None:
+        return None
+    row = dict.fromkeys(BACALHAU_COLUMNS)
+    row.update(fields)
+    row["job_id"] = _text(execution.get("JobID")) or job_id
+    row["execution_id"] = _text(exec_id)
+    row["node_id"] = _text(execution.get("NodeID") or execution.get("NodeId"))
+    row["state"] = _state_of(execution)
+    return row
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str], ints: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Build a DataFrame with "string" dtype for text (missing = <NA>) and Int64 for counts."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=columns)
+    dtypes = {c: ("Int64" if c in ints else "string") for c in columns}
+    return df.astype(dtypes)
+
+
+def cids_from_bacalhau(doc: str | bytes | Mapping[str, Any] | list[Any]) -> pd.DataFrame:
+    """One row per execution with a non-empty published result, from any Bacalhau describe output.
+
+    ``doc`` is the JSON text (leading warnings tolerated, several documents allowed) or
+    the parsed dict/list. Columns: job_id, execution_id, node_id, type, cid, bucket,
+    key, region, endpoint, url, checksum_sha256, version_id, state.
+    """
+    rows = []
+    for parsed in _load_docs(doc):
+        executions = list(_walk_executions(parsed))
+        if not executions:  # maybe the REST results shape, which has no executions
+            rows.extend(_results_items(parsed))
+        for execution, job_id in executions:
+            row = _row(execution, job_id)
+            if row is not None:
+                rows.append(row)
+    return _frame(rows, BACALHAU_COLUMNS)
+
+
+def _results_items(doc: Any) -> list[dict[str, Any]]:
+    """The v1 ``/jobs/ID/results`` shape: ``{"Items": [{"Type", "Params"}, ...]}``."""
+    items = doc.get("Items") if isinstance(doc, dict) else None
+    rows = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and "Type" in item and "ID" not in item:
+            fields = _v1_result(item)
+            if fields is not None:
+                rows.append({**dict.fromkeys(BACALHAU_COLUMNS), **fields})
+    return rows
+
+
+# --------------------------------------------------------------------------- spec for fetch
+
+
+def published_result_spec(row_or_dict: Any) -> dict[str, Any]:
+    """The v1 ``{"Type": …, "Params": {…}}`` spec for fetching one published result.
+
+    Accepts a row of :func:`cids_from_bacalhau` (Series or dict), a v1 spec (returned
+    as is, copied), a v1 or legacy execution, or a legacy ``StorageSpec``.
+    """
+    data = dict(row_or_dict.to_dict() if hasattr(row_or_dict, "to_dict") else row_or_dict)
+    if "Type" in data and "Params" in data:
+        return {"Type": data["Type"], "Params": dict(data["Params"] or {})}
+    for key, parse in (("PublishedResult", _v1_result), ("PublishedResults", _legacy_result)):
+        if key in data:  # an execution: its result, if it published one
+            if not isinstance(data[key], dict) or parse(data[key]) is None:
+                raise ValueError("this execution published nothing (it may have failed)")
+            return published_result_spec(data[key])
+    if "StorageSource" in data or "S3" in data or "CID" in data:
+        fields = _legacy_result(data)
+        if fields is None:
+            raise ValueError("the legacy published result is empty")
+        return _spec_from_columns({**fields, "job_id": None, "execution_id": None})
+    if "type" in data:
+        return _spec_from_columns(data)
+    raise ValueError("not a Bacalhau published result: expected Type/Params, StorageSource or a cids row")
+
+
+def _present(value: Any) -> bool:
+    """Not None, NaN, pd.NA or empty: rows from a DataFrame carry all of these."""
+    import pandas as pd
+
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return False
+    return str(value) != ""
+
+
+def _spec_from_columns(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Our columns back into Bacalhau's Params names, dropping empty values."""
+    kind = _norm_type(row.get("type")) if _present(row.get("type")) else None
+    params: dict[str, Any] = {}
+    if kind == "ipfs" or (kind is None and _present(row.get("cid"))):
+        params["CID"] = row.get("cid")
+        kind = kind or "ipfs"
+    elif kind in ("s3", "s3managed") or _present(row.get("bucket")):
+        params = {p: row.get(c) for p, c in _S3_PARAMS.items() if _present(row.get(c))}
+        if kind == "s3managed":
+            params.update({"JobID": row.get("job_id"), "ExecutionID": row.get("execution_id")})
+        kind = kind or "s3"
+    if _present(row.get("url")):
+        params["URL"] = row.get("url")
+    params = {k: str(v) for k, v in params.items() if _present(v)}
+    if kind is None:
+        raise ValueError("the row names no publisher type, CID, bucket or URL")
+    return {"Type": kind, "Params": params}
+
+
+# --------------------------------------------------------------------------- CIDs in text
+
+_B58 = "1-9A-HJ-NP-Za-km-z"
+_CANDIDATE = re.compile(
+    rf"(?<![0-9A-Za-z])("
+    rf"Qm[{_B58}]{{44}}"  # CIDv0: base58btc sha2-256 multihash
+    r"|b[a-z2-7]{58,}"  # CIDv1 base32 (what gateways and Kubo print)
+    r"|B[A-Z2-7]{58,}"  # CIDv1 base32 upper
+    rf"|z[{_B58}]{{46,}}"  # CIDv1 base58btc (js-ipfs default)
+    r"|k[0-9a-z]{48,}"  # CIDv1 base36 (IPNS keys, subdomain gateways)
+    r"|f01[0-9a-f]{64,}"  # CIDv1 base16
+    r")(?![0-9A-Za-z])"
+)
+_ADDED = re.compile(r"^\s*added\s+(\S+)\s+(.+?)\s*$")
+_PATH_AFTER = re.compile(r"""^(/[^\s"'<>()\[\]{}|\\^`]*)""")
+_URL_PREFIX = re.compile(r"(?:/ipfs/|ipfs://)$")
+_SUBDOMAIN = re.compile(r"^\.ipfs\.[A-Za-z0-9.-]+(?::\d+)?")
+
+
+def _decode_cid(token: str) -> Any | None:
+    from multiformats import CID
+
+    try:
+        return CID.decode(token)
+    except Exception:  # multiformats raises several unrelated types for invalid input
+        return None
+
+
+def _cid_v1_base32(cid: Any) -> str:
+    return str(cid.set(version=1, base="base32")) if cid.version == 0 else str(cid.set(base="base32"))
+
+
+def _url_name(line: str, start: int, end: int) -> str | None:
+    """The path after a CID in a gateway, ``ipfs://`` or subdomain URL, if there is one."""
+    before, after = line[:start], line[end:]
+    if _URL_PREFIX.search(before):
+        rest = after
+    else:
+        sub = _SUBDOMAIN.match(after)
+        if sub is None or not before.endswith("//"):
+            return None
+        rest = after[sub.end() :]
+    match = _PATH_AFTER.match(rest)
+    if match is None:
+        return None
+    path = unquote(match.group(1).split("?")[0].split("#")[0]).strip("/").rstrip(".,;:")
+    return path or None
+
+
+def _json_line_name(line: str, token: str) -> str | None:
+    """``ipfs add --enc=json`` prints ``{"Name": …, "Hash": …}`` one per line."""
+    stripped = line.strip()
+    if not (stripped.startswith("{") and len(stripped) < 10_000):
+        return None
+    try:
+        obj = json.loads(stripped)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    linked = obj.get("Hash") or obj.get("Cid") or obj.get("CID")
+    if isinstance(linked, dict):
+        linked = linked.get("/")
+    name = obj.get("Name")
+    return str(name) if linked == token and isinstance(name, str) and name else None
+
+
+def _name_for(segment: str, start: int, end: int, token: str) -> str | None:
+    added = _ADDED.match(segment)
+    if added and added.group(1) == token:
+        return added.group(2)
+    return _url_name(segment, start, end) or _json_line_name(segment, token)
+
+
+def cids_in_text(text: str) -> pd.DataFrame:
+    """Every valid CID in ``text`` (logs, ``ipfs add`` output, JSON, URLs), deduplicated.
+
+    Columns: cid (as written), cid_v1 (base32), version, codec, name (from ``added CID
+    NAME`` lines, JSON ``Name`` or the URL path), line (1-based), context (the line, ≤200
+    chars). Duplicates of (cid, name) keep their first occurrence.
+    """
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str | None]] = set()
+    # Split on \n only: splitlines() would also split on the \r of progress bars and
+    # make line numbers disagree with an editor's. Each \r redraw is its own segment.
+    for number, line in enumerate(text.split("\n"), start=1):
+        for segment in line.split("\r"):
+            for match in _CANDIDATE.finditer(segment):
+                token = match.group(1)
+                cid = _decode_cid(token)
+                if cid is None:
+                    continue
+                name = _name_for(segment, match.start(1), match.end(1), token)
+                if (token, name) in seen:
+                    continue
+                seen.add((token, name))
+                rows.append(
+                    {
+                        "cid": token,
+                        "cid_v1": _cid_v1_base32(cid),
+                        "version": cid.version,
+                        "codec": cid.codec.name,
+                        "name": name,
+                        "line": number,
+                        "context": line.strip()[:200],
+                    }
+                )
+    return _frame(rows, CID_COLUMNS, ints=("version", "line"))

@@ -1,0 +1,668 @@
+"""Safe extraction of fetched ``.tar``, ``.tar.gz``/``.tgz`` and ``.zip`` results.
+
+Results come from stores anyone may have written to, so every archive is hostile
+until proven otherwise. The same rules hold for tar and zip, on every Python:
+
+* member names must be relative, without ``..``, drive letters, backslashes or NULs;
+* links (tar symlinks and hard links, zip symlinks flagged in ``external_attr``) must
+  resolve inside the tree, and nothing is ever written *through* a symlink;
+* device files, FIFOs and sockets are refused;
+* per-member, total-size and member-count caps are checked against the declared sizes
+  *and* against the bytes actually streamed (a compressed stream may lie).
+
+``tarfile``'s ``"data"`` filter runs as a second opinion where it exists (3.11.4+).
+Everything is extracted into a temporary directory beside ``dest`` and moved into
+place only when the whole archive passed, so a refused archive leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import lzma
+import os
+import posixpath
+import re
+import secrets
+import shutil
+import stat
+import tarfile
+import time
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO, TypeVar
+
+from .errors import SourceError, UnsafeArchiveError
+
+__all__ = ["ArchiveMember", "archive_format", "extract_archive", "is_archive", "list_archive"]
+
+CHUNK = 1024 * 1024
+_T = TypeVar("_T")
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz")
+_ZIP_SUFFIXES = (".zip",)
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_MAX_LINK_TARGET = 4096
+# Errors that mean "the archive bytes are bad", as opposed to our own disk failing.
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    lzma.LZMAError,
+    NotImplementedError,  # zipfile: unsupported compression method
+    RuntimeError,  # zipfile: encrypted member without a password
+)
+
+
+@dataclass(frozen=True)
+class ArchiveMember:
+    """One entry of an archive listing, as declared by the archive (for previews)."""
+
+    name: str
+    size: int
+    is_dir: bool
+    kind: str = "file"  # file | dir | symlink | hardlink | device | fifo | other
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def archive_format(path: str | os.PathLike[str]) -> str | None:
+    """Return ``"tar"``, ``"zip"`` or ``None``: by suffix first, else by magic bytes.
+
+    Sniffing covers results saved without a suffix (HTTP downloads). A zip is only
+    sniffed for suffix-less files, so ``.xlsx``/``.docx``/``.whl`` stay documents.
+    """
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith(_TAR_SUFFIXES):
+        return "tar"
+    if name.endswith(_ZIP_SUFFIXES):
+        return "zip"
+    if not p.is_file():
+        return None
+    if _looks_like_tar(p):
+        return "tar"
+    if not p.suffix and zipfile.is_zipfile(p):
+        return "zip"
+    return None
+
+
+def is_archive(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is (named or looks like) a tar or zip archive we can extract."""
+    return archive_format(path) is not None
+
+
+def _looks_like_tar(path: Path) -> bool:
+    """Check for the ustar magic, inside gzip/bz2/xz compression if need be."""
+    openers: tuple[Callable[[Path], IO[bytes]], ...] = (
+        lambda p: p.open("rb"),
+        gzip.open,
+        bz2.open,
+        lzma.open,
+    )
+    for opener in openers:
+        try:
+            with opener(path) as fh:
+                head = fh.read(512)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error):
+            continue
+        if len(head) >= 262 and head[257:262] == b"ustar":
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def list_archive(path: str | os.PathLike[str], *, limit: int | None = None) -> list[ArchiveMember]:
+    """List members as the archive declares them, without extracting anything.
+
+    ``limit`` stops early: a compressed tar has no index, so a full listing means
+    decompressing the whole archive.
+    """
+    archive = Path(path)
+    fmt = archive_format(archive)
+    try:
+        if fmt == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                infos = zf.infolist() if limit is None else zf.infolist()[:limit]
+                return [_zip_member(info) for info in infos]
+        if fmt == "tar":
+            out: list[ArchiveMember] = []
+            with tarfile.open(archive, "r:*") as tf:
+                for info in tf:
+                    if limit is not None and len(out) >= limit:
+                        break
+                    out.append(_tar_member(info))
+            return out
+    except _READ_ERRORS as exc:
+        raise UnsafeArchiveError(f"archive {archive.name}: cannot be read ({exc})") from None
+    raise UnsafeArchiveError(f"archive {archive.name}: not a tar or zip archive")
+
+
+def _tar_member(info: tarfile.TarInfo) -> ArchiveMember:
+    return ArchiveMember(info.name, info.size if info.isreg() else 0, info.isdir(), _tar_kind(info))
+
+
+def _zip_member(info: zipfile.ZipInfo) -> ArchiveMember:
+    kind = _zip_kind(info)
+    return ArchiveMember(info.filename, info.file_size, kind == "dir", kind)
+
+
+def _tar_kind(info: tarfile.TarInfo) -> str:
+    if info.isreg():
+        return "file"
+    if info.isdir():
+        return "dir"
+    if info.issym():
+        return "symlink"
+    if info.islnk():
+        return "hardlink"
+    if info.ischr() or info.isblk():
+        return "device"
+    if info.isfifo():
+        return "fifo"
+    return "other"
+
+
+def _zip_kind(info: zipfile.ZipInfo) -> str:
+    mode = info.external_attr >> 16
+    if info.is_dir() or stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "other"
+    return "file"
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+class _Refused(Exception):
+    """Internal: a member broke a rule; carries the member name and the reason."""
+
+    def __init__(self, member: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.member, self.reason = member, reason
+
+
+def extract_archive(
+    archive: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    max_total_bytes: int = 50 * 2**30,
+    max_member_bytes: int | None = None,
+    max_members: int = 1_000_000,
+) -> list[Path]:
+    """Extract ``archive`` into ``dest`` all-or-nothing; return the extracted non-directories.
+
+    ``dest`` may be missing (it is created) or an existing directory (entries are added,
+    never overwritten). Any refusal raises :class:`UnsafeArchiveError` naming the member
+    and leaves ``dest`` exactly as it was; a missing ``archive`` raises :class:`SourceError`.
+    """
+    archive, dest = Path(archive), Path(dest).absolute()
+    if not archive.is_file():
+        raise SourceError(f"{archive}: no such archive, nothing extracted")
+    fmt = archive_format(archive)
+    if fmt is None:
+        raise UnsafeArchiveError(_message(archive, None, "is not a tar or zip archive"))
+    if dest.exists() and not dest.is_dir():
+        raise UnsafeArchiveError(_message(archive, None, f"destination {dest} is not a directory"))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    limits = _Limits(max_total_bytes, max_member_bytes, max_members)
+    tmp = _make_temp_dir(dest)
+    try:
+        writer = _Writer(tmp, dest, limits)
+        try:
+            if fmt == "tar":
+                _extract_tar(archive, writer)
+            else:
+                _extract_zip(archive, writer)
+            writer.final_check()
+            _move_into_place(tmp, dest)
+        except _Refused as exc:
+            raise UnsafeArchiveError(_message(archive, exc.member, exc.reason)) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [dest / rel for rel in writer.written]
+
+
+def _message(archive: Path, member: str | None, reason: str) -> str:
+    """The one-line error: archive, member, why, and the reassurance."""
+    who = f"member {_quote(member)} " if member is not None else ""
+    return f"archive {archive.name}: {who}{reason}; refused, nothing extracted"
+
+
+def _quote(text: str, limit: int = 200) -> str:
+    """Quote a name from an archive so it can't break the one-line message."""
+    clean = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+    if len(clean) > limit:
+        clean = clean[: limit - 1] + "…"
+    return f"'{clean}'"
+
+
+def _make_temp_dir(dest: Path) -> Path:
+    """A fresh hidden directory beside ``dest`` (same filesystem, so rename is atomic)."""
+    for _ in range(100):
+        candidate = dest.parent / f".{dest.name}.extracting-{secrets.token_hex(4)}"
+        try:
+            candidate.mkdir()  # honours the umask, unlike mkdtemp's 0o700
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"could not create a temporary directory beside {dest}")
+
+
+def _move_into_place(tmp: Path, dest: Path) -> None:
+    """Rename the finished tree to ``dest``, or add its entries to an existing ``dest``."""
+    if not os.path.lexists(dest):
+        os.rename(tmp, dest)
+        return
+    entries = sorted(tmp.iterdir())
+    for entry in entries:
+        if os.path.lexists(dest / entry.name):
+            raise _Refused(entry.name, "already exists in the destination")
+    moved: list[Path] = []
+    try:
+        for entry in entries:
+            _move(entry, dest / entry.name)
+            moved.append(entry)
+    except BaseException:
+        for entry in reversed(moved):  # put back what we added, so dest is as it was
+            with contextlib.suppress(OSError):
+                _move(dest / entry.name, entry)
+        raise
+    tmp.rmdir()
+
+
+def _move(src: Path, dst: Path) -> None:
+    try:
+        os.rename(src, dst)
+    except OSError:  # dest is a mount point or a symlink onto another filesystem
+        shutil.move(str(src), str(dst))
+
+
+@dataclass
+class _Limits:
+    max_total_bytes: int
+    max_member_bytes: int | None
+    max_members: int
+
+
+@dataclass
+class _FileMeta:
+    size: int  # as declared by the archive
+    mode: int
+    mtime: float | None
+
+
+_Vet = Callable[[], None] | None
+
+
+def _run(vet: _Vet) -> None:
+    if vet is not None:
+        vet()
+
+
+class _CappedReader:
+    """File-like wrapper that counts bytes as they stream and stops at the caps.
+
+    A zip entry (or a buggy decompressor) may produce more than it declared; this is
+    what keeps a bomb from filling the disk regardless of what the headers say.
+    """
+
+    def __init__(self, src: BinaryIO, member: str, allowed: int, declared: int, why: str) -> None:
+        self.src = src
+        self.member = member
+        self.allowed = allowed  # what the caps leave for this member
+        self.declared = declared  # what the archive said it would be
+        self.why = why
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self.src.read(CHUNK if n is None or n < 0 else n)
+        except _READ_ERRORS as exc:
+            raise _Refused(self.member, f"is corrupt ({exc})") from None
+        self.count += len(data)
+        if self.count > self.declared:
+            raise _Refused(self.member, f"expands beyond its declared {self.declared} bytes")
+        if self.count > self.allowed:
+            raise _Refused(self.member, self.why)
+        return data
+
+
+class _Writer:
+    """Creates members under the temporary root, enforcing every rule on the way."""
+
+    def __init__(self, root: Path, dest: Path, limits: _Limits) -> None:
+        self.root, self.dest, self.limits = root, dest, limits
+        self.real_root = os.path.realpath(root)
+        self.members = 0
+        self.total = 0
+        self.written: list[Path] = []
+        self._seen: set[Path] = set()
+        self._dirs: set[Path] = set()
+        self._top_checked: set[str] = set()
+
+    # -- rules shared by tar and zip
+
+    def admit(self, raw_name: str) -> Path | None:
+        """Validate a member name and count it; ``None`` means the archive root itself."""
+        self.members += 1
+        if self.members > self.limits.max_members:
+            raise _Refused(raw_name, f"exceeds the cap of {self.limits.max_members} members")
+        rel = _clean_name(raw_name)
+        if rel is not None and rel.parts[0] not in self._top_checked:
+            self._top_checked.add(rel.parts[0])
+            if os.path.lexists(self.dest / rel.parts[0]):
+                raise _Refused(raw_name, "already exists in the destination")
+        return rel
+
+    def reserve(self, name: str, declared: int) -> tuple[int, str]:
+        """Check a declared size against the caps; return bytes allowed and the reason."""
+        cap = self.limits.max_member_bytes
+        if cap is not None and declared > cap:
+            raise _Refused(name, f"declares {declared} bytes, above the per-member cap of {cap}")
+        left = self.limits.max_total_bytes - self.total
+        if declared > left:
+            raise _Refused(
+                name, f"would bring the total above the cap of {self.limits.max_total_bytes} bytes"
+            )
+        if cap is not None and cap < left:
+            return cap, f"expands beyond the per-member cap of {cap} bytes"
+        return left, f"expands beyond the total cap of {self.limits.max_total_bytes} bytes"
+
+    def _target(self, name: str, rel: Path) -> Path:
+        """Make the parents of ``rel`` as real directories; never pass through a symlink."""
+        path = self.root
+        for part in rel.parts[:-1]:
+            path = path / part
+            if path in self._dirs:
+                continue
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                path.mkdir()
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    raise _Refused(name, f"would be written through the symlink {_quote(part)}") from None
+                if not stat.S_ISDIR(st.st_mode):
+                    raise _Refused(name, f"has a parent {_quote(part)} that is not a directory")
+            self._dirs.add(path)
+        return self.root / rel
+
+    def _clear(self, name: str, target: Path) -> None:
+        """Remove an earlier file/link of the same name; a directory is never replaced."""
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            raise _Refused(name, "would replace a directory")
+        target.unlink()
+
+    def _record(self, rel: Path) -> None:
+        if rel not in self._seen:
+            self._seen.add(rel)
+            self.written.append(rel)
+
+    # -- member kinds; ``vet`` runs after our checks and before anything is created
+
+    def make_dir(self, name: str, rel: Path, vet: _Vet = None) -> None:
+        _run(vet)
+        target = self._target(name, rel)
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            target.mkdir()
+        else:
+            if not stat.S_ISDIR(st.st_mode):
+                raise _Refused(name, "is a directory where a file or link already is")
+        self._dirs.add(target)
+
+    def make_file(self, name: str, rel: Path, src: BinaryIO, meta: _FileMeta, vet: _Vet = None) -> None:
+        allowed, why = self.reserve(name, meta.size)
+        _run(vet)
+        target = self._target(name, rel)
+        self._clear(name, target)
+        reader = _CappedReader(src, name, allowed, meta.size, why)
+        # O_EXCL + O_NOFOLLOW: never open something that appeared behind our back.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        flags |= getattr(os, "O_BINARY", 0)
+        with os.fdopen(os.open(target, flags, 0o666), "wb") as out:
+            shutil.copyfileobj(reader, out, CHUNK)  # type: ignore[misc]
+        self.total += reader.count
+        _apply_mode(target, meta.mode, meta.mtime)
+        self._record(rel)
+
+    def make_symlink(self, name: str, rel: Path, link: str, vet: _Vet = None) -> None:
+        outside = f"is a symlink to {_quote(link)}, outside the destination"
+        if "\x00" in link or not link:
+            raise _Refused(name, "is a symlink with an empty or invalid target")
+        if link.startswith(("/", "\\")) or _DRIVE.match(link):
+            raise _Refused(name, f"is a symlink to the absolute path {_quote(link)}")
+        if "\\" in link:
+            raise _Refused(name, f"is a symlink to {_quote(link)}, which contains a backslash")
+        lexical = posixpath.normpath(posixpath.join(rel.parent.as_posix(), link))
+        if lexical == ".." or lexical.startswith("../"):
+            raise _Refused(name, outside)
+        target = self._target(name, rel)
+        if not self._inside(os.path.join(target.parent, link)):
+            raise _Refused(name, outside)
+        _run(vet)
+        self._clear(name, target)
+        os.symlink(link, target)
+        self._record(rel)
+
+    def make_hardlink(self, name: str, rel: Path, link: str, vet: _Vet = None) -> None:
+        try:
+            source_rel = _clean_name(link)
+        except _Refused:
+            raise _Refused(name, f"is a hard link to {_quote(link)}, outside the destination") from None
+        if source_rel is None:
+            raise _Refused(name, "is a hard link to the archive root")
+        for parent in list(reversed(source_rel.parents))[1:]:
+            if os.path.islink(self.root / parent):
+                raise _Refused(name, f"is a hard link through the symlink {_quote(str(parent))}")
+        try:
+            st = os.lstat(self.root / source_rel)
+        except FileNotFoundError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            raise _Refused(name, f"is a hard link to {_quote(link)}, not an earlier file in the archive")
+        self.reserve(name, st.st_size)  # another copy of the bytes, as far as a reader knows
+        _run(vet)
+        target = self._target(name, rel)
+        self._clear(name, target)
+        os.link(self.root / source_rel, target)
+        self.total += st.st_size
+        self._record(rel)
+
+    def _inside(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        return real == self.real_root or real.startswith(self.real_root + os.sep)
+
+    def final_check(self) -> None:
+        """Re-resolve every symlink in the finished tree: later members can't redirect one."""
+        for rel in self.written:
+            path = self.root / rel
+            if os.path.islink(path) and not self._inside(str(path)):
+                raise _Refused(
+                    rel.as_posix(),
+                    f"is a symlink to {_quote(os.readlink(path))}, which resolves outside the destination",
+                )
+
+
+def _clean_name(raw: str) -> Path | None:
+    """Turn an archive name into a safe relative path, or refuse it.
+
+    ``./`` and empty components are dropped (``tar -C dir .`` makes them); ``None``
+    means the name is the archive root.
+    """
+    if "\x00" in raw:
+        raise _Refused(raw, "has a NUL byte in its name")
+    if "\\" in raw:
+        raise _Refused(raw, "has a backslash in its name (a Windows path trick)")
+    if raw.startswith("/"):
+        raise _Refused(raw, "has an absolute path")
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    if any(_DRIVE.match(p) for p in parts):
+        raise _Refused(raw, "has a drive letter")
+    if ".." in parts:
+        raise _Refused(raw, "would land outside the destination")
+    return Path(*parts) if parts else None
+
+
+def _apply_mode(target: Path, mode: int, mtime: float | None) -> None:
+    """Keep only the executable bit from the archive (like the ``data`` filter), and mtime."""
+    if mode & 0o111:
+        current = os.stat(target).st_mode
+        os.chmod(target, current | ((current & 0o444) >> 2))
+    if mtime is not None:
+        with contextlib.suppress(OSError, OverflowError, ValueError):
+            os.utime(target, (mtime, mtime))
+
+
+# --------------------------------------------------------------------------- tar
+
+
+def _extract_tar(archive: Path, writer: _Writer) -> None:
+    with _opened(lambda: tarfile.open(archive, "r:*"), "tar") as tf:
+        for info in _iter_tar(tf):
+            _extract_tar_member(tf, info, writer)
+
+
+@contextlib.contextmanager
+def _opened(opener: Callable[[], _T], what: str) -> Iterator[_T]:
+    """Open an archive, turning "not really an archive" into a refusal."""
+    try:
+        handle = opener()
+    except (*_READ_ERRORS, OSError) as exc:
+        raise _Refused(None, f"cannot be opened as {what} ({exc})") from None
+    with handle:  # type: ignore[attr-defined]
+        yield handle
+
+
+def _iter_tar(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """Iterate lazily (no full index in memory), turning corruption into a refusal."""
+    last: str | None = None
+    while True:
+        try:
+            info = tf.next()
+        except _READ_ERRORS as exc:
+            where = "is followed by corrupt data" if last else "is corrupt"
+            raise _Refused(last, f"{where} ({exc})") from None
+        if info is None:
+            return
+        last = info.name
+        yield info
+
+
+def _extract_tar_member(tf: tarfile.TarFile, info: tarfile.TarInfo, writer: _Writer) -> None:
+    name = info.name
+    rel = writer.admit(name)
+    kind = _tar_kind(info)
+    if kind in ("device", "fifo", "other"):
+        raise _Refused(name, f"is a {_KIND_WORDS[kind]}, which is never extracted")
+    if rel is None:
+        if kind != "dir":
+            raise _Refused(name, "has an empty name")
+        return
+
+    def vet() -> None:
+        _second_opinion(info, writer.root)
+
+    if kind == "dir":
+        writer.make_dir(name, rel, vet)
+    elif kind == "symlink":
+        writer.make_symlink(name, rel, info.linkname, vet)
+    elif kind == "hardlink":
+        writer.make_hardlink(name, rel, info.linkname, vet)
+    else:
+        src = tf.extractfile(info)
+        if src is None:  # pragma: no cover - isreg() members always have data
+            raise _Refused(name, "has no data")
+        with src:
+            writer.make_file(name, rel, src, _FileMeta(info.size, info.mode, info.mtime), vet)
+
+
+_KIND_WORDS = {"device": "device file", "fifo": "FIFO", "other": "special file"}
+
+
+def _second_opinion(info: tarfile.TarInfo, root: Path) -> None:
+    """Run tarfile's own ``data`` filter too (Python 3.11.4+); our rules come first."""
+    data_filter = getattr(tarfile, "data_filter", None)
+    if data_filter is None:
+        return
+    try:
+        data_filter(info, str(root))
+    except tarfile.FilterError as exc:
+        raise _Refused(info.name, f"is refused by tarfile's data filter ({exc})") from None
+
+
+# --------------------------------------------------------------------------- zip
+
+
+def _extract_zip(archive: Path, writer: _Writer) -> None:
+    with _opened(lambda: zipfile.ZipFile(archive), "zip") as zf:
+        for info in zf.infolist():
+            _extract_zip_member(zf, info, writer)
+
+
+def _extract_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, writer: _Writer) -> None:
+    name = info.filename
+    rel = writer.admit(name)
+    kind = _zip_kind(info)
+    if kind in ("device", "fifo", "other"):
+        raise _Refused(name, f"is a {_KIND_WORDS[kind]}, which is never extracted")
+    if rel is None:
+        if kind != "dir":
+            raise _Refused(name, "has an empty name")
+        return
+    if kind == "dir":
+        writer.make_dir(name, rel)
+        return
+    try:
+        src = zf.open(info)
+    except _READ_ERRORS as exc:
+        raise _Refused(name, f"cannot be read ({exc})") from None
+    with src:
+        if kind == "symlink":
+            writer.make_symlink(name, rel, _read_link_target(src, name))
+        else:
+            meta = _FileMeta(info.file_size, info.external_attr >> 16, _zip_mtime(info))
+            writer.make_file(name, rel, src, meta)
+
+
+def _read_link_target(src: BinaryIO, name: str) -> str:
+    """A zip symlink stores its target as the member's data; it is short or it's a lie."""
+    try:
+        data = src.read(_MAX_LINK_TARGET + 1)
+    except _READ_ERRORS as exc:
+        raise _Refused(name, f"is corrupt ({exc})") from None
+    if len(data) > _MAX_LINK_TARGET:
+        raise _Refused(name, "is a symlink with an implausibly long target")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Refused(name, "is a symlink whose target is not UTF-8") from None
+
+
+def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
+    try:
+        return time.mktime((*info.date_time, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return None
