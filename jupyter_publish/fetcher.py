@@ -146,7 +146,7 @@ def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     finally:
         backend.close()
     items = [_item_from_remote(obj, ledger) for obj in remote]
-    name = _default_name(ref)
+    name = default_name(ref)
     return _Plan(ref, scheme, items, options, name)
 
 
@@ -168,7 +168,7 @@ def _scheme_of(ref: str) -> str:
     raise DestinationError(f"cannot fetch {ref!r}: unknown scheme")
 
 
-def _default_name(ref: str) -> str:
+def default_name(ref: str) -> str:
     tail = ref.split("://", 1)[-1].rstrip("/").split("?")[0]
     last = tail.rsplit("/", 1)[-1].replace("*", "").replace("?", "") or "fetched"
     for suffix in (".tar.gz", ".tgz", ".zip", ".tar"):

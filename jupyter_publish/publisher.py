@@ -71,7 +71,7 @@ def publish(
         raise DestinationError(f"cid_version must be 0 or 1, not {cid_version!r}")
     dest = to if isinstance(to, Destination) else parse_destination(to)
     dest = dest.with_options(**backend_opts)
-    _check_options(dest)
+    check_options(dest)
     job = _new_job(notebook, job_id)
     ledger = ledger or Ledger()
     ledger.start(
@@ -99,7 +99,7 @@ def publish(
     return result
 
 
-def _check_options(dest: Destination) -> None:
+def check_options(dest: Destination) -> None:
     allowed = _BACKEND_OPTIONS.get(dest.scheme, set())
     unknown = sorted(set(dest.options) - allowed)
     if unknown:

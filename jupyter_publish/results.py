@@ -26,7 +26,7 @@ class FileRecord:
         return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
 
 
-@dataclass
+@dataclass(repr=False)
 class PublishedResult:
     """One publish: IDs, where it went, and the checksum/CID of everything in it."""
 
@@ -117,6 +117,10 @@ class PublishedResult:
         if self.url:
             lines.append(f"  {self.url}")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        files = sum(f.kind == "file" for f in self.files)
+        return f"<PublishedResult {self.job_id} {self.uri} ({files} files, root CID {self.root_cid})>"
 
     def _repr_html_(self) -> str:
         from .cards import result_card

@@ -1,0 +1,1050 @@
+"""IPython magics: ``%%publish``, ``%publish``, ``%%fetch``, ``%fetch``, ``%jobs``, ``%cids``.
+
+A thin layer over :mod:`jupyter_publish.api`: parse arguments, substitute ``{{name}}``
+notebook variables, run the cell with an ``OUTPUT`` folder, then call the core and
+show its result. Every error the user can act on becomes an ``IPython`` UsageError
+(one line, no traceback). This module and ``widgets`` are the only ones that import
+IPython; the core is imported lazily so ``%load_ext jupyter_publish`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import glob
+import importlib.util
+import json
+import os
+import re
+import shutil
+import string
+import sys
+import tempfile
+import threading
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
+from IPython.utils.process import arg_split
+from traitlets import Bool, Int, TraitError, Unicode, validate
+from traitlets.config import Configurable
+
+if TYPE_CHECKING:
+    from .destinations import Destination
+    from .results import FetchResult, PublishedResult
+
+OUTPUT_ENV = "JUPYTER_PUBLISH_OUTPUT"
+"""Environment variable holding the ``%%publish`` output folder (for subprocesses)."""
+OUTPUT_NAME = "OUTPUT"
+BUNDLE_FILES = ("stdout", "stderr", "exitCode")
+"""Written into every ``%%publish`` output folder, like Bacalhau's result bundle."""
+SYNC_THREAD_NAME = "jupyter-publish-sync"
+PROJECT_SECTION = "jupyter_publish"
+
+_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
+# Trait defaults that apply only to some destinations (explicit options always pass,
+# so a misplaced --endpoint is still reported by the core).
+_TRAIT_OPTIONS = {"s3": ("endpoint", "region", "profile"), "ipfs": ("api", "gateway")}
+_PUBLISH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "presign", "method", "auth")
+_FETCH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "auth")
+_SUPPORTED_TYPES = (
+    "pandas DataFrame/Series (.parquet, or .csv without pyarrow), matplotlib Figure (.png), "
+    "dict/list (.json), str (.txt), bytes (.bin), numpy array (.npy)"
+)
+
+
+# -- argument declarations -------------------------------------------------------------
+
+
+def _arguments(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Apply magic_arguments ``argument`` decorators so the help lists them in order."""
+
+    def apply(func: Any) -> Any:
+        for deco in reversed(decorators):
+            func = deco(func)
+        return func
+
+    return apply
+
+
+_S3_ARGS = (
+    argument("--endpoint", metavar="URL", help="S3 endpoint URL (MinIO, SeaweedFS, Ceph...)."),
+    argument("--region", help="S3 region."),
+    argument("--profile", help="AWS profile for the credentials."),
+)
+_IPFS_ARGS = (
+    argument("--api", metavar="URL", help="Kubo-compatible RPC API (default: IPFS_API, ~/.ipfs/api)."),
+    argument("--gateway", metavar="URL", help="IPFS gateway for links and reads (default: IPFS_GATEWAY)."),
+)
+_AUTH_ARG = argument(
+    "--auth",
+    metavar="USER:PASSWORD",
+    help="HTTP basic auth; write --auth {{var}} so the secret stays out of the notebook. Never echoed.",
+)
+
+_publish_arguments = _arguments(
+    argument(
+        "targets",
+        nargs="*",
+        metavar="DEST_OR_SOURCE",
+        help="Cell magic: the destination (default: PublishMagics.default_destination). "
+        "Line magic: files, folders, globs or notebook variable names.",
+    ),
+    argument(
+        "--to", metavar="DEST", help="Destination: local, s3://BUCKET/KEY, ipfs:// or http(s)://HOST/PATH/."
+    ),
+    argument(
+        "--archive",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Publish one deterministic .tar.gz (default: PublishMagics.archive) or file by file.",
+    ),
+    argument("--name", metavar="NAME", help="A name for the result (archive NAME.tar.gz)."),
+    argument("--out", metavar="VAR", help="Store the PublishedResult in this notebook variable."),
+    argument(
+        "--presign", metavar="DURATION", help="S3: add a presigned download link valid 90s, 15m, 1h, 7d."
+    ),
+    argument(
+        "--sync-every",
+        metavar="SECONDS",
+        type=float,
+        help="Cell magic: publish new and changed files of OUTPUT every SECONDS while the cell runs.",
+    ),
+    argument(
+        "--optional",
+        action="store_true",
+        help="Cell magic: an empty OUTPUT (no files, nothing printed) is not an error.",
+    ),
+    argument(
+        "--publish-on-error",
+        action="store_true",
+        help="Cell magic: publish OUTPUT even if the cell raised (exitCode 1).",
+    ),
+    argument("--quiet", action="store_true", help="No progress bars and no notes."),
+    *_S3_ARGS,
+    *_IPFS_ARGS,
+    argument("--method", metavar="METHOD", help="HTTP upload method: PUT (default) or POST (form upload)."),
+    _AUTH_ARG,
+    argument(
+        "--cid-version",
+        type=int,
+        choices=(0, 1),
+        help="IPFS CID version recorded for every file (default: PublishMagics.cid_version).",
+    ),
+    argument("--ui", action="store_true", help="Line magic: show the publish panel instead."),
+)
+
+_fetch_arguments = _arguments(
+    argument(
+        "refs", nargs="*", metavar="REF", help="Job ID, s3://, ipfs://, http(s):// or local:// reference."
+    ),
+    argument(
+        "--to", metavar="DIR", help="Folder to fetch into (default: PublishMagics.fetch_dir or ./NAME)."
+    ),
+    argument("--no-preview", action="store_true", help="Show one line per fetch instead of a preview."),
+    argument("--no-verify", action="store_true", help="Do not check sha256/CIDs (not recommended)."),
+    argument("--no-extract", action="store_true", help="Keep archives as they are."),
+    argument("--out", metavar="VAR", help="Store the FetchResult (a list for several) in this variable."),
+    argument("--quiet", action="store_true", help="No progress bars."),
+    *_S3_ARGS,
+    *_IPFS_ARGS,
+    _AUTH_ARG,
+    argument("--ui", action="store_true", help="Show the fetch panel instead."),
+)
+
+
+# -- small helpers ---------------------------------------------------------------------
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _describe(exc: BaseException, limit: int = 200) -> str:
+    """``ZeroDivisionError: division by zero``, one line, not too long."""
+    detail = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@contextlib.contextmanager
+def _usage_errors(prefix: str = "") -> Iterator[None]:
+    """Errors a user can act on become one-line UsageErrors (IPython hides their traceback)."""
+    from .errors import PublishError
+
+    try:
+        yield
+    except UsageError:
+        raise
+    except (PublishError, OSError) as exc:
+        raise UsageError(f"{prefix}{_one_line(exc)}") from None
+
+
+def _check_variable_name(name: str | None, option: str = "--out") -> None:
+    import keyword
+
+    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+        raise UsageError(f"{option} needs a Python variable name, not {name!r}")
+
+
+def _is_path(token: str) -> bool:
+    expanded = os.path.expanduser(token)
+    if glob.has_magic(token):
+        return bool(glob.glob(expanded, recursive=True))
+    return os.path.lexists(expanded)
+
+
+def _fill_placeholders(template: str, values: dict[str, str]) -> str:
+    """Substitute the given placeholders and leave the others (and ``{{``) for the publisher."""
+
+    def escape(text: str) -> str:
+        return text.replace("{", "{{").replace("}", "}}")
+
+    parts: list[str] = []
+    for literal, field, spec, conv in string.Formatter().parse(template):
+        parts.append(escape(literal))
+        if field is None:
+            continue
+        if field in values and not spec and not conv:
+            parts.append(escape(values[field]))
+        else:
+            parts.append("{" + field + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}")
+    return "".join(parts)
+
+
+def pin_placeholders(dest: Destination, job_id: str) -> Destination:
+    """Resolve a key template once, so every sync and the final publish share one prefix.
+
+    ``{executionID}`` differs per publish and is left to the publisher.
+    """
+    from . import ids
+    from .destinations import placeholder_values
+
+    values = placeholder_values(
+        job_id=job_id,
+        execution_id="",
+        node_id=ids.node_id(),
+        user=ids.current_user(),
+        notebook=os.environ.get("JPY_SESSION_NAME", "").rsplit("/", 1)[-1],
+        now=datetime.now(timezone.utc),
+    )
+    values.pop("executionID")
+    return dataclasses.replace(
+        dest, key=_fill_placeholders(dest.key, values), url=_fill_placeholders(dest.url, values)
+    )
+
+
+# -- notebook variables -> files -------------------------------------------------------
+
+
+def variable_to_file(name: str, value: Any, folder: Path) -> Path:
+    """Serialise a notebook variable as ``folder/NAME.ext`` so it can be published.
+
+    Types are recognised through modules already imported (a DataFrame exists only if
+    pandas is loaded), so this never imports pandas, numpy or matplotlib by itself.
+    """
+    pandas = sys.modules.get("pandas")
+    numpy = sys.modules.get("numpy")
+    figure = sys.modules.get("matplotlib.figure")
+    if pandas is not None and isinstance(value, pandas.Series):
+        value = value.to_frame()
+    if pandas is not None and isinstance(value, pandas.DataFrame):
+        return _write_frame(name, value, folder)
+    if figure is not None and isinstance(value, figure.Figure):
+        path = folder / f"{name}.png"
+        value.savefig(path, bbox_inches="tight")
+        return path
+    if numpy is not None and isinstance(value, numpy.ndarray):
+        return _write_array(name, value, folder, numpy)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        path = folder / f"{name}.bin"
+        path.write_bytes(bytes(value))
+        return path
+    if isinstance(value, str):
+        path = folder / f"{name}.txt"
+        path.write_text(value, encoding="utf-8")
+        return path
+    if isinstance(value, (dict, list, tuple)):
+        return _write_json(name, value, folder)
+    raise UsageError(
+        f"cannot publish {name!r}: a {type(value).__module__}.{type(value).__qualname__} is not a file; "
+        f"notebook variables can be {_SUPPORTED_TYPES} — or save it to a file and publish that"
+    )
+
+
+def _write_frame(name: str, frame: Any, folder: Path) -> Path:
+    """Parquet keeps dtypes; CSV when pyarrow is missing or cannot store the frame."""
+    if importlib.util.find_spec("pyarrow") is not None:
+        path = folder / f"{name}.parquet"
+        try:
+            frame.to_parquet(path)
+            return path
+        except (ValueError, TypeError, NotImplementedError, ImportError):
+            path.unlink(missing_ok=True)  # e.g. non-string column names: fall back to CSV
+    path = folder / f"{name}.csv"
+    plain_index = type(frame.index).__name__ == "RangeIndex"
+    frame.to_csv(path, index=not plain_index)
+    return path
+
+
+def _write_array(name: str, array: Any, folder: Path, numpy: Any) -> Path:
+    path = folder / f"{name}.npy"
+    try:
+        numpy.save(path, array, allow_pickle=False)
+    except ValueError as exc:
+        raise UsageError(f"cannot publish {name!r} as .npy: {_one_line(exc)}") from None
+    return path
+
+
+def _write_json(name: str, value: Any, folder: Path) -> Path:
+    path = folder / f"{name}.json"
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"cannot publish {name!r} as JSON: {_one_line(exc)}") from None
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+# -- running a cell into OUTPUT --------------------------------------------------------
+
+
+class _Tee:
+    """A stream that writes to the notebook and to a file: output stays live and is kept."""
+
+    def __init__(self, stream: Any, path: Path) -> None:
+        self.stream = stream
+        self._file = open(path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        written = self.stream.write(text)
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(text)
+                self._file.flush()
+        return len(text) if written is None else written
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def close_file(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _teed(folder: Path) -> Iterator[None]:
+    """Copy ``sys.stdout``/``sys.stderr`` into ``folder/stdout`` and ``folder/stderr``."""
+    out, err = _Tee(sys.stdout, folder / "stdout"), _Tee(sys.stderr, folder / "stderr")
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out.stream, err.stream
+        out.close_file()
+        err.close_file()
+
+
+@contextlib.contextmanager
+def _bound_output(namespace: dict[str, Any], folder: Path) -> Iterator[None]:
+    """``OUTPUT`` and ``$JUPYTER_PUBLISH_OUTPUT`` point at ``folder``; restored afterwards."""
+    missing = object()
+    old_value = namespace.get(OUTPUT_NAME, missing)
+    old_env = os.environ.get(OUTPUT_ENV)
+    namespace[OUTPUT_NAME] = folder
+    os.environ[OUTPUT_ENV] = str(folder)
+    try:
+        yield
+    finally:
+        if old_value is missing:
+            namespace.pop(OUTPUT_NAME, None)
+        else:
+            namespace[OUTPUT_NAME] = old_value
+        if old_env is None:
+            os.environ.pop(OUTPUT_ENV, None)
+        else:
+            os.environ[OUTPUT_ENV] = old_env
+
+
+def _write_exit_code(folder: Path, error: BaseException | None) -> None:
+    (folder / "exitCode").write_text("0" if error is None else "1", encoding="utf-8")
+    if error is not None:  # a kernel shows tracebacks out of band: keep one in stderr
+        with open(folder / "stderr", "a", encoding="utf-8", errors="replace") as handle:
+            handle.write("".join(traceback.format_exception(error)))
+
+
+def _is_empty(folder: Path) -> bool:
+    """Empty means the cell wrote no files and printed nothing (the bundle files don't count)."""
+    if any(entry.name not in BUNDLE_FILES for entry in folder.iterdir()):
+        return False
+    return all(
+        not (folder / name).exists() or (folder / name).stat().st_size == 0 for name in ("stdout", "stderr")
+    )
+
+
+class _Notes:
+    """Where progress notes go.
+
+    In a kernel: an ``ipywidgets.Output`` displayed now, so notes from the sync thread
+    land in this cell (a thread's prints follow the *current* parent header). Elsewhere:
+    the stdout of the moment the cell started, never the tee into OUTPUT/stdout.
+    """
+
+    def __init__(self, shell: Any, quiet: bool) -> None:
+        self.quiet = quiet
+        self._stream = sys.stdout
+        self._widget: Any = None
+        if not quiet and getattr(shell, "kernel", None) is not None:
+            try:
+                import ipywidgets
+
+                self._widget = ipywidgets.Output()
+                display(self._widget)
+            except Exception:  # no widgets: notes go to the stream
+                self._widget = None
+
+    def __call__(self, text: str) -> None:
+        if self.quiet:
+            return
+        line = f"jupyter-publish: {text}\n"
+        if self._widget is not None:
+            self._widget.append_stdout(line)
+        else:
+            self._stream.write(line)
+            self._stream.flush()
+
+
+class Syncer:
+    """Publishes new and changed files of a folder every few seconds, in a thread.
+
+    Like DeepSquare's continuous output sync. Each round copies the changed files into
+    a snapshot first, so a file still being written can never disagree with the
+    checksum recorded for it. A failed round is reported and retried next time.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        every: float,
+        publish: Callable[[Path, int], PublishedResult],
+        note: Callable[[str], None],
+    ) -> None:
+        self.folder, self.every, self._publish, self._note = folder, every, publish, note
+        self.job_ids: list[str] = []
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=SYNC_THREAD_NAME, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for a round in progress, so it cannot race the final publish."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.sync_once()
+            except Exception as exc:  # keep syncing; the final publish still runs
+                self._note(f"sync failed ({_describe(exc)}); retrying in {self.every:g} s")
+
+    def _changed(self) -> dict[str, tuple[int, int]]:
+        changed = {}
+        for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
+            try:
+                info = path.stat()
+            except OSError:
+                continue  # deleted meanwhile
+            rel = path.relative_to(self.folder).as_posix()
+            signature = (info.st_size, info.st_mtime_ns)
+            if info.st_size and self._seen.get(rel) != signature:
+                changed[rel] = signature
+        return changed
+
+    def sync_once(self) -> PublishedResult | None:
+        """One round: publish what changed since the last successful round."""
+        changed = self._changed()
+        if not changed:
+            return None
+        with tempfile.TemporaryDirectory(prefix="jp-sync-") as tmp:
+            snapshot = Path(tmp) / "snapshot"
+            copied = {}
+            for rel, signature in changed.items():
+                target = snapshot / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):
+                    shutil.copy2(self.folder / rel, target)
+                    copied[rel] = signature
+            if not copied:
+                return None
+            self._rounds += 1
+            result = self._publish(snapshot, self._rounds)
+        self._seen.update(copied)
+        self.job_ids.append(result.job_id)
+        self._note(f"synced {len(copied)} file(s) to {result.uri} (job {result.job_id})")
+        return result
+
+
+# -- project settings ------------------------------------------------------------------
+
+
+def find_project_settings(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The nearest ``pyproject.toml`` (from ``start`` upwards) with a ``[tool.jupyter_publish]`` table."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError:
+            return None
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            warnings.warn(f"jupyter-publish: cannot read {candidate}: {exc}", stacklevel=2)
+            continue
+        section = data.get("tool", {}).get(PROJECT_SECTION)
+        if isinstance(section, dict):
+            return candidate, section
+    return None
+
+
+# -- the magics ------------------------------------------------------------------------
+
+
+@magics_class
+class PublishMagics(Magics, Configurable):
+    """Publish notebook results and fetch them back, verified.
+
+    Configure with ``%config PublishMagics.default_destination = "s3://bucket/{jobID}"``,
+    in an IPython profile, or in ``pyproject.toml`` under ``[tool.jupyter_publish]``.
+    """
+
+    default_destination = Unicode(
+        "local",
+        help="Where %%publish and %publish go when no destination is given: "
+        "local, s3://BUCKET/KEY-TEMPLATE, ipfs:// or http(s)://HOST/PATH/.",
+    ).tag(config=True)
+    archive = Bool(True, help="Publish one deterministic .tar.gz (False: file by file).").tag(config=True)
+    quiet = Bool(False, help="No progress bars and no notes.").tag(config=True)
+    preview = Bool(True, help="Preview fetched results inline.").tag(config=True)
+    cid_version = Int(0, help="IPFS CID version recorded for every file: 0 (Qm..) or 1 (bafy..).").tag(
+        config=True
+    )
+    endpoint = Unicode(None, allow_none=True, help="S3 endpoint URL for s3:// destinations.").tag(config=True)
+    region = Unicode(None, allow_none=True, help="S3 region for s3:// destinations.").tag(config=True)
+    profile = Unicode(None, allow_none=True, help="AWS profile for s3:// destinations.").tag(config=True)
+    api = Unicode(None, allow_none=True, help="IPFS (Kubo RPC) API URL for ipfs:// destinations.").tag(
+        config=True
+    )
+    gateway = Unicode(None, allow_none=True, help="IPFS gateway URL for ipfs:// links and reads.").tag(
+        config=True
+    )
+    fetch_dir = Unicode(
+        "",
+        help="Folder that %fetch fills (one sub-folder per reference) and where %%publish keeps "
+        "its OUTPUT folders. Empty: fetch into the working folder; OUTPUT is a temporary "
+        "folder removed once published.",
+    ).tag(config=True)
+
+    project_file: Path | None = None
+    """The pyproject.toml whose ``[tool.jupyter_publish]`` settings were applied, if any."""
+
+    @validate("cid_version")
+    def _valid_cid_version(self, proposal: Any) -> int:
+        if proposal["value"] not in (0, 1):
+            raise TraitError(f"cid_version must be 0 or 1, not {proposal['value']!r}")
+        return int(proposal["value"])
+
+    @validate("default_destination")
+    def _valid_destination(self, proposal: Any) -> str:
+        from .destinations import parse_destination
+        from .errors import DestinationError
+
+        try:
+            parse_destination(proposal["value"])
+        except DestinationError as exc:
+            raise TraitError(str(exc)) from None
+        return str(proposal["value"])
+
+    # -- configuration ------------------------------------------------------------
+
+    def apply_project_settings(self, start: Path | None = None) -> Path | None:
+        """Take settings from pyproject.toml; values set through IPython config win."""
+        found = find_project_settings(start)
+        if found is None:
+            return None
+        path, section = found
+        configurable = set(self.class_trait_names(config=True))
+        for raw_key, value in section.items():
+            key = raw_key.replace("-", "_")
+            if key not in configurable:
+                warnings.warn(f"jupyter-publish: unknown setting {raw_key!r} in {path}", stacklevel=2)
+                continue
+            if f"{type(self).__name__}.{key}" in self.config:
+                continue
+            try:
+                setattr(self, key, value)
+            except TraitError as exc:
+                warnings.warn(f"jupyter-publish: ignoring {raw_key!r} in {path}: {exc}", stacklevel=2)
+        self.project_file = path
+        return path
+
+    # -- parsing ------------------------------------------------------------------
+
+    def _parse(self, func: Any, line: str, magic: str) -> argparse.Namespace:
+        """Split like a shell, substitute ``{{name}}`` per argument, then parse."""
+        line = _VARIABLE.sub(lambda match: "{{" + match.group(1) + "}}", line)  # {{ x }} is one word
+        try:
+            argv = arg_split(line, posix=os.name == "posix")
+        except ValueError:
+            raise UsageError(f"{magic}: unbalanced quotes in the arguments") from None
+        argv = [self.expand(token) for token in argv]
+        try:
+            args, extra = func.parser.parse_known_intermixed_args(argv)
+        except UsageError as exc:
+            raise UsageError(f"{magic}: {exc} (see {magic}?)") from None
+        if extra:
+            options = [token for token in extra if token.startswith("-")]
+            # Only option names are echoed: a stray value might be a secret.
+            what = f"unknown option {options[0]}" if options else f"{len(extra)} unexpected argument(s)"
+            raise UsageError(f"{magic}: {what} (see {magic}?)")
+        return args
+
+    def expand(self, text: str) -> str:
+        """Replace ``{{name}}`` (or ``{{name.attr}}``) with the notebook value; ``{x}`` stays."""
+        return _VARIABLE.sub(lambda match: str(self._lookup(match.group(1))), text)
+
+    def _lookup(self, dotted: str) -> Any:
+        head, *attributes = dotted.split(".")
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        if head not in namespace:
+            raise UsageError(f"no variable {head!r} in the notebook: define it or remove {{{{{dotted}}}}}")
+        value = namespace[head]
+        for attribute in attributes:
+            if not hasattr(value, attribute):
+                raise UsageError(f"{head!r} has no attribute {attribute!r} (in {{{{{dotted}}}}})")
+            value = getattr(value, attribute)
+        return value
+
+    # -- %publish / %%publish -----------------------------------------------------
+
+    @no_var_expand
+    @line_cell_magic
+    @magic_arguments()
+    @_publish_arguments
+    def publish(self, line: str, cell: str | None = None) -> None:
+        """Publish results with a job ID, sha256 and IPFS CID for every file.
+
+        As a cell magic, ``%%publish [DEST]`` runs the cell with a fresh folder in
+        ``OUTPUT`` (a pathlib.Path; also ``$JUPYTER_PUBLISH_OUTPUT``), keeps what it
+        prints in OUTPUT/stdout and OUTPUT/stderr (plus OUTPUT/exitCode), then
+        publishes the folder and shows a result card. Nothing is published if the cell
+        raises (the job is recorded as failed) unless --publish-on-error.
+
+        As a line magic, ``%publish PATH_OR_VAR... [--to DEST]`` publishes files,
+        folders, globs or notebook variables (DataFrame -> .parquet/.csv, Figure ->
+        .png, dict/list -> .json, str -> .txt, bytes -> .bin, numpy array -> .npy).
+
+        Write notebook variables as {{name}} in any argument; single-brace
+        placeholders {jobID} {executionID} {nodeID} {date} {time} {user} {notebook}
+        are resolved by the publisher, e.g. s3://bucket/runs/{jobID}/{date}.
+        """
+        magic = "%publish" if cell is None else "%%publish"
+        args = self._parse(self.publish, line, magic)
+        _check_variable_name(args.out)
+        if cell is None:
+            self._publish_line(args)
+        else:
+            self._publish_cell(args, cell)
+
+    def _destination(self, text: str, args: argparse.Namespace) -> Destination:
+        """Parse and check the destination now, before any work (a typo fails fast)."""
+        from .destinations import parse_destination
+        from .publisher import check_options
+
+        with _usage_errors():
+            dest = parse_destination(text)
+            defaults = {
+                key: getattr(self, key)
+                for key in _TRAIT_OPTIONS.get(dest.scheme, ())
+                if getattr(self, key) and key not in dest.options
+            }
+            explicit = {
+                key: getattr(args, key) for key in _PUBLISH_BACKEND_ARGS if getattr(args, key) is not None
+            }
+            dest = dest.with_options(**defaults, **explicit)
+            check_options(dest)
+        return dest
+
+    def _publish_kwargs(self, args: argparse.Namespace, name: str | None) -> dict[str, Any]:
+        return {
+            "archive": self.archive if args.archive is None else args.archive,
+            "name": name,
+            "cid_version": self.cid_version if args.cid_version is None else args.cid_version,
+            "quiet": True if (args.quiet or self.quiet) else None,
+        }
+
+    def _show_result(self, result: Any, out: str | None) -> None:
+        if out:
+            self.shell.user_ns[out] = result
+        display(result)
+
+    def _publish_line(self, args: argparse.Namespace) -> None:
+        if args.ui:
+            self._ui("publish_panel", shell=self.shell, default_destination=self.default_destination)
+            return
+        for given, option in (
+            (args.sync_every is not None, "--sync-every"),
+            (args.optional, "--optional"),
+            (args.publish_on_error, "--publish-on-error"),
+        ):
+            if given:
+                raise UsageError(f"{option} applies to the cell magic %%publish only")
+        if not args.targets:
+            raise UsageError(
+                "%publish needs files, folders, globs or notebook variables: "
+                "%publish PATH_OR_VAR... --to DEST"
+            )
+        dest = self._destination(args.to or self.default_destination, args)
+        kwargs = self._publish_kwargs(args, args.name)
+        from . import api
+
+        with tempfile.TemporaryDirectory(prefix="jp-vars-") as tmp, _usage_errors():
+            sources = [self._source(token, Path(tmp)) for token in args.targets]
+            result = api.publish(sources, dest, **kwargs)
+        self._show_result(result, args.out)
+
+    def _source(self, token: str, folder: Path) -> str:
+        """An existing path wins; otherwise a notebook variable, serialised into ``folder``."""
+        if _is_path(token):
+            return token
+        namespace = self.shell.user_ns
+        if token.isidentifier() and token in namespace:
+            return str(variable_to_file(token, namespace[token], folder))
+        if token.isidentifier():
+            raise UsageError(f"cannot publish {token!r}: no such file, folder or notebook variable")
+        return token  # the core explains missing paths and empty globs
+
+    def _cell_destination(self, args: argparse.Namespace) -> str:
+        if args.ui:
+            raise UsageError("--ui applies to the line magic: use %publish --ui")
+        if len(args.targets) > 1:
+            raise UsageError(
+                "%%publish takes one destination; write files to OUTPUT in the cell, "
+                "or publish existing files with %publish PATH... --to DEST"
+            )
+        if args.targets and args.to and args.targets[0] != args.to:
+            raise UsageError("%%publish: give the destination once (either DEST or --to DEST)")
+        if args.sync_every is not None and args.sync_every <= 0:
+            raise UsageError("--sync-every needs a positive number of seconds")
+        return (args.targets or [args.to or self.default_destination])[0]
+
+    def _publish_cell(self, args: argparse.Namespace, cell: str) -> None:
+        from . import api, ids
+        from .errors import PublishError
+
+        dest = self._destination(self._cell_destination(args), args)
+        kwargs = self._publish_kwargs(args, args.name or "outputs")
+        job_id = ids.new_job_id()
+        if args.sync_every is not None:
+            dest = pin_placeholders(dest, job_id)
+        folder, temporary = self._output_folder(job_id)
+        keep = not temporary
+        try:
+            error = self._run_into(folder, cell, dest, job_id, args, kwargs)
+            if error is not None and not args.publish_on_error:
+                self._record_failed(job_id, dest, kwargs["name"], error)
+                raise UsageError(
+                    f"cell failed ({_describe(error)}); nothing was published — job {job_id} "
+                    "recorded as failed; use --publish-on-error to publish anyway"
+                )
+            if _is_empty(folder):
+                if args.optional:
+                    if not kwargs["quiet"]:
+                        print(
+                            "jupyter-publish: nothing to publish (--optional): the cell wrote no files "
+                            "to OUTPUT and printed nothing"
+                        )
+                    return
+                raise UsageError(
+                    "nothing to publish: the cell wrote no files to OUTPUT and printed nothing "
+                    "(use --optional if that can happen)"
+                )
+            try:
+                result = api.publish(folder, dest, job_id=job_id, **kwargs)
+            except BaseException as exc:
+                keep = True  # a long computation must not be lost to a network error
+                if not isinstance(exc, PublishError):
+                    raise
+                raise UsageError(
+                    f"{_one_line(exc)} — the cell's outputs are kept in {folder}: "
+                    f"publish them with %publish {folder} --to DEST"
+                ) from None
+        finally:
+            if not keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        self._show_result(result, args.out)
+        if error is not None:
+            raise UsageError(
+                f"cell failed ({_describe(error)}); published anyway as job {job_id} (--publish-on-error)"
+            )
+
+    def _output_folder(self, job_id: str) -> tuple[Path, bool]:
+        """A fresh OUTPUT folder: kept under fetch_dir if configured, else temporary."""
+        if self.fetch_dir:
+            folder = Path(self.fetch_dir).expanduser() / job_id
+            with _usage_errors():
+                folder.mkdir(parents=True)
+            return folder, False
+        return Path(tempfile.mkdtemp(prefix=f"{job_id}-output-")), True
+
+    def _run_into(
+        self,
+        folder: Path,
+        cell: str,
+        dest: Destination,
+        job_id: str,
+        args: argparse.Namespace,
+        kwargs: dict[str, Any],
+    ) -> BaseException | None:
+        """Run the cell with OUTPUT bound and its output teed; return its exception, if any."""
+        syncer = None
+        if args.sync_every is not None:
+            notes = _Notes(self.shell, bool(kwargs["quiet"]))
+            syncer = Syncer(folder, args.sync_every, self._sync_publisher(dest, job_id, kwargs), notes)
+        with _bound_output(self.shell.user_ns, folder), _teed(folder):
+            if syncer is not None:
+                syncer.start()
+            try:
+                outcome = self.shell.run_cell(cell)
+            finally:
+                if syncer is not None:
+                    syncer.stop()
+        error = outcome.error_before_exec or outcome.error_in_exec
+        _write_exit_code(folder, error)
+        return error
+
+    def _sync_publisher(
+        self, dest: Destination, job_id: str, kwargs: dict[str, Any]
+    ) -> Callable[[Path, int], PublishedResult]:
+        from . import api
+
+        def publish_snapshot(snapshot: Path, round_number: int) -> PublishedResult:
+            options = {**kwargs, "archive": False, "quiet": True}
+            options["name"] = f"{kwargs['name']} sync {round_number} of {job_id}"
+            return api.publish(snapshot, dest, **options)
+
+        return publish_snapshot
+
+    @staticmethod
+    def _record_failed(job_id: str, dest: Destination, name: str, error: BaseException) -> None:
+        from . import ids
+        from .ledger import Ledger
+
+        ledger = Ledger()
+        ledger.start(
+            job_id=job_id,
+            execution_id=ids.new_execution_id(),
+            node_id=ids.node_id(),
+            name=name,
+            type=dest.scheme,
+            destination=dest.text,
+        )
+        ledger.fail(job_id, f"cell failed: {_describe(error)}")
+
+    # -- %fetch / %%fetch ---------------------------------------------------------
+
+    @no_var_expand
+    @line_cell_magic
+    @magic_arguments()
+    @_fetch_arguments
+    def fetch(self, line: str, cell: str | None = None) -> None:
+        """Fetch published results back, verify every byte, and preview them inline.
+
+        ``%fetch REF`` or, with one reference per line (blank lines and # comments
+        ignored), ``%%fetch``. A reference is a job ID (or a unique prefix of one),
+        s3://BUCKET/KEY (or a prefix*), ipfs://CID[/path], https://... or local://...
+        Write notebook variables as {{name}}, e.g. %fetch {{result.job_id}}.
+        """
+        magic = "%fetch" if cell is None else "%%fetch"
+        args = self._parse(self.fetch, line, magic)
+        _check_variable_name(args.out)
+        if args.ui:
+            self._ui("fetch_panel")
+            return
+        refs = list(args.refs)
+        if cell is not None:
+            refs += [self.expand(ref) for ref in _reference_lines(cell)]
+        if not refs:
+            raise UsageError(
+                "give a reference: %fetch REF (a job ID, s3://..., ipfs://..., https://..., local://...) "
+                "or one per line under %%fetch"
+            )
+        results = [self._fetch_one(ref, args, several=len(refs) > 1) for ref in refs]
+        if args.out:
+            self.shell.user_ns[args.out] = results[0] if len(results) == 1 else results
+
+    def _fetch_one(self, ref: str, args: argparse.Namespace, several: bool) -> FetchResult:
+        from . import api
+
+        options = {key: getattr(self, key) for key in _FETCH_BACKEND_ARGS if getattr(self, key, None)}
+        options.update({key: getattr(args, key) for key in _FETCH_BACKEND_ARGS if getattr(args, key)})
+        with _usage_errors(f"{ref}: " if several else ""):
+            result = api.fetch(
+                ref,
+                self._fetch_target(ref, args.to),
+                verify=not args.no_verify,
+                extract=not args.no_extract,
+                quiet=True if (args.quiet or self.quiet) else None,
+                **options,
+            )
+        if self.preview and not args.no_preview:
+            display(result)
+        else:
+            print(str(result))
+        return result
+
+    def _fetch_target(self, ref: str, to: str | None) -> Path | None:
+        if to:
+            return Path(to).expanduser()
+        if not self.fetch_dir:
+            return None  # the core's default: ./NAME
+        from .fetcher import default_name
+
+        name = default_name(ref) if "://" in ref else ref
+        return Path(self.fetch_dir).expanduser() / name
+
+    # -- %jobs, %cids, %%cids -----------------------------------------------------
+
+    @no_var_expand
+    @line_magic
+    @magic_arguments()
+    @argument("--limit", type=int, metavar="N", help="Only the N newest jobs.")
+    @argument("--ui", action="store_true", help="Show the jobs browser instead.")
+    def jobs(self, line: str) -> Any:
+        """Every publish recorded in the ledger (newest first), as a pandas DataFrame."""
+        args = self._parse(self.jobs, line, "%jobs")
+        if args.ui:
+            self._ui("jobs_browser")
+            return None
+        from . import api
+
+        with _usage_errors():
+            return api.jobs(args.limit)
+
+    @no_var_expand
+    @line_cell_magic
+    @magic_arguments()
+    @argument("job", nargs="?", metavar="JOB", help="A job ID (or unique prefix); default: every job.")
+    def cids(self, line: str, cell: str | None = None) -> Any:
+        """CIDs as a pandas DataFrame.
+
+        ``%cids [JOB]``: one row per published file, folder and archive (path, cid,
+        size, sha256, destination). ``%%cids``: every CID found in the cell text
+        (``ipfs add`` output, Bacalhau JSON, logs).
+        """
+        magic = "%cids" if cell is None else "%%cids"
+        args = self._parse(self.cids, line, magic)
+        if cell is not None:
+            if args.job:
+                raise UsageError("%%cids reads CIDs from the cell text and takes no job ID; use %cids JOB")
+            return _cids_in_text(cell)
+        from . import api
+
+        with _usage_errors():
+            return api.cids(args.job)
+
+    # -- widgets ------------------------------------------------------------------
+
+    def _ui(self, factory: str, **kwargs: Any) -> None:
+        """Show a panel from ``jupyter_publish.widgets`` (imported only when asked for)."""
+        try:
+            from . import widgets
+
+            make = getattr(widgets, factory)
+        except (ImportError, AttributeError) as exc:
+            raise UsageError(f"--ui needs jupyter_publish.widgets.{factory} (ipywidgets): {exc}") from None
+        display(make(**kwargs))
+
+
+def _reference_lines(cell: str) -> list[str]:
+    """One reference per line; blank lines and ``#`` comment lines are skipped."""
+    lines = (line.strip() for line in cell.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _cids_in_text(text: str) -> Any:
+    try:
+        from .bacalhau import cids_in_text
+    except ImportError as exc:
+        raise UsageError(f"%%cids needs jupyter_publish.bacalhau.cids_in_text: {exc}") from None
+    with _usage_errors():
+        return cids_in_text(text)
+
+
+# -- extension entry points ------------------------------------------------------------
+
+_LOADED: dict[int, PublishMagics] = {}
+
+
+def load_ipython_extension(ip: Any) -> PublishMagics:
+    """Register one PublishMagics (Magics.__init__ adds it to ``ip.configurables``)."""
+    unload_ipython_extension(ip)
+    magics = PublishMagics(shell=ip)
+    magics.apply_project_settings()
+    ip.register_magics(magics)
+    _LOADED[id(ip)] = magics
+    return magics
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    """Remove the magics and the configurable, so ``%reload_ext`` leaves no duplicate."""
+    magics = _LOADED.pop(id(ip), None)
+    if magics is None:
+        return
+    for table in ip.magics_manager.magics.values():
+        for name, func in list(table.items()):
+            if getattr(func, "__self__", None) is magics:
+                del table[name]
+    registry = ip.magics_manager.registry
+    if registry.get(type(magics).__name__) is magics:
+        del registry[type(magics).__name__]
+    ip.configurables[:] = [c for c in ip.configurables if c is not magics]
+
+
+__all__ = [
+    "OUTPUT_ENV",
+    "PublishMagics",
+    "Syncer",
+    "find_project_settings",
+    "load_ipython_extension",
+    "pin_placeholders",
+    "unload_ipython_extension",
+    "variable_to_file",
+]
