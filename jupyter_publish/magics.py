@@ -13,16 +13,12 @@ import argparse
 import contextlib
 import dataclasses
 import glob
-import importlib.util
-import json
 import os
 import re
 import shutil
 import string
 import sys
 import tempfile
-import threading
-import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -37,16 +33,14 @@ from IPython.utils.process import arg_split
 from traitlets import Bool, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
+from .cellrun import bound_output, is_empty, teed, write_exit_code
+from .sync import Syncer
+from .variables import variable_to_file
+
 if TYPE_CHECKING:
     from .destinations import Destination
     from .results import FetchResult, PublishedResult
 
-OUTPUT_ENV = "JUPYTER_PUBLISH_OUTPUT"
-"""Environment variable holding the ``%%publish`` output folder (for subprocesses)."""
-OUTPUT_NAME = "OUTPUT"
-BUNDLE_FILES = ("stdout", "stderr", "exitCode")
-"""Written into every ``%%publish`` output folder, like Bacalhau's result bundle."""
-SYNC_THREAD_NAME = "jupyter-publish-sync"
 PROJECT_SECTION = "jupyter_publish"
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
@@ -55,10 +49,6 @@ _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
 _TRAIT_OPTIONS = {"s3": ("endpoint", "region", "profile"), "ipfs": ("api", "gateway")}
 _PUBLISH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "presign", "method", "auth")
 _FETCH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "auth")
-_SUPPORTED_TYPES = (
-    "pandas DataFrame/Series (.parquet, or .csv without pyarrow), matplotlib Figure (.png), "
-    "dict/list (.json), str (.txt), bytes (.bin), numpy array (.npy)"
-)
 
 
 # -- argument declarations -------------------------------------------------------------
@@ -243,162 +233,6 @@ def pin_placeholders(dest: Destination, job_id: str) -> Destination:
     )
 
 
-# -- notebook variables -> files -------------------------------------------------------
-
-
-def variable_to_file(name: str, value: Any, folder: Path) -> Path:
-    """Serialise a notebook variable as ``folder/NAME.ext`` so it can be published.
-
-    Types are recognised through modules already imported (a DataFrame exists only if
-    pandas is loaded), so this never imports pandas, numpy or matplotlib by itself.
-    """
-    pandas = sys.modules.get("pandas")
-    numpy = sys.modules.get("numpy")
-    figure = sys.modules.get("matplotlib.figure")
-    if pandas is not None and isinstance(value, pandas.Series):
-        value = value.to_frame()
-    if pandas is not None and isinstance(value, pandas.DataFrame):
-        return _write_frame(name, value, folder)
-    if figure is not None and isinstance(value, figure.Figure):
-        path = folder / f"{name}.png"
-        value.savefig(path, bbox_inches="tight")
-        return path
-    if numpy is not None and isinstance(value, numpy.ndarray):
-        return _write_array(name, value, folder, numpy)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        path = folder / f"{name}.bin"
-        path.write_bytes(bytes(value))
-        return path
-    if isinstance(value, str):
-        path = folder / f"{name}.txt"
-        path.write_text(value, encoding="utf-8")
-        return path
-    if isinstance(value, (dict, list, tuple)):
-        return _write_json(name, value, folder)
-    raise UsageError(
-        f"cannot publish {name!r}: a {type(value).__module__}.{type(value).__qualname__} is not a file; "
-        f"notebook variables can be {_SUPPORTED_TYPES} — or save it to a file and publish that"
-    )
-
-
-def _write_frame(name: str, frame: Any, folder: Path) -> Path:
-    """Parquet keeps dtypes; CSV when pyarrow is missing or cannot store the frame."""
-    if importlib.util.find_spec("pyarrow") is not None:
-        path = folder / f"{name}.parquet"
-        try:
-            frame.to_parquet(path)
-            return path
-        except (ValueError, TypeError, NotImplementedError, ImportError):
-            path.unlink(missing_ok=True)  # e.g. non-string column names: fall back to CSV
-    path = folder / f"{name}.csv"
-    plain_index = type(frame.index).__name__ == "RangeIndex"
-    frame.to_csv(path, index=not plain_index)
-    return path
-
-
-def _write_array(name: str, array: Any, folder: Path, numpy: Any) -> Path:
-    path = folder / f"{name}.npy"
-    try:
-        numpy.save(path, array, allow_pickle=False)
-    except ValueError as exc:
-        raise UsageError(f"cannot publish {name!r} as .npy: {_one_line(exc)}") from None
-    return path
-
-
-def _write_json(name: str, value: Any, folder: Path) -> Path:
-    path = folder / f"{name}.json"
-    try:
-        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"cannot publish {name!r} as JSON: {_one_line(exc)}") from None
-    path.write_text(text + "\n", encoding="utf-8")
-    return path
-
-
-# -- running a cell into OUTPUT --------------------------------------------------------
-
-
-class _Tee:
-    """A stream that writes to the notebook and to a file: output stays live and is kept."""
-
-    def __init__(self, stream: Any, path: Path) -> None:
-        self.stream = stream
-        self._file = open(path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        written = self.stream.write(text)
-        with self._lock:
-            if not self._file.closed:
-                self._file.write(text)
-                self._file.flush()
-        return len(text) if written is None else written
-
-    def writelines(self, lines: Any) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def close_file(self) -> None:
-        with self._lock:
-            self._file.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.stream, name)
-
-
-@contextlib.contextmanager
-def _teed(folder: Path) -> Iterator[None]:
-    """Copy ``sys.stdout``/``sys.stderr`` into ``folder/stdout`` and ``folder/stderr``."""
-    out, err = _Tee(sys.stdout, folder / "stdout"), _Tee(sys.stderr, folder / "stderr")
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = out.stream, err.stream
-        out.close_file()
-        err.close_file()
-
-
-@contextlib.contextmanager
-def _bound_output(namespace: dict[str, Any], folder: Path) -> Iterator[None]:
-    """``OUTPUT`` and ``$JUPYTER_PUBLISH_OUTPUT`` point at ``folder``; restored afterwards."""
-    missing = object()
-    old_value = namespace.get(OUTPUT_NAME, missing)
-    old_env = os.environ.get(OUTPUT_ENV)
-    namespace[OUTPUT_NAME] = folder
-    os.environ[OUTPUT_ENV] = str(folder)
-    try:
-        yield
-    finally:
-        if old_value is missing:
-            namespace.pop(OUTPUT_NAME, None)
-        else:
-            namespace[OUTPUT_NAME] = old_value
-        if old_env is None:
-            os.environ.pop(OUTPUT_ENV, None)
-        else:
-            os.environ[OUTPUT_ENV] = old_env
-
-
-def _write_exit_code(folder: Path, error: BaseException | None) -> None:
-    (folder / "exitCode").write_text("0" if error is None else "1", encoding="utf-8")
-    if error is not None:  # a kernel shows tracebacks out of band: keep one in stderr
-        with open(folder / "stderr", "a", encoding="utf-8", errors="replace") as handle:
-            handle.write("".join(traceback.format_exception(error)))
-
-
-def _is_empty(folder: Path) -> bool:
-    """Empty means the cell wrote no files and printed nothing (the bundle files don't count)."""
-    if any(entry.name not in BUNDLE_FILES for entry in folder.iterdir()):
-        return False
-    return all(
-        not (folder / name).exists() or (folder / name).stat().st_size == 0 for name in ("stdout", "stderr")
-    )
-
-
 class _Notes:
     """Where progress notes go.
 
@@ -429,81 +263,6 @@ class _Notes:
         else:
             self._stream.write(line)
             self._stream.flush()
-
-
-class Syncer:
-    """Publishes new and changed files of a folder every few seconds, in a thread.
-
-    Like DeepSquare's continuous output sync. Each round copies the changed files into
-    a snapshot first, so a file still being written can never disagree with the
-    checksum recorded for it. A failed round is reported and retried next time.
-    """
-
-    def __init__(
-        self,
-        folder: Path,
-        every: float,
-        publish: Callable[[Path, int], PublishedResult],
-        note: Callable[[str], None],
-    ) -> None:
-        self.folder, self.every, self._publish, self._note = folder, every, publish, note
-        self.job_ids: list[str] = []
-        self._seen: dict[str, tuple[int, int]] = {}
-        self._rounds = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=SYNC_THREAD_NAME, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop and wait for a round in progress, so it cannot race the final publish."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.sync_once()
-            except Exception as exc:  # keep syncing; the final publish still runs
-                self._note(f"sync failed ({_describe(exc)}); retrying in {self.every:g} s")
-
-    def _changed(self) -> dict[str, tuple[int, int]]:
-        changed = {}
-        for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
-            try:
-                info = path.stat()
-            except OSError:
-                continue  # deleted meanwhile
-            rel = path.relative_to(self.folder).as_posix()
-            signature = (info.st_size, info.st_mtime_ns)
-            if info.st_size and self._seen.get(rel) != signature:
-                changed[rel] = signature
-        return changed
-
-    def sync_once(self) -> PublishedResult | None:
-        """One round: publish what changed since the last successful round."""
-        changed = self._changed()
-        if not changed:
-            return None
-        with tempfile.TemporaryDirectory(prefix="jp-sync-") as tmp:
-            snapshot = Path(tmp) / "snapshot"
-            copied = {}
-            for rel, signature in changed.items():
-                target = snapshot / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with contextlib.suppress(OSError):
-                    shutil.copy2(self.folder / rel, target)
-                    copied[rel] = signature
-            if not copied:
-                return None
-            self._rounds += 1
-            result = self._publish(snapshot, self._rounds)
-        self._seen.update(copied)
-        self.job_ids.append(result.job_id)
-        self._note(f"synced {len(copied)} file(s) to {result.uri} (job {result.job_id})")
-        return result
 
 
 # -- project settings ------------------------------------------------------------------
@@ -784,7 +543,7 @@ class PublishMagics(Magics, Configurable):
                     f"cell failed ({_describe(error)}); nothing was published — job {job_id} "
                     "recorded as failed; use --publish-on-error to publish anyway"
                 )
-            if _is_empty(folder):
+            if is_empty(folder):
                 if args.optional:
                     if not kwargs["quiet"]:
                         print(
@@ -838,7 +597,7 @@ class PublishMagics(Magics, Configurable):
         if args.sync_every is not None:
             notes = _Notes(self.shell, bool(kwargs["quiet"]))
             syncer = Syncer(folder, args.sync_every, self._sync_publisher(dest, job_id, kwargs), notes)
-        with _bound_output(self.shell.user_ns, folder), _teed(folder):
+        with bound_output(self.shell.user_ns, folder), teed(folder):
             if syncer is not None:
                 syncer.start()
             try:
@@ -847,7 +606,7 @@ class PublishMagics(Magics, Configurable):
                 if syncer is not None:
                     syncer.stop()
         error = outcome.error_before_exec or outcome.error_in_exec
-        _write_exit_code(folder, error)
+        write_exit_code(folder, error)
         return error
 
     def _sync_publisher(
@@ -1039,12 +798,9 @@ def unload_ipython_extension(ip: Any) -> None:
 
 
 __all__ = [
-    "OUTPUT_ENV",
     "PublishMagics",
-    "Syncer",
     "find_project_settings",
     "load_ipython_extension",
     "pin_placeholders",
     "unload_ipython_extension",
-    "variable_to_file",
 ]

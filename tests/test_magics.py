@@ -17,10 +17,12 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
-from jupyter_publish import magics as magics_module
+from jupyter_publish.cellrun import OUTPUT_ENV
 from jupyter_publish.ledger import Ledger
-from jupyter_publish.magics import OUTPUT_ENV, SYNC_THREAD_NAME, PublishMagics
+from jupyter_publish.magics import PublishMagics
 from jupyter_publish.results import FetchResult, PublishedResult
+from jupyter_publish.sync import SYNC_THREAD_NAME
+from jupyter_publish.variables import variable_to_file
 
 JOB_ID = re.compile(r"j-[0-9A-Z]{26}")
 
@@ -343,7 +345,7 @@ def test_line_publish_of_a_numpy_array_and_a_single_variable_name(ip, run):
 
 def test_dataframe_falls_back_to_csv_when_parquet_cannot_store_it(tmp_path):
     frame = pd.DataFrame({"mixed": [1, "x"]})  # an object column arrow cannot type
-    path = magics_module.variable_to_file("df", frame, tmp_path)
+    path = variable_to_file("df", frame, tmp_path)
     assert path.name == "df.csv" and path.read_text() == "mixed\n1\nx\n"
     assert not (tmp_path / "df.parquet").exists()
 

@@ -1,0 +1,101 @@
+"""Continuous output sync: publish what changed in a folder every few seconds.
+
+DeepSquare's ``continuousOutputSync`` for a notebook cell: a long computation's partial
+results are already published while it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .results import PublishedResult
+
+SYNC_THREAD_NAME = "jupyter-publish-sync"
+
+
+def _describe(exc: BaseException, limit: int = 200) -> str:
+    detail = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Syncer:
+    """Publishes new and changed files of a folder every few seconds, in a thread.
+
+    Like DeepSquare's continuous output sync. Each round copies the changed files into
+    a snapshot first, so a file still being written can never disagree with the
+    checksum recorded for it. A failed round is reported and retried next time.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        every: float,
+        publish: Callable[[Path, int], PublishedResult],
+        note: Callable[[str], None],
+    ) -> None:
+        self.folder, self.every, self._publish, self._note = folder, every, publish, note
+        self.job_ids: list[str] = []
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=SYNC_THREAD_NAME, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for a round in progress, so it cannot race the final publish."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.sync_once()
+            except Exception as exc:  # keep syncing; the final publish still runs
+                self._note(f"sync failed ({_describe(exc)}); retrying in {self.every:g} s")
+
+    def _changed(self) -> dict[str, tuple[int, int]]:
+        changed = {}
+        for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
+            try:
+                info = path.stat()
+            except OSError:
+                continue  # deleted meanwhile
+            rel = path.relative_to(self.folder).as_posix()
+            signature = (info.st_size, info.st_mtime_ns)
+            if info.st_size and self._seen.get(rel) != signature:
+                changed[rel] = signature
+        return changed
+
+    def sync_once(self) -> PublishedResult | None:
+        """One round: publish what changed since the last successful round."""
+        changed = self._changed()
+        if not changed:
+            return None
+        with tempfile.TemporaryDirectory(prefix="jp-sync-") as tmp:
+            snapshot = Path(tmp) / "snapshot"
+            copied = {}
+            for rel, signature in changed.items():
+                target = snapshot / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):
+                    shutil.copy2(self.folder / rel, target)
+                    copied[rel] = signature
+            if not copied:
+                return None
+            self._rounds += 1
+            result = self._publish(snapshot, self._rounds)
+        self._seen.update(copied)
+        self.job_ids.append(result.job_id)
+        self._note(f"synced {len(copied)} file(s) to {result.uri} (job {result.job_id})")
+        return result
