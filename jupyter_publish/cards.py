@@ -61,7 +61,7 @@ def result_card(result: PublishedResult) -> str:
     )
     return (
         f"<div class='jupyter-publish-result' style='{_STYLE}'>"
-        f"<div style='font-weight:600;margin-bottom:4px'>&#x2705; Published "
+        f"<div style='font-weight:600;margin-bottom:4px'>&#x2714; Published "
         f"<code>{escape(result.name)}</code> to {escape(result.type)}</div>"
         f"<table>{table}</table>"
         f"<details><summary>{len(files)} files (sha256, CID)</summary><table>"
@@ -72,7 +72,7 @@ def result_card(result: PublishedResult) -> str:
 
 def fetch_card(result: FetchResult) -> dict[str, Any]:
     """A mimebundle: a verification line, then the inline preview of what was fetched."""
-    status = "&#x2705; verified" if result.verified else "&#x26A0;&#xFE0F; not verified"
+    status = "&#x2714; verified" if result.verified else "&#x26A0;&#xFE0F; not verified"
     head = (
         f"<div class='jupyter-publish-fetch' style='{_STYLE}'>{status}: "
         f"<code>{escape(result.ref)}</code> &rarr; <code>{escape(result.dest)}</code> "

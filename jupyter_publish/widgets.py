@@ -1,0 +1,634 @@
+"""Notebook widgets: publish, fetch and browse jobs by pointing and clicking.
+
+Thin layers over :mod:`jupyter_publish.api`, so a click does exactly what the
+functions, magics and command line do. Publishing and fetching run in a background
+thread to keep the notebook responsive; the thread only sets widget traits (progress,
+status, ``Output.outputs``), which ipywidgets 8 syncs from any thread, and never prints:
+printed output from a thread lands in whichever cell runs at that moment (FACTS.md).
+
+This is the only module (with ``magics``) that imports ipywidgets and IPython.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import ipywidgets as w
+
+from . import api
+from .errors import CredentialsError, DestinationError, PublishError, SourceError
+from .progress import listening
+from .results import FetchResult, PublishedResult, human_size
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DESTINATIONS = ("local", "ipfs://", "s3://", "https://")
+SCHEME_OPTIONS = {"s3": ("endpoint", "region", "profile", "presign"), "ipfs": ("api", "gateway")}
+"""Which option fields apply to which destination (the core rejects the others)."""
+_AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_ENV_LOCK = threading.Lock()
+"""os.environ is process-wide: two panels must not interleave their credentials."""
+_STATUS_FILTERS = [("any status", ""), *((s, s) for s in ("published", "failed", "running"))]
+
+
+# -- small helpers ----------------------------------------------------------------------
+
+
+def _wide() -> w.Layout:
+    return w.Layout(width="100%", max_width="760px")
+
+
+def _text(description: str, value: str = "", placeholder: str = "", cls: type = w.Text) -> Any:
+    style = {"description_width": "110px"}
+    return cls(value=value, description=description, placeholder=placeholder, layout=_wide(), style=style)
+
+
+def _n_files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """Collapse an error to one short line: the notebook shows it, not a traceback."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_DONE = "<span style='color:#2e7d32'>&#x2714;</span>"
+"""A check mark every font has (an emoji needs an emoji font the browser may lack)."""
+
+
+def _error_html(message: str) -> str:
+    return f"<span style='color:#d32f2f'>&#x26A0; {html.escape(one_line(message))}</span>"
+
+
+def _display_data(bundle: dict[str, Any]) -> dict[str, Any]:
+    return {"output_type": "display_data", "data": bundle, "metadata": {}}
+
+
+def mimebundle(obj: Any) -> dict[str, Any]:
+    """Format any object the way the notebook would (DataFrames, previews, cards)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        data, _ = shell.display_formatter.format(obj)
+        return data
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _ = DisplayFormatter().format(obj)
+    return data
+
+
+def show(output: w.Output, *bundles: dict[str, Any]) -> None:
+    """Replace an Output's contents; safe from a thread because it never uses ``with out:``."""
+    output.outputs = tuple(_display_data(b) for b in bundles)
+
+
+def output_text(output: w.Output) -> str:
+    """Everything an Output shows, as one string (for tests and for redaction checks)."""
+    parts = []
+    for item in output.outputs:
+        data = item.get("data") or {}
+        parts += [str(v) for v in data.values()]
+        parts.append(str(item.get("text", "")))
+    return "\n".join(parts)
+
+
+def split_paths(text: str) -> list[str]:
+    """``"a.csv, results/ , *.png"`` -> ``["a.csv", "results/", "*.png"]``."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _paths_text(paths: Sequence[Any] | str | os.PathLike[str] | None, shell: Any = None) -> str:
+    if paths is None:
+        return _output_folder(shell)
+    if isinstance(paths, (str, os.PathLike)):
+        return os.fspath(paths)
+    return ", ".join(os.fspath(p) for p in paths)
+
+
+def _output_folder(shell: Any = None) -> str:
+    """``OUTPUT`` from the user's namespace (set by ``%%publish``), when there is one."""
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    value = shell.user_ns.get("OUTPUT") if shell is not None else None
+    return os.fspath(value) if isinstance(value, (str, os.PathLike)) else ""
+
+
+def recent_destinations(limit: int = 20) -> list[str]:
+    """Destinations that worked before (newest first), then the usual starting points."""
+    from .ledger import Ledger
+
+    try:
+        rows = Ledger().jobs(500)
+    except Exception:  # an unreadable ledger must not stop the panel from opening
+        log.debug("could not read the ledger for recent destinations", exc_info=True)
+        rows = []
+    used = [r["destination"] for r in rows if r["status"] == "published" and r["destination"]]
+    return list(dict.fromkeys([*used, *DEFAULT_DESTINATIONS]))[:limit]
+
+
+@contextlib.contextmanager
+def aws_credentials(access_key: str, secret_key: str) -> Iterator[None]:
+    """Put typed-in keys where boto3 looks, for this one call, then restore the environment.
+
+    The core takes credentials only from the standard AWS chain, so this is how keys typed
+    into a panel reach boto3 without being passed around, recorded or displayed.
+    """
+    if not access_key and not secret_key:
+        yield
+        return
+    if not (access_key and secret_key):
+        raise CredentialsError("give both the access key and the secret key, or neither")
+    with _ENV_LOCK:
+        saved = {name: os.environ.get(name) for name in _AWS_VARS}
+        os.environ.pop("AWS_SESSION_TOKEN", None)  # it belongs to other keys
+        os.environ["AWS_ACCESS_KEY_ID"] = access_key
+        os.environ["AWS_SECRET_ACCESS_KEY"] = secret_key
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+# -- the shared run-in-a-thread machinery -------------------------------------------------
+
+
+class _TaskPanel(w.VBox):
+    """A button that runs one call, with a progress bar, a status line and an Output."""
+
+    def __init__(self, label: str, icon: str) -> None:
+        super().__init__()
+        self.button = w.Button(description=label, icon=icon, button_style="primary")
+        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="320px"))
+        self.status = w.HTML("")
+        self.output = w.Output()
+        self.last_error: str | None = None
+        self._thread: threading.Thread | None = None
+        self.button.on_click(lambda _button: self.start())
+
+    # subclasses fill these in
+    def _task(self) -> Any:
+        raise NotImplementedError
+
+    def _describe(self) -> str:
+        raise NotImplementedError
+
+    def _succeed(self, result: Any) -> None:
+        raise NotImplementedError
+
+    def _redact(self, message: str) -> str:
+        return message
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> threading.Thread | None:
+        """What the button does: run the call in a background thread (ignored if one runs)."""
+        if self.running:
+            return None
+        self.button.disabled = True
+        self._thread = threading.Thread(target=self.run, name=f"jupyter-publish-{self.button.description}")
+        self._thread.daemon = True
+        self._thread.start()
+        return self._thread
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Join the background call; True when it has finished (for tests and scripts)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    def run(self) -> Any:
+        """Run the call here and now; return its result, or None after showing the error."""
+        self._begin()
+        try:
+            with listening(self._on_progress):
+                result = self._task()
+            self.progress.value, self.progress.bar_style = 1.0, "success"
+            self._succeed(result)
+        except Exception as exc:  # a thread must not die with a traceback in some cell
+            self._fail(exc)
+            return None
+        finally:
+            self.button.disabled = False
+        return result
+
+    def _begin(self) -> None:
+        self.button.disabled = True
+        self.last_error = None
+        self.progress.value, self.progress.bar_style = 0.0, "info"
+        self.output.outputs = ()
+        self.status.value = html.escape(self._describe())
+
+    def _on_progress(self, done: int, total: int | None) -> None:
+        """Move the bar in 1% steps: every trait change is a message to the browser."""
+        if not total:
+            return
+        fraction = min(done / total, 1.0)
+        if fraction - self.progress.value >= 0.01 or fraction >= 1.0:
+            self.progress.value = fraction
+
+    def _fail(self, exc: Exception) -> None:
+        """One red line; unexpected errors keep their type name, the traceback goes to a debug log."""
+        if isinstance(exc, PublishError):
+            message = str(exc)
+        else:
+            log.debug("jupyter-publish widget call failed", exc_info=True)  # not stderr: see FACTS.md
+            message = f"{type(exc).__name__}: {exc}"
+        self.last_error = one_line(self._redact(message))
+        self.progress.bar_style = "danger"
+        self.status.value = _error_html(self.last_error)
+
+
+# -- publish ------------------------------------------------------------------------------
+
+
+class PublishPanel(_TaskPanel):
+    """Paths, destination, options and credentials, and a Publish button."""
+
+    def __init__(
+        self,
+        *,
+        paths: Sequence[Any] | str | os.PathLike[str] | None = None,
+        destination: str | None = "local",
+        shell: Any = None,
+        default_destination: str | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__("Publish", "upload")
+        self.last_result: PublishedResult | None = None
+        self.paths = _text("Paths", _paths_text(paths, shell), "results/, table.csv, *.png (comma-separated)")
+        self.destination = w.Combobox(
+            value=destination or default_destination or "local",
+            options=recent_destinations(),
+            ensure_option=False,
+            description="Destination",
+            placeholder="local, s3://bucket/{jobID}/, ipfs://, https://host/path/",
+            layout=_wide(),
+            style={"description_width": "110px"},
+        )
+        self._build_option_fields(options)
+        self.extra_options = options
+        """Further keyword options for ``publish`` (``method``, ``headers``, ``cid_version``…)."""
+        self.access_key = _text("Access key", "", "from the AWS credential chain", w.Password)
+        self.secret_key = _text("Secret key", "", "", w.Password)
+        self.accordion = self._accordion()
+        self.children = [
+            self.paths,
+            self.destination,
+            self.accordion,
+            w.HBox([self.button, self.progress]),
+            self.status,
+            self.output,
+        ]
+
+    def _build_option_fields(self, options: dict[str, Any]) -> None:
+        def field(key: str, description: str, placeholder: str) -> w.Text:
+            value = options.pop(key, None)
+            return _text(description, "" if value is None else str(value), placeholder)
+
+        self.endpoint = field("endpoint", "S3 endpoint", "https://… (AWS_ENDPOINT_URL_S3)")
+        self.region = field("region", "S3 region", "us-east-1")
+        self.profile = field("profile", "AWS profile", "a profile in ~/.aws/config")
+        self.presign = field("presign", "Presigned link", "lifetime, e.g. 1h or 7d")
+        self.api = field("api", "IPFS API", "http://127.0.0.1:5001 (IPFS_API)")
+        self.gateway = field("gateway", "IPFS gateway", "https://ipfs.io (IPFS_GATEWAY)")
+        self.name = field("name", "Name", "a label for the job (default: the folder name)")
+        self.archive = w.Checkbox(value=bool(options.pop("archive", True)), description="one .tar.gz archive")
+
+    def _accordion(self) -> w.Accordion:
+        fields = [self.name, self.archive, self.endpoint, self.region, self.profile, self.presign]
+        note = w.HTML(
+            "<small>Used for this publish only, through the environment boto3 reads; "
+            "never recorded in the ledger or shown.</small>"
+        )
+        return w.Accordion(
+            children=[
+                w.VBox([*fields, self.api, self.gateway]),
+                w.VBox([self.access_key, self.secret_key, note]),
+            ],
+            titles=("Options", "S3 credentials"),
+            selected_index=None,
+            layout=_wide(),
+        )
+
+    def publish_now(self) -> PublishedResult | None:
+        """Publish synchronously (tests, scripts); errors show in the status and return None."""
+        return self.run()
+
+    def _describe(self) -> str:
+        return f"Publishing {self.paths.value.strip() or '…'} to {self.destination.value.strip() or 'local'}…"
+
+    def backend_options(self, scheme: str) -> dict[str, str]:
+        """The filled-in option fields that apply to this scheme's backend."""
+        values = {name: getattr(self, name).value.strip() for name in SCHEME_OPTIONS.get(scheme, ())}
+        return {name: value for name, value in values.items() if value}
+
+    def _task(self) -> PublishedResult:
+        from .destinations import parse_destination
+
+        paths = split_paths(self.paths.value)
+        if not paths:
+            raise SourceError("nothing to publish: type one or more paths, separated by commas")
+        destination = self.destination.value.strip() or "local"
+        scheme = parse_destination(destination).scheme  # a bad destination stops here, unrecorded
+        options = {**self.extra_options, **self.backend_options(scheme)}
+        keys = (self.access_key.value, self.secret_key.value) if scheme == "s3" else ("", "")
+        with aws_credentials(*keys):
+            return api.publish(
+                paths,
+                destination,
+                archive=self.archive.value,
+                name=self.name.value.strip() or None,
+                quiet=True,
+                **options,
+            )
+
+    def _redact(self, message: str) -> str:
+        """Belt and braces: a store's error text must never echo a typed secret."""
+        for secret in (self.secret_key.value, self.access_key.value):
+            if secret:
+                message = message.replace(secret, "***")
+        return message
+
+    def _succeed(self, result: PublishedResult) -> None:
+        from .cards import result_card
+
+        self.last_result = result
+        n_files = sum(f.kind == "file" for f in result.files)
+        self.status.value = (
+            f"{_DONE} Published job <code>{html.escape(result.job_id)}</code> to "
+            f"<code>{html.escape(result.uri)}</code> ({_n_files(n_files)}, {human_size(result.total_size)})"
+        )
+        show(self.output, {"text/plain": str(result), "text/html": result_card(result)})
+        self._remember_destination(result.destination)
+
+    def _remember_destination(self, destination: str) -> None:
+        if destination and destination not in self.destination.options:
+            self.destination.options = (destination, *self.destination.options)
+
+
+# -- fetch --------------------------------------------------------------------------------
+
+
+class FetchPanel(_TaskPanel):
+    """A reference (job ID or URI), where to put it, and a Fetch button with a preview."""
+
+    def __init__(self, ref: Any = "", *, dest: str = "", verify: bool = True) -> None:
+        super().__init__("Fetch", "download")
+        self.last_result: FetchResult | None = None
+        self.ref = _text("Reference", _ref_text(ref), "job ID, s3://…, ipfs://CID, https://…, local://…")
+        self.dest = _text("Into", dest, "a folder (default: ./NAME in the working folder)")
+        self.verify = w.Checkbox(value=verify, description="verify sha256 / CID")
+        self.preview = self.output
+        """The fetched result's card and inline preview (same widget as ``output``)."""
+        self.children = [
+            self.ref,
+            self.dest,
+            self.verify,
+            w.HBox([self.button, self.progress]),
+            self.status,
+            self.output,
+        ]
+
+    def fetch_now(self) -> FetchResult | None:
+        """Fetch synchronously (tests, scripts); errors show in the status and return None."""
+        return self.run()
+
+    def _describe(self) -> str:
+        return f"Fetching {self.ref.value.strip() or '…'}…"
+
+    def _task(self) -> FetchResult:
+        ref = self.ref.value.strip()
+        if not ref:
+            raise DestinationError("nothing to fetch: type a job ID or a URI")
+        dest = self.dest.value.strip() or None
+        return api.fetch(ref, dest, verify=self.verify.value, quiet=True)
+
+    def _succeed(self, result: FetchResult) -> None:
+        from .cards import fetch_card
+
+        self.last_result = result
+        state = "verified" if result.verified else "<b>not verified</b> (nothing recorded to check against)"
+        where = html.escape(str(result.dest))
+        count = _n_files(len(result.files))
+        self.status.value = f"{_DONE} Fetched {count} into <code>{where}</code>, {state}"
+        show(self.output, fetch_card(result))
+
+
+def _ref_text(ref: Any) -> str:
+    job_id = getattr(ref, "job_id", None)
+    return str(job_id) if job_id else os.fspath(ref) if ref else ""
+
+
+# -- jobs ---------------------------------------------------------------------------------
+
+
+class JobsBrowser(w.VBox):
+    """The ledger as a filterable list: pick a job to see its files and CIDs, fetch it, copy its CID."""
+
+    def __init__(self, *, limit: int | None = 1000) -> None:
+        super().__init__()
+        self.limit = limit
+        self.all_rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []
+        """The jobs currently listed (after the filters)."""
+        self.copied_cid: str | None = None
+        self._relisting = False
+        self.filter = _text("Filter", "", "job ID, name, destination or status")
+        self.filter.layout.width = "440px"
+        self.status_filter = w.Dropdown(options=_STATUS_FILTERS, value="", description="Status")
+        self.jobs = w.Select(options=[], rows=10, layout=w.Layout(width="100%", max_width="960px"))
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.fetch_button = w.Button(description="Fetch & preview", icon="download")
+        self.copy_button = w.Button(description="Copy CID", icon="copy")
+        self.cid = _text("CID", "", "select a job, then Copy CID")
+        self.count = w.HTML("")
+        self.status = w.HTML("")
+        self.details = w.Output()
+        self.fetcher = FetchPanel()
+        self._wire()
+        self.children = [
+            w.HBox([self.filter, self.status_filter, self.count]),
+            self.jobs,
+            w.HBox([self.refresh_button, self.fetch_button, self.copy_button]),
+            self.cid,
+            self.status,
+            self.details,
+            self.fetcher,
+        ]
+        self.refresh()
+
+    def _wire(self) -> None:
+        self.filter.observe(lambda _c: self.apply_filter(), names="value")
+        self.status_filter.observe(lambda _c: self.apply_filter(), names="value")
+        self.jobs.observe(lambda _c: None if self._relisting else self.show_files(), names="value")
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.fetch_button.on_click(lambda _b: self.fetch_selected())
+        self.copy_button.on_click(lambda _b: self.copy_cid())
+
+    @property
+    def selected(self) -> dict[str, Any] | None:
+        """The selected job's ledger row."""
+        return next((r for r in self.rows if r["job_id"] == self.jobs.value), None)
+
+    def refresh(self) -> None:
+        """Re-read the ledger (after publishing from elsewhere)."""
+        try:
+            self.all_rows = _records(api.jobs(self.limit))
+        except Exception as exc:
+            self.status.value = _error_html(f"cannot read the ledger: {exc}")
+            return
+        self.apply_filter()
+
+    def apply_filter(self) -> None:
+        """List the jobs matching every word of the filter and the status choice."""
+        words = self.filter.value.lower().split()
+        wanted = self.status_filter.value
+        self.rows = [
+            r
+            for r in self.all_rows
+            if (not wanted or r["status"] == wanted) and all(word in _haystack(r) for word in words)
+        ]
+        self.count.value = f"{len(self.rows)} of {len(self.all_rows)} jobs"
+        self.status.value = ""
+        keep = self.jobs.value
+        ids = [r["job_id"] for r in self.rows]
+        self._relisting = True  # one show_files() below, not one per intermediate selection
+        try:
+            self.jobs.options = [(_label(r), r["job_id"]) for r in self.rows]
+            self.jobs.value = keep if keep in ids else (ids[0] if ids else None)
+        finally:
+            self._relisting = False
+        self.show_files()
+
+    def select(self, job_id: str) -> None:
+        self.jobs.value = job_id
+
+    def show_files(self) -> None:
+        """The selected job's files with sha256 and CID (``cids(job)``)."""
+        row = self.selected
+        if row is None:
+            self.details.outputs = ()
+            return
+        if row["status"] == "failed":
+            self.status.value = _error_html(
+                f"{row['job_id']} failed: {row.get('error') or 'no reason recorded'}"
+            )
+        try:
+            frame = api.cids(row["job_id"])
+        except Exception as exc:
+            self.status.value = _error_html(str(exc))
+            return
+        columns = ["kind", "path", "size", "cid", "sha256"]
+        show(self.details, mimebundle(frame[columns].reset_index(drop=True)))
+
+    def copy_cid(self) -> str | None:
+        """Put the selected job's root CID in the CID box, ready to copy."""
+        row = self.selected
+        if row is None:
+            self.status.value = _error_html("select a job first")
+            return None
+        cid = row.get("root_cid")
+        if not cid:
+            self.status.value = _error_html(f"job {row['job_id']} has no CID (status {row['status']})")
+            return None
+        self.cid.value = self.copied_cid = cid
+        self.status.value = f"Root CID of <code>{html.escape(row['job_id'])}</code> is in the CID box."
+        return cid
+
+    def fetch_selected(self) -> threading.Thread | None:
+        """Fetch the selected job in the background and preview it below."""
+        row = self.selected
+        if row is None:
+            self.status.value = _error_html("select a job first")
+            return None
+        self.fetcher.ref.value = row["job_id"]
+        return self.fetcher.start()
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """DataFrame rows as plain dicts, missing values as None."""
+    import pandas as pd
+
+    return [
+        {k: (None if _is_missing(v, pd) else v) for k, v in row.items()} for row in frame.to_dict("records")
+    ]
+
+
+def _is_missing(value: Any, pd: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _haystack(row: dict[str, Any]) -> str:
+    keys = ("job_id", "name", "destination", "status", "uri", "root_cid")
+    return " ".join(str(row.get(k) or "") for k in keys).lower()
+
+
+def _label(row: dict[str, Any]) -> str:
+    created = row.get("created_at")
+    when = created.strftime("%Y-%m-%d %H:%M") if hasattr(created, "strftime") else str(created or "")
+    n_files = row.get("n_files")
+    size = f"{_n_files(n_files)}, {human_size(int(row['total_size'] or 0))}" if n_files else ""
+    parts = [row["job_id"], row["status"], when, row.get("name") or "", f"→ {row['destination']}", size]
+    return "  ".join(p for p in parts if p)
+
+
+# -- the factories the magics call -------------------------------------------------------
+
+
+def publish_panel(
+    *,
+    paths: Sequence[Any] | str | os.PathLike[str] | None = None,
+    destination: str | None = None,
+    shell: Any = None,
+    default_destination: str | None = None,
+    **options: Any,
+) -> PublishPanel:
+    """A form to publish files (default: ``OUTPUT``) with a live progress bar and result card.
+
+    ``destination`` falls back to ``default_destination`` (the magics pass their configured
+    one), then ``local``; ``shell`` is the IPython shell whose ``OUTPUT`` is the default path.
+    Other keywords prefill the option fields or go to :func:`publish` as they are.
+    """
+    return PublishPanel(
+        paths=paths, destination=destination, shell=shell, default_destination=default_destination, **options
+    )
+
+
+def fetch_panel(ref: Any = "", **options: Any) -> FetchPanel:
+    """A form to fetch a job ID or URI, verified, with an inline preview."""
+    return FetchPanel(ref, **options)
+
+
+def jobs_browser() -> JobsBrowser:
+    """Browse the ledger: filter jobs, see their files and CIDs, fetch, copy a CID."""
+    return JobsBrowser()
+
+
+__all__ = [
+    "FetchPanel",
+    "JobsBrowser",
+    "PublishPanel",
+    "aws_credentials",
+    "fetch_panel",
+    "jobs_browser",
+    "publish_panel",
+]

@@ -1,0 +1,379 @@
+"""The notebook widgets, driven at the state level (no browser): values in, clicks, ledger out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from jupyter_publish import api
+from jupyter_publish.progress import listening, progress_bar
+from jupyter_publish.widgets import (
+    FetchPanel,
+    JobsBrowser,
+    PublishPanel,
+    aws_credentials,
+    fetch_panel,
+    jobs_browser,
+    output_text,
+    publish_panel,
+    split_paths,
+)
+
+ACCESS_KEY = "AKIAWIDGETTEST0000001"
+SECRET_KEY = "s3cr3t-typed-into-a-password-box-XYZ"
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    (folder / "logs").mkdir(parents=True)
+    (folder / "table.csv").write_text("step,loss\n1,0.5\n2,0.25\n")
+    (folder / "notes.txt").write_text("hello from the widget test\n")
+    (folder / "logs" / "stdout").write_text("epoch 1: ok\n")
+    return folder
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _jobs() -> dict[str, dict]:
+    return {row["job_id"]: row for row in api.jobs().to_dict("records")}
+
+
+def _ledger_bytes(home: Path) -> bytes:
+    """Everything the ledger holds on disk, WAL included."""
+    return b"".join(p.read_bytes() for p in home.glob("ledger.sqlite*"))
+
+
+def _assert_one_line_error(panel: PublishPanel | FetchPanel, *needles: str) -> None:
+    assert panel.last_error and "\n" not in panel.last_error
+    assert "Traceback" not in panel.status.value and "color:#d32f2f" in panel.status.value
+    assert panel.progress.bar_style == "danger"
+    for needle in needles:
+        assert needle in panel.last_error
+
+
+# -- publish panel ----------------------------------------------------------------------
+
+
+def test_publish_now_records_the_job_and_shows_the_card(results: Path) -> None:
+    panel = publish_panel(paths=[results], destination="local")
+    result = panel.publish_now()
+
+    assert result is not None and panel.last_result is result and panel.last_error is None
+    row = _jobs()[result.job_id]
+    assert row["status"] == "published" and row["n_files"] == 3
+    for record in (f for f in result.files if f.kind == "file"):
+        assert record.sha256 == _sha256(results / record.path)
+    assert result.job_id in panel.status.value
+    shown = output_text(panel.output)
+    assert "Published" in shown and result.job_id in shown and result.root_cid in shown
+    assert panel.progress.value == 1.0 and panel.progress.bar_style == "success"
+
+
+def test_button_click_publishes_in_a_background_thread(results: Path, monkeypatch) -> None:
+    seen: list[threading.Thread] = []
+    real_publish = api.publish
+
+    def spy(*args, **kwargs):
+        seen.append(threading.current_thread())
+        return real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(api, "publish", spy)
+    panel = publish_panel(paths=str(results), name="clicked", archive=False)
+    panel.button.click()
+    assert panel.wait(60)
+
+    assert seen and seen[0] is not threading.main_thread()
+    assert panel.last_result is not None and panel.last_result.name == "clicked"
+    assert panel.last_result.archive is None  # the Options accordion's checkbox was honoured
+    assert _jobs()[panel.last_result.job_id]["status"] == "published"
+    assert not panel.button.disabled
+
+
+def test_progress_moves_the_bar(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * 1024 * 1024))
+    panel = publish_panel(paths=[big], archive=False)
+    values: list[float] = []
+    panel.progress.observe(lambda change: values.append(change["new"]), names="value")
+    assert panel.publish_now() is not None
+    assert any(0.0 < v < 1.0 for v in values), values
+    assert values[-1] == 1.0 and len(values) <= 102  # 1% steps, not one message per chunk
+
+
+def test_bad_destination_is_one_line_and_records_nothing(results: Path) -> None:
+    panel = publish_panel(paths=[results], destination="ftp://x")
+    assert panel.publish_now() is None
+    _assert_one_line_error(panel, "ftp://x")
+    assert panel.last_result is None and panel.output.outputs == ()
+    assert _jobs() == {}
+
+
+def test_missing_path_is_one_line_and_a_failed_row(tmp_path: Path) -> None:
+    panel = publish_panel(paths=[tmp_path / "no-such-folder"])
+    panel.button.click()
+    assert panel.wait(30)
+    _assert_one_line_error(panel, "no-such-folder")
+    (row,) = _jobs().values()
+    assert row["status"] == "failed" and "no-such-folder" in row["error"]
+
+
+def test_empty_paths_ask_for_paths_without_a_row() -> None:
+    panel = publish_panel(paths=" , ")
+    assert panel.publish_now() is None
+    _assert_one_line_error(panel, "nothing to publish")
+    assert _jobs() == {}
+
+
+def test_default_paths_come_from_OUTPUT(monkeypatch, tmp_path: Path) -> None:
+    import IPython
+
+    shell = type("Shell", (), {"user_ns": {"OUTPUT": tmp_path / "out"}})()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    assert publish_panel().paths.value == str(tmp_path / "out")
+    assert publish_panel(paths=["a.csv", tmp_path]).paths.value == f"a.csv, {tmp_path}"
+    assert split_paths(" a.csv, results/ ,, *.png ") == ["a.csv", "results/", "*.png"]
+
+
+def test_the_magics_way_of_calling_the_panel(tmp_path: Path) -> None:
+    """``%publish --ui`` passes its shell and configured default destination."""
+    shell = type("Shell", (), {"user_ns": {"OUTPUT": tmp_path / "cell-output"}})()
+    panel = publish_panel(shell=shell, default_destination="s3://bucket/{jobID}/")
+    assert panel.paths.value == str(tmp_path / "cell-output")
+    assert panel.destination.value == "s3://bucket/{jobID}/"
+    assert panel.extra_options == {}
+    assert publish_panel(destination="ipfs://", default_destination="s3://b/k").destination.value == "ipfs://"
+    assert publish_panel().destination.value == "local"
+
+
+def test_options_fill_fields_and_only_matching_ones_reach_the_backend() -> None:
+    panel = publish_panel(destination="s3://b/k", endpoint="http://127.0.0.1:9", region="eu-west-1", name="n")
+    assert panel.endpoint.value == "http://127.0.0.1:9" and panel.name.value == "n"
+    assert panel.backend_options("s3") == {"endpoint": "http://127.0.0.1:9", "region": "eu-west-1"}
+    assert panel.backend_options("local") == {}
+    panel.api.value = "http://127.0.0.1:5001"
+    assert panel.backend_options("ipfs") == {"api": "http://127.0.0.1:5001"}
+
+
+def test_recent_destinations_are_offered(results: Path) -> None:
+    api.publish(results, "local", quiet=True)
+    options = publish_panel().destination.options
+    assert options[0] == "local" and "ipfs://" in options and "s3://" in options
+
+
+def test_passwords_never_leak_into_result_ledger_or_display(results: Path, isolated_home: Path) -> None:
+    panel = publish_panel(paths=[results])
+    panel.access_key.value, panel.secret_key.value = ACCESS_KEY, SECRET_KEY
+    result = panel.publish_now()
+    assert result is not None
+    _assert_no_secret(panel, isolated_home, json.dumps(result.to_dict()))
+    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+
+
+def _assert_no_secret(panel: PublishPanel, home: Path, *texts: str) -> None:
+    shown = [panel.status.value, output_text(panel.output), str(panel.last_error), repr(panel), *texts]
+    shown += [api.jobs().to_csv(), api.cids().to_csv()]
+    for secret in (SECRET_KEY, ACCESS_KEY):
+        assert all(secret not in text for text in shown)
+        assert secret.encode() not in _ledger_bytes(home)
+
+
+def test_aws_credentials_are_set_only_during_the_call(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "outer-key")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "outer-token")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    with aws_credentials(ACCESS_KEY, SECRET_KEY):
+        assert os.environ["AWS_ACCESS_KEY_ID"] == ACCESS_KEY
+        assert os.environ["AWS_SECRET_ACCESS_KEY"] == SECRET_KEY
+        assert "AWS_SESSION_TOKEN" not in os.environ
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "outer-key"
+    assert os.environ["AWS_SESSION_TOKEN"] == "outer-token"
+    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+
+
+def test_half_typed_credentials_are_refused_before_any_row(results: Path) -> None:
+    panel = publish_panel(paths=[results], destination="s3://some-bucket/x/")
+    panel.access_key.value = ACCESS_KEY
+    assert panel.publish_now() is None
+    _assert_one_line_error(panel, "both the access key and the secret key")
+    assert _jobs() == {}
+
+
+@pytest.fixture
+def bare_aws_env(monkeypatch) -> None:
+    """No credentials anywhere but what the panel's password boxes provide."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_typed_s3_credentials_publish_to_a_real_store(
+    results: Path, s3_server, s3_bucket: str, bare_aws_env: None, isolated_home: Path
+) -> None:
+    panel = publish_panel(paths=[results], destination=f"s3://{s3_bucket}/runs/{{jobID}}/")
+    panel.endpoint.value = s3_server.endpoint
+    panel.access_key.value, panel.secret_key.value = s3_server.access_key, s3_server.secret_key
+    panel.button.click()
+    assert panel.wait(60)
+
+    result = panel.last_result
+    assert result is not None, panel.last_error
+    assert result.uri.startswith(f"s3://{s3_bucket}/runs/{result.job_id}/")
+    assert "AWS_ACCESS_KEY_ID" not in os.environ and "AWS_SECRET_ACCESS_KEY" not in os.environ
+    assert s3_server.secret_key not in json.dumps(result.to_dict())
+    assert s3_server.secret_key.encode() not in _ledger_bytes(isolated_home)
+    assert s3_server.secret_key not in panel.status.value + output_text(panel.output)
+
+
+def test_wrong_s3_secret_is_one_line_a_failed_row_and_no_secret(
+    results: Path, s3_server, s3_bucket: str, bare_aws_env: None, isolated_home: Path
+) -> None:
+    panel = publish_panel(paths=[results], destination=f"s3://{s3_bucket}/x/")
+    panel.endpoint.value = s3_server.endpoint
+    panel.access_key.value, panel.secret_key.value = ACCESS_KEY, SECRET_KEY
+    assert panel.publish_now() is None
+    _assert_one_line_error(panel)
+    assert "refused" in panel.last_error.lower() or "credential" in panel.last_error.lower(), panel.last_error
+    (row,) = _jobs().values()
+    assert row["status"] == "failed"
+    _assert_no_secret(panel, isolated_home, row["error"])
+
+
+# -- fetch panel --------------------------------------------------------------------------
+
+
+def test_fetch_panel_fetches_a_job_and_previews_it(results: Path, tmp_path: Path) -> None:
+    published = api.publish(results, "local", quiet=True)
+    panel = fetch_panel(published.job_id)
+    panel.dest.value = str(tmp_path / "back")
+    fetched = panel.fetch_now()
+
+    assert fetched is not None and panel.last_result is fetched and fetched.verified
+    assert _sha256(tmp_path / "back" / "table.csv") == _sha256(results / "table.csv")
+    assert "verified" in panel.status.value and str(tmp_path / "back") in panel.status.value
+    shown = output_text(panel.preview)
+    assert "jupyter-publish-fetch" in shown and published.job_id in shown
+    assert "table.csv" in shown and "notes.txt" in shown  # the inline preview lists the files
+    assert "no preview" not in shown
+
+
+def test_fetch_panel_accepts_a_result_and_runs_in_a_thread(results: Path, tmp_path: Path) -> None:
+    published = api.publish(results, "local", quiet=True)
+    panel = fetch_panel(published)
+    assert panel.ref.value == published.job_id
+    panel.dest.value = str(tmp_path / "threaded")
+    panel.button.click()
+    assert panel.wait(60)
+    assert panel.last_result is not None and panel.last_result.job_id == published.job_id
+
+
+def test_fetch_panel_unknown_job_is_one_line() -> None:
+    panel = fetch_panel("j-DOESNOTEXIST")
+    assert panel.fetch_now() is None
+    _assert_one_line_error(panel, "j-DOESNOTEXIST")
+    assert panel.preview.outputs == ()
+
+
+# -- jobs browser -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_jobs(results: Path, tmp_path: Path) -> dict[str, str]:
+    alpha = api.publish(results, "local", name="alpha", quiet=True)
+    beta = api.publish(results / "notes.txt", "local", name="beta", quiet=True)
+    with pytest.raises(Exception, match="no such file"):
+        api.publish(tmp_path / "missing", "local", name="gamma", quiet=True)
+    failed = next(j for j in _jobs().values() if j["status"] == "failed")
+    return {
+        "alpha": alpha.job_id,
+        "beta": beta.job_id,
+        "failed": failed["job_id"],
+        "alpha_cid": alpha.root_cid,
+    }
+
+
+def test_jobs_browser_filters_narrow_the_rows(three_jobs: dict[str, str]) -> None:
+    browser = jobs_browser()
+    assert len(browser.rows) == 3 and len(browser.jobs.options) == 3
+    browser.filter.value = "alpha"
+    assert [r["job_id"] for r in browser.rows] == [three_jobs["alpha"]]
+    browser.filter.value = three_jobs["beta"][-8:].lower()  # a piece of a job ID, any case
+    assert [r["job_id"] for r in browser.rows] == [three_jobs["beta"]]
+    browser.filter.value = ""
+    browser.status_filter.value = "failed"
+    assert [r["job_id"] for r in browser.rows] == [three_jobs["failed"]]
+    assert "missing" in browser.status.value  # a failed job says why
+    browser.filter.value = "local alpha"  # every word must match
+    assert browser.rows == [] and browser.jobs.value is None
+    assert "0 of 3" in browser.count.value
+
+
+def test_jobs_browser_selection_shows_files_and_copies_the_root_cid(three_jobs: dict[str, str]) -> None:
+    browser = JobsBrowser()
+    browser.select(three_jobs["alpha"])
+    shown = output_text(browser.details)
+    for row in api.cids(three_jobs["alpha"]).to_dict("records"):
+        assert row["cid"] in shown
+    assert browser.copy_cid() == three_jobs["alpha_cid"]
+    assert browser.copied_cid == browser.cid.value == three_jobs["alpha_cid"]
+    browser.select(three_jobs["failed"])
+    assert browser.copy_cid() is None and "no CID" in browser.status.value
+
+
+def test_jobs_browser_copy_button_and_refresh(three_jobs: dict[str, str], results: Path) -> None:
+    browser = JobsBrowser()
+    browser.filter.value = "alpha"
+    browser.copy_button.click()
+    assert browser.copied_cid == three_jobs["alpha_cid"]
+    newer = api.publish(results, "local", name="alpha-two", quiet=True)
+    browser.refresh_button.click()
+    assert newer.job_id in [r["job_id"] for r in browser.rows]
+
+
+def test_jobs_browser_fetch_and_preview(three_jobs: dict[str, str], tmp_path: Path) -> None:
+    browser = JobsBrowser()
+    browser.select(three_jobs["beta"])
+    browser.fetcher.dest.value = str(tmp_path / "beta")
+    browser.fetch_button.click()
+    assert browser.fetcher.wait(60)
+    assert browser.fetcher.last_result is not None and browser.fetcher.last_result.verified
+    assert (tmp_path / "beta" / "notes.txt").is_file()
+    assert "notes.txt" in output_text(browser.fetcher.preview)
+
+
+# -- the progress hook and the import boundary -------------------------------------------
+
+
+def test_progress_listener_gets_cumulative_updates_even_when_quiet() -> None:
+    seen: list[tuple[int, int | None]] = []
+    with (
+        listening(lambda done, total: seen.append((done, total))),
+        progress_bar(100, "x", quiet=True) as update,
+    ):
+        assert update is not None
+        update(40)
+        update(60)
+    assert seen == [(40, 100), (100, 100)]
+    with progress_bar(100, "x", quiet=True) as update:
+        assert update is None  # nobody listening, nothing shown: unchanged behaviour
+
+
+def test_the_core_never_imports_ipython_or_ipywidgets() -> None:
+    code = (
+        "import sys, jupyter_publish, jupyter_publish.api, jupyter_publish.publisher, "
+        "jupyter_publish.fetcher, jupyter_publish.cards, jupyter_publish.progress;"
+        "bad = [m for m in ('IPython', 'ipywidgets') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
