@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from .backends import RemoteObject, backend_class
-from .errors import DestinationError, IntegrityError, NotFoundError
+from .errors import (
+    BackendError,
+    CredentialsError,
+    DestinationError,
+    IntegrityError,
+    NotFoundError,
+    PublishError,
+)
 from .hashing import CHUNK, ContentHasher, hash_file
 from .ledger import Ledger
 from .progress import progress_bar
@@ -68,6 +75,12 @@ def fetch(
     staging = target.parent / f".{target.name}.jp-partial"
     try:
         files = _fetch_items(plan, backend, target, staging, verify, extract, quiet)
+    except PublishError as exc:
+        if not isinstance(exc, NotFoundError | BackendError | CredentialsError):
+            # Unverifiable or unsafe content is never kept; a broken connection keeps
+            # its partial download so the next fetch resumes where this one stopped.
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     finally:
         backend.close()
     shutil.rmtree(staging, ignore_errors=True)

@@ -180,10 +180,11 @@ class Ledger:
             return [dict(r) for r in db.execute(query, params).fetchall()]
 
     def find_by_location(self, location: str) -> dict[str, Any] | None:
-        """A recorded file stored at ``location`` (so fetch by URI can verify it)."""
+        """A recorded file stored at, or linked as, ``location`` (so fetch by URI can verify it)."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT * FROM files WHERE location = ? AND sha256 IS NOT NULL ORDER BY job_id DESC LIMIT 1",
-                (location,),
+                "SELECT * FROM files WHERE (location = ? OR url = ?) AND sha256 IS NOT NULL"
+                " ORDER BY job_id DESC LIMIT 1",
+                (location, location),
             ).fetchone()
         return dict(row) if row else None

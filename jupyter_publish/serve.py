@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import posixpath
+import signal
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,12 +88,17 @@ def make_server(port: int = 0) -> ThreadingHTTPServer:
     return ThreadingHTTPServer(("127.0.0.1", port), handler)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(port: int = 0) -> None:
     """Serve until interrupted, advertising the URL in ``serve.json`` meanwhile."""
     server = make_server(port)
     url = f"http://127.0.0.1:{server.server_address[1]}"
     _state_file().write_text(json.dumps({"url": url, "pid": os.getpid()}))
     print(f"serving {config.home() / 'store'} read-only at {url}/JOB_ID/PATH (Ctrl-C stops)", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` cleans up like Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
