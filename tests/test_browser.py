@@ -235,6 +235,7 @@ def lab(tmp_path: Path, isolated_home: Path) -> Iterator[Lab]:
     # scripts/check.sh installs both; a machine without them fails rather than passing quietly.
     assert Path(CHROMIUM).exists(), "Debian's chromium is not installed: apt-get install chromium"
     import playwright.sync_api  # noqa: F401 - part of the [test] extra
+
     root = _prepare_root(tmp_path)
     _quiet_settings(tmp_path / "settings")
     port, token = _free_port(), secrets.token_hex(24)
