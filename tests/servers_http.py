@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,12 +17,8 @@ def _serve(**options: Any) -> Iterator[Nginx]:
         server = Nginx(**options)
     except RuntimeError as exc:  # nginx or the lua module not installed
         pytest.fail(str(exc))
-    server.start()
-    try:
+    with server.serving():
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

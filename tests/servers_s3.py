@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -22,12 +21,8 @@ def s3_server() -> Iterator[SeaweedS3]:
         server = SeaweedS3()
     except RuntimeError as exc:  # weed not installed
         pytest.fail(str(exc))
-    server.start()
-    try:
+    with server.serving():
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 def _unique_bucket(prefix: str) -> str:

@@ -31,7 +31,6 @@ MODULES_DIR = Path("/usr/lib/nginx/modules")
 MODES = ("dav", "transfer")
 _TEMP_MODULES = ("proxy", "fastcgi", "uwsgi", "scgi")
 _READY_PATH = "/.jupyter-publish-ready"
-_START_ATTEMPTS = 3
 
 # Runs for every request in transfer mode; GET/HEAD fall through to static files.
 _TRANSFER_LUA = r"""
@@ -213,21 +212,9 @@ class Nginx(ServerProcess):
                 raise RuntimeError(f"nginx transfer mode needs {MODULES_DIR / module}; {INSTALL_HINT}")
 
     # -- ServerProcess -------------------------------------------------------------
-    def start(self) -> Nginx:
-        """Start on a free port; retry if another process took the port in the meantime."""
-        for attempt in range(1, _START_ATTEMPTS + 1):
-            self._prepare()
-            try:
-                super().start()
-                return self
-            except RuntimeError:
-                if attempt == _START_ATTEMPTS or "Address already in use" not in self.log_tail():
-                    raise
-        raise AssertionError("unreachable")
-
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
+        self.log_path.write_bytes(b"")  # the port-conflict check reads this attempt only
         self.port = free_port()
-        self.log_path.write_bytes(b"")
         for sub in ("files", "logs", "tmp"):
             (self.workdir / sub).mkdir(exist_ok=True)
         if self.auth_user is not None and self.auth_password is not None:

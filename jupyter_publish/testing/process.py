@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -61,6 +62,9 @@ class ServerProcess:
     name = "server"
     start_timeout = 60.0
     stop_signal = signal.SIGTERM
+    start_attempts = 3
+    """Free ports can be taken by another process before ours binds them: retry."""
+    port_conflict = "address already in use"
 
     def __init__(self, workdir: str | os.PathLike[str] | None = None) -> None:
         self._own_workdir = workdir is None
@@ -79,12 +83,37 @@ class ServerProcess:
     def ready(self) -> bool:
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Choose ports and reset state before each start attempt."""
+
     # -- lifecycle -----------------------------------------------------------------
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
     def start(self) -> ServerProcess:
+        """Start on fresh ports; retry when another process grabbed one of them first."""
+        for attempt in range(1, self.start_attempts + 1):
+            self.prepare()
+            try:
+                return self._start_once()
+            except RuntimeError:
+                if attempt == self.start_attempts or self.port_conflict not in self.log_tail().lower():
+                    raise
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[ServerProcess]:
+        """Started for the duration of a ``with`` block; stopped by PID and cleaned up after."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+            if self._own_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _start_once(self) -> ServerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its life
         self.proc = subprocess.Popen(
             self.command(),

