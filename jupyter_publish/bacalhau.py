@@ -70,7 +70,11 @@ _JSON_START = re.compile(r"[{\[]")
 
 def _load_docs(doc: str | bytes | Mapping[str, Any] | list[Any]) -> list[Any]:
     """Accept a dict/list, or text with junk around one or more JSON documents."""
-    if isinstance(doc, Mapping | list):
+    if isinstance(doc, Mapping):
+        return [doc]
+    if isinstance(doc, list):  # several documents: parsed ones and text ones alike
+        if any(isinstance(item, str | bytes | bytearray) for item in doc):
+            return [parsed for item in doc for parsed in _load_docs(item)]
         return [doc]
     text = doc.decode("utf-8", errors="replace") if isinstance(doc, bytes | bytearray) else str(doc)
     text = text.lstrip("\ufeff")

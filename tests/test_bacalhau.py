@@ -459,3 +459,15 @@ def test_dedupe_by_cid_and_name() -> None:
 def test_empty_text() -> None:
     df = cids_in_text("nothing here")
     assert df.empty and list(df.columns) == CID_COLUMNS
+
+
+def test_a_list_of_text_documents_is_parsed_item_by_item():
+    cid = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+    execution = {"JobID": "j1", "ComputeReference": "e1", "NodeId": "n1"}
+    published = {"StorageSource": "IPFS", "CID": cid}
+    doc = {"State": {"Executions": [{**execution, "PublishedResults": published}]}}
+    import json as _json
+
+    frame = cids_from_bacalhau([_json.dumps(doc), "notice: update available\n" + _json.dumps(doc)])
+    assert len(frame) == 2
+    assert set(frame["cid"]) == {cid}

@@ -220,13 +220,15 @@ class HttpBackend:
         if not self.url:
             raise DestinationError("an http(s) destination needs a URL, e.g. https://host/drop/")
         objects = [self._publish_one(upload, len(uploads), progress) for upload in uploads]
-        first = objects[0].location if objects else self.url
+        # One file: its download URL is the result. Several: the folder they went to
+        # (each file's own URL is in the manifest; the job ID fetches them all).
+        where = objects[0].location if len(objects) == 1 else self.url
         return StoreOutcome(
             type="urlDownload",
-            params={"URL": first, "Method": self.method},
-            uri=first,
+            params={"URL": where, "Method": self.method},
+            uri=where,
             objects=objects,
-            url=first,
+            url=objects[0].url if len(objects) == 1 else None,
         )
 
     def target(self, name: str, count: int = 1) -> str:
