@@ -12,7 +12,6 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +176,8 @@ def _run(
             else:
                 uploads, readers = _file_uploads(bundle, cid_version, progress)
                 outcome = backend.publish(uploads, None)
-                digests = _collect_digests(readers)
-            _check_all_read(readers)
+                digests = readers.digests()
+            readers.check()
         result = _result(bundle, dest, job, label, outcome, digests, archive_digest, cid_version)
         _check_ipfs_root(outcome, uploads, digests, archive_digest, cid_version)
         if not archive and getattr(backend, "sidecar_manifest", False):
@@ -195,62 +194,66 @@ def _tmp_dir() -> Path:
     return path
 
 
-def _archive_upload(name: str, path: Path, digest: Digest) -> tuple[list[Upload], dict[str, HashingReader]]:
-    readers: dict[str, HashingReader] = {}
+class _Readers:
+    """The hashing readers a backend opened, by upload name.
 
-    def opener() -> HashingReader:
-        readers[name] = HashingReader(open(path, "rb"), None, digest.size)  # noqa: SIM115
-        return readers[name]
+    A backend must open each upload and read it to the end; :meth:`check` proves it did,
+    so a result never claims bytes that were not sent.
+    """
 
-    upload = Upload(name, digest.size, opener, "application/gzip", sha256=digest.sha256)
-    return [upload], _Expect(readers, [name])
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.opened: dict[str, HashingReader] = {}
+
+    def opener(self, name: str, path: Path, size: int, hasher: ContentHasher | None, progress=None):  # type: ignore[no-untyped-def]
+        def open_reader() -> HashingReader:
+            self.opened[name] = HashingReader(open(path, "rb"), hasher, size, progress)  # noqa: SIM115
+            return self.opened[name]
+
+        return open_reader
+
+    def digests(self) -> dict[str, Digest]:
+        return {n: r.hasher.finish() for n, r in self.opened.items() if r.hasher is not None}
+
+    def check(self) -> None:
+        for name in self.names:
+            reader = self.opened.get(name)
+            if reader is None:
+                raise BackendError(f"the backend never read {name!r}; nothing was recorded")
+            if reader.bytes_read != reader.expected_size:
+                raise BackendError(
+                    f"{name!r} changed during the upload ({reader.bytes_read} bytes sent, "
+                    f"{reader.expected_size} expected); publish again"
+                )
 
 
-class _Expect(dict):  # type: ignore[type-arg]
-    """The readers handed to a backend, plus the names it was expected to open."""
-
-    def __init__(self, readers: dict[str, HashingReader], names: list[str]) -> None:
-        super().__init__()
-        self.live, self.names = readers, names
+def _archive_upload(name: str, path: Path, digest: Digest) -> tuple[list[Upload], _Readers]:
+    """The archive is already hashed: its reader only counts bytes."""
+    readers = _Readers([name])
+    opener = readers.opener(name, path, digest.size, None)
+    return [Upload(name, digest.size, opener, "application/gzip", sha256=digest.sha256)], readers
 
 
 def _file_uploads(
     bundle: Bundle, cid_version: int, progress: Callable[[int], None] | None
-) -> tuple[list[Upload], _Expect]:
-    readers: dict[str, HashingReader] = {}
-
-    def opener(path: Path, name: str, size: int) -> HashingReader:
-        readers[name] = HashingReader(open(path, "rb"), ContentHasher(cid_version), size, progress)  # noqa: SIM115
-        return readers[name]
-
+) -> tuple[list[Upload], _Readers]:
+    readers = _Readers([f.name for f in bundle.files])
     uploads = [
-        Upload(f.name, f.size, partial(opener, f.path, f.name, f.size), _content_type(f.name))
+        Upload(
+            f.name,
+            f.size,
+            readers.opener(f.name, f.path, f.size, ContentHasher(cid_version), progress),
+            _content_type(f.name),
+        )
         for f in bundle.files
     ]
-    return uploads, _Expect(readers, [f.name for f in bundle.files])
+    return uploads, readers
 
 
 def _content_type(name: str) -> str:
     import mimetypes
 
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-def _collect_digests(readers: _Expect) -> dict[str, Digest]:
-    return {n: r.hasher.finish() for n, r in readers.live.items() if r.hasher is not None}
-
-
-def _check_all_read(readers: _Expect) -> None:
-    """A backend that skipped bytes must not produce a result claiming them."""
-    for name in readers.names:
-        reader = readers.live.get(name)
-        if reader is None:
-            raise BackendError(f"the backend never read {name!r}; nothing was recorded")
-        if reader.bytes_read != reader.expected_size:
-            raise BackendError(
-                f"{name!r} changed during the upload ({reader.bytes_read} bytes sent, "
-                f"{reader.expected_size} expected); publish again"
-            )
 
 
 def _tree(
