@@ -191,8 +191,13 @@ def default_name(ref: str) -> str:
 
 
 def _backend_options(plan: _Plan) -> dict[str, Any]:
-    allowed = {"s3": {"endpoint", "region", "profile"}, "ipfs": {"api", "gateway", "timeout"}}
-    allowed["http"] = {"headers", "auth", "timeout"}
+    from .publisher import S3_KEY_OPTIONS
+
+    allowed = {
+        "s3": {"endpoint", "region", "profile", *S3_KEY_OPTIONS},
+        "ipfs": {"api", "gateway", "timeout"},
+        "http": {"headers", "auth", "timeout"},
+    }
     opts = {k: v for k, v in plan.options.items() if k in allowed.get(plan.scheme, set()) and v is not None}
     if plan.scheme == "http":
         opts.setdefault("url", plan.ref if "://" in plan.ref else "")

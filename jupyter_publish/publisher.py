@@ -29,9 +29,11 @@ from .results import FileRecord, PublishedResult
 
 PathLike = str | os.PathLike[str]
 
+S3_KEY_OPTIONS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+"""Explicit S3 keys: handed to that one boto3 session, never recorded."""
 _BACKEND_OPTIONS: dict[str, set[str]] = {
     "local": set(),
-    "s3": {"endpoint", "region", "profile", "presign"},
+    "s3": {"endpoint", "region", "profile", "presign", *S3_KEY_OPTIONS},
     "ipfs": {"api", "gateway", "timeout"},
     "http": {"method", "headers", "auth", "timeout"},
 }

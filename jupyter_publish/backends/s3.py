@@ -72,8 +72,20 @@ class S3Backend:
         profile: str | None = None,
         presign: str | int | None = None,
         max_concurrency: int = 4,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
         **_ignored: Any,
     ) -> None:
+        if endpoint and not endpoint.startswith(("http://", "https://")):
+            raise DestinationError(f"S3 endpoint {endpoint!r} is not a URL: write http(s)://HOST[:PORT]")
+        # Explicit keys (the widget's password fields) go to this client only: never to
+        # the environment, the result or the ledger.
+        self._keys = {
+            "aws_access_key_id": aws_access_key_id,
+            "aws_secret_access_key": aws_secret_access_key,
+            "aws_session_token": aws_session_token,
+        }
         self.bucket = bucket
         self.key = key
         self.endpoint = endpoint or endpoint_from_env()
@@ -104,7 +116,8 @@ class S3Backend:
                     s3={"addressing_style": "path"},
                 )
             try:
-                session = boto3.session.Session(profile_name=self.profile)
+                keys = {k: v for k, v in self._keys.items() if v}
+                session = boto3.session.Session(profile_name=None if keys else self.profile, **keys)
             except botocore.exceptions.ProfileNotFound:
                 raise CredentialsError(
                     f"AWS profile {self.profile!r} not found: check ~/.aws/config or drop --profile"
@@ -318,9 +331,11 @@ class S3Backend:
     def _load_manifest(self, bucket: str, key: str) -> dict[str, Any] | None:
         body = self._call(lambda: self.client.get_object(Bucket=bucket, Key=key), what=key)["Body"]
         try:
-            return json.loads(body.read(16 * MiB))
+            return json.loads(body.read())
         except ValueError:
             return None
+        finally:
+            body.close()
 
     def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
         bucket, key = split_s3_uri(location)
