@@ -526,6 +526,23 @@ def _clean_name(raw: str) -> Path | None:
     return Path(*parts) if parts else None
 
 
+def safe_relative_path(name: str, where: str) -> Path:
+    """A name from a server or an archive as a path that cannot leave its folder.
+
+    Raises UnsafeArchiveError naming ``where`` for absolute paths, ``..``, drive
+    letters, backslashes or NUL bytes, and for an empty name.
+    """
+    try:
+        path = _clean_name(name)
+    except _Refused as refused:
+        raise UnsafeArchiveError(
+            f"{where}: name {name!r} {refused.reason}; refused, nothing written"
+        ) from None
+    if path is None:
+        raise UnsafeArchiveError(f"{where}: an object has an empty name; refused, nothing written")
+    return path
+
+
 def _apply_mode(target: Path, mode: int, mtime: float | None) -> None:
     """Keep only the executable bit from the archive (like the ``data`` filter), and mtime."""
     if mode & 0o111:

@@ -68,6 +68,7 @@ def fetch(
 ) -> FetchResult:
     """Fetch ``ref`` (URI, job ID, PublishedResult, Bacalhau result spec) into ``dest``."""
     plan = _plan(ref, ledger or Ledger(), options)
+    _check_names(plan)
     target = Path(dest) if dest is not None else Path.cwd() / plan.name
     if target.exists() and not target.is_dir():
         raise DestinationError(f"cannot fetch into {target}: it is a file; give a folder with --to")
@@ -89,6 +90,14 @@ def fetch(
 
 
 # -- planning -------------------------------------------------------------------------
+
+
+def _check_names(plan: _Plan) -> None:
+    """Names come from servers: none may climb out of the destination (``../``, ``/etc``)."""
+    from .extract import safe_relative_path
+
+    for item in plan.items:
+        item.name = safe_relative_path(item.name, plan.ref).as_posix()
 
 
 def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
@@ -137,6 +146,8 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
             opts.setdefault("endpoint", result.params["Endpoint"])
         if result.params.get("Region"):
             opts.setdefault("region", result.params["Region"])
+    if result.type == "ipfs" and result.params.get("API"):
+        opts.setdefault("api", result.params["API"])  # the node it was published to
     scheme = _scheme_of(result.uri)
     manifest = [f.__dict__ for f in result.files if f.kind == "file"]
     if result.archive is not None:
@@ -167,7 +178,12 @@ def _item_from_remote(obj: RemoteObject, ledger: Ledger) -> _Item:
     item = _Item(obj.name, obj.location, obj.size, obj.sha256, obj.cid)
     recorded = ledger.find_by_location(obj.location)
     if recorded:
-        item.sha256 = item.sha256 or recorded["sha256"]
+        # What we recorded at publish time wins over what the store says about itself.
+        if item.sha256 and item.sha256 != recorded["sha256"]:
+            raise IntegrityError(
+                f"sha256 the store reports for {obj.location}", recorded["sha256"], item.sha256
+            )
+        item.sha256 = recorded["sha256"]
         if recorded["kind"] == "archive":
             job_files = [f for f in ledger.files(recorded["job_id"]) if f["kind"] == "file"]
             item.archive_of = job_files
@@ -248,7 +264,8 @@ def _download(backend: Any, item: _Item, part: Path, progress: Any) -> ContentHa
     part.parent.mkdir(parents=True, exist_ok=True)
     hasher = ContentHasher(_cid_version(item.cid))
     offset = 0
-    if part.exists() and item.size and part.stat().st_size < item.size:
+    verifiable = bool(item.sha256 or item.cid)  # never splice unverifiable bytes together
+    if part.exists() and verifiable and item.size and part.stat().st_size < item.size:
         offset = _rehash(part, hasher)
     elif part.exists():
         part.unlink()
@@ -262,8 +279,6 @@ def _download(backend: Any, item: _Item, part: Path, progress: Any) -> ContentHa
 
 
 def _stream(backend: Any, location: str, offset: int) -> Iterator[bytes]:
-    if "#" in location and not location.startswith("http"):
-        raise NotFoundError(f"{location} is a file inside an archive: fetch the archive or the job ID")
     return backend.read(location, offset)
 
 
@@ -363,6 +378,7 @@ def _extract_into(item: _Item, archive: Path, target: Path, staging: Path, verif
         final = target / rel
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(f.path, final)
+        os.utime(final)  # deterministic archives store mtime 0; the fetch time is more useful
         f.path = final
         placed.append(f)
     return placed

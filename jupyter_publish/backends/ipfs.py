@@ -117,11 +117,15 @@ class IpfsBackend:
             )
         return StoreOutcome(
             type="ipfs",
-            params={"CID": root},
+            params={"CID": root, **self._api_param()},
             uri=f"{SCHEME}{root}",
             objects=objects,
             url=self.gateway_url(root),
         )
+
+    def _api_param(self) -> dict[str, str]:
+        """Where it was published, so a fetch by job ID finds the node (never with credentials)."""
+        return {} if "@" in self.client.api_url else {"API": self.client.api_url}
 
     def gateway_url(self, cid: str, path: str = "") -> str | None:
         """A link a browser can open, if a gateway is known."""

@@ -205,7 +205,10 @@ class S3Backend:
                 f"s3://{self.bucket}/{key} holds {head['ContentLength']} bytes after upload, "
                 f"expected {upload.size}"
             )
-        return StoredObject(upload.name, f"s3://{self.bucket}/{key}", self._presign(key), facts)
+        location = f"s3://{self.bucket}/{key}"
+        if facts.get("VersionID"):  # this exact version, even after the key is overwritten
+            location += f"?versionId={facts['VersionID']}"
+        return StoredObject(upload.name, location, self._presign(key), facts)
 
     def _presign(self, key: str) -> str | None:
         if not self.presign_seconds:
@@ -276,8 +279,16 @@ class S3Backend:
     # -- fetch ---------------------------------------------------------------------
     def list(self, ref: str) -> list[RemoteObject]:
         """An object, a ``prefix/``, or a glob like ``s3://b/dir/OR_*`` -> objects."""
+        ref, version = _split_version(ref)
         bucket, key = split_s3_uri(ref)
         self.bucket = bucket
+        if version:
+            head = self._head(bucket, key, version)
+            if head is None:
+                raise NotFoundError(f"{ref} has no version {version}")
+            remote = self._remote(bucket, key, os.path.basename(key), head)
+            remote.location += f"?versionId={version}"
+            return [remote]
         magic = any(ch in key for ch in "*?[")
         if not magic and key and not key.endswith("/"):
             head = self._head(bucket, key)
@@ -312,10 +323,11 @@ class S3Backend:
                     obj.sha256, obj.cid = entry.get("sha256"), entry.get("cid")
         return found
 
-    def _head(self, bucket: str, key: str) -> dict[str, Any] | None:
+    def _head(self, bucket: str, key: str, version: str | None = None) -> dict[str, Any] | None:
+        extra = {"VersionId": version} if version else {}
         try:
             return self._call(
-                lambda: self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"),
+                lambda: self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", **extra),
                 what=f"s3://{bucket}/{key}",
             )
         except NotFoundError:
@@ -338,8 +350,11 @@ class S3Backend:
             body.close()
 
     def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
+        location, version = _split_version(location)
         bucket, key = split_s3_uri(location)
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version:
+            kwargs["VersionId"] = version
         if offset:
             kwargs["Range"] = f"bytes={offset}-"
         response = self._call(lambda: self.client.get_object(**kwargs), what=location)
@@ -367,6 +382,12 @@ def _skip(body: Any, count: int) -> None:
         if not chunk:
             break
         count -= len(chunk)
+
+
+def _split_version(uri: str) -> tuple[str, str | None]:
+    """``s3://b/k?versionId=V`` -> (``s3://b/k``, ``V``)."""
+    base, sep, query = uri.partition("?versionId=")
+    return (base, query) if sep else (uri, None)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
