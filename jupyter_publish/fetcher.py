@@ -146,6 +146,8 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
             opts.setdefault("endpoint", result.params["Endpoint"])
         if result.params.get("Region"):
             opts.setdefault("region", result.params["Region"])
+    if result.type == "urlDownload":
+        opts.setdefault("url", result.uri)  # credentials go to the drop's own origin only
     if result.type == "ipfs" and result.params.get("API"):
         opts.setdefault("api", result.params["API"])  # the node it was published to
     scheme = _scheme_of(result.uri)
@@ -216,7 +218,7 @@ def _backend_options(plan: _Plan) -> dict[str, Any]:
     }
     opts = {k: v for k, v in plan.options.items() if k in allowed.get(plan.scheme, set()) and v is not None}
     if plan.scheme == "http":
-        opts.setdefault("url", plan.ref if "://" in plan.ref else "")
+        opts["url"] = plan.options.get("url") or (plan.ref if "://" in plan.ref else "")
     return opts
 
 

@@ -13,6 +13,7 @@ destination's own origin, and never appear in params, messages or logs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     import httpx
 
 CHUNK = 1024 * 1024
+MAX_REDIRECTS = 5
 HEADERS_ENV = "JUPYTER_PUBLISH_HTTP_HEADERS"
 AUTH_ENV = "JUPYTER_PUBLISH_HTTP_AUTH"
 METHODS = ("PUT", "POST")
@@ -150,7 +152,7 @@ class HttpBackend:
         """Our headers and auth, but only for the destination's origin."""
         import httpx
 
-        if self.url and _origin(url) != _origin(self.url):
+        if not self.url or _origin(url) != _origin(self.url):
             return {}, None
         auth = httpx.BasicAuth(*self._auth) if self._auth else None
         return dict(self._headers), auth
@@ -290,18 +292,12 @@ class HttpBackend:
     # -- fetch ---------------------------------------------------------------------
     def list(self, ref: str) -> list[RemoteObject]:
         """One URL is one object; HEAD tells its size when the server says."""
-        import httpx
-
-        url, headers, auth = self._fetch_request(ref)
-        try:
-            response = self._http().head(url, headers=headers, auth=auth, follow_redirects=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(url, exc) from exc
-        size: int | None = None
-        if response.status_code in (401, 403, 404):
-            self._check(response, url)
-        elif response.is_success and response.headers.get("content-length", "").isdigit():
-            size = int(response.headers["content-length"])
+        with self._open("HEAD", ref) as (response, url):
+            size: int | None = None
+            if response.status_code in (401, 403, 404):
+                self._check(response, url)
+            elif response.is_success and response.headers.get("content-length", "").isdigit():
+                size = int(response.headers["content-length"])
         path = urlsplit(url).path.rstrip("/")
         name = unquote(path.rsplit("/", 1)[-1]) or urlsplit(url).hostname or "download"
         return [RemoteObject(name=name, location=url, size=size)]
@@ -310,25 +306,44 @@ class HttpBackend:
         """Stream ``location`` from ``offset``: a Range request, or skipping if ignored."""
         import httpx
 
-        url, headers, auth = self._fetch_request(location)
-        if offset > 0:
-            headers["Range"] = f"bytes={offset}-"
-        try:
-            with self._http().stream(
-                "GET", url, headers=headers, auth=auth, follow_redirects=True
-            ) as response:
-                if response.status_code == 416 and offset > 0:
-                    return  # nothing left past offset: the caller already has it all
-                self._check(response, url)
-                skip = self._bytes_to_skip(response, url, offset)
+        extra = {"Range": f"bytes={offset}-"} if offset > 0 else {}
+        with self._open("GET", location, extra) as (response, url):
+            if response.status_code == 416 and offset > 0:
+                return  # nothing left past offset: the caller already has it all
+            self._check(response, url)
+            skip = self._bytes_to_skip(response, url, offset)
+            try:
                 for chunk in response.iter_bytes(CHUNK):
                     if skip:
                         dropped = min(skip, len(chunk))
                         chunk, skip = chunk[dropped:], skip - dropped
                     if chunk:
                         yield chunk
-        except httpx.HTTPError as exc:
-            raise self._transport_error(url, exc) from exc
+            except httpx.HTTPError as exc:
+                raise self._transport_error(url, exc) from exc
+
+    @contextlib.contextmanager
+    def _open(
+        self, method: str, ref: str, extra: dict[str, str] | None = None
+    ) -> Iterator[tuple[httpx.Response, str]]:
+        """Send a request, following redirects by hand so that our headers and auth
+        never travel to another origin (httpx would keep custom headers)."""
+        import httpx
+
+        current = ref
+        for _ in range(MAX_REDIRECTS + 1):
+            url, headers, auth = self._fetch_request(current)
+            headers.update(extra or {})
+            try:
+                with self._http().stream(method, url, headers=headers, auth=auth) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        current = urljoin(url, response.headers["location"])
+                        continue
+                    yield response, url
+                    return
+            except httpx.HTTPError as exc:
+                raise self._transport_error(url, exc) from exc
+        raise BackendError(f"{ref} redirected more than {MAX_REDIRECTS} times; giving up")
 
     @staticmethod
     def _bytes_to_skip(response: httpx.Response, url: str, offset: int) -> int:
