@@ -114,6 +114,8 @@ def _source(path: Path, name: str) -> SourceFile:
             raise SourceError(f"cannot publish {str(path)!r}: not a regular file")
         with open(path, "rb"):
             pass
+    except SourceError:
+        raise
     except PermissionError:
         raise SourceError(f"cannot publish {str(path)!r}: permission denied (not readable)") from None
     except FileNotFoundError:

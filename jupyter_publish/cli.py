@@ -231,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PublishError as exc:
         print(f"jupyter-publish: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except OSError as exc:  # e.g. --to a folder that cannot be created
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"jupyter-publish: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("jupyter-publish: interrupted", file=sys.stderr)
         return 130

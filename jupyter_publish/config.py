@@ -18,7 +18,15 @@ def home() -> Path:
         from platformdirs import user_data_path
 
         path = user_data_path("jupyter-publish", appauthor=False)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from .errors import SourceError
+
+        raise SourceError(
+            f"cannot create the jupyter-publish home {path}: {exc.strerror or exc}; "
+            f"set {HOME_ENV} to a writable folder"
+        ) from None
     return path
 
 

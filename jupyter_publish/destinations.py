@@ -108,7 +108,11 @@ def _parse_s3(raw: str) -> Destination:
 def _parse_http(raw: str) -> Destination:
     import urllib.parse
 
-    parsed = urllib.parse.urlsplit(raw)
+    try:
+        parsed = urllib.parse.urlsplit(raw)
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise DestinationError(f"malformed URL {raw!r}: {exc}") from None
     if not parsed.hostname:
         raise DestinationError(f"no host in {raw!r}: write http(s)://HOST[:PORT]/PATH/")
     if parsed.username or parsed.password:
@@ -116,7 +120,11 @@ def _parse_http(raw: str) -> Destination:
             "credentials in the destination URL would be recorded in the ledger: "
             "pass them with --auth or JUPYTER_PUBLISH_HTTP_AUTH instead"
         )
-    return Destination("http", raw, url=raw)
+    shown = raw
+    if parsed.query:  # a token in the query (presigned-style drops) is never recorded
+        keys = [part.split("=", 1)[0] for part in parsed.query.split("&")]
+        shown = urllib.parse.urlunsplit(parsed._replace(query="&".join(f"{k}=***" for k in keys)))
+    return Destination("http", shown, url=raw)
 
 
 def template_names(template: str) -> list[str]:

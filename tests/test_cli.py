@@ -72,10 +72,20 @@ def test_cid_command_matches_library(results):
         (["publish", "RESULTS", "--to", "s3://"], 2, "no bucket"),
         (["publish", "RESULTS", "--bogus"], 2, "unrecognized arguments"),
         (["fetch", "j-doesnotexist"], 1, "no job"),
+        (["publish", "RESULTS", "--to", "http://[::1/x"], 2, "malformed URL"),
+        (["publish", "RESULTS", "--to", "s3://bkt/k", "--endpoint", "notaurl"], 2, "is not a URL"),
+        (["publish", "FIFO"], 1, "not a regular file"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(results, tmp_path, args, code, fragment):
-    args = [a.replace("RESULTS", str(results)).replace("{missing}", str(tmp_path / "missing")) for a in args]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    args = [
+        a.replace("RESULTS", str(results))
+        .replace("{missing}", str(tmp_path / "missing"))
+        .replace("FIFO", str(fifo))
+        for a in args
+    ]
     out = run(*args)
     assert out.returncode == code
     lines = out.stderr.strip().splitlines()
@@ -90,3 +100,11 @@ def test_demo_runs_with_nothing_configured(tmp_path):
     assert "verified" in out.stdout
     assert "measurements.csv" in out.stdout
     assert "published" in out.stdout
+
+
+def test_unwritable_home_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = run("jobs", env={"JUPYTER_PUBLISH_HOME": str(blocker / "home")})
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "JUPYTER_PUBLISH_HOME" in out.stderr

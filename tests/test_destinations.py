@@ -90,3 +90,9 @@ def test_literal_braces_survive():
 )
 def test_object_key_follows_bacalhau(key, archive, expected):
     assert object_key(key, archive=archive, archive_name="results.tar.gz") == expected
+
+
+def test_query_tokens_are_not_recorded():
+    dest = parse_destination("https://drop.example/up/?token=s3cr3t&x=1")
+    assert dest.url.endswith("token=s3cr3t&x=1")  # still used for the upload
+    assert "s3cr3t" not in dest.text and dest.text.endswith("token=***&x=***")
