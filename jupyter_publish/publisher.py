@@ -167,19 +167,20 @@ def _run(
     backend, archive_name = _make_backend(dest, job, archive, label, cid_version, pin)
     work = Path(tempfile.mkdtemp(prefix=f"{job.job_id}-", dir=_tmp_dir()))
     try:
-        with progress_bar(bundle.total_size, f"publish {label}", quiet=quiet) as progress:
-            digests: dict[str, Digest] = {}
-            archive_digest: Digest | None = None
-            if archive:
+        archive_digest: Digest | None = None
+        if archive:
+            with progress_bar(bundle.total_size, f"archive {label}", quiet=quiet) as progress:
                 archive_path = work / archive_name
                 digests, archive_digest = write_archive(bundle, archive_path, cid_version, progress)
-                uploads, readers = _archive_upload(archive_name, archive_path, archive_digest)
+            with progress_bar(archive_digest.size, f"upload {archive_name}", quiet=quiet) as progress:
+                uploads, readers = _archive_upload(archive_name, archive_path, archive_digest, progress)
                 outcome = backend.publish(uploads, None)
-            else:
+        else:
+            with progress_bar(bundle.total_size, f"publish {label}", quiet=quiet) as progress:
                 uploads, readers = _file_uploads(bundle, cid_version, progress)
                 outcome = backend.publish(uploads, None)
-                digests = readers.digests()
-            readers.check()
+            digests = readers.digests()
+        readers.check()
         result = _result(bundle, dest, job, label, outcome, digests, archive_digest, cid_version)
         _check_ipfs_root(outcome, uploads, digests, archive_digest, cid_version)
         if not archive and getattr(backend, "sidecar_manifest", False):
@@ -229,10 +230,12 @@ class _Readers:
                 )
 
 
-def _archive_upload(name: str, path: Path, digest: Digest) -> tuple[list[Upload], _Readers]:
+def _archive_upload(
+    name: str, path: Path, digest: Digest, progress: Callable[[int], None] | None
+) -> tuple[list[Upload], _Readers]:
     """The archive is already hashed: its reader only counts bytes."""
     readers = _Readers([name])
-    opener = readers.opener(name, path, digest.size, None)
+    opener = readers.opener(name, path, digest.size, None, progress)
     return [Upload(name, digest.size, opener, "application/gzip", sha256=digest.sha256)], readers
 
 
