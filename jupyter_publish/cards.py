@@ -48,8 +48,11 @@ def result_card(result: PublishedResult) -> str:
         ("Destination", f"<code>{escape(result.uri)}</code>"),
         ("Size", f"{len(files)} files, {human_size(result.total_size)}"),
     ]
-    if result.root_cid:
-        facts.append(("Root CID", f"<code>{escape(result.root_cid)}</code>"))
+    pinned = result.params.get("CID")
+    if pinned:
+        facts.append(("IPFS CID", f"<code>{escape(pinned)}</code> (pinned)"))
+    if result.root_cid and result.root_cid != pinned:
+        facts.append(("Content CID", f"<code>{escape(result.root_cid)}</code>"))
     if result.archive:
         facts.append(("Archive sha256", f"<code>{escape(result.archive.sha256)}</code>"))
     for key in ("VersionID", "ChecksumSHA256"):

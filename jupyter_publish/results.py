@@ -110,8 +110,10 @@ class PublishedResult:
             f"job {self.job_id} -> {self.uri}",
             f"  {sum(f.kind == 'file' for f in self.files)} files, {_human(self.total_size)}",
         ]
-        if self.root_cid:
-            lines.append(f"  root CID {self.root_cid}")
+        if self.params.get("CID"):
+            lines.append(f"  IPFS CID {self.params['CID']} (pinned)")
+        if self.root_cid and self.root_cid != self.params.get("CID"):
+            lines.append(f"  content CID {self.root_cid} (the folder, as `jupyter-publish cid` computes it)")
         if self.archive:
             lines.append(f"  archive sha256 {self.archive.sha256}")
         if self.url:
@@ -120,7 +122,7 @@ class PublishedResult:
 
     def __repr__(self) -> str:
         files = sum(f.kind == "file" for f in self.files)
-        return f"<PublishedResult {self.job_id} {self.uri} ({files} files, root CID {self.root_cid})>"
+        return f"<PublishedResult {self.job_id} {self.uri} ({files} files, content CID {self.root_cid})>"
 
     def _repr_html_(self) -> str:
         from .cards import result_card
