@@ -34,7 +34,7 @@ from traitlets import Bool, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from .cellrun import bound_output, is_empty, teed, write_exit_code
-from .sync import Syncer
+from .sync import Syncer, round_job_id
 from .variables import variable_to_file
 
 if TYPE_CHECKING:
@@ -106,7 +106,8 @@ _publish_arguments = _arguments(
         "--sync-every",
         metavar="SECONDS",
         type=float,
-        help="Cell magic: publish new and changed files of OUTPUT every SECONDS while the cell runs.",
+        help="Cell magic: publish new and changed files of OUTPUT every SECONDS while the cell runs, "
+        "then all of OUTPUT file by file to the same prefix (not with --archive).",
     ),
     argument(
         "--optional",
@@ -522,6 +523,11 @@ class PublishMagics(Magics, Configurable):
             raise UsageError("%%publish: give the destination once (either DEST or --to DEST)")
         if args.sync_every is not None and args.sync_every <= 0:
             raise UsageError("--sync-every needs a positive number of seconds")
+        if args.sync_every is not None and args.archive:
+            raise UsageError(
+                "--sync-every and --archive don't combine: syncing publishes OUTPUT file by file "
+                "to one prefix (drop --archive)"
+            )
         return (args.targets or [args.to or self.default_destination])[0]
 
     def _publish_cell(self, args: argparse.Namespace, cell: str) -> None:
@@ -532,7 +538,11 @@ class PublishMagics(Magics, Configurable):
         kwargs = self._publish_kwargs(args, args.name or "outputs")
         job_id = ids.new_job_id()
         if args.sync_every is not None:
+            # Rounds publish changed files to this prefix while the cell runs; the final
+            # publish (after the thread stops) is then the last sync: every file, plain, so
+            # each key holds its final contents and the manifest, written last, lists all.
             dest = pin_placeholders(dest, job_id)
+            kwargs["archive"] = False
         folder, temporary = self._output_folder(job_id)
         keep = not temporary
         try:
@@ -617,7 +627,7 @@ class PublishMagics(Magics, Configurable):
         def publish_snapshot(snapshot: Path, round_number: int) -> PublishedResult:
             options = {**kwargs, "archive": False, "quiet": True}
             options["name"] = f"{kwargs['name']} sync {round_number} of {job_id}"
-            return api.publish(snapshot, dest, **options)
+            return api.publish(snapshot, dest, job_id=round_job_id(job_id, round_number), **options)
 
         return publish_snapshot
 

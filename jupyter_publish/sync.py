@@ -1,12 +1,16 @@
 """Continuous output sync: publish what changed in a folder every few seconds.
 
 DeepSquare's ``continuousOutputSync`` for a notebook cell: a long computation's partial
-results are already published while it runs.
+results are already published while it runs. Every round is a plain publish to the
+final job's prefix; the final publish (after :meth:`Syncer.stop`) is a plain publish of
+the whole folder to that prefix, so it overwrites every file with its final contents and
+writes the complete manifest last.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shutil
 import tempfile
 import threading
@@ -18,6 +22,24 @@ if TYPE_CHECKING:
     from .results import PublishedResult
 
 SYNC_THREAD_NAME = "jupyter-publish-sync"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def round_job_id(final_job_id: str, round_number: int) -> str:
+    """A job ID for sync round ``round_number`` that sorts after earlier rounds and before the final job.
+
+    The final job's ID is chosen when the cell starts (its prefix holds it), so IDs made
+    later would sort after it. The ledger trusts the newest job ID's record of an object
+    location, and every round writes to the final job's prefix: the final job must stay
+    the newest, or a file changed after its last round would be checked against the draft.
+    Rounds take the final ID's millisecond less one, the round number, then 40 random bits.
+    """
+    ulid = final_job_id.removeprefix("j-")
+    if len(ulid) != 26 or not 0 < round_number < 1 << 40:
+        raise ValueError(f"not a job ID and round number: {final_job_id!r}, {round_number!r}")
+    millis = int("".join(f"{_CROCKFORD.index(ch):05b}" for ch in ulid), 2) >> 80
+    value = (millis - 1) << 80 | round_number << 40 | secrets.randbits(40)
+    return "j-" + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def _describe(exc: BaseException, limit: int = 200) -> str:

@@ -11,12 +11,11 @@ This is the only module (with ``magics``) that imports ipywidgets and IPython.
 
 from __future__ import annotations
 
-import contextlib
 import html
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -31,9 +30,6 @@ log = logging.getLogger(__name__)
 DEFAULT_DESTINATIONS = ("local", "ipfs://", "s3://", "https://")
 SCHEME_OPTIONS = {"s3": ("endpoint", "region", "profile", "presign"), "ipfs": ("api", "gateway")}
 """Which option fields apply to which destination (the core rejects the others)."""
-_AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-_ENV_LOCK = threading.Lock()
-"""os.environ is process-wide: two panels must not interleave their credentials."""
 _STATUS_FILTERS = [("any status", ""), *((s, s) for s in ("published", "failed", "running"))]
 
 
@@ -136,33 +132,6 @@ def recent_destinations(limit: int = 20) -> list[str]:
     return list(dict.fromkeys([*used, *DEFAULT_DESTINATIONS]))[:limit]
 
 
-@contextlib.contextmanager
-def aws_credentials(access_key: str, secret_key: str) -> Iterator[None]:
-    """Put typed-in keys where boto3 looks, for this one call, then restore the environment.
-
-    The core takes credentials only from the standard AWS chain, so this is how keys typed
-    into a panel reach boto3 without being passed around, recorded or displayed.
-    """
-    if not access_key and not secret_key:
-        yield
-        return
-    if not (access_key and secret_key):
-        raise CredentialsError("give both the access key and the secret key, or neither")
-    with _ENV_LOCK:
-        saved = {name: os.environ.get(name) for name in _AWS_VARS}
-        os.environ.pop("AWS_SESSION_TOKEN", None)  # it belongs to other keys
-        os.environ["AWS_ACCESS_KEY_ID"] = access_key
-        os.environ["AWS_SECRET_ACCESS_KEY"] = secret_key
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-
-
 # -- the shared run-in-a-thread machinery -------------------------------------------------
 
 
@@ -191,6 +160,9 @@ class _TaskPanel(w.VBox):
 
     def _redact(self, message: str) -> str:
         return message
+
+    def _after(self) -> None:
+        """Called after every attempt, success or failure (after the status is shown)."""
 
     @property
     def running(self) -> bool:
@@ -225,6 +197,7 @@ class _TaskPanel(w.VBox):
             return None
         finally:
             self.button.disabled = False
+            self._after()
         return result
 
     def _begin(self) -> None:
@@ -313,8 +286,8 @@ class PublishPanel(_TaskPanel):
     def _accordion(self) -> w.Accordion:
         fields = [self.name, self.archive, self.endpoint, self.region, self.profile, self.presign]
         note = w.HTML(
-            "<small>Used for this publish only, through the environment boto3 reads; "
-            "never recorded in the ledger or shown.</small>"
+            "<small>Given to this publish's S3 client only (never put in the environment, "
+            "recorded in the ledger or shown), and cleared after each publish.</small>"
         )
         return w.Accordion(
             children=[
@@ -347,16 +320,30 @@ class PublishPanel(_TaskPanel):
         destination = self.destination.value.strip() or "local"
         scheme = parse_destination(destination).scheme  # a bad destination stops here, unrecorded
         options = {**self.extra_options, **self.backend_options(scheme)}
-        keys = (self.access_key.value, self.secret_key.value) if scheme == "s3" else ("", "")
-        with aws_credentials(*keys):
-            return api.publish(
-                paths,
-                destination,
-                archive=self.archive.value,
-                name=self.name.value.strip() or None,
-                quiet=True,
-                **options,
-            )
+        if scheme == "s3":
+            options.update(self._typed_keys())
+        return api.publish(
+            paths,
+            destination,
+            archive=self.archive.value,
+            name=self.name.value.strip() or None,
+            quiet=True,
+            **options,
+        )
+
+    def _typed_keys(self) -> dict[str, str | None]:
+        """The password boxes as explicit options for this one S3 client (empty: the AWS chain).
+
+        They go to that client's boto3 session only, never to os.environ, and replace the
+        chain's keys for this publish, session token included (it belongs to other keys).
+        """
+        access_key, secret_key = self.access_key.value, self.secret_key.value
+        if not access_key and not secret_key:
+            return {}
+        if not (access_key and secret_key):
+            raise CredentialsError("give both the access key and the secret key, or neither")
+        keys = {"aws_access_key_id": access_key, "aws_secret_access_key": secret_key}
+        return {**keys, "aws_session_token": None}  # None: not even one from the panel's options
 
     def _redact(self, message: str) -> str:
         """Belt and braces: a store's error text must never echo a typed secret."""
@@ -364,6 +351,11 @@ class PublishPanel(_TaskPanel):
             if secret:
                 message = message.replace(secret, "***")
         return message
+
+    def _after(self) -> None:
+        """Forget the typed keys: widget state is synced to the browser and saved in notebooks."""
+        self.access_key.value = ""
+        self.secret_key.value = ""
 
     def _succeed(self, result: PublishedResult) -> None:
         from .cards import result_card
@@ -627,7 +619,6 @@ __all__ = [
     "FetchPanel",
     "JobsBrowser",
     "PublishPanel",
-    "aws_credentials",
     "fetch_panel",
     "jobs_browser",
     "publish_panel",

