@@ -530,17 +530,22 @@ class JobsBrowser(w.VBox):
         show(self.details, mimebundle(frame[columns].reset_index(drop=True)))
 
     def copy_cid(self) -> str | None:
-        """Put the selected job's root CID in the CID box, ready to copy."""
+        """Put the selected job's CID in the CID box, ready to copy.
+
+        For an IPFS job that is the CID pinned on the node (``ipfs://CID``); for the
+        others, the folder's content CID.
+        """
         row = self.selected
         if row is None:
             self.status.value = _error_html("select a job first")
             return None
-        cid = row.get("root_cid")
+        uri = str(row.get("uri") or "")
+        cid = uri[len("ipfs://") :].rstrip("/") if uri.startswith("ipfs://") else row.get("root_cid")
         if not cid:
             self.status.value = _error_html(f"job {row['job_id']} has no CID (status {row['status']})")
             return None
         self.cid.value = self.copied_cid = cid
-        self.status.value = f"Root CID of <code>{html.escape(row['job_id'])}</code> is in the CID box."
+        self.status.value = f"The CID of <code>{html.escape(row['job_id'])}</code> is in the CID box."
         return cid
 
     def fetch_selected(self) -> threading.Thread | None:

@@ -461,3 +461,11 @@ def test_the_core_never_imports_ipython_or_ipywidgets() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_jobs_browser_copies_the_pinned_cid_of_an_ipfs_job(ipfs_env, results: Path) -> None:
+    published = api.publish(results, "ipfs://", quiet=True)  # archive: pinned CID != content CID
+    assert published.params["CID"] != published.root_cid
+    browser = JobsBrowser()
+    browser.select(published.job_id)
+    assert browser.copy_cid() == published.params["CID"]
