@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_publish.testing.measure import peak_rss_kb, sha256_file
+
 MiB = 1024 * 1024
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -43,22 +45,9 @@ wall = time.perf_counter() - start
 peak = getattr(fn, "peak_kb", None) or peak_rss_kb()
 print("{_RESULT_MARK}" + json.dumps({{"wall": wall, "peak_kb": peak, "value": value}}))
 """
+
 _TIME_MARK = "@@jp-bench-maxrss-kb="
 GNU_TIME = "/usr/bin/time"
-
-
-def peak_rss_kb() -> int:
-    """This process's own peak RSS in KiB: ``VmHWM``, else ``ru_maxrss`` (see the module doc)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 # -- test data -------------------------------------------------------------------------------------
@@ -109,17 +98,6 @@ def make_file(path: str | os.PathLike[str], size_mib: int | float, *, pattern: s
             block += 1
     marker.write_text(pattern)
     return target
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file, streamed in 1 MiB reads."""
-    digest = hashlib.sha256()
-    buffer = bytearray(MiB)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
-        while count := handle.readinto(buffer):
-            digest.update(view[:count])
-    return digest.hexdigest()
 
 
 def remove(*paths: str | os.PathLike[str]) -> None:
@@ -360,3 +338,6 @@ def save_json(path: str | os.PathLike[str] | None, title: str, rows: Sequence[Ro
     }
     with open(path, "a") as out:
         out.write(json.dumps(doc) + "\n")
+
+
+__all__ = ["MiB", "peak_rss_kb", "sha256_file"]

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_publish.testing.measure import sha256_file
 from jupyter_publish.testing.seaweed import SeaweedS3
 
 MiB = 1024 * 1024
@@ -30,18 +31,9 @@ _AWS_NOISE = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REG
 # Peak RSS is VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts at the peak of
 # the process it was forked from (here pytest, which may be bigger than the child).
 _CHILD = """
-import json, resource, sys
+import json, sys
 import jupyter_publish as jp
-
-def peak_rss_kb():
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from jupyter_publish.testing.measure import peak_rss_kb
 
 op, args = sys.argv[1], json.loads(sys.argv[2])
 if op == "publish":
@@ -68,16 +60,6 @@ def _write_big_file(path: Path, size: int) -> str:
             data = hashlib.shake_256(block.to_bytes(8, "big")).digest(MiB)
             digest.update(data)
             out.write(data)
-    return digest.hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    buffer = bytearray(MiB)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
-        while count := handle.readinto(buffer):
-            digest.update(view[:count])
     return digest.hexdigest()
 
 
@@ -145,7 +127,7 @@ def test_fetch_1gib_from_s3_peak_rss_under_200mb_and_identical(published: dict[s
         assert sha256 == published["sha256"]
         assert verified and "sha256" in verified
         # Byte-identical: hashed again here, independently of the fetcher.
-        assert _sha256_file(Path(path)) == published["sha256"]
+        assert sha256_file(Path(path)) == published["sha256"]
         peak_mb = fetched["peak_rss_kb"] * 1024 / 1e6
         assert peak_mb < LIMIT_MB, f"fetch of 1 GiB peaked at {peak_mb:.0f} MB RSS"
     finally:
