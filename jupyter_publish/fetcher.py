@@ -264,19 +264,23 @@ def _fetch_items(
 def _download(backend: Any, item: _Item, part: Path, progress: Any) -> ContentHasher:
     """Stream one object into ``part``, resuming after whatever a previous try left."""
     part.parent.mkdir(parents=True, exist_ok=True)
-    hasher = ContentHasher(_cid_version(item.cid))
+    hasher = ContentHasher(_cid_version(item.cid), background=True)
     offset = 0
     verifiable = bool(item.sha256 or item.cid)  # never splice unverifiable bytes together
     if part.exists() and verifiable and item.size and part.stat().st_size < item.size:
         offset = _rehash(part, hasher)
     elif part.exists():
         part.unlink()
-    with open(part, "ab" if offset else "wb") as out:
-        for chunk in _stream(backend, item.location, offset):
-            out.write(chunk)
-            hasher.update(chunk)
-            if progress:
-                progress(len(chunk))
+    try:
+        with open(part, "ab" if offset else "wb") as out:
+            for chunk in _stream(backend, item.location, offset):
+                out.write(chunk)
+                hasher.update(chunk)
+                if progress:
+                    progress(len(chunk))
+    except BaseException:
+        hasher.abandon()
+        raise
     return hasher
 
 

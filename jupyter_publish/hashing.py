@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -16,6 +18,8 @@ from typing import BinaryIO
 from .cid import FileCidBuilder
 
 CHUNK = 1024 * 1024
+QUEUE_CHUNKS = 16
+"""Chunks waiting for the hash worker: at most a few MiB in memory."""
 
 
 @dataclass(frozen=True)
@@ -30,26 +34,67 @@ class Digest:
 
 
 class ContentHasher:
-    """sha256 and the UnixFS CID of a byte stream, fed in any chunk sizes."""
+    """sha256 and the UnixFS CID of a byte stream, fed in any chunk sizes.
 
-    def __init__(self, cid_version: int = 0) -> None:
+    With ``background=True`` the hashing runs in a worker thread fed through a small
+    bounded queue, so it overlaps the network I/O of the thread that moves the bytes
+    (hashlib releases the GIL); memory stays bounded by the queue.
+    """
+
+    def __init__(self, cid_version: int = 0, *, background: bool = False) -> None:
         self._sha = hashlib.sha256()
         self._cid = FileCidBuilder(cid_version)
         self.size = 0
         self._digest: Digest | None = None
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._worker: threading.Thread | None = None
+        self._failure: BaseException | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=QUEUE_CHUNKS)
+            self._worker = threading.Thread(target=self._drain, name="jupyter-publish-hash", daemon=True)
+            self._worker.start()
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         if self._digest is not None:
             raise RuntimeError("hasher already finished")
+        self.size += len(data)
+        if self._queue is None:
+            self._hash(data)
+        else:
+            if self._failure is not None:
+                raise self._failure
+            self._queue.put(data if isinstance(data, bytes) else bytes(data))  # caller may reuse it
+
+    def _hash(self, data: bytes | bytearray | memoryview) -> None:
         self._sha.update(data)
         self._cid.update(data)
-        self.size += len(data)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (data := self._queue.get()) is not None:
+            if self._failure is None:
+                try:
+                    self._hash(data)
+                except BaseException as exc:  # re-raised in the caller's thread
+                    self._failure = exc
 
     def finish(self) -> Digest:
         if self._digest is None:
+            if self._queue is not None and self._worker is not None:
+                self._queue.put(None)
+                self._worker.join()
+                if self._failure is not None:
+                    raise self._failure
             node = self._cid.finish()
             self._digest = Digest(self.size, self._sha.hexdigest(), node.cid, node.tsize)
         return self._digest
+
+    def abandon(self) -> None:
+        """Stop the worker without a result (the transfer failed); idempotent."""
+        if self._queue is not None and self._worker is not None and self._worker.is_alive():
+            self._failure = self._failure or RuntimeError("the transfer was abandoned")
+            self._queue.put(None)
+            self._worker.join()
 
     @property
     def finished(self) -> bool:

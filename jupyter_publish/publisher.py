@@ -166,6 +166,7 @@ def _run(
 ) -> PublishedResult:
     backend, archive_name = _make_backend(dest, job, archive, label, cid_version, pin)
     work = Path(tempfile.mkdtemp(prefix=f"{job.job_id}-", dir=_tmp_dir()))
+    readers: _Readers | None = None
     try:
         archive_digest: Digest | None = None
         if archive:
@@ -187,6 +188,8 @@ def _run(
             backend.write_manifest(result.to_dict())
         return result
     finally:
+        if readers is not None:
+            readers.abandon()
         shutil.rmtree(work, ignore_errors=True)
         backend.close()
 
@@ -208,12 +211,22 @@ class _Readers:
         self.names = names
         self.opened: dict[str, HashingReader] = {}
 
-    def opener(self, name: str, path: Path, size: int, hasher: ContentHasher | None, progress=None):  # type: ignore[no-untyped-def]
+    def opener(self, name: str, path: Path, size: int, cid_version: int | None, progress=None):  # type: ignore[no-untyped-def]
+        """A callable opening ``path`` through a hashing reader (``cid_version=None``: count only)."""
+
         def open_reader() -> HashingReader:
+            # The hasher (and its worker thread) exists only while this file is read.
+            hasher = None if cid_version is None else ContentHasher(cid_version, background=True)
             self.opened[name] = HashingReader(open(path, "rb"), hasher, size, progress)  # noqa: SIM115
             return self.opened[name]
 
         return open_reader
+
+    def abandon(self) -> None:
+        """Stop hash workers of readers a failed publish never finished."""
+        for reader in self.opened.values():
+            if reader.hasher is not None and not reader.hasher.finished:
+                reader.hasher.abandon()
 
     def digests(self) -> dict[str, Digest]:
         return {n: r.hasher.finish() for n, r in self.opened.items() if r.hasher is not None}
@@ -247,7 +260,7 @@ def _file_uploads(
         Upload(
             f.name,
             f.size,
-            readers.opener(f.name, f.path, f.size, ContentHasher(cid_version), progress),
+            readers.opener(f.name, f.path, f.size, cid_version, progress),
             _content_type(f.name),
         )
         for f in bundle.files
