@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import tempfile
 from pathlib import Path
 
 
@@ -29,21 +28,26 @@ def make_sample_results(folder: Path) -> Path:
     return folder
 
 
-def run_demo(destination: str = "local", *, as_json: bool = False) -> int:
+def run_demo(destination: str = "local", *, as_json: bool = False, folder: Path | None = None) -> int:
+    """Publish a sample results folder, fetch it back verified, print what was recorded.
+
+    Everything lands in ``./jupyter-publish-demo/`` (``results/`` and ``fetched/``) so
+    it can be looked at afterwards; running it again publishes a new job.
+    """
     from .api import cids, fetch, jobs
     from .publisher import publish
 
-    with tempfile.TemporaryDirectory(prefix="jupyter-publish-demo-") as tmp:
-        results = make_sample_results(Path(tmp) / "results")
-        published = publish(results, destination, quiet=True)
-        fetched = fetch(published.job_id, Path(tmp) / "fetched", quiet=True)
-        if as_json:
-            print(json.dumps(published.to_dict(), indent=2))
-            return 0
-        print(published)
-        print(fetched)
-        print("\nFiles of this job (sha256 and IPFS CID):")
-        print(cids(published.job_id)[["kind", "path", "size", "cid"]].to_string(index=False))
-        print("\nJobs in the ledger (newest first):")
-        print(jobs(limit=5)[["job_id", "status", "type", "n_files", "uri"]].to_string(index=False))
+    root = folder or Path.cwd() / "jupyter-publish-demo"
+    results = make_sample_results(root / "results")
+    published = publish(results, destination, quiet=True)
+    fetched = fetch(published.job_id, root / "fetched", quiet=True)
+    if as_json:
+        print(json.dumps(published.to_dict(), indent=2))
+        return 0
+    print(published)
+    print(fetched)
+    print("\nFiles of this job (sha256 and IPFS CID):")
+    print(cids(published.job_id)[["kind", "path", "size", "cid"]].to_string(index=False))
+    print("\nJobs in the ledger (newest first):")
+    print(jobs(limit=5)[["job_id", "status", "type", "n_files", "uri"]].to_string(index=False))
     return 0
