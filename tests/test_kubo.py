@@ -358,3 +358,24 @@ def test_backend_errors(ipfs_node, monkeypatch):
 
 def _bytes_opener(data: bytes):
     return lambda: io.BytesIO(data)
+
+
+def test_get_streams_a_folder_as_tar_that_extracts_safely(ipfs_node, tmp_path):
+    from jupyter_publish.extract import extract_archive
+
+    source = tmp_path / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.txt").write_bytes(b"alpha\n")
+    (source / "sub" / "b.bin").write_bytes(bytes(range(256)) * 1000)
+    client = KuboClient(ipfs_node.api_url)
+    with open(source / "a.txt", "rb") as a, open(source / "sub" / "b.bin", "rb") as b:
+        entries = client.add([("a.txt", a), ("sub/b.bin", b)], wrap_with_directory=True)
+    root = entries[-1]["Hash"]
+    archive = tmp_path / "got.tar"
+    with open(archive, "wb") as out:
+        for chunk in client.get(root):
+            out.write(chunk)
+    extract_archive(archive, tmp_path / "out")
+    (top,) = list((tmp_path / "out").iterdir())  # ipfs get puts the tree under the CID's name
+    assert (top / "a.txt").read_bytes() == b"alpha\n"
+    assert (top / "sub" / "b.bin").read_bytes() == (source / "sub" / "b.bin").read_bytes()

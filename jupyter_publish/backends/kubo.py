@@ -414,6 +414,14 @@ class KuboClient:
             if got < want:
                 return
 
+    def get(self, cid_path: str) -> Iterator[bytes]:
+        """Stream a file or a whole folder as the tar archive ``ipfs get`` would write.
+
+        Extract it with :func:`jupyter_publish.extract.extract_archive` (never blindly:
+        the names inside come from the network).
+        """
+        yield from self._stream("get", [("arg", ipfs_path(cid_path))], what=cid_path)
+
     def ls(self, cid_path: str) -> list[dict[str, Any]]:
         """The entries of one directory: ``{"Name", "Hash", "Size", "Type": file|dir|…}``."""
         path = ipfs_path(cid_path)
