@@ -49,22 +49,10 @@ import jupyter_publish.backends.ipfs
 import jupyter_publish.cid
 import jupyter_publish.fetcher
 import jupyter_publish.publisher
+from jupyter_publish.testing.vectors import FACTS_CIDS
 
 # FACTS.md: CIDs of the sha256(i) stream; checked whenever the size matches.
-KNOWN_CIDS = {
-    1 * MiB: (
-        "Qmf5BJUJ129GdC2TuaEXvBV3q5cJ4oD7gBnUD64EcTJW4y",
-        "bafybeifsyv5ykyj2c3sb4lnaravxx6tzmpc6wuv3g3p5xqoh5rhlhshcc4",
-    ),
-    10 * MiB: (
-        "QmZ4E7cPA6e8rGsWSrLKHFbB91PE4RtkbyRtKfVf8GxERo",
-        "bafybeighxgv3vwvqkj6crbqlfhkcwho4tk3bvr2t6cjr76lbr4wdbvdf6m",
-    ),
-    100 * MiB: (
-        "QmTM2c7QQfKcqbg1naNmAFu3ypeEufmX5Km41GYozBxbgt",
-        "bafybeiftumoizjerxvqyaismtjcoqirfrf3f26vz7knltx7m256xel76xe",
-    ),
-}
+KNOWN_CIDS = FACTS_CIDS
 CURL = ["curl", "-sS", "--fail", "--noproxy", "*"]
 
 

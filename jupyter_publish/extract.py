@@ -588,15 +588,24 @@ def _iter_tar(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         yield info
 
 
-def _extract_tar_member(tf: tarfile.TarFile, info: tarfile.TarInfo, writer: _Writer) -> None:
-    name = info.name
+def _admit(writer: _Writer, name: str, kind: str) -> Path | None:
+    """The rules every member meets, tar or zip: a safe name and a plain kind.
+
+    ``None`` means the archive's root folder, which has nothing to extract.
+    """
     rel = writer.admit(name)
-    kind = _tar_kind(info)
     if kind in ("device", "fifo", "other"):
         raise _Refused(name, f"is a {_KIND_WORDS[kind]}, which is never extracted")
+    if rel is None and kind != "dir":
+        raise _Refused(name, "has an empty name")
+    return rel
+
+
+def _extract_tar_member(tf: tarfile.TarFile, info: tarfile.TarInfo, writer: _Writer) -> None:
+    name = info.name
+    kind = _tar_kind(info)
+    rel = _admit(writer, name, kind)
     if rel is None:
-        if kind != "dir":
-            raise _Refused(name, "has an empty name")
         return
 
     def vet() -> None:
@@ -641,13 +650,9 @@ def _extract_zip(archive: Path, writer: _Writer) -> None:
 
 def _extract_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, writer: _Writer) -> None:
     name = info.filename
-    rel = writer.admit(name)
     kind = _zip_kind(info)
-    if kind in ("device", "fifo", "other"):
-        raise _Refused(name, f"is a {_KIND_WORDS[kind]}, which is never extracted")
+    rel = _admit(writer, name, kind)
     if rel is None:
-        if kind != "dir":
-            raise _Refused(name, "has an empty name")
         return
     if kind == "dir":
         writer.make_dir(name, rel)

@@ -7,7 +7,6 @@ importer) with Kubo's defaults, independently of jupyter_publish.cid.
 from __future__ import annotations
 
 import array
-import hashlib
 import os
 import random
 import warnings
@@ -32,6 +31,7 @@ from jupyter_publish.cid import (
     tree_node,
 )
 from jupyter_publish.errors import DestinationError, SourceError
+from jupyter_publish.testing.vectors import FACTS_CIDS, facts_pattern
 
 MiB = 1024 * 1024
 HELLO_V0 = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
@@ -44,32 +44,8 @@ EMPTY_DIR = {
     0: "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn",
     1: "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354",
 }
-FACTS = {
-    1 * MiB: (
-        "Qmf5BJUJ129GdC2TuaEXvBV3q5cJ4oD7gBnUD64EcTJW4y",
-        "bafybeifsyv5ykyj2c3sb4lnaravxx6tzmpc6wuv3g3p5xqoh5rhlhshcc4",
-    ),
-    10 * MiB: (
-        "QmZ4E7cPA6e8rGsWSrLKHFbB91PE4RtkbyRtKfVf8GxERo",
-        "bafybeighxgv3vwvqkj6crbqlfhkcwho4tk3bvr2t6cjr76lbr4wdbvdf6m",
-    ),
-    100 * MiB: (
-        "QmTM2c7QQfKcqbg1naNmAFu3ypeEufmX5Km41GYozBxbgt",
-        "bafybeiftumoizjerxvqyaismtjcoqirfrf3f26vz7knltx7m256xel76xe",
-    ),
-}
-
-
-def pattern(n: int, block: int = MiB) -> Iterator[bytes]:
-    """FACTS.md test data: sha256(i.to_bytes(8, 'big')) for i = 0, 1, … cut to n bytes."""
-    i = 0
-    while n > 0:
-        count = min(block, n)
-        hashes = (count + 31) // 32
-        data = b"".join(hashlib.sha256(j.to_bytes(8, "big")).digest() for j in range(i, i + hashes))
-        i += hashes
-        n -= count
-        yield data[:count]
+FACTS = FACTS_CIDS
+pattern = facts_pattern
 
 
 def build(chunks: Iterator[bytes] | list[bytes], cid_version: int) -> DagNode:
