@@ -168,6 +168,28 @@ def resolve_template(template: str, values: Mapping[str, str]) -> str:
     return template.format_map(dict(values))
 
 
+def resolve_some(template: str, values: Mapping[str, str]) -> str:
+    """Substitute only the placeholders in ``values``; the others (and ``{{``) stay.
+
+    Lets a template be pinned early (``%%publish --sync-every`` resolves ``{jobID}`` once
+    for every round) and finished later by :func:`resolve_template`.
+    """
+
+    def escape(text: str) -> str:
+        return text.replace("{", "{{").replace("}", "}}")
+
+    parts: list[str] = []
+    for literal, name, spec, conv in string.Formatter().parse(template):
+        parts.append(escape(literal))
+        if name is None:
+            continue
+        if name in values and not spec and not conv:
+            parts.append(escape(values[name]))
+        else:
+            parts.append("{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}")
+    return "".join(parts)
+
+
 def object_key(resolved: str, *, archive: bool, archive_name: str) -> str:
     """Bacalhau's rule: archives end in ``.tar.gz``, plain uploads in ``/``.
 

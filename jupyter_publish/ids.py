@@ -43,3 +43,8 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return os.environ.get("USER", "unknown")
+
+
+def notebook_name() -> str:
+    """The running notebook's file name when Jupyter says it (``{notebook}`` placeholder)."""
+    return os.environ.get("JPY_SESSION_NAME", "").rsplit("/", 1)[-1]

@@ -16,7 +16,6 @@ import glob
 import os
 import re
 import shutil
-import string
 import sys
 import tempfile
 import warnings
@@ -194,44 +193,24 @@ def _is_path(token: str) -> bool:
     return os.path.lexists(expanded)
 
 
-def _fill_placeholders(template: str, values: dict[str, str]) -> str:
-    """Substitute the given placeholders and leave the others (and ``{{``) for the publisher."""
-
-    def escape(text: str) -> str:
-        return text.replace("{", "{{").replace("}", "}}")
-
-    parts: list[str] = []
-    for literal, field, spec, conv in string.Formatter().parse(template):
-        parts.append(escape(literal))
-        if field is None:
-            continue
-        if field in values and not spec and not conv:
-            parts.append(escape(values[field]))
-        else:
-            parts.append("{" + field + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}")
-    return "".join(parts)
-
-
 def pin_placeholders(dest: Destination, job_id: str) -> Destination:
     """Resolve a key template once, so every sync and the final publish share one prefix.
 
     ``{executionID}`` differs per publish and is left to the publisher.
     """
     from . import ids
-    from .destinations import placeholder_values
+    from .destinations import placeholder_values, resolve_some
 
     values = placeholder_values(
         job_id=job_id,
         execution_id="",
         node_id=ids.node_id(),
         user=ids.current_user(),
-        notebook=os.environ.get("JPY_SESSION_NAME", "").rsplit("/", 1)[-1],
+        notebook=ids.notebook_name(),
         now=datetime.now(timezone.utc),
     )
     values.pop("executionID")
-    return dataclasses.replace(
-        dest, key=_fill_placeholders(dest.key, values), url=_fill_placeholders(dest.url, values)
-    )
+    return dataclasses.replace(dest, key=resolve_some(dest.key, values), url=resolve_some(dest.url, values))
 
 
 class _Notes:

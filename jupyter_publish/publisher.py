@@ -117,7 +117,7 @@ def _new_job(notebook: str | None, job_id: str | None) -> _Job:
         execution_id=job.execution_id,
         node_id=job.node_id,
         user=ids.current_user(),
-        notebook=notebook or os.environ.get("JPY_SESSION_NAME", "").rsplit("/", 1)[-1],
+        notebook=notebook or ids.notebook_name(),
         now=datetime.now(timezone.utc),
     )
     return job

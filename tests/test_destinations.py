@@ -96,3 +96,11 @@ def test_query_tokens_are_not_recorded():
     dest = parse_destination("https://drop.example/up/?token=s3cr3t&x=1")
     assert dest.url.endswith("token=s3cr3t&x=1")  # still used for the upload
     assert "s3cr3t" not in dest.text and dest.text.endswith("token=***&x=***")
+
+
+def test_resolve_some_pins_known_placeholders_and_keeps_the_rest():
+    from jupyter_publish.destinations import resolve_some
+
+    pinned = resolve_some("runs/{jobID}/{executionID}/{{raw}}", {"jobID": "j-1"})
+    assert pinned == "runs/j-1/{executionID}/{{raw}}"
+    assert resolve_template(pinned, {"executionID": "e-2"}) == "runs/j-1/e-2/{raw}"
