@@ -25,9 +25,18 @@ def _stage(dest, name: str, data: bytes) -> None:
     part.write_bytes(data)
 
 
-@pytest.mark.parametrize("where", ["local", "http"])
+def _destination(request: pytest.FixtureRequest, where: str) -> str:
+    if where == "http":
+        return request.getfixturevalue("nginx_dav").base_url + "/resume/{jobID}/"
+    if where == "s3":
+        request.getfixturevalue("s3_env")
+        return f"s3://{request.getfixturevalue('s3_bucket')}/resume/{{jobID}}/"
+    return "local"
+
+
+@pytest.mark.parametrize("where", ["local", "http", "s3"])
 def test_resume_uses_the_partial_download(request, big, tmp_path, where):
-    to = "local" if where == "local" else request.getfixturevalue("nginx_dav").base_url + "/resume/{jobID}/"
+    to = _destination(request, where)
     result = jp.publish(big, to, archive=False)
     data = big.read_bytes()
     good = tmp_path / "good"
