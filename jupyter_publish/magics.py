@@ -213,6 +213,35 @@ def pin_placeholders(dest: Destination, job_id: str) -> Destination:
     return dataclasses.replace(dest, key=resolve_some(dest.key, values), url=resolve_some(dest.url, values))
 
 
+@contextlib.contextmanager
+def _quiet_tracebacks(shell: Any) -> Iterator[None]:
+    """While the cell runs, its traceback is not printed: the magic reports the failure
+    in one line, and the traceback is written to OUTPUT/stderr like a job's."""
+    saved = {name: shell.__dict__.get(name) for name in ("showtraceback", "showsyntaxerror")}
+    shell.showtraceback = shell.showsyntaxerror = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                shell.__dict__.pop(name, None)
+            else:
+                shell.__dict__[name] = value
+
+
+def _where(error: BaseException) -> str:
+    """`` at line N`` of the cell, when the traceback says so."""
+    line = getattr(error, "lineno", None)  # SyntaxError
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<ipython-input-") or "ipykernel_" in (
+            tb.tb_frame.f_code.co_filename
+        ):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" at line {line}" if line else ""
+
+
 class _Notes:
     """Where progress notes go.
 
@@ -528,10 +557,12 @@ class PublishMagics(Magics, Configurable):
             error = self._run_into(folder, cell, dest, job_id, args, kwargs)
             if error is not None and not args.publish_on_error:
                 self._record_failed(job_id, dest, kwargs["name"], error)
+                keep = True  # the partial outputs, and the traceback in its stderr file
                 raise UsageError(
-                    f"cell failed ({_describe(error)}); nothing was published — job {job_id} "
-                    "recorded as failed; use --publish-on-error to publish anyway"
-                )
+                    f"cell failed{_where(error)} ({_describe(error)}); nothing was published — job "
+                    f"{job_id} recorded as failed; outputs and traceback kept in {folder}; "
+                    "use --publish-on-error to publish anyway"
+                ) from None
             if is_empty(folder):
                 if args.optional:
                     if not kwargs["quiet"]:
@@ -560,8 +591,9 @@ class PublishMagics(Magics, Configurable):
         self._show_result(result, args.out)
         if error is not None:
             raise UsageError(
-                f"cell failed ({_describe(error)}); published anyway as job {job_id} (--publish-on-error)"
-            )
+                f"cell failed{_where(error)} ({_describe(error)}); published anyway as job {job_id} "
+                "(--publish-on-error), the traceback in its stderr"
+            ) from None
 
     def _output_folder(self, job_id: str) -> tuple[Path, bool]:
         """A fresh OUTPUT folder: kept under fetch_dir if configured, else temporary."""
@@ -586,7 +618,7 @@ class PublishMagics(Magics, Configurable):
         if args.sync_every is not None:
             notes = _Notes(self.shell, bool(kwargs["quiet"]))
             syncer = Syncer(folder, args.sync_every, self._sync_publisher(dest, job_id, kwargs), notes)
-        with bound_output(self.shell.user_ns, folder), teed(folder):
+        with bound_output(self.shell.user_ns, folder), teed(folder), _quiet_tracebacks(self.shell):
             if syncer is not None:
                 syncer.start()
             try:

@@ -220,9 +220,14 @@ def test_braces_are_not_expanded_by_ipython(ip, run, s3_env, s3_bucket):
 def test_failing_cell_publishes_nothing_and_records_a_failed_job(ip, run, isolated_home):
     result, io = run("%%publish local --out r\n(OUTPUT / 'half.txt').write_text('x')\n1/0\n")
     message = usage_error(result, io)
-    assert "cell failed (ZeroDivisionError: division by zero)" in message
+    assert "cell failed at line 2 (ZeroDivisionError: division by zero)" in message
     assert "nothing was published" in message and "--publish-on-error" in message
-    assert "ZeroDivisionError" in io.stdout + io.stderr  # the cell's own traceback shows normally
+    assert "Traceback" not in io.stdout + io.stderr  # one line, as for every bad input
+    assert len((io.stdout + io.stderr).strip().splitlines()) == 1
+    assert "at line 2" in message
+    kept = Path(re.search(r"kept in (\S+);", message).group(1))
+    assert "ZeroDivisionError" in (kept / "stderr").read_text()  # the traceback, like a job's
+    assert (kept / "half.txt").read_text() == "x"
     job_id = JOB_ID.search(message).group()
     row = Ledger().status(job_id)
     assert row["status"] == "failed" and "ZeroDivisionError" in row["error"]
@@ -234,7 +239,7 @@ def test_failing_cell_publishes_nothing_and_records_a_failed_job(ip, run, isolat
 
 def test_syntax_error_in_the_cell_is_a_failed_cell(run):
     message = usage_error(*run("%%publish local\ndef broken(:\n"))
-    assert message.startswith("cell failed (SyntaxError")
+    assert message.startswith("cell failed at line 1 (SyntaxError")
     job_id = JOB_ID.search(message).group()
     assert Ledger().status(job_id)["status"] == "failed"
 
