@@ -120,11 +120,13 @@ def _parse_http(raw: str) -> Destination:
             "credentials in the destination URL would be recorded in the ledger: "
             "pass them with --auth or JUPYTER_PUBLISH_HTTP_AUTH instead"
         )
-    shown = raw
-    if parsed.query:  # a token in the query (presigned-style drops) is never recorded
-        keys = [part.split("=", 1)[0] for part in parsed.query.split("&")]
-        shown = urllib.parse.urlunsplit(parsed._replace(query="&".join(f"{k}=***" for k in keys)))
-    return Destination("http", shown, url=raw)
+    if parsed.query or parsed.fragment:
+        raise DestinationError(
+            f"{parsed.scheme}://{parsed.netloc}{parsed.path} has a query string or fragment: "
+            "uploads append file names to the path, and a token there would be recorded; "
+            "pass tokens with JUPYTER_PUBLISH_HTTP_HEADERS or auth= instead"
+        )
+    return Destination("http", raw, url=raw)
 
 
 def template_names(template: str) -> list[str]:

@@ -111,6 +111,12 @@ def test_reload_and_unload_leave_no_duplicates(ip, run):
     assert "publish" in ip.magics_manager.magics["cell"]
 
 
+def test_config_with_doubled_braces_keeps_placeholders(ip, run, magics):
+    ok(*run("import time"))
+    ok(*run('%config PublishMagics.default_destination = "s3://bucket/runs/{{jobID}}/{{time}}"'))
+    assert magics.default_destination == "s3://bucket/runs/{jobID}/{time}"  # as README says
+
+
 def test_config_default_destination_is_where_cell_publish_goes(ip, run, s3_env, s3_bucket):
     result, io = run(f'%config PublishMagics.default_destination = "s3://{s3_bucket}/nb/"')
     ok(result, io)

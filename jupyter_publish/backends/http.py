@@ -224,9 +224,7 @@ class HttpBackend:
         objects = [self._publish_one(upload, len(uploads), progress) for upload in uploads]
         # One file: its download URL is the result. Several: the folder they went to
         # (each file's own URL is in the manifest; the job ID fetches them all).
-        # A token in the folder URL's query (presigned-style drops) is not recorded.
-        folder = urlunsplit(urlsplit(self.url)._replace(query=""))
-        where = objects[0].location if len(objects) == 1 else folder
+        where = objects[0].location if len(objects) == 1 else self.url
         return StoreOutcome(
             type="urlDownload",
             params={"URL": where, "Method": self.method},
