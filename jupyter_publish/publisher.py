@@ -129,7 +129,13 @@ def _safe_label(label: str) -> str:
 
 
 def _make_backend(
-    dest: Destination, job: _Job, archive: bool, label: str, cid_version: int, pin: bool
+    dest: Destination,
+    job: _Job,
+    archive: bool,
+    label: str,
+    cid_version: int,
+    pin: bool,
+    bundle_dirs: Sequence[str] = (),
 ) -> tuple[Any, str]:
     """Instantiate the backend with resolved keys; return it and the archive file name."""
     archive_name = f"{label}.tar.gz"
@@ -143,7 +149,8 @@ def _make_backend(
             archive_name = key.rsplit("/", 1)[-1]
         return cls(bucket=dest.bucket, key=key, **opts), archive_name
     if dest.scheme == "ipfs":
-        return cls(cid_version=cid_version, pin=pin, **opts), archive_name
+        empty_dirs = () if archive else bundle_dirs
+        return cls(cid_version=cid_version, pin=pin, empty_dirs=empty_dirs, **opts), archive_name
     url = resolve(dest.url, job.values)
     if not url.endswith("/"):
         base, _, last = url.rpartition("/")
@@ -164,7 +171,7 @@ def _run(
     cid_version: int,
     quiet: bool | None,
 ) -> PublishedResult:
-    backend, archive_name = _make_backend(dest, job, archive, label, cid_version, pin)
+    backend, archive_name = _make_backend(dest, job, archive, label, cid_version, pin, bundle.dirs)
     work = Path(tempfile.mkdtemp(prefix=f"{job.job_id}-", dir=_tmp_dir()))
     readers: _Readers | None = None
     try:
@@ -183,7 +190,9 @@ def _run(
             digests = readers.digests()
         readers.check()
         result = _result(bundle, dest, job, label, outcome, digests, archive_digest, cid_version)
-        _check_ipfs_root(outcome, uploads, digests, archive_digest, cid_version)
+        _check_ipfs_root(
+            outcome, uploads, digests, archive_digest, [] if archive else bundle.dirs, cid_version
+        )
         if not archive and getattr(backend, "sidecar_manifest", False):
             backend.write_manifest(result.to_dict())
         return result
@@ -348,6 +357,7 @@ def _check_ipfs_root(
     uploads: Sequence[Upload],
     digests: dict[str, Digest],
     archive_digest: Digest | None,
+    empty_dirs: Sequence[str],
     cid_version: int,
 ) -> None:
     """The daemon's root CID must be the one we computed from the same bytes."""
@@ -355,7 +365,7 @@ def _check_ipfs_root(
     if outcome.type != "ipfs" or not remote:
         return
     sent = {uploads[0].name: archive_digest} if archive_digest else digests
-    expected, _ = _tree({k: v for k, v in sent.items() if v}, [], cid_version)
+    expected, _ = _tree({k: v for k, v in sent.items() if v}, empty_dirs, cid_version)
     from .cid import same_content_cid
 
     if not same_content_cid(remote, expected.cid):

@@ -74,8 +74,11 @@ class IpfsBackend:
         cid_version: int = 0,
         pin: bool = True,
         timeout: float = 60.0,
+        empty_dirs: Sequence[str] = (),
         **_ignored: Any,
     ) -> None:
+        self.empty_dirs = list(empty_dirs)
+        """Folders with no files, added too so the root CID is the folder's ``cid_of``."""
         if int(cid_version) not in (0, 1):
             raise DestinationError(f"cid_version must be 0 or 1, not {cid_version!r}")
         self.cid_version = int(cid_version)
@@ -93,7 +96,8 @@ class IpfsBackend:
         if not uploads:
             raise SourceError("nothing to publish to IPFS: no files were given")
         added = self.client.add(
-            [(upload.name, _read_once(upload)) for upload in uploads],
+            [(upload.name, _read_once(upload)) for upload in uploads]
+            + [(name, None) for name in self.empty_dirs],
             wrap_with_directory=True,
             cid_version=self.cid_version,
             raw_leaves=True if self.cid_version == 1 else None,
