@@ -54,6 +54,8 @@ class _Plan:
     options: dict[str, Any]
     name: str
     job_id: str | None = None
+    backend: Any = None
+    """The backend that listed the reference, reused for the download (one client)."""
 
 
 def fetch(
@@ -68,20 +70,21 @@ def fetch(
 ) -> FetchResult:
     """Fetch ``ref`` (URI, job ID, PublishedResult, Bacalhau result spec) into ``dest``."""
     plan = _plan(ref, ledger or Ledger(), options)
-    _check_names(plan)
-    target = Path(dest) if dest is not None else Path.cwd() / plan.name
-    if target.exists() and not target.is_dir():
-        raise DestinationError(f"cannot fetch into {target}: it is a file; give a folder with --to")
-    backend = backend_class(plan.scheme)(**_backend_options(plan))
-    staging = target.parent / f".{target.name}.jp-partial"
+    backend = plan.backend or backend_class(plan.scheme)(**_backend_options(plan))
     try:
-        files = _fetch_items(plan, backend, target, staging, verify, extract, quiet)
-    except PublishError as exc:
-        if not isinstance(exc, NotFoundError | BackendError | CredentialsError):
-            # Unverifiable or unsafe content is never kept; a broken connection keeps
-            # its partial download so the next fetch resumes where this one stopped.
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
+        _check_names(plan)
+        target = Path(dest) if dest is not None else Path.cwd() / plan.name
+        if target.exists() and not target.is_dir():
+            raise DestinationError(f"cannot fetch into {target}: it is a file; give a folder with --to")
+        staging = target.parent / f".{target.name}.jp-partial"
+        try:
+            files = _fetch_items(plan, backend, target, staging, verify, extract, quiet)
+        except PublishError as exc:
+            if not isinstance(exc, NotFoundError | BackendError | CredentialsError):
+                # Unverifiable or unsafe content is never kept; a broken connection keeps
+                # its partial download so the next fetch resumes where this one stopped.
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
     finally:
         backend.close()
     shutil.rmtree(staging, ignore_errors=True)
@@ -168,12 +171,11 @@ def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     scheme = _scheme_of(ref)
     backend = backend_class(scheme)(**_backend_options(_Plan(ref, scheme, [], options, "")))
     try:
-        remote = backend.list(ref)
-    finally:
+        items = [_item_from_remote(obj, ledger) for obj in backend.list(ref)]
+    except BaseException:
         backend.close()
-    items = [_item_from_remote(obj, ledger) for obj in remote]
-    name = default_name(ref)
-    return _Plan(ref, scheme, items, options, name)
+        raise
+    return _Plan(ref, scheme, items, options, default_name(ref), backend=backend)
 
 
 def _item_from_remote(obj: RemoteObject, ledger: Ledger) -> _Item:
