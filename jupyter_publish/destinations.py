@@ -24,7 +24,6 @@ from typing import Any
 from .errors import DestinationError
 
 PLACEHOLDERS = ("jobID", "executionID", "nodeID", "date", "time", "user", "notebook")
-SCHEMES = ("local", "s3", "ipfs", "http")
 _OPTION_ALIASES = {"endpoint_url": "endpoint", "region_name": "region"}
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
 USAGE = "use local, s3://bucket/key, ipfs:// or http(s)://host/path"

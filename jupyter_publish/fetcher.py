@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backends import RemoteObject, backend_class
+from .backends import RemoteObject, backend_class, known_schemes
 from .errors import (
     BackendError,
     CredentialsError,
@@ -29,8 +29,6 @@ from .hashing import CHUNK, ContentHasher, hash_file
 from .ledger import Ledger
 from .progress import progress_bar
 from .results import FetchedFile, FetchResult, PublishedResult
-
-_SCHEMES = {"s3://": "s3", "ipfs://": "ipfs", "http://": "http", "https://": "http", "local://": "local"}
 
 
 @dataclass
@@ -113,10 +111,8 @@ def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     if not isinstance(ref, str) or not ref.strip():
         raise DestinationError(f"cannot fetch {ref!r}: give a URI, a job ID or a PublishedResult")
     ref = ref.strip()
-    if any(ref.startswith(prefix) for prefix in _SCHEMES):
-        return _plan_uri(ref, ledger, options)
     if "://" in ref:
-        raise DestinationError(f"cannot fetch {ref!r}: use s3://, ipfs://, http(s)://, local:// or a job ID")
+        return _plan_uri(ref, ledger, options)
     return _plan_result(ledger.result(ref), options)
 
 
@@ -195,10 +191,11 @@ def _item_from_remote(obj: RemoteObject, ledger: Ledger) -> _Item:
 
 
 def _scheme_of(ref: str) -> str:
-    for prefix, scheme in _SCHEMES.items():
-        if ref.startswith(prefix):
-            return scheme
-    raise DestinationError(f"cannot fetch {ref!r}: unknown scheme")
+    """The registered backend scheme of a URI (https is served by the http backend)."""
+    scheme = ref.split("://", 1)[0].lower()
+    if scheme not in known_schemes():
+        raise DestinationError(f"cannot fetch {ref!r}: use s3://, ipfs://, http(s)://, local:// or a job ID")
+    return "http" if scheme == "https" else scheme
 
 
 def default_name(ref: str) -> str:

@@ -121,7 +121,6 @@ class HashingReader(io.RawIOBase):
         self.expected_size = expected_size
         self.bytes_read = 0
         self._progress = progress
-        self.at_eof = False
 
     def readable(self) -> bool:
         return True
@@ -130,7 +129,6 @@ class HashingReader(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         count = self._source.readinto(view)  # type: ignore[attr-defined]
         if not count:
-            self.at_eof = True
             return 0
         self._account(view[:count])
         return count
@@ -138,11 +136,8 @@ class HashingReader(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         data = self._source.read(size if size is not None and size >= 0 else -1)
         if not data:
-            self.at_eof = True
             return b""
         self._account(data)
-        if size is None or size < 0:
-            self.at_eof = True
         return data
 
     def _account(self, data: bytes | memoryview) -> None:

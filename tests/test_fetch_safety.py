@@ -70,3 +70,31 @@ def test_ipfs_fetch_by_job_id_uses_the_node_it_was_published_to(ipfs_node, resul
     monkeypatch.setenv("IPFS_PATH", str(tmp_path / "no-ipfs-here"))
     result = jp.publish(results, "ipfs://", archive=False, api=ipfs_node.api_url)
     assert jp.fetch(result.job_id, tmp_path / "back").verified
+
+
+def test_a_registered_scheme_is_fetchable_verified(tmp_path):
+    """register_backend makes ``mem://`` references fetch like the built-in ones."""
+    from jupyter_publish.backends import RemoteObject, register_backend
+
+    payload = b"in memory\n"
+
+    class MemoryBackend:
+        scheme = "mem"
+
+        def __init__(self, **_options):
+            pass
+
+        def list(self, ref):
+            return [
+                RemoteObject("note.txt", ref, size=len(payload), sha256=hashlib.sha256(payload).hexdigest())
+            ]
+
+        def read(self, location, offset=0):
+            yield payload[offset:]
+
+        def close(self):
+            pass
+
+    register_backend("mem", MemoryBackend, clobber=True)
+    fetched = jp.fetch("mem://anything/note.txt", tmp_path / "mem")
+    assert fetched.verified and (tmp_path / "mem" / "note.txt").read_bytes() == payload

@@ -111,7 +111,6 @@ class HttpBackend:
     """Publish by HTTP upload; fetch back any http(s) URL."""
 
     scheme: ClassVar[str] = "http"
-    schemes: ClassVar[tuple[str, ...]] = ("http", "https")
 
     def __init__(
         self,
