@@ -17,11 +17,14 @@ Not covered: HAMT-sharded directories. Kubo shards a directory once the sum of
 entries); :func:`directory_node` still returns the basic directory then, with a
 ``UserWarning`` saying its CID will differ from Kubo's. Symlinks are followed (their
 content is published), whereas ``ipfs add -r`` would store a UnixFS symlink node.
-CIDs are encoded and parsed with ``multiformats``; the tiny protobuf encoder is inline.
+The tiny protobuf encoder is inline, and so are the two CID string forms ``ipfs add``
+prints (base58btc for v0, base32 for v1): ``multiformats`` validates types on every call
+and cost ~1 ms per CID, more than hashing a small file. It still parses arbitrary CIDs.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import stat
@@ -95,11 +98,56 @@ def _cid_bytes(block: bytes, prefix: bytes) -> bytes:
     return prefix + _SHA256 + hashlib.sha256(block).digest()
 
 
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_DIGITS = {c: i for i, c in enumerate(_B58)}
+_B32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
+
+
+def _b58encode(raw: bytes) -> str:
+    """Bitcoin-alphabet base58 (leading zero bytes become ``1``)."""
+    n = int.from_bytes(raw, "big")
+    digits = []
+    while n:
+        n, r = divmod(n, 58)
+        digits.append(_B58[r])
+    return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + "".join(reversed(digits))
+
+
+def _b58decode(text: str) -> bytes:
+    """Inverse of :func:`_b58encode`; KeyError on a character outside the alphabet."""
+    n = 0
+    for c in text:
+        n = n * 58 + _B58_DIGITS[c]
+    zeros = len(text) - len(text.lstrip("1"))
+    return b"\0" * zeros + n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
 def _cid_str(raw: bytes) -> str:
-    """The canonical string of a binary CID: base58btc for v0, base32 for v1."""
+    """The canonical string of a binary CID: base58btc for v0, base32 (``b…``) for v1."""
     if raw[:2] == _SHA256:
-        return CID("base58btc", 0, "dag-pb", raw).encode()
-    return CID.decode(raw).encode("base32")
+        return _b58encode(raw)
+    return "b" + base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+
+
+def _cid_raw(text: str) -> bytes:
+    """The binary form of a CID string; the canonical forms fast, anything else via multiformats.
+
+    Only strings that re-encode to themselves take the fast path, so the bytes are
+    exactly what ``bytes(parse_cid(text))`` gives.
+    """
+    try:
+        if len(text) == 46 and text.startswith("Qm"):
+            raw = _b58decode(text)
+            if len(raw) == 34 and raw[:2] == _SHA256:
+                return raw
+        elif text.startswith("b") and _B32.issuperset(text[1:]):
+            body = text[1:].upper()
+            raw = base64.b32decode(body + "=" * (-len(body) % 8))
+            if raw[:1] == b"\x01" and raw[2:4] == _SHA256 and len(raw) == 36 and _cid_str(raw) == text:
+                return raw
+    except (KeyError, ValueError):
+        pass
+    return bytes(parse_cid(text))
 
 
 def _dag_pb_block(links: list[tuple[bytes, bytes, int]], unixfs: bytes) -> bytes:
@@ -141,17 +189,22 @@ class FileCidBuilder:
 
     def finish(self) -> DagNode:
         """Close the file and return its root node (the CID ``ipfs add`` prints)."""
+        cid, tsize, size = self._finish_link()
+        return DagNode(_cid_str(cid), tsize, size)
+
+    def _finish_link(self) -> _Link:
+        """Close the file; its root as (CID bytes, Tsize, size). Frees the chunk buffer."""
         if self._done:
             raise RuntimeError("FileCidBuilder.finish() called twice")
         self._done = True
         if self._pending or not self._leaves:
             self._leaf(self._pending)
-        levels = self._levels
+        self._pending = bytearray()  # a finished builder may be kept: hold no chunk
+        levels, self._levels = self._levels, []
         i = 0
         while True:
             if i == len(levels) - 1 and len(levels[i]) == 1:
-                cid, tsize, size = levels[i][0]
-                return DagNode(_cid_str(cid), tsize, size)
+                return levels[i][0]
             if levels[i]:
                 if i + 1 == len(levels):
                     levels.append([])
@@ -196,16 +249,29 @@ class FileCidBuilder:
 
 def file_node(path: str | os.PathLike[str], cid_version: int = 0) -> DagNode:
     """The UnixFS DAG root of a file, streamed from disk."""
+    cid, tsize, size = _file_link(path, cid_version)
+    return DagNode(_cid_str(cid), tsize, size)
+
+
+def _file_link(path: str | os.PathLike[str], cid_version: int) -> _Link:
+    """A file's root as (CID bytes, Tsize, size), streamed from disk.
+
+    A file smaller than one read is read whole (``readall`` sizes its buffer from
+    ``fstat``): allocating and zeroing a 1 MiB buffer per file cost more than hashing it.
+    """
     builder = FileCidBuilder(cid_version)
-    buf = bytearray(_READ_SIZE)
-    view = memoryview(buf)
     try:
         with open(path, "rb", buffering=0) as f:
-            while n := f.readinto(buf):
-                builder.update(view[:n])
+            if os.fstat(f.fileno()).st_size < _READ_SIZE:
+                builder.update(f.readall())
+            else:
+                buf = bytearray(_READ_SIZE)
+                view = memoryview(buf)
+                while n := f.readinto(buf):
+                    builder.update(view[:n])
     except OSError as e:
         raise SourceError(f"cannot read {os.fspath(path)!s}: {e.strerror or e}") from e
-    return builder.finish()
+    return builder._finish_link()
 
 
 def _name_bytes(name: str) -> bytes:
@@ -218,19 +284,28 @@ def directory_node(entries: Mapping[str, DagNode], cid_version: int = 0) -> DagN
     """A basic UnixFS directory over ``entries`` (name -> child root), one level."""
     if cid_version not in (0, 1):
         raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+    links = [(name, _cid_raw(node.cid), node.tsize, node.size) for name, node in entries.items()]
+    cid, tsize, size = _directory_link(links, cid_version, stacklevel=3)  # -> our caller
+    return DagNode(_cid_str(cid), tsize, size)
+
+
+def _directory_link(
+    entries: list[tuple[str, bytes, int, int]], cid_version: int, stacklevel: int = 2
+) -> _Link:
+    """A basic directory over (name, CID bytes, Tsize, size) entries: (CID bytes, Tsize, size)."""
     links = sorted(
-        (_name_bytes(name), bytes(parse_cid(node.cid)), node.tsize) for name, node in entries.items()
+        ((_name_bytes(name), cid, tsize) for name, cid, tsize, _ in entries), key=lambda link: link[0]
     )
     if sum(len(name) + len(cid) for name, cid, _ in links) >= HAMT_SHARDING_SIZE:
         warnings.warn(
             f"a directory of {len(links)} entries is HAMT-sharded by ipfs add; "
             "its computed CID will differ from the one IPFS gives",
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
     block = _dag_pb_block([(cid, name, tsize) for name, cid, tsize in links], b"\x08\x01")
     cid = _cid_bytes(block, _V1_DAG_PB if cid_version else b"")
     tsize = len(block) + sum(link[2] for link in links)
-    return DagNode(_cid_str(cid), tsize, sum(node.size for node in entries.values()))
+    return cid, tsize, sum(entry[3] for entry in entries)
 
 
 def _split(path: str) -> list[str]:
@@ -246,58 +321,70 @@ def tree_node(
     """Build every directory over ``files`` (relative path -> file node, None = empty dir).
 
     Returns the root and ``{dir_relpath: node}`` for every directory, ``""`` being the root.
+    Each file's CID is decoded once and each directory's encoded once: the work is linear
+    in the number of files.
     """
-    tree: dict[str, dict[str, DagNode | None]] = {"": {}}  # None marks a subdirectory
+    if cid_version not in (0, 1):
+        raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+    # dir path -> {name: file link (CID bytes, Tsize, size), or None for a subdirectory}
+    tree: dict[str, dict[str, _Link | None]] = {"": {}}
     for path, node in files.items():
         parts = _split(path)
         if not parts and node is not None:
             raise ValueError(f"{path!r} names the root directory, not a file")
+        parent = ""
         for depth, name in enumerate(parts):
-            parent, here = "/".join(parts[:depth]), "/".join(parts[: depth + 1])
+            here = f"{parent}/{name}" if parent else name
             siblings = tree[parent]
             if depth == len(parts) - 1 and node is not None:
                 if name in siblings:
                     raise ValueError(f"{here!r} is given twice, or as both file and directory")
-                siblings[name] = node
+                siblings[name] = (_cid_raw(node.cid), node.tsize, node.size)
             elif siblings.setdefault(name, None) is not None:
                 raise ValueError(f"{here!r} is both a file and a directory")
-            else:
-                tree.setdefault(here, {})
+            elif here not in tree:
+                tree[here] = {}
+            parent = here
+    links: dict[str, _Link] = {}
     dirs: dict[str, DagNode] = {}
     for here in sorted(tree, key=lambda d: d.count("/") + bool(d), reverse=True):
-        entries = {
-            name: child if child is not None else dirs[f"{here}/{name}" if here else name]
-            for name, child in tree[here].items()
-        }
-        dirs[here] = directory_node(entries, cid_version)
+        entries = []
+        for name, child in tree[here].items():
+            link = child if child is not None else links.pop(f"{here}/{name}" if here else name)
+            entries.append((name, *link))
+        links[here] = _directory_link(entries, cid_version, stacklevel=3)
+        cid, tsize, size = links[here]
+        dirs[here] = DagNode(_cid_str(cid), tsize, size)
     return dirs[""], dirs
 
 
-def _walk(root: str, cid_version: int) -> dict[str, DagNode | None]:
-    """Every file (and empty directory) under ``root``, following symlinks."""
-    files: dict[str, DagNode | None] = {}
+def _tree_link(root: str, cid_version: int) -> _Link:
+    """The directory at ``root``, built bottom-up from disk, following symlinks.
 
-    def visit(path: str, rel: str, ancestors: frozenset[tuple[int, int]]) -> None:
+    Everything stays binary (CID bytes): only the caller encodes the one string it needs.
+    """
+
+    def visit(path: str, ancestors: frozenset[tuple[int, int]]) -> _Link:
         with os.scandir(path) as it:
-            entries = list(it)
-        if not entries and rel:
-            files[rel] = None
-        for entry in entries:
-            child = f"{rel}/{entry.name}" if rel else entry.name
-            st = os.stat(entry.path)
-            if stat.S_ISDIR(st.st_mode):
+            found = list(it)
+        entries = []
+        for entry in found:
+            if entry.is_file():  # follows symlinks; no stat call for plain files (d_type)
+                link = _file_link(entry.path, cid_version)
+            elif entry.is_dir():
+                st = entry.stat()
                 key = (st.st_dev, st.st_ino)
                 if key in ancestors:
                     raise SourceError(f"{entry.path}: symlink loop back to a parent directory")
-                visit(entry.path, child, ancestors | {key})
-            elif stat.S_ISREG(st.st_mode):
-                files[child] = file_node(entry.path, cid_version)
+                link = visit(entry.path, ancestors | {key})
             else:
+                os.stat(entry.path)  # a broken link: "cannot read …: No such file or directory"
                 raise SourceError(f"{entry.path}: not a regular file or directory")
+            entries.append((entry.name, *link))
+        return _directory_link(entries, cid_version, stacklevel=4)  # -> cid_of's caller
 
     st = os.stat(root)
-    visit(root, "", frozenset({(st.st_dev, st.st_ino)}))
-    return files
+    return visit(root, frozenset({(st.st_dev, st.st_ino)}))
 
 
 def cid_of(path: str | os.PathLike[str], cid_version: int = 0) -> str:
@@ -311,7 +398,9 @@ def cid_of(path: str | os.PathLike[str], cid_version: int = 0) -> str:
         if stat.S_ISREG(st.st_mode):
             return file_node(path, cid_version).cid
         if stat.S_ISDIR(st.st_mode):
-            return tree_node(_walk(path, cid_version), cid_version)[0].cid
+            if cid_version not in (0, 1):
+                raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+            return _cid_str(_tree_link(path, cid_version)[0])
     except SourceError:
         raise
     except OSError as e:
@@ -326,7 +415,7 @@ def parse_cid(text: str) -> CID:
         raise DestinationError(f"{shown} is not a valid CID: not a string")
     try:
         return CID.decode(text.strip())
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, IndexError) as e:  # IndexError: a bare "b"
         reason = e.args[0] if e.args else type(e).__name__
         raise DestinationError(f"{shown} is not a valid CID: {reason}") from None
 

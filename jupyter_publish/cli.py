@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cid-version", type=int, choices=(0, 1), default=0)
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin on IPFS")
     p.add_argument("--method", choices=("PUT", "POST"), help="HTTP upload method (default PUT)")
+    p.add_argument(
+        "--compression",
+        choices=("gzip", "zstd", "none"),
+        default="gzip",
+        help="archive as .tar.gz (default), .tar.zst or .tar",
+    )
+    p.add_argument("--jobs", "-j", type=int, metavar="N", help="objects in flight at once (default 10)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -56,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--profile", help="AWS profile")
     f.add_argument("--api", help="IPFS RPC API address")
     f.add_argument("--gateway", help="IPFS gateway to fetch through instead of the API")
+    f.add_argument("--jobs", "-j", type=int, metavar="N", help="objects or ranges in flight (default 10)")
     f.add_argument("--quiet", "-q", action="store_true")
     f.add_argument("--json", action="store_true")
 
@@ -120,6 +128,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         pin=args.pin,
         cid_version=args.cid_version,
         quiet=args.quiet or args.json,
+        max_concurrency=args.jobs,
+        compression=args.compression,
         **options,
     )
     if args.json:
@@ -139,6 +149,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         verify=args.verify,
         extract=args.extract,
         quiet=args.quiet or args.json,
+        max_concurrency=args.jobs,
         **options,
     )
     if args.json:

@@ -1,4 +1,4 @@
-"""Safe extraction of fetched ``.tar``, ``.tar.gz``/``.tgz`` and ``.zip`` results.
+"""Safe extraction of fetched ``.tar``, ``.tar.gz``/``.tgz``, ``.tar.zst`` and ``.zip`` results.
 
 Results come from stores anyone may have written to, so every archive is hostile
 until proven otherwise. The same rules hold for tar and zip, on every Python:
@@ -13,6 +13,12 @@ until proven otherwise. The same rules hold for tar and zip, on every Python:
 ``tarfile``'s ``"data"`` filter runs as a second opinion where it exists (3.11.4+).
 Everything is extracted into a temporary directory beside ``dest`` and moved into
 place only when the whole archive passed, so a refused archive leaves nothing behind.
+Each file can be hashed (sha256, and its CID) while it is written, so a caller checking
+the result against a manifest need not read it back from disk.
+
+Compression is recognised by magic bytes: gzip (several concatenated members, as the
+parallel :mod:`.archive` writes, are one stream), bz2, xz, and zstd (``compression.zstd``
+from Python 3.14, the ``backports.zstd`` wheel before).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import hashlib
 import lzma
 import os
 import posixpath
@@ -34,15 +41,32 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, TypeVar
+from typing import IO, TYPE_CHECKING, BinaryIO, TypeVar
 
 from .errors import SourceError, UnsafeArchiveError
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from .hashing import ContentHasher, Digest
 
 __all__ = ["ArchiveMember", "archive_format", "extract_archive", "is_archive", "list_archive"]
 
 CHUNK = 1024 * 1024
 _T = TypeVar("_T")
-_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz")
+_TAR_SUFFIXES = (
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.bz2",
+    ".tbz",
+    ".tbz2",
+    ".tar.xz",
+    ".txz",
+    ".tar.zst",
+    ".tzst",
+)
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZIP_SUFFIXES = (".zip",)
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _MAX_LINK_TARGET = 4096
@@ -56,7 +80,7 @@ _READ_ERRORS: tuple[type[BaseException], ...] = (
     lzma.LZMAError,
     NotImplementedError,  # zipfile: unsupported compression method
     RuntimeError,  # zipfile: encrypted member without a password
-)
+)  # the zstd module's ZstdError joins once zstd is loaded (see _zstd)
 
 
 @dataclass(frozen=True)
@@ -99,22 +123,62 @@ def is_archive(path: str | os.PathLike[str]) -> bool:
 
 
 def _looks_like_tar(path: Path) -> bool:
-    """Check for the ustar magic, inside gzip/bz2/xz compression if need be."""
+    """Check for the ustar magic, inside gzip/bz2/xz/zstd compression if need be."""
     openers: tuple[Callable[[Path], IO[bytes]], ...] = (
         lambda p: p.open("rb"),
         gzip.open,
         bz2.open,
         lzma.open,
+        _zstd_open,
     )
     for opener in openers:
         try:
             with opener(path) as fh:
                 head = fh.read(512)
-        except (OSError, EOFError, lzma.LZMAError, zlib.error):
+        except (*_READ_ERRORS, OSError, lzma.LZMAError):
             continue
         if len(head) >= 262 and head[257:262] == b"ustar":
             return True
     return False
+
+
+def _is_zstd(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(4) == _ZSTD_MAGIC
+
+
+def _zstd() -> ModuleType:
+    """The zstd module (or a one-line PublishError naming the extra to install)."""
+    global _READ_ERRORS
+    from .archive import load_zstd
+
+    zstd = load_zstd()
+    if zstd.ZstdError not in _READ_ERRORS:
+        _READ_ERRORS = (*_READ_ERRORS, zstd.ZstdError)
+    return zstd
+
+
+def _zstd_open(path: Path) -> IO[bytes]:
+    """Open a zstd file for sniffing; OSError when it is not one or zstd is not installed."""
+    from .errors import PublishError
+
+    if not _is_zstd(path):
+        raise OSError("not zstd")
+    try:
+        return _zstd().open(path, "rb")  # type: ignore[no-any-return]
+    except PublishError:
+        raise OSError("zstd is not installed") from None
+
+
+@contextlib.contextmanager
+def _open_tar(archive: Path) -> Iterator[tarfile.TarFile]:
+    """A tar file for reading, through whatever compression it has (zstd by its magic)."""
+    if not _is_zstd(archive):
+        with tarfile.open(archive, "r:*") as tf:
+            yield tf
+        return
+    with _zstd().open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:") as tf:
+        yield tf
 
 
 # --------------------------------------------------------------------------- listing
@@ -135,7 +199,7 @@ def list_archive(path: str | os.PathLike[str], *, limit: int | None = None) -> l
                 return [_zip_member(info) for info in infos]
         if fmt == "tar":
             out: list[ArchiveMember] = []
-            with tarfile.open(archive, "r:*") as tf:
+            with _open_tar(archive) as tf:
                 for info in tf:
                     if limit is not None and len(out) >= limit:
                         break
@@ -204,13 +268,22 @@ def extract_archive(
     max_total_bytes: int = 50 * 2**30,
     max_member_bytes: int | None = None,
     max_members: int = 1_000_000,
+    digests: dict[str, Digest] | None = None,
+    cid_version: int | None = None,
 ) -> list[Path]:
     """Extract ``archive`` into ``dest`` all-or-nothing; return the extracted non-directories.
 
     ``dest`` may be missing (it is created) or an existing directory (entries are added,
     never overwritten). Any refusal raises :class:`UnsafeArchiveError` naming the member
     and leaves ``dest`` exactly as it was; a missing ``archive`` raises :class:`SourceError`.
+
+    Given a ``digests`` dict, each extracted file is hashed as it is written and the dict
+    gets ``{path relative to dest (POSIX): Digest}`` once everything succeeded; hard links
+    and symlinks to an extracted file get that file's digest. The CID is computed too when
+    ``cid_version`` is 0 or 1; with ``None`` only size and sha256 are (``cid`` is ``""``).
     """
+    if cid_version not in (None, 0, 1):
+        raise ValueError(f"cid_version must be None, 0 or 1, not {cid_version!r}")
     archive, dest = Path(archive), Path(dest).absolute()
     if not archive.is_file():
         raise SourceError(f"{archive}: no such archive, nothing extracted")
@@ -223,7 +296,7 @@ def extract_archive(
     limits = _Limits(max_total_bytes, max_member_bytes, max_members)
     tmp = _make_temp_dir(dest)
     try:
-        writer = _Writer(tmp, dest, limits)
+        writer = _Writer(tmp, dest, limits, hashing=digests is not None, cid_version=cid_version)
         try:
             if fmt == "tar":
                 _extract_tar(archive, writer)
@@ -236,6 +309,8 @@ def extract_archive(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if digests is not None:
+        digests.update(writer.digests)
     return [dest / rel for rel in writer.written]
 
 
@@ -344,11 +419,38 @@ class _CappedReader:
         return data
 
 
+class _ShaOnly:
+    """The sha256 half of a ContentHasher, for callers that need no CID."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self._sha.update(data)
+        self.size += len(data)
+
+    def finish(self) -> Digest:
+        from .hashing import Digest
+
+        return Digest(self.size, self._sha.hexdigest(), "", 0)
+
+
 class _Writer:
     """Creates members under the temporary root, enforcing every rule on the way."""
 
-    def __init__(self, root: Path, dest: Path, limits: _Limits) -> None:
+    def __init__(
+        self,
+        root: Path,
+        dest: Path,
+        limits: _Limits,
+        *,
+        hashing: bool = False,
+        cid_version: int | None = None,
+    ) -> None:
         self.root, self.dest, self.limits = root, dest, limits
+        self.hashing, self.cid_version = hashing, cid_version
+        self.digests: dict[str, Digest] = {}
         self.real_root = os.path.realpath(root)
         self.members = 0
         self.total = 0
@@ -413,6 +515,7 @@ class _Writer:
         if stat.S_ISDIR(st.st_mode):
             raise _Refused(name, "would replace a directory")
         target.unlink()
+        self.digests.pop(target.relative_to(self.root).as_posix(), None)
 
     def _record(self, rel: Path) -> None:
         if rel not in self._seen:
@@ -439,12 +542,18 @@ class _Writer:
         target = self._target(name, rel)
         self._clear(name, target)
         reader = _CappedReader(src, name, allowed, meta.size, why)
+        hasher = self._hasher()
         # O_EXCL + O_NOFOLLOW: never open something that appeared behind our back.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         flags |= getattr(os, "O_BINARY", 0)
         with os.fdopen(os.open(target, flags, 0o666), "wb") as out:
-            shutil.copyfileobj(reader, out, CHUNK)  # type: ignore[misc]
+            while data := reader.read(CHUNK):
+                if hasher is not None:
+                    hasher.update(data)
+                out.write(data)
         self.total += reader.count
+        if hasher is not None:
+            self.digests[rel.as_posix()] = hasher.finish()
         _apply_mode(target, meta.mode, meta.mtime)
         self._record(rel)
 
@@ -489,7 +598,18 @@ class _Writer:
         self._clear(name, target)
         os.link(self.root / source_rel, target)
         self.total += st.st_size
+        if source_rel.as_posix() in self.digests:  # the same bytes: no need to read them again
+            self.digests[rel.as_posix()] = self.digests[source_rel.as_posix()]
         self._record(rel)
+
+    def _hasher(self) -> ContentHasher | _ShaOnly | None:
+        if not self.hashing:
+            return None
+        if self.cid_version is None:
+            return _ShaOnly()
+        from .hashing import ContentHasher
+
+        return ContentHasher(self.cid_version)
 
     def _inside(self, path: str) -> bool:
         real = os.path.realpath(path)
@@ -504,6 +624,10 @@ class _Writer:
                     rel.as_posix(),
                     f"is a symlink to {_quote(os.readlink(path))}, which resolves outside the destination",
                 )
+            if self.hashing and os.path.islink(path):  # a link to an extracted file: its digest
+                resolved = Path(os.path.relpath(os.path.realpath(path), self.real_root)).as_posix()
+                if resolved in self.digests:
+                    self.digests[rel.as_posix()] = self.digests[resolved]
 
 
 def _clean_name(raw: str) -> Path | None:
@@ -557,7 +681,11 @@ def _apply_mode(target: Path, mode: int, mtime: float | None) -> None:
 
 
 def _extract_tar(archive: Path, writer: _Writer) -> None:
-    with _opened(lambda: tarfile.open(archive, "r:*"), "tar") as tf:
+    with contextlib.ExitStack() as stack:
+        try:
+            tf = stack.enter_context(_open_tar(archive))
+        except (*_READ_ERRORS, OSError) as exc:
+            raise _Refused(None, f"cannot be opened as tar ({exc})") from None
         for info in _iter_tar(tf):
             _extract_tar_member(tf, info, writer)
 

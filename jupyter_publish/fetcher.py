@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .backends import RemoteObject, backend_class, known_schemes
+from .download import RANGED_MIN, download
 from .errors import (
     BackendError,
     CredentialsError,
@@ -25,10 +26,12 @@ from .errors import (
     NotFoundError,
     PublishError,
 )
-from .hashing import CHUNK, ContentHasher, hash_file
+from .hashing import ContentHasher, Digest, hash_file
 from .ledger import Ledger
 from .progress import progress_bar
 from .results import FetchedFile, FetchResult, PublishedResult
+from .transfer import DEFAULT_CONCURRENCY, run_all
+from .transfer import concurrency as checked_concurrency
 
 
 @dataclass
@@ -42,6 +45,8 @@ class _Item:
     cid: str | None = None
     archive_of: list[dict[str, Any]] | None = None
     """For an archive: the manifest of the files inside it, checked after extraction."""
+    ranged: bool | None = None
+    """The store serves byte ranges of it (None: the backend's default, or ask)."""
 
 
 @dataclass
@@ -64,9 +69,15 @@ def fetch(
     extract: bool = True,
     quiet: bool | None = None,
     ledger: Ledger | None = None,
+    max_concurrency: int | None = None,
     **options: Any,
 ) -> FetchResult:
-    """Fetch ``ref`` (URI, job ID, PublishedResult, Bacalhau result spec) into ``dest``."""
+    """Fetch ``ref`` (URI, job ID, PublishedResult, Bacalhau result spec) into ``dest``.
+
+    ``max_concurrency`` objects (or ranges of one large object) move at once (default 10).
+    """
+    concurrency = checked_concurrency(max_concurrency)
+    options = {**options, "max_concurrency": concurrency}
     plan = _plan(ref, ledger or Ledger(), options)
     backend = plan.backend or backend_class(plan.scheme)(**_backend_options(plan))
     try:
@@ -76,7 +87,7 @@ def fetch(
             raise DestinationError(f"cannot fetch into {target}: it is a file; give a folder with --to")
         staging = target.parent / f".{target.name}.jp-partial"
         try:
-            files = _fetch_items(plan, backend, target, staging, verify, extract, quiet)
+            files = _fetch_items(plan, backend, target, staging, verify, extract, quiet, concurrency)
         except PublishError as exc:
             if not isinstance(exc, NotFoundError | BackendError | CredentialsError):
                 # Unverifiable or unsafe content is never kept; a broken connection keeps
@@ -175,7 +186,7 @@ def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
 
 
 def _item_from_remote(obj: RemoteObject, ledger: Ledger) -> _Item:
-    item = _Item(obj.name, obj.location, obj.size, obj.sha256, obj.cid)
+    item = _Item(obj.name, obj.location, obj.size, obj.sha256, obj.cid, ranged=obj.ranged)
     recorded = ledger.find_by_location(obj.location)
     if recorded:
         # What we recorded at publish time wins over what the store says about itself.
@@ -201,7 +212,7 @@ def _scheme_of(ref: str) -> str:
 def default_name(ref: str) -> str:
     tail = ref.split("://", 1)[-1].rstrip("/").split("?")[0]
     last = tail.rsplit("/", 1)[-1].replace("*", "").replace("?", "") or "fetched"
-    for suffix in (".tar.gz", ".tgz", ".zip", ".tar"):
+    for suffix in ARCHIVE_SUFFIXES:
         if last.endswith(suffix):
             return last[: -len(suffix)] or "fetched"
     return last
@@ -216,6 +227,8 @@ def _backend_options(plan: _Plan) -> dict[str, Any]:
         "http": {"headers", "auth", "timeout"},
     }
     opts = {k: v for k, v in plan.options.items() if k in allowed.get(plan.scheme, set()) and v is not None}
+    if plan.scheme in ("s3", "http"):
+        opts["max_concurrency"] = plan.options.get("max_concurrency", DEFAULT_CONCURRENCY)
     if plan.scheme == "http":
         opts["url"] = plan.options.get("url") or (plan.ref if "://" in plan.ref else "")
     return opts
@@ -232,23 +245,49 @@ def _fetch_items(
     verify: bool,
     extract: bool,
     quiet: bool | None,
+    concurrency: int,
 ) -> list[FetchedFile]:
     total = sum(i.size or 0 for i in plan.items) or None
-    done: list[FetchedFile] = []
-    pending: list[tuple[_Item, Path, ContentHasher]] = []
+    ranged_reads = getattr(backend, "ranged_reads", False)
     with progress_bar(total, f"fetch {plan.name}", quiet=quiet) as progress:
-        for item in plan.items:
+
+        def get(item: _Item) -> tuple[_Item, Path, Digest] | list[FetchedFile]:
             present = _already_present(item, target, extract)
             if present is not None:
-                done += present
-                continue
+                return present
             part = staging / "objects" / item.name
-            hasher = _download(backend, item, part, progress)
+            ranged = _ranged(backend, ranged_reads, item)
+            hasher = ContentHasher(_cid_version(item.cid), background=not ranged)
+            try:
+                download(
+                    backend,
+                    item.location,
+                    part,
+                    hasher,
+                    size=item.size,
+                    resumable=bool(item.size and (item.sha256 or item.cid)),
+                    ranged=ranged,
+                    concurrency=concurrency,
+                    progress=progress,
+                )
+            except BaseException:
+                hasher.abandon()
+                raise
             if verify:
                 _verify(item, hasher)
-            pending.append((item, part, hasher))
-    for item, part, hasher in pending:
-        digest = hasher.finish()
+            return item, part, hasher.finish()
+
+        # Many objects at once; each large one alone, read in parallel ranges inside.
+        large = [i for i in plan.items if (i.size or 0) >= RANGED_MIN]
+        small = [i for i in plan.items if (i.size or 0) < RANGED_MIN]
+        got = run_all([partial(get, item) for item in small], concurrency)
+        got += [get(item) for item in large]
+    done: list[FetchedFile] = []
+    for entry in got:
+        if isinstance(entry, list):
+            done += entry
+            continue
+        item, part, digest = entry
         checked = _checked_against(item) if verify else None
         if extract and _is_archive(item.name):
             done += _extract_into(item, part, target, staging, verify)
@@ -260,38 +299,17 @@ def _fetch_items(
     return done
 
 
-def _download(backend: Any, item: _Item, part: Path, progress: Any) -> ContentHasher:
-    """Stream one object into ``part``, resuming after whatever a previous try left."""
-    part.parent.mkdir(parents=True, exist_ok=True)
-    hasher = ContentHasher(_cid_version(item.cid), background=True)
-    offset = 0
-    verifiable = bool(item.sha256 or item.cid)  # never splice unverifiable bytes together
-    if part.exists() and verifiable and item.size and part.stat().st_size < item.size:
-        offset = _rehash(part, hasher)
-    elif part.exists():
-        part.unlink()
-    try:
-        with open(part, "ab" if offset else "wb") as out:
-            for chunk in _stream(backend, item.location, offset):
-                out.write(chunk)
-                hasher.update(chunk)
-                if progress:
-                    progress(len(chunk))
-    except BaseException:
-        hasher.abandon()
-        raise
-    return hasher
-
-
-def _stream(backend: Any, location: str, offset: int) -> Iterator[bytes]:
-    return backend.read(location, offset)
-
-
-def _rehash(part: Path, hasher: ContentHasher) -> int:
-    with open(part, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            hasher.update(chunk)
-    return hasher.size
+def _ranged(backend: Any, ranged_reads: bool | None, item: _Item) -> bool:
+    """Whether ``item`` is read in parallel ranges: large, and served in ranges."""
+    if (item.size or 0) < RANGED_MIN:
+        return False
+    if item.ranged is None and ranged_reads is None:  # ask the store (an HTTP HEAD)
+        try:
+            [remote] = backend.list(item.location)
+        except (PublishError, ValueError):
+            return False
+        item.ranged = remote.ranged and remote.size == item.size
+    return bool(item.ranged if item.ranged is not None else ranged_reads)
 
 
 def _cid_version(cid: str | None) -> int:
@@ -318,8 +336,11 @@ def _checked_against(item: _Item) -> str | None:
     return "+".join(checks) or None
 
 
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tzst", ".zip", ".tar")
+
+
 def _is_archive(name: str) -> bool:
-    return name.endswith((".tar.gz", ".tgz", ".zip", ".tar"))
+    return name.endswith(ARCHIVE_SUFFIXES)
 
 
 def _already_present(item: _Item, target: Path, extract: bool) -> list[FetchedFile] | None:
@@ -354,12 +375,14 @@ def _extract_into(item: _Item, archive: Path, target: Path, staging: Path, verif
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(tree)
     tree.parent.mkdir(parents=True, exist_ok=True)
-    extract_archive(archive, tree)
+    # Each member is hashed while it is written: nothing is read back from disk.
+    digests: dict[str, Digest] = {}
+    extract_archive(archive, tree, digests=digests, cid_version=0)
     expected = {e["path"]: e for e in item.archive_of or []}
     files: list[FetchedFile] = []
-    for path in sorted(p for p in tree.rglob("*") if p.is_file()):
-        rel = path.relative_to(tree).as_posix()
-        digest = hash_file(str(path))
+    for rel in sorted(digests):
+        path = tree / rel
+        digest = digests[rel]
         entry = expected.get(rel)
         if verify and entry and entry.get("sha256") and entry["sha256"] != digest.sha256:
             raise IntegrityError(f"sha256 of {rel} inside {item.name}", entry["sha256"], digest.sha256)

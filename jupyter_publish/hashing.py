@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .cid import FileCidBuilder
+from .transfer import check_cancelled
 
 CHUNK = 1024 * 1024
 QUEUE_CHUNKS = 16
 """Chunks waiting for the hash worker: at most a few MiB in memory."""
+INLINE_BYTES = CHUNK
+"""A background hasher hashes this much in the caller's thread before starting its worker."""
 
 
 @dataclass(frozen=True)
@@ -38,34 +42,46 @@ class ContentHasher:
 
     With ``background=True`` the hashing runs in a worker thread fed through a small
     bounded queue, so it overlaps the network I/O of the thread that moves the bytes
-    (hashlib releases the GIL); memory stays bounded by the queue.
+    (hashlib releases the GIL); memory stays bounded by the queue. The worker starts only
+    once more than :data:`INLINE_BYTES` arrive: for a small file a thread costs far more
+    than hashing it, and a folder of 20,000 small files must not start 20,000 threads.
+
+    A finished (or abandoned) hasher keeps only its :class:`Digest`, so holding one per
+    file of a large folder is cheap.
     """
 
     def __init__(self, cid_version: int = 0, *, background: bool = False) -> None:
-        self._sha = hashlib.sha256()
-        self._cid = FileCidBuilder(cid_version)
+        self._sha: hashlib._Hash | None = hashlib.sha256()
+        self._cid: FileCidBuilder | None = FileCidBuilder(cid_version)
         self.size = 0
+        self._background = background
+        self._sealed = False  # no more data will come: the digest is (being) computed
         self._digest: Digest | None = None
         self._queue: queue.Queue[bytes | None] | None = None
         self._worker: threading.Thread | None = None
         self._failure: BaseException | None = None
-        if background:
-            self._queue = queue.Queue(maxsize=QUEUE_CHUNKS)
-            self._worker = threading.Thread(target=self._drain, name="jupyter-publish-hash", daemon=True)
-            self._worker.start()
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        if self._digest is not None:
+        if self._sealed:
             raise RuntimeError("hasher already finished")
+        if self._failure is not None:
+            raise self._failure
         self.size += len(data)
         if self._queue is None:
-            self._hash(data)
-        else:
-            if self._failure is not None:
-                raise self._failure
-            self._queue.put(data if isinstance(data, bytes) else bytes(data))  # caller may reuse it
+            if not self._background or self.size <= INLINE_BYTES:
+                self._hash(data)
+                return
+            self._start_worker()
+            assert self._queue is not None
+        self._queue.put(data if isinstance(data, bytes) else bytes(data))  # caller may reuse it
+
+    def _start_worker(self) -> None:
+        self._queue = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self._worker = threading.Thread(target=self._drain, name="jupyter-publish-hash", daemon=True)
+        self._worker.start()
 
     def _hash(self, data: bytes | bytearray | memoryview) -> None:
+        assert self._sha is not None and self._cid is not None
         self._sha.update(data)
         self._cid.update(data)
 
@@ -77,24 +93,59 @@ class ContentHasher:
                     self._hash(data)
                 except BaseException as exc:  # re-raised in the caller's thread
                     self._failure = exc
+        if self._failure is None:
+            try:
+                self._conclude()
+            except BaseException as exc:
+                self._failure = exc
+        self._release()
+
+    def _conclude(self) -> None:
+        assert self._sha is not None and self._cid is not None
+        node = self._cid.finish()
+        self._digest = Digest(self.size, self._sha.hexdigest(), node.cid, node.tsize)
+
+    def _release(self) -> None:
+        """Drop the hash states (and the CID builder's chunk buffer)."""
+        self._sha = self._cid = None
+
+    def _seal(self) -> None:
+        """No more data: compute the digest now, or let the worker do it once its queue drains.
+
+        Sealing does not wait for the worker, so a reader at EOF can seal without
+        stalling the upload; :meth:`finish` waits.
+        """
+        if self._sealed:
+            return
+        self._sealed = True
+        if self._queue is not None:
+            self._queue.put(None)
+        elif self._failure is None:
+            self._conclude()
+            self._release()
 
     def finish(self) -> Digest:
-        if self._digest is None:
-            if self._queue is not None and self._worker is not None:
-                self._queue.put(None)
-                self._worker.join()
-                if self._failure is not None:
-                    raise self._failure
-            node = self._cid.finish()
-            self._digest = Digest(self.size, self._sha.hexdigest(), node.cid, node.tsize)
+        """The digest (idempotent); waits for the worker, re-raises its failure."""
+        self._seal()
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = self._queue = None
+        if self._failure is not None:
+            raise self._failure
+        assert self._digest is not None
         return self._digest
 
     def abandon(self) -> None:
         """Stop the worker without a result (the transfer failed); idempotent."""
-        if self._queue is not None and self._worker is not None and self._worker.is_alive():
+        if self._sealed and self._worker is None:
+            return
+        if not self._sealed:
             self._failure = self._failure or RuntimeError("the transfer was abandoned")
-            self._queue.put(None)
+            self._seal()
+        if self._worker is not None:
             self._worker.join()
+            self._worker = self._queue = None
+        self._release()
 
     @property
     def finished(self) -> bool:
@@ -126,29 +177,48 @@ class HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        check_cancelled()  # another transfer of the job failed: stop sending this one
         view = memoryview(buffer).cast("B")
         count = self._source.readinto(view)  # type: ignore[attr-defined]
         if not count:
+            if len(view):  # a zero-length read says nothing about the end
+                self._seal_if_complete()
             return 0
         self._account(view[:count])
         return count
 
     def read(self, size: int = -1) -> bytes:
+        check_cancelled()
         data = self._source.read(size if size is not None and size >= 0 else -1)
         if not data:
+            if size != 0:
+                self._seal_if_complete()
             return b""
         self._account(data)
         return data
 
     def _account(self, data: bytes | memoryview) -> None:
-        if self.hasher is not None:
+        # Bytes after a sealed end (the file grew) are only counted: the size check fails.
+        if self.hasher is not None and not self.hasher._sealed:
             self.hasher.update(data)
         self.bytes_read += len(data)
         if self._progress is not None:
             self._progress(len(data))
 
+    def _seal_if_complete(self) -> None:
+        """All expected bytes were read: let the hasher finish and free its buffers now.
+
+        A publish may hold one reader per file until the end; a sealed hasher keeps
+        only its digest instead of a chunk buffer and a worker thread. A negative
+        ``expected_size`` means unknown: then the source's end is the end.
+        """
+        if self.hasher is not None and (self.expected_size < 0 or self.bytes_read == self.expected_size):
+            self.hasher._seal()
+
     def close(self) -> None:
         try:
+            if not self.closed and self.bytes_read == self.expected_size:
+                self._seal_if_complete()
             self._source.close()
         finally:
             super().close()
@@ -157,9 +227,12 @@ class HashingReader(io.RawIOBase):
 def hash_file(path: str, cid_version: int = 0) -> Digest:
     """Hash a file on disk in one pass (used to verify downloads and local blobs)."""
     hasher = ContentHasher(cid_version)
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
-        while count := handle.readinto(buffer):
-            hasher.update(view[:count])
+        if os.fstat(handle.fileno()).st_size < CHUNK:  # no 1 MiB buffer for a small file
+            hasher.update(handle.readall())
+        else:
+            buffer = bytearray(CHUNK)
+            view = memoryview(buffer)
+            while count := handle.readinto(buffer):
+                hasher.update(view[:count])
     return hasher.finish()

@@ -79,6 +79,13 @@ _AUTH_ARG = argument(
     help="HTTP basic auth; write --auth {{var}} so the secret stays out of the notebook. Never echoed.",
 )
 
+_JOBS_ARG = argument(
+    "--jobs",
+    metavar="N",
+    type=int,
+    help="Objects (or ranges of a large one) in flight at once (default: PublishMagics.max_concurrency).",
+)
+
 _publish_arguments = _arguments(
     argument(
         "targets",
@@ -129,6 +136,12 @@ _publish_arguments = _arguments(
         choices=(0, 1),
         help="IPFS CID version recorded for every file (default: PublishMagics.cid_version).",
     ),
+    argument(
+        "--compression",
+        choices=("gzip", "zstd", "none"),
+        help="Archive as .tar.gz, .tar.zst or .tar (default: PublishMagics.compression).",
+    ),
+    _JOBS_ARG,
     argument("--ui", action="store_true", help="Line magic: show the publish panel instead."),
 )
 
@@ -147,6 +160,7 @@ _fetch_arguments = _arguments(
     *_S3_ARGS,
     *_IPFS_ARGS,
     _AUTH_ARG,
+    _JOBS_ARG,
     argument("--ui", action="store_true", help="Show the fetch panel instead."),
 )
 
@@ -333,6 +347,12 @@ class PublishMagics(Magics, Configurable):
     gateway = Unicode(None, allow_none=True, help="IPFS gateway URL for ipfs:// links and reads.").tag(
         config=True
     )
+    max_concurrency = Int(
+        10, help="Objects (or byte ranges of one large object) moved at once, 1 to 64."
+    ).tag(config=True)
+    compression = Unicode(
+        "gzip", help="Archive compression: gzip (.tar.gz, Bacalhau's format), zstd (.tar.zst) or none (.tar)."
+    ).tag(config=True)
     fetch_dir = Unicode(
         "",
         help="Folder that %fetch fills (one sub-folder per reference) and where %%publish keeps "
@@ -348,6 +368,20 @@ class PublishMagics(Magics, Configurable):
         if proposal["value"] not in (0, 1):
             raise TraitError(f"cid_version must be 0 or 1, not {proposal['value']!r}")
         return int(proposal["value"])
+
+    @validate("max_concurrency")
+    def _valid_concurrency(self, proposal: Any) -> int:
+        from .transfer import MAX_CONCURRENCY
+
+        if not 1 <= int(proposal["value"]) <= MAX_CONCURRENCY:
+            raise TraitError(f"max_concurrency must be 1 to {MAX_CONCURRENCY}, not {proposal['value']!r}")
+        return int(proposal["value"])
+
+    @validate("compression")
+    def _valid_compression(self, proposal: Any) -> str:
+        if proposal["value"] not in ("gzip", "zstd", "none"):
+            raise TraitError(f"compression must be gzip, zstd or none, not {proposal['value']!r}")
+        return str(proposal["value"])
 
     @validate("default_destination")
     def _valid_destination(self, proposal: Any) -> str:
@@ -476,6 +510,8 @@ class PublishMagics(Magics, Configurable):
             "name": name,
             "cid_version": self.cid_version if args.cid_version is None else args.cid_version,
             "quiet": True if (args.quiet or self.quiet) else None,
+            "max_concurrency": self.max_concurrency if args.jobs is None else args.jobs,
+            "compression": self.compression if args.compression is None else args.compression,
         }
 
     def _show_result(self, result: Any, out: str | None) -> None:
@@ -702,6 +738,7 @@ class PublishMagics(Magics, Configurable):
                 verify=not args.no_verify,
                 extract=not args.no_extract,
                 quiet=True if (args.quiet or self.quiet) else None,
+                max_concurrency=self.max_concurrency if args.jobs is None else args.jobs,
                 **options,
             )
         if self.preview and not args.no_preview:

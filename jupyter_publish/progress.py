@@ -41,20 +41,21 @@ def progress_bar(
     """Yield an ``update(nbytes)`` callback, or None when nobody wants progress."""
     listener = progress_listener.get()
     with _tqdm_bar(total, description, quiet) as bar_update:
-        if listener is None:
-            yield bar_update
+        if listener is None and bar_update is None:
+            yield None
             return
         done = 0
-        lock = threading.Lock()  # S3 transfers report from several threads
+        lock = threading.Lock()  # transfers report from several worker threads at once
 
         def update(nbytes: int) -> None:
             nonlocal done
             with lock:
                 done += nbytes
                 now = done
-            listener(now, total)
-            if bar_update is not None:
-                bar_update(nbytes)
+                if bar_update is not None:
+                    bar_update(nbytes)
+            if listener is not None:
+                listener(now, total)
 
         yield update
 

@@ -7,25 +7,27 @@ the magics, widgets and command line all call :func:`publish`.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from . import config, ids
-from .backends import Upload, backend_class
-from .bundle import Bundle, collect, write_archive
+from . import ids
+from .backends import Backend, Upload, backend_class
+from .bundle import Bundle, collect
 from .cid import DagNode, tree_node
 from .destinations import Destination, object_key, parse_destination, placeholder_values
 from .destinations import resolve_template as resolve
-from .errors import BackendError, DestinationError, IntegrityError, PublishError
+from .errors import BackendError, DestinationError, IntegrityError, PublishError, SourceError
 from .hashing import ContentHasher, Digest, HashingReader
 from .ledger import Ledger, utc_now
 from .progress import progress_bar
 from .results import FileRecord, PublishedResult
+from .transfer import concurrency as checked_concurrency
+from .transfer import store_all
 
 PathLike = str | os.PathLike[str]
 
@@ -37,6 +39,8 @@ _BACKEND_OPTIONS: dict[str, set[str]] = {
     "ipfs": {"api", "gateway", "timeout"},
     "http": {"method", "headers", "auth", "timeout"},
 }
+BACKGROUND_HASH_MIN = 4 * 1024 * 1024
+"""Inputs this large hash in a worker thread beside the transfer; smaller ones inline."""
 
 
 @dataclass
@@ -59,6 +63,8 @@ def publish(
     notebook: str | None = None,
     ledger: Ledger | None = None,
     job_id: str | None = None,
+    max_concurrency: int | None = None,
+    compression: str = "gzip",
     **backend_opts: Any,
 ) -> PublishedResult:
     """Publish files/folders/globs to a destination; return IDs, checksums and CIDs.
@@ -66,10 +72,16 @@ def publish(
     ``to`` is ``local``, ``s3://bucket/key-template``, ``ipfs://`` or ``http(s)://…``;
     backend options (``endpoint``, ``region``, ``profile``, ``presign``, ``api``,
     ``gateway``, ``method``, ``headers``, ``auth``) may be passed as keywords.
+    ``max_concurrency`` objects move at once (default 10, ``$JUPYTER_PUBLISH_JOBS``);
+    ``compression`` is ``gzip`` (``.tar.gz``, the default), ``zstd`` (``.tar.zst``) or
+    ``none`` (``.tar``) for archives.
     Every failure after the destination is understood is recorded as a ``failed`` job.
     """
     if cid_version not in (0, 1):
         raise DestinationError(f"cid_version must be 0 or 1, not {cid_version!r}")
+    if compression not in ("gzip", "zstd", "none"):
+        raise DestinationError(f"compression must be gzip, zstd or none, not {compression!r}")
+    concurrency = checked_concurrency(max_concurrency)
     dest = to if isinstance(to, Destination) else parse_destination(to)
     dest = dest.with_options(**backend_opts)
     check_options(dest)
@@ -86,7 +98,7 @@ def publish(
     try:
         bundle = collect(paths)
         label = _safe_label(name or bundle.label)
-        result = _run(bundle, dest, job, label, archive, pin, cid_version, quiet)
+        result = _run(bundle, dest, job, label, archive, pin, cid_version, quiet, concurrency, compression)
     except PublishError as exc:
         ledger.fail(job.job_id, str(exc))
         raise
@@ -135,10 +147,12 @@ def _make_backend(
     label: str,
     cid_version: int,
     pin: bool,
-    bundle_dirs: Sequence[str] = (),
-) -> tuple[Any, str]:
+    concurrency: int,
+    bundle: Bundle,
+    suffix: str = ".tar.gz",
+) -> tuple[Backend, str]:
     """Instantiate the backend with resolved keys; return it and the archive file name."""
-    archive_name = f"{label}.tar.gz"
+    archive_name = f"{label}{suffix}"
     opts = dict(dest.options)
     cls = backend_class(dest.scheme)
     if dest.scheme == "local":
@@ -147,9 +161,9 @@ def _make_backend(
         key = object_key(resolve(dest.key, job.values), archive=archive, archive_name=archive_name)
         if archive:
             archive_name = key.rsplit("/", 1)[-1]
-        return cls(bucket=dest.bucket, key=key, **opts), archive_name
+        return cls(bucket=dest.bucket, key=key, max_concurrency=concurrency, **opts), archive_name
     if dest.scheme == "ipfs":
-        empty_dirs = () if archive else bundle_dirs
+        empty_dirs = () if archive else bundle.dirs
         return cls(cid_version=cid_version, pin=pin, empty_dirs=empty_dirs, **opts), archive_name
     url = resolve(dest.url, job.values)
     if not url.endswith("/"):
@@ -158,7 +172,8 @@ def _make_backend(
             archive_name, url = last, base + "/"
         else:
             url += "/"
-    return cls(url=url, **opts), archive_name
+    count = 1 if archive else len(bundle.files)
+    return cls(url=url, max_concurrency=concurrency, expected_count=count, **opts), archive_name
 
 
 def _run(
@@ -170,111 +185,182 @@ def _run(
     pin: bool,
     cid_version: int,
     quiet: bool | None,
+    concurrency: int,
+    compression: str,
 ) -> PublishedResult:
-    backend, archive_name = _make_backend(dest, job, archive, label, cid_version, pin, bundle.dirs)
-    work = Path(tempfile.mkdtemp(prefix=f"{job.job_id}-", dir=_tmp_dir()))
-    readers: _Readers | None = None
+    suffix = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}[compression]
+    backend, archive_name = _make_backend(
+        dest, job, archive, label, cid_version, pin, concurrency, bundle, suffix
+    )
+    readers = _Readers()
     try:
         archive_digest: Digest | None = None
         if archive:
-            with progress_bar(bundle.total_size, f"archive {label}", quiet=quiet) as progress:
-                archive_path = work / archive_name
-                digests, archive_digest = write_archive(bundle, archive_path, cid_version, progress)
-            with progress_bar(archive_digest.size, f"upload {archive_name}", quiet=quiet) as progress:
-                uploads, readers = _archive_upload(archive_name, archive_path, archive_digest, progress)
-                outcome = backend.publish(uploads, None)
+            from .archive import ArchiveStream
+
+            with progress_bar(bundle.total_size, f"publish {archive_name}", quiet=quiet) as progress:
+                stream = ArchiveStream(
+                    bundle, compression=compression, cid_version=cid_version, progress=progress
+                )
+                # The archive streams straight into the upload: no temp file, and its own
+                # sha256 and CID are computed by the reader that feeds the backend.
+                opener = readers.opener(archive_name, lambda: stream, None, cid_version)
+                uploads = [Upload(archive_name, None, opener, stream.content_type)]
+                try:
+                    outcome = store_all(backend, uploads, concurrency)
+                finally:
+                    stream.close()
+            readers.check([archive_name])
+            archive_digest = readers.digests[archive_name]
+            digests = stream.digests
         else:
             with progress_bar(bundle.total_size, f"publish {label}", quiet=quiet) as progress:
-                uploads, readers = _file_uploads(bundle, cid_version, progress)
-                outcome = backend.publish(uploads, None)
-            digests = readers.digests()
-        readers.check()
+                uploads = _file_uploads(bundle, cid_version, progress, readers)
+                outcome = store_all(backend, uploads, concurrency)
+            readers.check([f.name for f in bundle.files])
+            digests = readers.digests
         result = _result(bundle, dest, job, label, outcome, digests, archive_digest, cid_version)
         _check_ipfs_root(
             outcome, uploads, digests, archive_digest, [] if archive else bundle.dirs, cid_version
         )
         if not archive and getattr(backend, "sidecar_manifest", False):
-            backend.write_manifest(result.to_dict())
+            backend.write_manifest(result.to_dict())  # type: ignore[union-attr]
         return result
     finally:
-        if readers is not None:
-            readers.abandon()
-        shutil.rmtree(work, ignore_errors=True)
+        readers.abandon()
         backend.close()
 
 
-def _tmp_dir() -> Path:
-    path = config.home() / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 class _Readers:
-    """The hashing readers a backend opened, by upload name.
+    """The hashing readers the backend opened, by upload name.
 
     A backend must open each upload and read it to the end; :meth:`check` proves it did,
-    so a result never claims bytes that were not sent.
+    so a result never claims bytes that were not sent. A reader's digest is taken when
+    it is closed (its hash worker, if any, stops then), so 20,000 files never hold
+    20,000 hashers or threads at once.
     """
 
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-        self.opened: dict[str, HashingReader] = {}
+    def __init__(self) -> None:
+        self.digests: dict[str, Digest] = {}
+        self.sizes: dict[str, tuple[int, int | None]] = {}
+        """name -> (bytes read, bytes expected or None)."""
+        self._open: dict[str, HashingReader] = {}
+        self._lock = threading.Lock()
 
-    def opener(self, name: str, path: Path, size: int, cid_version: int | None, progress=None):  # type: ignore[no-untyped-def]
-        """A callable opening ``path`` through a hashing reader (``cid_version=None``: count only)."""
+    def opener(
+        self,
+        name: str,
+        source: Callable[[], BinaryIO],
+        size: int | None,
+        cid_version: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> Callable[[], BinaryIO]:
+        """A callable opening ``source()`` through a hashing reader for ``name``."""
 
-        def open_reader() -> HashingReader:
-            # The hasher (and its worker thread) exists only while this file is read.
-            hasher = None if cid_version is None else ContentHasher(cid_version, background=True)
-            self.opened[name] = HashingReader(open(path, "rb"), hasher, size, progress)  # noqa: SIM115
-            return self.opened[name]
+        def open_reader() -> BinaryIO:
+            # Large inputs hash in a worker thread (overlapping the transfer); small ones
+            # inline, in the transfer thread that reads them (no thread per file).
+            background = size is None or size >= BACKGROUND_HASH_MIN
+            hasher = ContentHasher(cid_version, background=background)
+            reader = _RecordingReader(source(), hasher, size, progress, name, self)
+            with self._lock:
+                self._open[name] = reader
+            return reader  # type: ignore[return-value]
 
         return open_reader
 
+    def closed(self, name: str, reader: HashingReader, at_end: bool) -> None:
+        digest = None
+        if reader.hasher is not None:
+            if at_end:
+                digest = reader.hasher.finish()
+            else:
+                reader.hasher.abandon()
+        with self._lock:
+            self._open.pop(name, None)
+            self.sizes[name] = (
+                reader.bytes_read,
+                reader.expected_size if reader.expected_size >= 0 else None,
+            )
+            if digest is not None:
+                self.digests[name] = digest
+
     def abandon(self) -> None:
-        """Stop hash workers of readers a failed publish never finished."""
-        for reader in self.opened.values():
+        """Stop hash workers of readers a failed publish never closed."""
+        with self._lock:
+            left = list(self._open.values())
+            self._open.clear()
+        for reader in left:
             if reader.hasher is not None and not reader.hasher.finished:
                 reader.hasher.abandon()
 
-    def digests(self) -> dict[str, Digest]:
-        return {n: r.hasher.finish() for n, r in self.opened.items() if r.hasher is not None}
-
-    def check(self) -> None:
-        for name in self.names:
-            reader = self.opened.get(name)
-            if reader is None:
+    def check(self, names: list[str]) -> None:
+        for name in names:
+            if name not in self.sizes:
                 raise BackendError(f"the backend never read {name!r}; nothing was recorded")
-            if reader.bytes_read != reader.expected_size:
+            sent, expected = self.sizes[name]
+            if (expected is not None and sent != expected) or name not in self.digests:
                 raise BackendError(
-                    f"{name!r} changed during the upload ({reader.bytes_read} bytes sent, "
-                    f"{reader.expected_size} expected); publish again"
+                    f"{name!r} changed during the upload ({sent} bytes sent, "
+                    f"{expected} expected); publish again"
                 )
 
 
-def _archive_upload(
-    name: str, path: Path, digest: Digest, progress: Callable[[int], None] | None
-) -> tuple[list[Upload], _Readers]:
-    """The archive is already hashed: its reader only counts bytes."""
-    readers = _Readers([name])
-    opener = readers.opener(name, path, digest.size, None, progress)
-    return [Upload(name, digest.size, opener, "application/gzip", sha256=digest.sha256)], readers
+class _RecordingReader(HashingReader):
+    """A hashing reader that hands its digest to :class:`_Readers` when closed."""
+
+    def __init__(
+        self,
+        source: BinaryIO,
+        hasher: ContentHasher,
+        size: int | None,
+        progress: Callable[[int], None] | None,
+        name: str,
+        readers: _Readers,
+    ) -> None:
+        super().__init__(source, hasher, -1 if size is None else size, progress)
+        self._name, self._readers, self._at_end = name, readers, False
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        if not data and size != 0:
+            self._at_end = True
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        count = super().readinto(buffer)
+        if not count and len(buffer):
+            self._at_end = True
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                super().close()
+            finally:
+                at_end = self._at_end and (self.expected_size < 0 or self.bytes_read == self.expected_size)
+                self._readers.closed(self._name, self, at_end)
 
 
 def _file_uploads(
-    bundle: Bundle, cid_version: int, progress: Callable[[int], None] | None
-) -> tuple[list[Upload], _Readers]:
-    readers = _Readers([f.name for f in bundle.files])
-    uploads = [
+    bundle: Bundle, cid_version: int, progress: Callable[[int], None] | None, readers: _Readers
+) -> list[Upload]:
+    return [
         Upload(
             f.name,
             f.size,
-            readers.opener(f.name, f.path, f.size, cid_version, progress),
+            readers.opener(f.name, partial(_open_source, f.path), f.size, cid_version, progress),
             _content_type(f.name),
         )
         for f in bundle.files
     ]
-    return uploads, readers
+
+
+def _open_source(path: Path) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise SourceError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
 
 
 def _content_type(name: str) -> str:

@@ -6,6 +6,7 @@ import io
 import os
 import stat
 import struct
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -453,3 +454,179 @@ def test_list_archive(work: Path) -> None:
         ArchiveMember("a/", 0, True, "dir"),
         ArchiveMember("a/b.txt", 2, False, "file"),
     ]
+
+
+# --------------------------------------------------------------------------- zstd, gzip members, digests
+
+
+def _zstd():
+    return pytest.importorskip("compression.zstd" if sys.version_info >= (3, 14) else "backports.zstd")
+
+
+def _streamed(root: Path, compression: str, path: Path) -> Path:
+    """An archive as the parallel ArchiveStream writes it (several gzip members / zstd frames)."""
+    from jupyter_publish.archive import ArchiveStream
+    from jupyter_publish.bundle import collect
+
+    with ArchiveStream(collect(root), compression=compression, threads=2) as stream:
+        path.write_bytes(stream.read())
+    return path
+
+
+@pytest.fixture
+def published(work: Path) -> Path:
+    root = work / "src"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub/big.bin").write_bytes(os.urandom(2_500_000))  # three 1 MiB blocks
+    (root / "a.csv").write_bytes(b"x,y\n" * 5000)
+    (root / "empty.txt").write_bytes(b"")
+    (root / "hollow").mkdir()
+    return root
+
+
+@pytest.mark.parametrize(
+    ("compression", "suffix"), [("zstd", ".tar.zst"), ("gzip", ".tar.gz"), ("none", ".tar")]
+)
+def test_streamed_archives_extract_with_digests(
+    work: Path, published: Path, compression: str, suffix: str
+) -> None:
+    import hashlib
+
+    from jupyter_publish.cid import cid_of
+
+    if compression == "zstd":
+        _zstd()
+    archive = _streamed(published, compression, work / f"in/r{suffix}")
+    if compression == "gzip":
+        assert archive.read_bytes().count(b"\x1f\x8b\x08\x00\x00\x00\x00\x00") >= 3  # members
+    assert is_archive(archive)
+    dest = work / "out/dest"
+    digests: dict = {}
+    written = extract_archive(archive, dest, digests=digests, cid_version=1)
+    expected = {p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file()}
+    assert {p.relative_to(dest).as_posix() for p in written} == expected == set(digests)
+    assert (dest / "hollow").is_dir()
+    for rel, digest in digests.items():
+        data = (published / rel).read_bytes()
+        assert (dest / rel).read_bytes() == data
+        assert (digest.size, digest.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        assert digest.cid == cid_of(published / rel, 1)
+
+
+def test_tar_zst_by_suffix_and_by_magic(work: Path, published: Path) -> None:
+    zstd = _zstd()
+    archive = _streamed(published, "zstd", work / "in/r.tar.zst")
+    assert is_archive(archive) and is_archive(work / "in/x.tzst")  # by name alone
+    download = work / "in/download"
+    download.write_bytes(archive.read_bytes())
+    assert is_archive(download)  # by its magic bytes and a ustar header inside
+    not_tar = work / "in/table"
+    not_tar.write_bytes(zstd.compress(b"a,b\n1,2\n" * 100))
+    assert not is_archive(not_tar)
+    names = [m.name for m in list_archive(download)]
+    assert "sub/big.bin" in names and "hollow" in names
+    extract_archive(download, work / "out/dest")
+    assert (work / "out/dest/a.csv").read_bytes() == b"x,y\n" * 5000
+
+
+def test_hostile_tar_zst_is_refused_like_any_tar(work: Path) -> None:
+    zstd = _zstd()
+    plain = make_tar(work / "in/evil.tar", [tar_entry("ok.txt", b"fine"), tar_entry("../x", b"pwn")], "w")
+    archive = work / "in/evil.tar.zst"
+    archive.write_bytes(zstd.compress(plain.read_bytes()))
+    assert_refused(archive, work / "out/dest", "../x", "outside the destination")
+    bomb = work / "in/bomb.tar.zst"
+    big = make_tar(work / "in/big.tar", [tar_entry("big.bin", b"\0" * 50_000)], "w")
+    bomb.write_bytes(zstd.compress(big.read_bytes()))
+    assert_refused(bomb, work / "out/dest", "big.bin", "per-member cap", max_member_bytes=1000)
+
+
+def test_corrupt_tar_zst_is_refused(work: Path) -> None:
+    zstd = _zstd()
+    plain = make_tar(work / "in/a.tar", [tar_entry("a.bin", os.urandom(200_000))], "w")
+    checked = {zstd.CompressionParameter.checksum_flag: 1}  # as zstd(1) and ArchiveStream write
+    data = bytearray(zstd.compress(plain.read_bytes(), options=checked))
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    archive = work / "in/bad.tar.zst"
+    archive.write_bytes(bytes(data))
+    with pytest.raises(UnsafeArchiveError) as info:
+        extract_archive(archive, work / "out/dest")
+    assert "\n" not in str(info.value) and "nothing extracted" in str(info.value)
+    assert not (work / "out/dest").exists()
+    truncated = work / "in/cut.tar.zst"
+    truncated.write_bytes(bytes(zstd.compress(plain.read_bytes())[:50_000]))
+    with pytest.raises(UnsafeArchiveError, match=r"'a\.bin' is corrupt"):
+        extract_archive(truncated, work / "out/dest")
+
+
+def test_digests_of_links_zip_and_sha256_only(work: Path) -> None:
+    import hashlib
+
+    data = b"shared bytes\n"
+    archive = make_tar(
+        work / "in/links.tar",
+        [
+            tar_entry("d/data.csv", data),
+            tar_entry("d/copy.csv", None, type_=tarfile.LNKTYPE, link="d/data.csv"),
+            tar_entry("d/latest.csv", None, type_=tarfile.SYMTYPE, link="data.csv"),
+            tar_entry("d/dangling", None, type_=tarfile.SYMTYPE, link="nope.csv"),
+        ],
+        "w",
+    )
+    digests: dict = {}
+    extract_archive(archive, work / "out/dest", digests=digests)
+    sha = hashlib.sha256(data).hexdigest()
+    assert set(digests) == {"d/data.csv", "d/copy.csv", "d/latest.csv"}
+    assert {(d.size, d.sha256, d.cid, d.tsize) for d in digests.values()} == {(len(data), sha, "", 0)}
+    z = make_zip(work / "in/z.zip", [("a/b.txt", b"bb"), ("c.txt", b"")])
+    zdigests: dict = {}
+    extract_archive(z, work / "out/zdest", digests=zdigests, cid_version=0)
+    assert zdigests["a/b.txt"].sha256 == hashlib.sha256(b"bb").hexdigest()
+    assert zdigests["c.txt"].cid == "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"  # ipfs add of ""
+
+
+def test_a_replaced_member_keeps_only_its_last_digest(work: Path) -> None:
+    archive = make_tar(
+        work / "in/r.tar",
+        [
+            tar_entry("x", b"first"),
+            tar_entry("x", None, type_=tarfile.SYMTYPE, link="y"),
+            tar_entry("y", b"2"),
+            tar_entry("z", b"gone"),
+            tar_entry("z", None, type_=tarfile.SYMTYPE, link="missing"),
+        ],
+        "w",
+    )
+    digests: dict = {}
+    extract_archive(archive, work / "out/dest", digests=digests)
+    assert os.readlink(work / "out/dest/x") == "y"
+    assert digests["x"] == digests["y"] and digests["y"].size == 1
+    assert "z" not in digests  # a dangling link now: the bytes it replaced are gone
+
+
+def test_digests_stay_empty_when_refused(work: Path) -> None:
+    archive = make_tar(work / "in/r.tar.gz", [tar_entry("ok.txt", b"fine"), tar_entry("/etc/x", b"pwn")])
+    digests: dict = {}
+    with pytest.raises(UnsafeArchiveError):
+        extract_archive(archive, work / "out/dest", digests=digests, cid_version=0)
+    assert digests == {}
+
+
+def test_tar_zst_without_zstd_installed_says_what_to_install(work: Path, published: Path) -> None:
+    import subprocess
+
+    _zstd()
+    archive = _streamed(published, "zstd", work / "in/r.tar.zst")
+    code = (
+        "import sys\n"
+        "sys.modules['backports.zstd'] = sys.modules['compression.zstd'] = None\n"
+        "from jupyter_publish.extract import extract_archive\n"
+        "from jupyter_publish.errors import PublishError\n"
+        "try:\n"
+        f"    extract_archive({str(archive)!r}, {str(work / 'out/dest')!r})\n"
+        "except PublishError as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PublishError compression='zstd' needs: pip install 'jupyter-publish[zstd]'"
+    assert sorted(p.name for p in (work / "out").iterdir()) == []  # no temporary folder left

@@ -59,11 +59,16 @@ def two_files() -> dict[str, bytes]:
     return {"report.csv": os.urandom(2_500_000), "sub dir/nested/plot #1.png": os.urandom(4321)}
 
 
+def _put_all(backend: HttpBackend, uploads: list[Upload], progress=None):
+    """What the core's scheduler does with a per-object backend, serially."""
+    return backend.outcome([backend.put(upload, progress) for upload in uploads])
+
+
 def _publish(backend: HttpBackend, files: dict[str, bytes]):
     seen: list[int] = []
     opened: list[list[int]] = []
     uploads = [make_upload(name, data, opened) for name, data in files.items()]
-    outcome = backend.publish(uploads, progress=seen.append)
+    outcome = _put_all(backend, uploads, progress=seen.append)
     assert sum(seen) == sum(len(d) for d in files.values())
     assert len(opened) == len(files)  # each reader opened once…
     for log in opened:
@@ -85,7 +90,7 @@ def test_publish_to_dav(nginx_dav: Nginx, backend_factory, two_files) -> None:
 
 def test_publish_single_file_to_exact_url(nginx_dav: Nginx, backend_factory) -> None:
     url = f"{nginx_dav.base_url}/exact/name.bin"
-    outcome = backend_factory(url=url).publish([make_upload("whatever.bin", b"abc")])
+    outcome = _put_all(backend_factory(url=url), [make_upload("whatever.bin", b"abc")])
     assert outcome.objects[0].url == url  # curl --upload-file: no trailing / keeps the URL
     assert httpx.get(url).content == b"abc"
 
@@ -112,12 +117,12 @@ def test_post_where_not_allowed(nginx_dav: Nginx, backend_factory) -> None:
     httpx.put(url, content=b"static").raise_for_status()
     backend = backend_factory(url=url, method="POST")  # nginx refuses POST to a file
     with pytest.raises(BackendError, match=r"^http://\S+/static.txt answered HTTP 405 Not Allowed"):
-        backend.publish([make_upload("a", b"a")])
+        _put_all(backend, [make_upload("a", b"a")])
 
 
 def test_read_with_offset(nginx_dav: Nginx, backend_factory) -> None:
     data = os.urandom(3_000_000)
-    url = backend_factory(url=nginx_dav.base_url + "/r/").publish([make_upload("d", data)]).url
+    url = _put_all(backend_factory(url=nginx_dav.base_url + "/r/"), [make_upload("d", data)]).url
     backend = backend_factory()
     assert b"".join(backend.read(url)) == data
     assert b"".join(backend.read(url, offset=1_234_567)) == data[1_234_567:]
@@ -147,7 +152,7 @@ def test_missing_is_not_found(nginx_dav: Nginx, backend_factory) -> None:
 def test_too_large_is_one_line(nginx_small: Nginx, backend_factory) -> None:
     backend = backend_factory(url=nginx_small.base_url + "/drop/")
     with pytest.raises(BackendError) as info:
-        backend.publish([make_upload("big.bin", os.urandom(64 * 1024))])
+        _put_all(backend, [make_upload("big.bin", os.urandom(64 * 1024))])
     message = str(info.value)
     assert "HTTP 413" in message and "big.bin (65536 bytes)" in message
     assert "\n" not in message
@@ -157,11 +162,11 @@ def test_auth_wrong_and_right(nginx_auth: Nginx, backend_factory) -> None:
     user, password = nginx_auth.auth_user or "", nginx_auth.auth_password or ""
     base = nginx_auth.base_url + "/auth/"
     with pytest.raises(CredentialsError, match=r"HTTP 401.*JUPYTER_PUBLISH_HTTP_AUTH"):
-        backend_factory(url=base).publish([make_upload("a.txt", b"a")])
+        _put_all(backend_factory(url=base), [make_upload("a.txt", b"a")])
     with pytest.raises(CredentialsError):
-        backend_factory(url=base, auth=(user, "wrong")).publish([make_upload("a.txt", b"a")])
+        _put_all(backend_factory(url=base, auth=(user, "wrong")), [make_upload("a.txt", b"a")])
     backend = backend_factory(url=base, auth=(user, password))
-    outcome = backend.publish([make_upload("a.txt", b"secret data")])
+    outcome = _put_all(backend, [make_upload("a.txt", b"secret data")])
     assert b"".join(backend.read(outcome.objects[0].location)) == b"secret data"
     with pytest.raises(CredentialsError):
         b"".join(backend_factory().read(outcome.objects[0].location))
@@ -173,27 +178,27 @@ def test_auth_from_env_is_never_shown(
     user, password = nginx_auth.auth_user or "", nginx_auth.auth_password or ""
     monkeypatch.setenv("JUPYTER_PUBLISH_HTTP_AUTH", f"{user}:{password}")
     backend = backend_factory(url=nginx_auth.base_url + "/env/")
-    outcome = backend.publish([make_upload("e.txt", b"e")])
+    outcome = _put_all(backend, [make_upload("e.txt", b"e")])
     assert password not in repr(outcome)
     assert outcome.params == {"URL": outcome.objects[0].url, "Method": "PUT"}
 
     monkeypatch.setenv("JUPYTER_PUBLISH_HTTP_AUTH", f"{user}:wrong-{password}")
     with pytest.raises(CredentialsError) as info:
-        backend_factory(url=nginx_auth.base_url + "/env/").publish([make_upload("e", b"e")])
+        _put_all(backend_factory(url=nginx_auth.base_url + "/env/"), [make_upload("e", b"e")])
     assert password not in str(info.value)
 
 
 def test_headers_from_env(nginx_auth: Nginx, backend_factory, monkeypatch: pytest.MonkeyPatch) -> None:
     token = base64.b64encode(f"{nginx_auth.auth_user}:{nginx_auth.auth_password}".encode())
     monkeypatch.setenv("JUPYTER_PUBLISH_HTTP_HEADERS", f"Authorization: Basic {token.decode()}; X-Foo: y")
-    outcome = backend_factory(url=nginx_auth.base_url + "/hdr/").publish([make_upload("h", b"h")])
+    outcome = _put_all(backend_factory(url=nginx_auth.base_url + "/hdr/"), [make_upload("h", b"h")])
     assert token.decode() not in repr(outcome)
 
 
 def test_userinfo_in_url_becomes_auth(nginx_auth: Nginx, backend_factory) -> None:
     host = nginx_auth.base_url.removeprefix("http://")
     url = f"http://{nginx_auth.auth_user}:{nginx_auth.auth_password}@{host}/ui/"
-    outcome = backend_factory(url=url).publish([make_upload("u.txt", b"u")])
+    outcome = _put_all(backend_factory(url=url), [make_upload("u.txt", b"u")])
     assert str(nginx_auth.auth_password) not in repr(outcome)
     assert outcome.objects[0].url == f"{nginx_auth.base_url}/ui/u.txt"
 
@@ -203,7 +208,7 @@ def test_connection_refused(backend_factory, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("JUPYTER_PUBLISH_HTTP_HEADERS", "Authorization: Bearer tok-very-secret")
     url = f"http://127.0.0.1:{free_port()}/drop/"
     with pytest.raises(BackendError) as info:
-        backend_factory(url=url).publish([make_upload("x", b"x")])
+        _put_all(backend_factory(url=url), [make_upload("x", b"x")])
     message = str(info.value)
     assert message.startswith(f"cannot reach {url}")
     assert "\n" not in message and "very-secret" not in message
@@ -211,7 +216,7 @@ def test_connection_refused(backend_factory, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_auth_as_string_and_bad_urls(nginx_auth: Nginx, backend_factory) -> None:
     auth = f"{nginx_auth.auth_user}:{nginx_auth.auth_password}"
-    backend_factory(url=nginx_auth.base_url + "/s/", auth=auth).publish([make_upload("s", b"s")])
+    _put_all(backend_factory(url=nginx_auth.base_url + "/s/", auth=auth), [make_upload("s", b"s")])
     for bad in ("ftp://host/x/", "http:///nohost/", "http://host:port/"):
         with pytest.raises(DestinationError):
             HttpBackend(url=bad)

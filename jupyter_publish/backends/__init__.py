@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 from ..errors import DestinationError
-from .base import Backend, RemoteObject, StoredObject, StoreOutcome, Upload
+from .base import Backend, BatchBackend, ObjectBackend, RemoteObject, StoredObject, StoreOutcome, Upload
 
 _REGISTRY: dict[str, str | type[Any]] = {
     "local": "jupyter_publish.backends.local.LocalBackend",
@@ -58,6 +58,8 @@ def known_schemes() -> list[str]:
 
 __all__ = [
     "Backend",
+    "BatchBackend",
+    "ObjectBackend",
     "RemoteObject",
     "StoreOutcome",
     "StoredObject",

@@ -1,20 +1,28 @@
-"""The small protocol every storage backend speaks.
+"""The small, per-object protocol every storage backend speaks.
 
-A backend only moves bytes. Hashing, CIDs, the manifest, the ledger, temporary files,
-verification and progress all live in the core, so that a new backend is one short
-module: ``publish`` reads each :class:`Upload` to its end (the reader hashes as it
-goes), ``list`` expands a reference into objects, and ``read`` streams one object's
-bytes from an offset (for resumable, verified downloads).
+A backend only moves bytes, one object at a time. Hashing, CIDs, the manifest, the
+ledger, concurrency, verification and progress all live in the core
+(:mod:`jupyter_publish.transfer` schedules many objects at once), so a new backend is one
+short module:
+
+* :meth:`ObjectBackend.put` stores one :class:`Upload`, reading it once to its end (the
+  reader hashes as it goes) and parallelising *inside* a large object if the store can
+  (multipart parts); :meth:`ObjectBackend.outcome` then describes the whole publish.
+* :meth:`ObjectBackend.list` expands a reference into objects; :meth:`ObjectBackend.read`
+  streams one object's bytes, or one byte range of it (resumable, parallel ranged reads).
+
+A store that must receive a whole publish in one request (IPFS ``add`` builds one folder)
+implements :class:`BatchBackend` instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar, Protocol
+from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 ProgressCallback = Callable[[int], None]
-"""Called with a number of bytes just transferred."""
+"""Called with a number of bytes just transferred (from any thread)."""
 
 
 @dataclass
@@ -27,11 +35,12 @@ class Upload:
     """
 
     name: str
-    size: int
+    size: int | None
+    """None for a stream whose length is known only at its end (an archive being made)."""
     open: Callable[[], BinaryIO]
     content_type: str = "application/octet-stream"
     sha256: str | None = None
-    """Known up front for archives (written to a temp file first), else None."""
+    """Known up front only when the bytes were hashed before the upload, else None."""
 
 
 @dataclass
@@ -72,25 +81,47 @@ class RemoteObject:
     sha256: str | None = None
     """A checksum the store itself vouches for (our metadata, a manifest), if any."""
     cid: str | None = None
+    ranged: bool = False
+    """The store serves byte ranges of it, so the core may read parts in parallel."""
 
 
-class Backend(Protocol):
-    """A storage backend, registered by URI scheme in :mod:`jupyter_publish.backends`."""
-
+class _Reading(Protocol):
     scheme: ClassVar[str]
-
-    def publish(self, uploads: Sequence[Upload], progress: ProgressCallback | None = None) -> StoreOutcome:
-        """Store every upload under this backend's destination; raise PublishError on failure."""
-        ...
 
     def list(self, ref: str) -> list[RemoteObject]:
         """Expand ``ref`` (an object, a prefix, a glob, a directory CID) into objects."""
         ...
 
-    def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
-        """Stream the bytes of one object starting at ``offset``."""
+    def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """Stream the bytes of one object from ``offset`` (``length`` bytes, or to its end)."""
         ...
 
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+@runtime_checkable
+class ObjectBackend(_Reading, Protocol):
+    """A store that takes objects one at a time; the core puts many at once."""
+
+    def put(self, upload: Upload, progress: ProgressCallback | None = None) -> StoredObject:
+        """Store one upload (thread-safe: called from several workers at once)."""
+        ...
+
+    def outcome(self, objects: Sequence[StoredObject]) -> StoreOutcome:
+        """Describe the publish once every object is stored (may write an index)."""
+        ...
+
+
+@runtime_checkable
+class BatchBackend(_Reading, Protocol):
+    """A store that must receive a whole publish in one request (IPFS ``add``)."""
+
+    def publish(self, uploads: Sequence[Upload], progress: ProgressCallback | None = None) -> StoreOutcome:
+        """Store every upload in one go; raise PublishError on failure."""
+        ...
+
+
+Backend = ObjectBackend | BatchBackend
+"""Either kind, as the registry hands them out."""

@@ -17,6 +17,7 @@ import contextlib
 import os
 import re
 import secrets
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
@@ -111,6 +112,8 @@ class HttpBackend:
     """Publish by HTTP upload; fetch back any http(s) URL."""
 
     scheme: ClassVar[str] = "http"
+    ranged_reads: ClassVar[bool | None] = None
+    """Only servers that say ``Accept-Ranges: bytes`` (a HEAD tells) are read in ranges."""
 
     def __init__(
         self,
@@ -120,6 +123,8 @@ class HttpBackend:
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | str | None = None,
         timeout: float = 300.0,
+        max_concurrency: int = 10,
+        expected_count: int = 1,
         **_ignored: object,
     ) -> None:
         self.url, url_auth = _strip_userinfo(_checked_url(url)) if url else ("", None)
@@ -134,18 +139,26 @@ class HttpBackend:
             auth = parse_auth(auth, "--auth")
         self._auth = auth or url_auth or (parse_auth(env_auth) if env_auth else None)
         self.timeout = timeout
+        self.max_concurrency = max_concurrency
+        self.expected_count = expected_count
+        """How many files this publish sends: one file may take the URL itself as its name."""
         self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------------
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            import httpx
+        """One client per job, its pool sized to the transfers in flight (thread-safe)."""
+        with self._client_lock:
+            if self._client is None:
+                import httpx
 
-            self._client = httpx.Client(
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
-                headers={"User-Agent": "jupyter-publish"},
-            )
-        return self._client
+                pool = self.max_concurrency + 2
+                self._client = httpx.Client(
+                    timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
+                    headers={"User-Agent": "jupyter-publish"},
+                    limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+                )
+            return self._client
 
     def _credentials(self, url: str) -> tuple[dict[str, str], httpx.BasicAuth | None]:
         """Our headers and auth, but only for the destination's origin."""
@@ -216,19 +229,15 @@ class HttpBackend:
         return data[:_BODY_PEEK].decode("utf-8", "replace")
 
     # -- publish -------------------------------------------------------------------
-    def publish(self, uploads: Sequence[Upload], progress: ProgressCallback | None = None) -> StoreOutcome:
-        """Upload every file, one request each; report where each can be downloaded."""
-        if not self.url:
-            raise DestinationError("an http(s) destination needs a URL, e.g. https://host/drop/")
-        objects = [self._publish_one(upload, len(uploads), progress) for upload in uploads]
-        # One file: its download URL is the result. Several: the folder they went to
-        # (each file's own URL is in the manifest; the job ID fetches them all).
+    def outcome(self, objects: Sequence[StoredObject]) -> StoreOutcome:
+        """One file: its download URL is the result. Several: the folder they went to
+        (each file's own URL is in the manifest; the job ID fetches them all)."""
         where = objects[0].location if len(objects) == 1 else self.url
         return StoreOutcome(
             type="urlDownload",
             params={"URL": where, "Method": self.method},
             uri=where,
-            objects=objects,
+            objects=list(objects),
             url=objects[0].url if len(objects) == 1 else None,
         )
 
@@ -242,20 +251,25 @@ class HttpBackend:
         path = (parts.path if parts.path.endswith("/") else parts.path + "/") + _quote_name(name)
         return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
-    def _publish_one(self, upload: Upload, count: int, progress: ProgressCallback | None) -> StoredObject:
+    def put(self, upload: Upload, progress: ProgressCallback | None = None) -> StoredObject:
+        """One request per file (any number at once: the client's pool is shared)."""
         import httpx
 
-        url = self.target(upload.name, count)
+        if not self.url:
+            raise DestinationError("an http(s) destination needs a URL, e.g. https://host/drop/")
+        url = self.target(upload.name, self.expected_count)
         headers, auth = self._credentials(url)
         if self.method == "PUT":
             headers["Content-Type"] = upload.content_type
-            headers["Content-Length"] = str(upload.size)
+            if upload.size is not None:  # else chunked: an archive still being made
+                headers["Content-Length"] = str(upload.size)
             body = self._file_chunks(upload, progress)
         else:
             boundary = "jupyter-publish-" + secrets.token_hex(16)
             head, tail = _form_parts(upload, boundary)
             headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
-            headers["Content-Length"] = str(len(head) + upload.size + len(tail))
+            if upload.size is not None:
+                headers["Content-Length"] = str(len(head) + upload.size + len(tail))
             body = self._form_chunks(upload, head, tail, progress)
         try:
             with self._http().stream(self.method, url, content=body, headers=headers, auth=auth) as response:
@@ -297,27 +311,42 @@ class HttpBackend:
                 self._check(response, url)
             elif response.is_success and response.headers.get("content-length", "").isdigit():
                 size = int(response.headers["content-length"])
+            ranged = size is not None and "bytes" in response.headers.get("accept-ranges", "").lower()
         path = urlsplit(url).path.rstrip("/")
         name = unquote(path.rsplit("/", 1)[-1]) or urlsplit(url).hostname or "download"
-        return [RemoteObject(name=name, location=url, size=size)]
+        # The URL the redirects ended at: ranged reads go straight there.
+        return [RemoteObject(name=name, location=url, size=size, ranged=ranged)]
 
-    def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
+    def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         """Stream ``location`` from ``offset``: a Range request, or skipping if ignored."""
         import httpx
 
-        extra = {"Range": f"bytes={offset}-"} if offset > 0 else {}
+        if length is not None and length <= 0:
+            return
+        if length is not None:
+            extra = {"Range": f"bytes={offset}-{offset + length - 1}"}
+        else:
+            extra = {"Range": f"bytes={offset}-"} if offset > 0 else {}
         with self._open("GET", location, extra) as (response, url):
             if response.status_code == 416 and offset > 0:
                 return  # nothing left past offset: the caller already has it all
             self._check(response, url)
             skip = self._bytes_to_skip(response, url, offset)
+            remaining = length
             try:
-                for chunk in response.iter_bytes(CHUNK):
+                # No decoding layer unless the server compressed anyway despite "identity".
+                encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+                for chunk in response.iter_bytes(CHUNK) if encoded else response.iter_raw(CHUNK):
                     if skip:
                         dropped = min(skip, len(chunk))
                         chunk, skip = chunk[dropped:], skip - dropped
+                    if remaining is not None:
+                        chunk = chunk[:remaining]
+                        remaining -= len(chunk)
                     if chunk:
                         yield chunk
+                    if remaining == 0:
+                        return
             except httpx.HTTPError as exc:
                 raise self._transport_error(url, exc) from exc
 

@@ -1,6 +1,7 @@
 """IPFS through a Kubo-compatible RPC API: one publish is one UnixFS directory.
 
-All uploads go up in a single ``add`` request with ``wrap-with-directory``, so the
+A :class:`~jupyter_publish.backends.base.BatchBackend`: all uploads go up in a single
+streamed ``add`` request with ``wrap-with-directory``, so the
 result has one root CID (the folder) and every file keeps its relative path under it:
 ``ipfs://ROOT/path/to/file``. With ``cid_version=1`` leaves are raw, as ``ipfs add
 --cid-version=1`` makes them, so the CIDs match what the core computes locally.
@@ -65,6 +66,7 @@ class IpfsBackend:
     """Adds results to an IPFS node (pinned by default) and reads them back by CID."""
 
     scheme: ClassVar[str] = "ipfs"
+    ranged_reads: ClassVar[bool] = False  # cat is read in windows already
 
     def __init__(
         self,
@@ -168,18 +170,18 @@ class IpfsBackend:
                     )
         return sorted(found, key=lambda obj: obj.name)
 
-    def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
+    def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         cid, path = split_ref(location)
         if self.read_via_gateway:
-            return self._read_gateway(cid, path, offset)
-        return self.client.cat(f"{SCHEME}{cid}/{path}" if path else f"{SCHEME}{cid}", offset)
+            return self._read_gateway(cid, path, offset, length)
+        return self.client.cat(f"{SCHEME}{cid}/{path}" if path else f"{SCHEME}{cid}", offset, length)
 
-    def _read_gateway(self, cid: str, path: str, offset: int) -> Iterator[bytes]:
+    def _read_gateway(self, cid: str, path: str, offset: int, length: int | None) -> Iterator[bytes]:
         from .http import HttpBackend
 
         reader = HttpBackend(url=self.gateway_url(cid, path) or "", timeout=self.timeout)
         try:
-            yield from reader.read(reader.url, offset)
+            yield from reader.read(reader.url, offset, length)
         finally:
             reader.close()
 

@@ -26,6 +26,13 @@ from ..errors import DestinationError, NotFoundError
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 CHUNK = 1024 * 1024
+_UNKNOWN = object()
+
+
+def _quote_name(name: str) -> str:
+    from urllib.parse import quote
+
+    return "/".join(quote(part, safe="") for part in name.split("/"))
 
 
 def store_root() -> Path:
@@ -36,33 +43,34 @@ class LocalBackend:
     """Stores uploads in the content-addressed store under the jupyter-publish home."""
 
     scheme: ClassVar[str] = "local"
+    ranged_reads: ClassVar[bool] = False  # a local disk gains nothing from parallel reads
 
     def __init__(self, *, prefix: str = "", root: Path | None = None, **_ignored: Any) -> None:
         self.root = Path(root) if root else store_root()
         self.prefix = prefix.strip("/")
+        self._serve_base: str | object | None = _UNKNOWN
+        self._jobs: dict[str, dict[str, dict[str, Any]]] = {}
         for sub in ("blobs/sha256", "jobs", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     # -- publish -------------------------------------------------------------------
-    def publish(
-        self, uploads: Sequence[Upload], progress: Callable[[int], None] | None = None
-    ) -> StoreOutcome:
+    def put(self, upload: Upload, progress: Callable[[int], None] | None = None) -> StoredObject:
+        """Copy one upload into the store (thread-safe: temp file, then an atomic rename)."""
         if not self.prefix:
             raise DestinationError("a local publish needs a job ID to file its results under")
-        entries: dict[str, dict[str, Any]] = {}
-        objects = []
-        for upload in uploads:
-            digest, size = self._store_blob(upload)
-            entries[upload.name] = {"sha256": digest, "size": size}
-            location = f"local://{self.prefix}/{upload.name}"
-            objects.append(StoredObject(upload.name, location, self._url(upload.name), {"blob": digest}))
+        digest, size = self._store_blob(upload)
+        location = f"local://{self.prefix}/{upload.name}"
+        return StoredObject(upload.name, location, self._url(upload.name), {"blob": digest, "size": size})
+
+    def outcome(self, objects: Sequence[StoredObject]) -> StoreOutcome:
+        """Write the job's index (name -> blob) once every blob is in place."""
+        entries = {o.name: {"sha256": o.extra["blob"], "size": o.extra["size"]} for o in objects}
         self._write_json(self.root / "jobs" / f"{self.prefix}.json", entries)
-        uri = f"local://{self.prefix}/"
         return StoreOutcome(
             type="local",
             params={"JobID": self.prefix, "Store": str(self.root)},
-            uri=uri,
-            objects=objects,
+            uri=f"local://{self.prefix}/",
+            objects=list(objects),
             url=self._url(""),
         )
 
@@ -101,18 +109,26 @@ class LocalBackend:
         os.replace(tmp, path)
 
     def _url(self, name: str) -> str | None:
-        from ..serve import running_server_url
+        if self._serve_base is _UNKNOWN:  # asked once per publish, not once per file
+            from ..serve import running_server_url
 
-        base = running_server_url()
-        return f"{base}/{self.prefix}/{name}" if base else None
+            self._serve_base = running_server_url()
+        base = self._serve_base
+        return f"{base}/{self.prefix}/{_quote_name(name)}" if base else None
 
     # -- fetch ---------------------------------------------------------------------
     def _job_entries(self, job_id: str) -> dict[str, dict[str, Any]]:
+        """A job's index, read once per backend instance (a fetch reads many files of it)."""
+        cached = self._jobs.get(job_id)
+        if cached is not None:
+            return cached
         path = self.root / "jobs" / f"{job_id}.json"
         try:
-            return json.loads(path.read_text())
+            entries: dict[str, dict[str, Any]] = json.loads(path.read_text())
         except FileNotFoundError:
             raise NotFoundError(f"no job {job_id!r} in the local store at {self.root}") from None
+        self._jobs[job_id] = entries
+        return entries
 
     def list(self, ref: str) -> list[RemoteObject]:
         job_id, _, sub = _split_ref(ref)
@@ -135,7 +151,7 @@ class LocalBackend:
             raise NotFoundError(f"{ref} not found in the local store")
         return found
 
-    def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
+    def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         job_id, _, name = _split_ref(location)
         info = self._job_entries(job_id).get(name)
         if info is None:
@@ -143,16 +159,19 @@ class LocalBackend:
         blob = self.blob_path(info["sha256"])
         if not blob.exists():
             raise NotFoundError(f"{location}: its blob {info['sha256'][:12]}… is missing from the store")
-        return _read_from(blob, offset)
+        return _read_from(blob, offset, length)
 
     def close(self) -> None:
         pass
 
 
-def _read_from(path: Path, offset: int) -> Iterator[bytes]:
+def _read_from(path: Path, offset: int, length: int | None = None) -> Iterator[bytes]:
+    remaining = length
     with open(path, "rb") as handle:
         handle.seek(offset)
-        while chunk := handle.read(CHUNK):
+        while remaining != 0 and (chunk := handle.read(min(CHUNK, remaining or CHUNK))):
+            if remaining is not None:
+                remaining -= len(chunk)
             yield chunk
 
 

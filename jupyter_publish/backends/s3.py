@@ -2,17 +2,23 @@
 
 Credentials come from the standard chain (env, profile, config files, instance roles);
 the endpoint from ``--endpoint``, ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``.
-Uploads stream through boto3's managed transfer (multipart above 64 MiB, parts sent in
-parallel) while the core hashes the same bytes; afterwards a HEAD records VersionId and
-S3's own ChecksumSHA256 when the store keeps one.
+The core puts many objects at once (:mod:`jupyter_publish.transfer`); this backend puts
+one: a single PUT with ``ChecksumSHA256`` up to one part (8 MiB), else a multipart upload
+whose parts are read in order through the core's hashing reader and sent several at a
+time, each with its own ``ChecksumSHA256`` so the store verifies every byte. VersionId,
+ETag and S3's checksum come from the PUT / CompleteMultipartUpload responses (no HEAD).
+Large objects are read back as parallel 8 MiB ranged GETs (see ``RemoteObject.ranged``).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import fnmatch
+import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -20,7 +26,11 @@ from ..errors import BackendError, CredentialsError, DestinationError, NotFoundE
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 MiB = 1024 * 1024
-MULTIPART_THRESHOLD = 64 * MiB
+PART_SIZE = 8 * MiB
+"""Multipart part and ranged-GET size, as AWS's performance guidelines suggest (8-16 MB)."""
+MAX_PARTS = 10_000
+PART_CONCURRENCY = 6
+"""Parts of one object in flight: (this + 1) x 8 MiB bounds the memory of any upload."""
 MANIFEST_NAME = ".jupyter-publish.json"
 """Written last in a plain (non-archive) publish: the file list with sha256s, and the
 marker that the upload completed."""
@@ -61,6 +71,9 @@ class S3Backend:
 
     scheme: ClassVar[str] = "s3"
     sidecar_manifest: ClassVar[bool] = True
+    parallel_above: ClassVar[int] = PART_SIZE
+    """Larger objects go multipart, parts in parallel: the core puts them one at a time."""
+    ranged_reads: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -71,7 +84,7 @@ class S3Backend:
         region: str | None = None,
         profile: str | None = None,
         presign: str | int | None = None,
-        max_concurrency: int = 4,
+        max_concurrency: int = 10,
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
@@ -93,69 +106,176 @@ class S3Backend:
         self.profile = profile
         self.presign_seconds = parse_duration(presign)
         self.max_concurrency = max_concurrency
+        self.part_concurrency = max(1, min(max_concurrency, PART_CONCURRENCY))
         self._client: Any = None
+        self._client_lock = threading.Lock()  # workers share one client (one pool)
 
     # -- client --------------------------------------------------------------------
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            import botocore.config
-            import botocore.exceptions
-
-            options: dict[str, Any] = {
-                "retries": {"max_attempts": 5, "mode": "standard"},
-                "signature_version": "s3v4",
-            }
-            if self.endpoint and "amazonaws.com" not in self.endpoint:
-                # boto3 >= 1.36 sends CRC checksums many S3-compatible stores reject;
-                # we keep our own sha256 of every object instead (FACTS.md).
-                options.update(
-                    request_checksum_calculation="when_required",
-                    response_checksum_validation="when_required",
-                    s3={"addressing_style": "path"},
-                )
-            try:
-                keys = {k: v for k, v in self._keys.items() if v}
-                session = boto3.session.Session(profile_name=None if keys else self.profile, **keys)
-            except botocore.exceptions.ProfileNotFound:
-                raise CredentialsError(
-                    f"AWS profile {self.profile!r} not found: check ~/.aws/config or drop --profile"
-                ) from None
-            self.region = self.region or session.region_name or "us-east-1"
-            self._client = session.client(
-                "s3",
-                endpoint_url=self.endpoint,
-                region_name=self.region,
-                config=botocore.config.Config(**options),
-            )
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._make_client()
         return self._client
 
-    def _transfer_config(self) -> Any:
-        from boto3.s3.transfer import TransferConfig
+    def _make_client(self) -> Any:
+        import boto3
+        import botocore.config
+        import botocore.exceptions
 
-        config = TransferConfig(
-            multipart_threshold=MULTIPART_THRESHOLD,
-            multipart_chunksize=8 * MiB,
-            max_concurrency=self.max_concurrency,
-            use_threads=True,
+        options: dict[str, Any] = {
+            "retries": {"max_attempts": 5, "mode": "standard"},
+            "signature_version": "s3v4",
+            # One connection per object or part in flight, reused across the job.
+            "max_pool_connections": self.max_concurrency + self.part_concurrency,
+        }
+        if self.endpoint and "amazonaws.com" not in self.endpoint:
+            # boto3 >= 1.36 sends CRC checksums many S3-compatible stores reject;
+            # we keep our own sha256 of every object instead (FACTS.md).
+            options.update(
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                s3={"addressing_style": "path"},
+            )
+        try:
+            keys = {k: v for k, v in self._keys.items() if v}
+            session = boto3.session.Session(profile_name=None if keys else self.profile, **keys)
+        except botocore.exceptions.ProfileNotFound:
+            raise CredentialsError(
+                f"AWS profile {self.profile!r} not found: check ~/.aws/config or drop --profile"
+            ) from None
+        self.region = self.region or session.region_name or "us-east-1"
+        return session.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            config=botocore.config.Config(**options),
         )
-        # Bounds the parts read ahead of the network: memory stays flat at any size.
-        config.max_in_memory_upload_chunks = self.max_concurrency + 2
-        return config
 
     # -- publish -------------------------------------------------------------------
-    def publish(
-        self, uploads: Sequence[Upload], progress: Callable[[int], None] | None = None
-    ) -> StoreOutcome:
-        objects = [self._put(upload, progress) for upload in uploads]
-        single = len(uploads) == 1 and not self.key.endswith("/")
+    def put(self, upload: Upload, progress: Callable[[int], None] | None = None) -> StoredObject:
+        """One object: a single PUT up to one part's size, else a parallel multipart upload.
+
+        Everything we record comes from the PUT / CompleteMultipartUpload responses: no
+        HEAD afterwards (one request per small file, and only ``s3:PutObject`` needed).
+        """
+        key = self.object_key(upload.name)
+        what = f"s3://{self.bucket}/{key}"
+        first_size = self._part_size(upload.size, 1)
+        with upload.open() as reader:
+            first = _read_exactly(reader, first_size)
+            if upload.size is not None and upload.size > first_size:
+                more = b"multipart"  # known to be larger: no need to peek
+            else:  # a known small size, or a stream of unknown length: peek one byte
+                more = reader.read(1) if len(first) == first_size else b""
+            if not more:
+                response = self._call(lambda: self._put_single(key, upload, first), what=what)
+            else:
+                lead = b"" if upload.size is not None and upload.size > first_size else more
+                response = self._put_multipart(key, upload, reader, first, lead, what)
+        facts: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ETag": response.get("ETag")}
+        if response.get("VersionId") and response["VersionId"] != "null":
+            facts["VersionID"] = response["VersionId"]
+        if response.get("ChecksumSHA256"):
+            facts["ChecksumSHA256"] = response["ChecksumSHA256"]
+        location = what
+        if facts.get("VersionID"):  # this exact version, even after the key is overwritten
+            location += f"?versionId={facts['VersionID']}"
+        return StoredObject(upload.name, location, self._presign(key), facts)
+
+    @staticmethod
+    def _part_size(size: int | None, part_number: int) -> int:
+        """8 MiB parts; larger when a known (or growing) size would pass S3's 10,000 parts."""
+        if size is not None:
+            return max(PART_SIZE, -(-size // MAX_PARTS))
+        return PART_SIZE * (1 + (part_number - 1) // 1000)  # unknown size: grow every 1000
+
+    def _put_single(self, key: str, upload: Upload, body: bytes) -> dict[str, Any]:
+        digest = hashlib.sha256(body).digest()
+        checksum = base64.b64encode(digest).decode()
+        response: dict[str, Any] = self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType=upload.content_type,
+            # The store checks this itself and answers BadDigest on any mismatch.
+            ChecksumSHA256=checksum,
+            Metadata={"sha256": digest.hex()},
+        )
+        response.setdefault("ChecksumSHA256", checksum)  # the store verified it or refused
+        return response
+
+    def _put_multipart(
+        self, key: str, upload: Upload, reader: Any, first: bytes, lead: bytes, what: str
+    ) -> dict[str, Any]:
+        """Parts are read in order through the hashing reader and sent several at a time.
+
+        Each part carries its own ChecksumSHA256, so the store verifies every byte it
+        keeps; at most ``part_concurrency`` parts are in memory (flat RSS at any size).
+        ``lead`` is a byte already read past ``first`` (peeking at a stream's end).
+        """
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        extra: dict[str, Any] = {"ContentType": upload.content_type, "ChecksumAlgorithm": "SHA256"}
+        if upload.sha256:
+            extra["Metadata"] = {"sha256": upload.sha256}
+        created = self._call(
+            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra), what=what
+        )
+        upload_id = created["UploadId"]
+        parts: dict[int, dict[str, Any]] = {}
+        running: dict[Future[dict[str, Any]], int] = {}
+        pool = ThreadPoolExecutor(self.part_concurrency, thread_name_prefix="jupyter-publish-s3-part")
+        try:
+            number, body = 1, first
+            while body:
+                while len(running) >= self.part_concurrency:
+                    _collect(wait(running, return_when=FIRST_COMPLETED)[0], running, parts)
+                running[pool.submit(self._send_part, key, upload_id, number, body, what)] = number
+                del body  # the part's only reference is now its task: memory is bounded
+                number += 1
+                size = self._part_size(upload.size, number)
+                body = lead + _read_exactly(reader, size - len(lead)) if lead else _read_exactly(reader, size)
+                lead = b""
+            while running:
+                _collect(wait(running)[0], running, parts)
+            ordered = [parts[n] for n in sorted(parts)]
+            return self._call(
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": ordered}
+                ),
+                what=what,
+            )
+        except BaseException:
+            for future in running:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            with contextlib.suppress(Exception):  # leave no invisible parts behind to pay for
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+    def _send_part(self, key: str, upload_id: str, number: int, body: bytes, what: str) -> dict[str, Any]:
+        checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        response = self._call(
+            lambda: self.client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                ChecksumSHA256=checksum,
+            ),
+            what=what,
+        )
+        return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
+
+    def outcome(self, objects: Sequence[StoredObject]) -> StoreOutcome:
+        single = len(objects) == 1 and not self.key.endswith("/")
         key = objects[0].extra["Key"] if single else self.key
-        params: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "Region": self.region,
-        }
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Region": self.region}
         if self.endpoint:
             params["Endpoint"] = self.endpoint
         if single:
@@ -164,7 +284,7 @@ class S3Backend:
                     params[field] = objects[0].extra[field]
         url = objects[0].url if single else None
         return StoreOutcome(
-            type="s3", params=params, uri=f"s3://{self.bucket}/{key}", objects=objects, url=url
+            type="s3", params=params, uri=f"s3://{self.bucket}/{key}", objects=list(objects), url=url
         )
 
     def object_key(self, name: str) -> str:
@@ -172,56 +292,6 @@ class S3Backend:
         if self.key and not self.key.endswith("/"):
             return self.key
         return f"{self.key}{name}"
-
-    def _put(self, upload: Upload, progress: Callable[[int], None] | None) -> StoredObject:
-        key = self.object_key(upload.name)
-        extra: dict[str, Any] = {"ContentType": upload.content_type}
-        if upload.sha256:
-            extra["Metadata"] = {"sha256": upload.sha256}
-            if upload.size < MULTIPART_THRESHOLD:
-                # The store checks this itself and answers BadDigest on any mismatch.
-                extra["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(upload.sha256)).decode()
-        with upload.open() as reader:
-            self._call(
-                lambda: self._transfer(reader, key, extra, upload.size), what=f"s3://{self.bucket}/{key}"
-            )
-        try:  # Bacalhau's publisher policy grants PutObject only: the HEAD is a bonus
-            head = self._call(
-                lambda: self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"),
-                what=f"s3://{self.bucket}/{key}",
-            )
-        except CredentialsError:
-            head = {}
-        facts: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ETag": head.get("ETag")}
-        if head.get("VersionId") and head["VersionId"] != "null":
-            facts["VersionID"] = head["VersionId"]
-        if head.get("ChecksumSHA256"):
-            facts["ChecksumSHA256"] = head["ChecksumSHA256"]
-        if head.get("ContentLength") is not None and head["ContentLength"] != upload.size:
-            raise BackendError(
-                f"s3://{self.bucket}/{key} holds {head['ContentLength']} bytes after upload, "
-                f"expected {upload.size}"
-            )
-        location = f"s3://{self.bucket}/{key}"
-        if facts.get("VersionID"):  # this exact version, even after the key is overwritten
-            location += f"?versionId={facts['VersionID']}"
-        return StoredObject(upload.name, location, self._presign(key), facts)
-
-    def _transfer(self, reader: Any, key: str, extra: dict[str, Any], size: int) -> None:
-        """boto3's managed upload, told the size up front.
-
-        Our reader cannot seek, and s3transfer would otherwise buffer a whole multipart
-        threshold in memory just to find out whether the stream is large.
-        """
-        from boto3.s3.transfer import create_transfer_manager
-        from s3transfer.subscribers import BaseSubscriber
-
-        class KnownSize(BaseSubscriber):  # type: ignore[misc]
-            def on_queued(self, future: Any, **kwargs: Any) -> None:
-                future.meta.provide_transfer_size(size)
-
-        with create_transfer_manager(self.client, self._transfer_config()) as manager:
-            manager.upload(reader, self.bucket, key, extra_args=extra, subscribers=[KnownSize()]).result()
 
     def _presign(self, key: str) -> str | None:
         if not self.presign_seconds:
@@ -325,7 +395,8 @@ class S3Backend:
                 if rel == MANIFEST_NAME and not magic:
                     manifest = self._load_manifest(bucket, name)
                     continue
-                found.append(RemoteObject(rel, f"s3://{bucket}/{name}", size=int(item.get("Size", 0))))
+                size = int(item.get("Size", 0))
+                found.append(RemoteObject(rel, f"s3://{bucket}/{name}", size=size, ranged=True))
         if not found:
             raise NotFoundError(f"nothing found at {ref}")
         if manifest:
@@ -351,7 +422,8 @@ class S3Backend:
         checksum = head.get("ChecksumSHA256")
         if not sha and checksum and "-" not in checksum:
             sha = base64.b64decode(checksum).hex()
-        return RemoteObject(name, f"s3://{bucket}/{key}", size=int(head.get("ContentLength", 0)), sha256=sha)
+        size = int(head.get("ContentLength", 0))
+        return RemoteObject(name, f"s3://{bucket}/{key}", size=size, sha256=sha, ranged=True)
 
     def _load_manifest(self, bucket: str, key: str) -> dict[str, Any] | None:
         body = self._call(lambda: self.client.get_object(Bucket=bucket, Key=key), what=key)["Body"]
@@ -362,19 +434,24 @@ class S3Backend:
         finally:
             body.close()
 
-    def read(self, location: str, offset: int = 0) -> Iterator[bytes]:
+    def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """One GET from ``offset`` (``length`` bytes, or to the end) as a ranged request."""
         location, version = _split_version(location)
         bucket, key = split_s3_uri(location)
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if version:
             kwargs["VersionId"] = version
-        if offset:
+        if length is not None:
+            if length <= 0:
+                return iter(())
+            kwargs["Range"] = f"bytes={offset}-{offset + length - 1}"
+        elif offset:
             kwargs["Range"] = f"bytes={offset}-"
         response = self._call(lambda: self.client.get_object(**kwargs), what=location)
         body = response["Body"]
         if offset and response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 200:
-            _skip(body, offset)
-        return _iter_body(body)
+            _skip(body, offset)  # the store ignored Range and sent everything
+        return _iter_body(body, length)
 
     def close(self) -> None:
         if self._client is not None:
@@ -382,9 +459,30 @@ class S3Backend:
             self._client = None
 
 
-def _iter_body(body: Any) -> Iterator[bytes]:
+def _read_exactly(reader: Any, size: int) -> bytes:
+    """``size`` bytes from ``reader`` (fewer only at its end), in as few reads as it allows."""
+    chunks, remaining = [], size
+    while remaining > 0 and (chunk := reader.read(remaining)):
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _collect(done: Any, running: dict[Any, int], parts: dict[int, dict[str, Any]]) -> None:
+    for future in done:
+        parts[running.pop(future)] = future.result()
+
+
+def _iter_body(body: Any, length: int | None = None) -> Iterator[bytes]:
     try:
-        yield from body.iter_chunks(chunk_size=MiB)
+        for chunk in body.iter_chunks(chunk_size=MiB):
+            if length is not None:
+                chunk = chunk[:length]
+                length -= len(chunk)
+            if chunk:
+                yield chunk
+            if length == 0:
+                break
     finally:
         body.close()
 

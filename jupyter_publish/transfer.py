@@ -1,0 +1,150 @@
+"""The one place that moves many objects at once: a bounded pool with clean cancellation.
+
+Real links have latency and a per-connection ceiling, so one object after another wastes
+most of the link (AWS's S3 guidelines scale by parallel connections). Backends therefore do
+per-object work and the core runs it here: at most ``max_concurrency`` objects in flight,
+tasks submitted lazily (20,000 files never become 20,000 pending futures), the first
+failure stops the rest (running tasks see :func:`check_cancelled` fail at their next read)
+and is the one raised. Ctrl-C in the calling thread cancels the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
+
+from .errors import DestinationError
+
+if TYPE_CHECKING:
+    from .backends.base import Backend, StoreOutcome, Upload
+
+T = TypeVar("T")
+
+DEFAULT_CONCURRENCY = 10
+"""Objects in flight, as boto3's transfer manager and ``aws s3 cp --recursive`` use."""
+CONCURRENCY_ENV = "JUPYTER_PUBLISH_JOBS"
+MAX_CONCURRENCY = 64
+
+
+class Cancelled(Exception):
+    """Raised inside a task whose transfer was cancelled by another task's failure."""
+
+
+_state = threading.local()
+
+
+def check_cancelled() -> None:
+    """Raise :class:`Cancelled` if the transfer this thread works for was cancelled."""
+    event: threading.Event | None = getattr(_state, "cancel", None)
+    if event is not None and event.is_set():
+        raise Cancelled("cancelled because another transfer of the same job failed")
+
+
+def concurrency(value: int | str | None = None) -> int:
+    """``value``, else ``$JUPYTER_PUBLISH_JOBS``, else 10; checked to be 1…64."""
+    if value is None or value == "":
+        value = os.environ.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise DestinationError(f"max_concurrency must be a whole number, not {value!r}") from None
+    if not 1 <= count <= MAX_CONCURRENCY:
+        raise DestinationError(f"max_concurrency must be 1 to {MAX_CONCURRENCY}, not {count}")
+    return count
+
+
+@contextmanager
+def cancel_scope(event: threading.Event) -> Iterator[None]:
+    """Make :func:`check_cancelled` in this thread follow ``event``."""
+    previous = getattr(_state, "cancel", None)
+    _state.cancel = event
+    try:
+        yield
+    finally:
+        _state.cancel = previous
+
+
+def run_all(tasks: Iterable[Callable[[], T]], max_concurrency: int) -> list[T]:
+    """Run ``tasks`` with at most ``max_concurrency`` at once; results in task order.
+
+    The first exception cancels everything not yet started, lets running tasks stop at
+    their next :func:`check_cancelled`, waits for them, and is re-raised. With one worker
+    the tasks run in the calling thread (no threads at all).
+    """
+    cancel = threading.Event()
+    if max_concurrency <= 1:
+        with cancel_scope(cancel):
+            return [task() for task in tasks]
+    results: dict[int, T] = {}
+    pending: dict[Future[T], int] = {}
+    source = enumerate(tasks)
+    failure: BaseException | None = None
+
+    def wrapped(task: Callable[[], T]) -> T:
+        with cancel_scope(cancel):
+            check_cancelled()
+            return task()
+
+    pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="jupyter-publish-transfer")
+    try:
+        exhausted = False
+        while True:
+            while not exhausted and failure is None and len(pending) < 2 * max_concurrency:
+                item = next(source, None)
+                if item is None:
+                    exhausted = True
+                    break
+                pending[pool.submit(wrapped, item[1])] = item[0]
+            if not pending:
+                break
+            # A short timeout keeps Ctrl-C deliverable to this thread.
+            done, _ = wait(list(pending), timeout=0.25, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = pending.pop(future)
+                error = future.exception()
+                if error is None:
+                    results[index] = future.result()
+                    continue
+                # The first real error wins over the Cancelled it caused in other tasks.
+                if failure is None or (isinstance(failure, Cancelled) and not isinstance(error, Cancelled)):
+                    failure = error
+                cancel.set()
+    except BaseException:  # KeyboardInterrupt while waiting: stop the workers too
+        cancel.set()
+        for future in pending:
+            future.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if failure is not None:
+        raise failure
+    return [results[i] for i in range(len(results))]
+
+
+def store_all(backend: Backend, uploads: list[Upload], max_concurrency: int) -> StoreOutcome:
+    """Put every upload: small ones ``max_concurrency`` at a time, then each large one alone
+    (the backend parallelises inside it, e.g. multipart parts), so memory stays bounded.
+
+    A :class:`~jupyter_publish.backends.base.BatchBackend` gets them all in one call.
+    """
+    from .backends.base import ObjectBackend
+
+    if not isinstance(backend, ObjectBackend):
+        return backend.publish(uploads, None)
+    inside: int | None = getattr(backend, "parallel_above", None)
+    small: list[Upload] = []
+    large: list[Upload] = []
+    for upload in uploads:
+        fits = inside is None or (upload.size is not None and upload.size <= inside)
+        (small if fits else large).append(upload)
+    stored = run_all([partial(backend.put, upload) for upload in small], max_concurrency)
+    cancel = threading.Event()
+    with cancel_scope(cancel):
+        stored += [backend.put(upload) for upload in large]
+    by_name = {obj.name: obj for obj in stored}
+    return backend.outcome([by_name[upload.name] for upload in uploads])
