@@ -4,7 +4,8 @@ Starts SeaweedFS (``weed mini``) on loopback, writes one deterministic file, the
 each in a fresh process so every peak RSS belongs to one operation:
 
 * upload: boto3 ``upload_file`` vs ``publish(file, "s3://…", archive=False)`` (upload +
-  sha256 + CID + HEAD + manifest) and ``archive=True`` (tar.gz to a temp file, then upload);
+  sha256 + CID + per-part checksums + manifest) and ``archive=True`` (tar.gz made while it
+  uploads, multipart parts as they fill);
 * download: boto3 ``download_file`` vs ``fetch(job_id, dest)`` (stream + sha256 + CID
   verify + move into place), and ``fetch`` of the archive job (download, verify, extract,
   verify each member).
@@ -175,10 +176,10 @@ def _uploads(
     runs = best_of(args.repeat, *measures)
     rows = [
         Row("upload", runs[0], note=f"key {runs[0].value}"),
-        Row("upload", runs[1], runs[0], "sha256+CID+HEAD"),
+        Row("upload", runs[1], runs[0], "sha256+CID, part checksums"),
     ]
     if len(runs) > 2:
-        rows.append(Row("upload", runs[2], runs[0], "tar.gz to temp file, then upload"))
+        rows.append(Row("upload", runs[2], runs[0], "tar.gz streamed into multipart parts"))
     return rows
 
 

@@ -351,6 +351,7 @@ def _file_uploads(
             f.size,
             readers.opener(f.name, partial(_open_source, f.path), f.size, cid_version, progress),
             _content_type(f.name),
+            path=f.path,
         )
         for f in bundle.files
     ]

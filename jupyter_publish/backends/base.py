@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 ProgressCallback = Callable[[int], None]
@@ -41,6 +42,11 @@ class Upload:
     content_type: str = "application/octet-stream"
     sha256: str | None = None
     """Known up front only when the bytes were hashed before the upload, else None."""
+    path: Path | None = None
+    """The regular file behind ``open()``, if any. A backend may re-read byte ranges of it
+    to send (S3 parts, so as not to hold them in memory) after reading them through
+    ``open()``, provided the store checks each range against the checksum of the bytes
+    read (S3's ChecksumSHA256) and the file's size and mtime are unchanged at the end."""
 
 
 @dataclass

@@ -16,21 +16,33 @@ import base64
 import contextlib
 import fnmatch
 import hashlib
+import itertools
 import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import BackendError, CredentialsError, DestinationError, NotFoundError, PublishError
+from ..errors import (
+    BackendError,
+    CredentialsError,
+    DestinationError,
+    NotFoundError,
+    PublishError,
+    SourceError,
+)
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
 """Multipart part and ranged-GET size, as AWS's performance guidelines suggest (8-16 MB)."""
 MAX_PARTS = 10_000
-PART_CONCURRENCY = 6
-"""Parts of one object in flight: (this + 1) x 8 MiB bounds the memory of any upload."""
+PART_CONCURRENCY = 10
+"""Parts of one file in flight (sent from disk: no memory held), as boto3 does."""
+STREAM_PARTS = 4
+"""Parts of a stream (an archive being made) in flight: each is held in memory until sent."""
 MANIFEST_NAME = ".jupyter-publish.json"
 """Written last in a plain (non-archive) publish: the file list with sha256s, and the
 marker that the upload completed."""
@@ -129,6 +141,10 @@ class S3Backend:
             "signature_version": "s3v4",
             # One connection per object or part in flight, reused across the job.
             "max_pool_connections": self.max_concurrency + self.part_concurrency,
+            # Every write carries the ChecksumSHA256 of its body in a signed header, which
+            # the store verifies: hashing each body once more for the signature (botocore
+            # does on http://) only costs CPU.
+            "s3": {"payload_signing_enabled": False},
         }
         if self.endpoint and "amazonaws.com" not in self.endpoint:
             # boto3 >= 1.36 sends CRC checksums many S3-compatible stores reject;
@@ -136,7 +152,7 @@ class S3Backend:
             options.update(
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
-                s3={"addressing_style": "path"},
+                s3={"addressing_style": "path", **options["s3"]},
             )
         try:
             keys = {k: v for k, v in self._keys.items() if v}
@@ -157,23 +173,24 @@ class S3Backend:
     def put(self, upload: Upload, progress: Callable[[int], None] | None = None) -> StoredObject:
         """One object: a single PUT up to one part's size, else a parallel multipart upload.
 
-        Everything we record comes from the PUT / CompleteMultipartUpload responses: no
-        HEAD afterwards (one request per small file, and only ``s3:PutObject`` needed).
+        Every PUT and part carries the ChecksumSHA256 of its bytes, so the store verifies
+        each byte it keeps, and everything we record comes from the PUT /
+        CompleteMultipartUpload responses: no HEAD afterwards (one request per small file;
+        only ``s3:PutObject`` needed).
         """
         key = self.object_key(upload.name)
         what = f"s3://{self.bucket}/{key}"
-        first_size = self._part_size(upload.size, 1)
         with upload.open() as reader:
-            first = _read_exactly(reader, first_size)
-            if upload.size is not None and upload.size > first_size:
-                more = b"multipart"  # known to be larger: no need to peek
-            else:  # a known small size, or a stream of unknown length: peek one byte
-                more = reader.read(1) if len(first) == first_size else b""
-            if not more:
+            if upload.path is not None and upload.size is not None:
+                parts = _file_parts(reader, upload.path, upload.size, self._part_size)
+            else:
+                parts = _buffered_parts(reader, upload.size, self._part_size)
+            first = next(parts)
+            second = next(parts, None)
+            if second is None:
                 response = self._call(lambda: self._put_single(key, upload, first), what=what)
             else:
-                lead = b"" if upload.size is not None and upload.size > first_size else more
-                response = self._put_multipart(key, upload, reader, first, lead, what)
+                response = self._put_multipart(key, upload, itertools.chain([first, second], parts), what)
         facts: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ETag": response.get("ETag")}
         if response.get("VersionId") and response["VersionId"] != "null":
             facts["VersionID"] = response["VersionId"]
@@ -191,29 +208,27 @@ class S3Backend:
             return max(PART_SIZE, -(-size // MAX_PARTS))
         return PART_SIZE * (1 + (part_number - 1) // 1000)  # unknown size: grow every 1000
 
-    def _put_single(self, key: str, upload: Upload, body: bytes) -> dict[str, Any]:
-        digest = hashlib.sha256(body).digest()
-        checksum = base64.b64encode(digest).decode()
-        response: dict[str, Any] = self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=body,
-            ContentType=upload.content_type,
-            # The store checks this itself and answers BadDigest on any mismatch.
-            ChecksumSHA256=checksum,
-            Metadata={"sha256": digest.hex()},
-        )
-        response.setdefault("ChecksumSHA256", checksum)  # the store verified it or refused
+    def _put_single(self, key: str, upload: Upload, part: _Part) -> dict[str, Any]:
+        with part.body() as body:
+            response: dict[str, Any] = self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=upload.content_type,
+                # The store checks this itself and answers BadDigest on any mismatch.
+                ChecksumSHA256=part.checksum,
+                Metadata={"sha256": base64.b64decode(part.checksum).hex()},
+            )
+        part.check_unchanged()
+        response.setdefault("ChecksumSHA256", part.checksum)  # the store verified it or refused
         return response
 
-    def _put_multipart(
-        self, key: str, upload: Upload, reader: Any, first: bytes, lead: bytes, what: str
-    ) -> dict[str, Any]:
-        """Parts are read in order through the hashing reader and sent several at a time.
+    def _put_multipart(self, key: str, upload: Upload, parts: Iterator[_Part], what: str) -> dict[str, Any]:
+        """Parts come in order from the hashing reader and go up several at a time.
 
-        Each part carries its own ChecksumSHA256, so the store verifies every byte it
-        keeps; at most ``part_concurrency`` parts are in memory (flat RSS at any size).
-        ``lead`` is a byte already read past ``first`` (peeking at a stream's end).
+        A part of a file is sent by re-reading its range from disk (no memory held; the
+        store checks it against the checksum of the bytes we hashed); a part of a stream
+        is held in memory until sent, at most ``part_concurrency`` of them (flat RSS).
         """
         from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -224,23 +239,22 @@ class S3Backend:
             lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra), what=what
         )
         upload_id = created["UploadId"]
-        parts: dict[int, dict[str, Any]] = {}
+        sent: dict[int, dict[str, Any]] = {}
         running: dict[Future[dict[str, Any]], int] = {}
-        pool = ThreadPoolExecutor(self.part_concurrency, thread_name_prefix="jupyter-publish-s3-part")
+        limit = self.part_concurrency if upload.path is not None else min(self.part_concurrency, STREAM_PARTS)
+        pool = ThreadPoolExecutor(limit, thread_name_prefix="jupyter-publish-s3-part")
         try:
-            number, body = 1, first
-            while body:
-                while len(running) >= self.part_concurrency:
-                    _collect(wait(running, return_when=FIRST_COMPLETED)[0], running, parts)
-                running[pool.submit(self._send_part, key, upload_id, number, body, what)] = number
-                del body  # the part's only reference is now its task: memory is bounded
-                number += 1
-                size = self._part_size(upload.size, number)
-                body = lead + _read_exactly(reader, size - len(lead)) if lead else _read_exactly(reader, size)
-                lead = b""
+            last: _Part | None = None
+            for part in parts:
+                while len(running) >= limit:
+                    _collect(wait(running, return_when=FIRST_COMPLETED)[0], running, sent)
+                running[pool.submit(self._send_part, key, upload_id, part, what)] = part.number
+                last = part
             while running:
-                _collect(wait(running)[0], running, parts)
-            ordered = [parts[n] for n in sorted(parts)]
+                _collect(wait(running)[0], running, sent)
+            if last is not None:
+                last.check_unchanged()
+            ordered = [sent[n] for n in sorted(sent)]
             return self._call(
                 lambda: self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": ordered}
@@ -257,20 +271,20 @@ class S3Backend:
         finally:
             pool.shutdown(wait=True)
 
-    def _send_part(self, key: str, upload_id: str, number: int, body: bytes, what: str) -> dict[str, Any]:
-        checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
-        response = self._call(
-            lambda: self.client.upload_part(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=body,
-                ChecksumSHA256=checksum,
-            ),
-            what=what,
-        )
-        return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": checksum}
+    def _send_part(self, key: str, upload_id: str, part: _Part, what: str) -> dict[str, Any]:
+        def send() -> dict[str, Any]:
+            with part.body() as body:
+                return self.client.upload_part(  # type: ignore[no-any-return]
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=part.number,
+                    Body=body,
+                    ChecksumSHA256=part.checksum,
+                )
+
+        response = self._call(send, what=what)
+        return {"PartNumber": part.number, "ETag": response["ETag"], "ChecksumSHA256": part.checksum}
 
     def outcome(self, objects: Sequence[StoredObject]) -> StoreOutcome:
         single = len(objects) == 1 and not self.key.endswith("/")
@@ -306,9 +320,14 @@ class S3Backend:
         """Store the manifest beside a plain publish, last, as its completion marker."""
         key = f"{self.key}{MANIFEST_NAME}"
         body = json.dumps(manifest, indent=1).encode()
+        checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
         self._call(
             lambda: self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                ChecksumSHA256=checksum,
             ),
             what=f"s3://{self.bucket}/{key}",
         )
@@ -457,6 +476,76 @@ class S3Backend:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+@dataclass
+class _Part:
+    """One part (or the whole of a small object), with the sha256 of the bytes hashed."""
+
+    number: int
+    checksum: str
+    """Base64 sha256, as S3's ChecksumSHA256 wants it."""
+    data: bytes | None = None
+    """The bytes themselves (a stream's part), or None: re-read ``span`` of ``path``."""
+    path: Path | None = None
+    span: tuple[int, int] = (0, 0)
+    stat: tuple[int, int] | None = None
+    """(size, mtime_ns) of ``path`` when its hashing started."""
+
+    def body(self) -> Any:
+        """A context manager giving a body boto3 can send (and seek back in, to retry)."""
+        if self.data is not None:
+            return contextlib.nullcontext(self.data)
+        from s3transfer.utils import ReadFileChunk
+
+        assert self.path is not None
+        return ReadFileChunk.from_filename(str(self.path), *self.span, enable_callbacks=False)
+
+    def check_unchanged(self) -> None:
+        """A re-read file must be the one we hashed (for stores that ignore checksums)."""
+        if self.path is None or self.stat is None:
+            return
+        now = os.stat(self.path)
+        if (now.st_size, now.st_mtime_ns) != self.stat:
+            raise SourceError(f"{self.path} changed while it was being published; publish again")
+
+
+def _buffered_parts(
+    reader: Any, size: int | None, part_size: Callable[[int | None, int], int]
+) -> Iterator[_Part]:
+    """Parts of a stream (an archive being made): read in order, held until sent."""
+    number = 1
+    while True:
+        data = _read_exactly(reader, part_size(size, number))
+        if not data and number > 1:
+            return
+        yield _Part(number, base64.b64encode(hashlib.sha256(data).digest()).decode(), data=data)
+        number += 1
+
+
+def _file_parts(
+    reader: Any, path: Path, size: int, part_size: Callable[[int | None, int], int]
+) -> Iterator[_Part]:
+    """Parts of a file: every byte goes through the hashing reader in order (and into each
+    part's checksum), then only the range is remembered, to be re-read when sent."""
+    info = os.stat(path)
+    stat = (info.st_size, info.st_mtime_ns)
+    start, number = 0, 1
+    while start < size or number == 1:
+        length = min(part_size(size, number), size - start)
+        sha = hashlib.sha256()
+        left = length
+        while left and (chunk := reader.read(min(left, MiB))):
+            sha.update(chunk)
+            left -= len(chunk)
+        if left:
+            raise SourceError(f"{path} shrank while it was being published; publish again")
+        if start + length >= size and reader.read(1):
+            raise SourceError(f"{path} grew while it was being published; publish again")
+        checksum = base64.b64encode(sha.digest()).decode()
+        yield _Part(number, checksum, path=path, span=(start, length), stat=stat)
+        start += length
+        number += 1
 
 
 def _read_exactly(reader: Any, size: int) -> bytes:
