@@ -58,7 +58,8 @@ def download(
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
     _marker(part).unlink(missing_ok=True)
-    if ranged and concurrency > 1 and size is not None and size - offset >= RANGED_MIN:
+    parallel = ranged and concurrency > 1 and hasattr(os, "pwrite")  # pwrite: not on Windows
+    if parallel and size is not None and size - offset >= RANGED_MIN:
         _ranged(backend, location, part, hasher, offset, size, concurrency, progress)
     else:
         _sequential(backend, location, part, hasher, offset, progress)

@@ -62,10 +62,10 @@ class ContentHasher:
         self._failure: BaseException | None = None
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
+        if self._failure is not None:  # the worker failed, or the transfer was abandoned
+            raise self._failure
         if self._sealed:
             raise RuntimeError("hasher already finished")
-        if self._failure is not None:
-            raise self._failure
         self.size += len(data)
         if self._queue is None:
             if not self._background or self.size <= INLINE_BYTES:

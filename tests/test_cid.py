@@ -277,7 +277,7 @@ def test_parse_cid() -> None:
     assert parse_cid(f"  {HELLO_V1}\n").codec.name == "raw"
     assert parse_cid(HELLO_V1.upper()).digest == parse_cid(HELLO_V1).digest
     assert parse_cid(V1_OF_EMPTY_DIR_BASE58).codec.name == "dag-pb"
-    for bad in ["", "hello", "Qm123", HELLO_V0[:-1] + "0", "bafyXYZ", "zzzz", HELLO_V1[:-3]]:
+    for bad in ["", "hello", "Qm123", HELLO_V0[:-1] + "0", "bafyXYZ", "zzzz", HELLO_V1[:-3], "b", "z"]:
         with pytest.raises(DestinationError, match="is not a valid CID"):
             parse_cid(bad)
     with pytest.raises(DestinationError, match="is not a valid CID"):
@@ -305,3 +305,23 @@ def test_same_content_cid() -> None:
     assert not same_content_cid(EMPTY_DIR[0], raw_twin)
     with pytest.raises(DestinationError):
         same_content_cid(EMPTY_DIR[0], "nope")
+
+
+def test_hand_written_cid_strings_match_multiformats() -> None:
+    """CID strings are encoded and decoded without multiformats (too slow per file): same text."""
+    rng = random.Random(5)
+    for _ in range(300):
+        multihash = b"\x12\x20" + rng.randbytes(32)
+        for raw, cid in [
+            (multihash, CID("base58btc", 0, "dag-pb", multihash)),
+            (b"\x01\x70" + multihash, CID("base32", 1, "dag-pb", multihash)),
+            (b"\x01\x55" + multihash, CID("base32", 1, "raw", multihash)),
+        ]:
+            text = cidmod._cid_str(raw)
+            assert text == cid.encode()
+            assert cidmod._cid_raw(text) == raw == bytes(cid)
+    # other spellings still parse (through multiformats), to the same bytes
+    assert cidmod._cid_raw(V1_OF_EMPTY_DIR_BASE58) == bytes(parse_cid(EMPTY_DIR[1]))
+    assert cidmod._cid_raw(HELLO_V1.upper()) == bytes(parse_cid(HELLO_V1))
+    with pytest.raises(DestinationError):
+        cidmod._cid_raw("Qm" + "0" * 44)  # 0 is not in the base58 alphabet
