@@ -53,7 +53,7 @@ _ENCODING = tarfile.ENCODING  # what tarfile.open() writes with, as bundle.write
 # gzip: a block whose samples save less than this is stored, not deflated: deflating
 # incompressible data runs at ~45 MB/s a core, storing it at memory speed.
 _SAMPLE = 16 * 1024
-_SAMPLES = 4
+_SAMPLES = 2
 STORE_RATIO = 0.95
 _STORED_MAX = 0xFFFF
 _GZIP_OS = b"\xff"  # "unknown", as Python's GzipFile writes: the same bytes on every OS
@@ -137,18 +137,19 @@ def _gzip_header(level: int) -> bytes:
     return b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + xfl + _GZIP_OS  # no name, no mtime
 
 
-def _stored(raw: memoryview) -> bytes:
-    """Raw deflate made of stored blocks: the data as is, 5 bytes per 64 KiB."""
+def _stored(raw: memoryview) -> list[bytes | memoryview]:
+    """Raw deflate made of stored blocks: the data as is, 5 bytes per 64 KiB (as pieces,
+    joined once with the member's header and trailer)."""
     n = len(raw)
     if not n:
-        return b"\x01\x00\x00\xff\xff"
+        return [b"\x01\x00\x00\xff\xff"]
     parts: list[bytes | memoryview] = []
     for start in range(0, n, _STORED_MAX):
         chunk = raw[start : start + _STORED_MAX]
         k = len(chunk)
         parts.append(struct.pack("<BHH", start + k >= n, k, k ^ 0xFFFF))
         parts.append(chunk)
-    return b"".join(parts)
+    return parts
 
 
 def _deflate(raw: memoryview, level: int) -> bytes:
@@ -173,15 +174,15 @@ def _incompressible(raw: memoryview) -> bool:
 def _gzip_block(block: bytearray | memoryview, level: int) -> bytes:
     """One complete gzip member; stored when deflate would not pay."""
     raw = memoryview(block)
-    body = None
+    body: list[bytes | memoryview] | None = None
     if level > 0 and not _incompressible(raw):
-        body = _deflate(raw, level)
-        if len(body) >= len(raw):
-            body = None
+        deflated = _deflate(raw, level)
+        if len(deflated) < len(raw):
+            body = [deflated]
     if body is None:
         body = _stored(raw)
     trailer = struct.pack("<II", zlib.crc32(raw), len(raw) & 0xFFFFFFFF)
-    return b"".join((_gzip_header(level), body, trailer))
+    return b"".join((_gzip_header(level), *body, trailer))
 
 
 class _ZstdBlocks:

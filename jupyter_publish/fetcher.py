@@ -178,16 +178,17 @@ def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     scheme = _scheme_of(ref)
     backend = backend_class(scheme)(**_backend_options(_Plan(ref, scheme, [], options, "")))
     try:
-        items = [_item_from_remote(obj, ledger) for obj in backend.list(ref)]
+        remote = backend.list(ref)
+        recorded = ledger.find_by_locations(obj.location for obj in remote)  # one connection
+        items = [_item_from_remote(obj, recorded.get(obj.location), ledger) for obj in remote]
     except BaseException:
         backend.close()
         raise
     return _Plan(ref, scheme, items, options, default_name(ref), backend=backend)
 
 
-def _item_from_remote(obj: RemoteObject, ledger: Ledger) -> _Item:
+def _item_from_remote(obj: RemoteObject, recorded: dict[str, Any] | None, ledger: Ledger) -> _Item:
     item = _Item(obj.name, obj.location, obj.size, obj.sha256, obj.cid, ranged=obj.ranged)
-    recorded = ledger.find_by_location(obj.location)
     if recorded:
         # What we recorded at publish time wins over what the store says about itself.
         if item.sha256 and item.sha256 != recorded["sha256"]:
@@ -249,6 +250,7 @@ def _fetch_items(
 ) -> list[FetchedFile]:
     total = sum(i.size or 0 for i in plan.items) or None
     ranged_reads = getattr(backend, "ranged_reads", False)
+    concurrency = min(concurrency, getattr(backend, "max_concurrency_hint", concurrency))
     with progress_bar(total, f"fetch {plan.name}", quiet=quiet) as progress:
 
         def get(item: _Item) -> tuple[_Item, Path, Digest] | list[FetchedFile]:
@@ -257,7 +259,9 @@ def _fetch_items(
                 return present
             part = staging / "objects" / item.name
             ranged = _ranged(backend, ranged_reads, item)
-            hasher = ContentHasher(_cid_version(item.cid), background=not ranged)
+            # An archive to unpack is checked by sha256 (its members get CIDs as extracted).
+            unpack = extract and _is_archive(item.name) and not item.cid
+            hasher = ContentHasher(_cid_version(item.cid), background=not ranged, cid=not unpack)
             try:
                 download(
                     backend,

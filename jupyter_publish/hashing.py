@@ -20,8 +20,9 @@ from .cid import FileCidBuilder
 from .transfer import check_cancelled
 
 CHUNK = 1024 * 1024
-QUEUE_CHUNKS = 16
-"""Chunks waiting for the hash worker: at most a few MiB in memory."""
+QUEUE_BYTES = 8 * CHUNK
+"""Bytes waiting for the hash worker, whatever the chunk size (S3 parts are 8 MiB):
+a lagging worker slows the reader down instead of holding parts in memory."""
 INLINE_BYTES = CHUNK
 """A background hasher hashes this much in the caller's thread before starting its worker."""
 
@@ -50,9 +51,13 @@ class ContentHasher:
     file of a large folder is cheap.
     """
 
-    def __init__(self, cid_version: int = 0, *, background: bool = False) -> None:
+    def __init__(self, cid_version: int = 0, *, background: bool = False, cid: bool = True) -> None:
         self._sha: hashlib._Hash | None = hashlib.sha256()
-        self._cid: FileCidBuilder | None = FileCidBuilder(cid_version)
+        # cid=False: sha256 only (an archive's own bytes, checked by sha256 alone).
+        self._cid: FileCidBuilder | None = FileCidBuilder(cid_version) if cid else None
+        self._with_cid = cid
+        self._queued = 0
+        self._room = threading.Condition()
         self.size = 0
         self._background = background
         self._sealed = False  # no more data will come: the digest is (being) computed
@@ -73,17 +78,22 @@ class ContentHasher:
                 return
             self._start_worker()
             assert self._queue is not None
+        with self._room:
+            while self._queued and self._queued + len(data) > QUEUE_BYTES and self._failure is None:
+                self._room.wait(0.25)
+            self._queued += len(data)
         self._queue.put(data if isinstance(data, bytes) else bytes(data))  # caller may reuse it
 
     def _start_worker(self) -> None:
-        self._queue = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self._queue = queue.Queue()  # bounded in bytes by update()
         self._worker = threading.Thread(target=self._drain, name="jupyter-publish-hash", daemon=True)
         self._worker.start()
 
     def _hash(self, data: bytes | bytearray | memoryview) -> None:
-        assert self._sha is not None and self._cid is not None
+        assert self._sha is not None
         self._sha.update(data)
-        self._cid.update(data)
+        if self._cid is not None:
+            self._cid.update(data)
 
     def _drain(self) -> None:
         assert self._queue is not None
@@ -93,6 +103,9 @@ class ContentHasher:
                     self._hash(data)
                 except BaseException as exc:  # re-raised in the caller's thread
                     self._failure = exc
+            with self._room:  # counted until hashed: the bound covers the chunk in hand too
+                self._queued -= len(data)
+                self._room.notify()
         if self._failure is None:
             try:
                 self._conclude()
@@ -101,7 +114,10 @@ class ContentHasher:
         self._release()
 
     def _conclude(self) -> None:
-        assert self._sha is not None and self._cid is not None
+        assert self._sha is not None
+        if self._cid is None:
+            self._digest = Digest(self.size, self._sha.hexdigest(), "", 0)
+            return
         node = self._cid.finish()
         self._digest = Digest(self.size, self._sha.hexdigest(), node.cid, node.tsize)
 

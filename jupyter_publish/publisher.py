@@ -39,8 +39,6 @@ _BACKEND_OPTIONS: dict[str, set[str]] = {
     "ipfs": {"api", "gateway", "timeout"},
     "http": {"method", "headers", "auth", "timeout"},
 }
-BACKGROUND_HASH_MIN = 4 * 1024 * 1024
-"""Inputs this large hash in a worker thread beside the transfer; smaller ones inline."""
 
 
 @dataclass
@@ -258,10 +256,9 @@ class _Readers:
         """A callable opening ``source()`` through a hashing reader for ``name``."""
 
         def open_reader() -> BinaryIO:
-            # Large inputs hash in a worker thread (overlapping the transfer); small ones
-            # inline, in the transfer thread that reads them (no thread per file).
-            background = size is None or size >= BACKGROUND_HASH_MIN
-            hasher = ContentHasher(cid_version, background=background)
+            # Large inputs hash in a worker thread (overlapping the transfer), small ones
+            # inline in the thread that reads them: the hasher decides past 1 MiB.
+            hasher = ContentHasher(cid_version, background=True)
             reader = _RecordingReader(source(), hasher, size, progress, name, self)
             with self._lock:
                 self._open[name] = reader

