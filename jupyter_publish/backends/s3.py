@@ -43,8 +43,11 @@ PART_SIZE = 8 * MiB
 MAX_PARTS = 10_000
 PART_CONCURRENCY = 10
 """Parts of one file in flight (sent from disk: no memory held), as boto3 does."""
-STREAM_PARTS = 4
-"""Parts of a stream (an archive being made) in flight: each is held in memory until sent."""
+STREAM_PART_SIZE = 5 * MiB
+"""S3's smallest part: a stream's parts are held in memory until sent, so small parts let
+more connections run (a link caps each one) for the same memory."""
+STREAM_PARTS = 8
+"""Parts of a stream (an archive being made) in flight: 8 x 5 MiB held at most."""
 MANIFEST_NAME = ".jupyter-publish.json"
 """Written last in a plain (non-archive) publish: the file list with sha256s, and the
 marker that the upload completed."""
@@ -205,10 +208,11 @@ class S3Backend:
 
     @staticmethod
     def _part_size(size: int | None, part_number: int) -> int:
-        """8 MiB parts; larger when a known (or growing) size would pass S3's 10,000 parts."""
+        """8 MiB parts of a file (larger when its size would pass S3's 10,000 parts); 5 MiB
+        parts of a stream of unknown length, growing by 5 MiB every 1,000 parts."""
         if size is not None:
             return max(PART_SIZE, -(-size // MAX_PARTS))
-        return PART_SIZE * (1 + (part_number - 1) // 1000)  # unknown size: grow every 1000
+        return STREAM_PART_SIZE * (1 + (part_number - 1) // 1000)
 
     def _put_single(self, key: str, upload: Upload, part: _Part) -> dict[str, Any]:
         with part.body() as body:
