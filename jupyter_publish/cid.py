@@ -29,7 +29,7 @@ import hashlib
 import os
 import stat
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from multiformats import CID
@@ -253,22 +253,28 @@ def file_node(path: str | os.PathLike[str], cid_version: int = 0) -> DagNode:
     return DagNode(_cid_str(cid), tsize, size)
 
 
-def _file_link(path: str | os.PathLike[str], cid_version: int) -> _Link:
-    """A file's root as (CID bytes, Tsize, size), streamed from disk.
+def read_pieces(path: str | os.PathLike[str], size: int = _READ_SIZE) -> Iterator[bytes | memoryview]:
+    """A file's bytes in pieces of at most ``size``, for hashing (each valid until the next).
 
-    A file smaller than one read is read whole (``readall`` sizes its buffer from
+    A file smaller than one piece is read whole (``readall`` sizes its buffer from
     ``fstat``): allocating and zeroing a 1 MiB buffer per file cost more than hashing it.
     """
+    with open(path, "rb", buffering=0) as f:
+        if os.fstat(f.fileno()).st_size < size:
+            yield f.readall()
+            return
+        buf = bytearray(size)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            yield view[:n]
+
+
+def _file_link(path: str | os.PathLike[str], cid_version: int) -> _Link:
+    """A file's root as (CID bytes, Tsize, size), streamed from disk."""
     builder = FileCidBuilder(cid_version)
     try:
-        with open(path, "rb", buffering=0) as f:
-            if os.fstat(f.fileno()).st_size < _READ_SIZE:
-                builder.update(f.readall())
-            else:
-                buf = bytearray(_READ_SIZE)
-                view = memoryview(buf)
-                while n := f.readinto(buf):
-                    builder.update(view[:n])
+        for piece in read_pieces(path):
+            builder.update(piece)
     except OSError as e:
         raise SourceError(f"cannot read {os.fspath(path)!s}: {e.strerror or e}") from e
     return builder._finish_link()

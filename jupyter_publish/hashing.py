@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .cid import FileCidBuilder
+from .cid import FileCidBuilder, read_pieces
 from .transfer import check_cancelled
 
 CHUNK = 1024 * 1024
@@ -243,12 +242,6 @@ class HashingReader(io.RawIOBase):
 def hash_file(path: str, cid_version: int = 0) -> Digest:
     """Hash a file on disk in one pass (used to verify downloads and local blobs)."""
     hasher = ContentHasher(cid_version)
-    with open(path, "rb", buffering=0) as handle:
-        if os.fstat(handle.fileno()).st_size < CHUNK:  # no 1 MiB buffer for a small file
-            hasher.update(handle.readall())
-        else:
-            buffer = bytearray(CHUNK)
-            view = memoryview(buffer)
-            while count := handle.readinto(buffer):
-                hasher.update(view[:count])
+    for piece in read_pieces(path, CHUNK):
+        hasher.update(piece)
     return hasher.finish()
