@@ -5,8 +5,10 @@ read as parallel 8 MiB ranged reads (what boto3's ``download_file`` and AWS's S3
 guidelines do: one connection is capped, several are not); each range is written at
 its offset, and the calling thread hashes the file in order as soon as the next range
 is complete, re-reading it from the page cache, so memory stays at a few MiB whatever
-the size. A ``.ok`` file beside the partial download records how many bytes from the
-start are complete and hashed: an interrupted fetch resumes from there.
+the size. A marker file (kept apart from the downloads, so no object name can collide
+with it) records how many bytes from the start are complete and hashed: an interrupted
+fetch resumes from there. A store that ignores ranges, or an object longer than it was
+said to be, ends the parallel path: the rest comes as one stream, checked by size.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from .errors import BackendError, IntegrityError, RangeIgnored
 from .hashing import CHUNK, ContentHasher
 from .transfer import Cancelled, cancel_scope, check_cancelled
 
@@ -39,6 +42,7 @@ def download(
     part: Path,
     hasher: ContentHasher,
     *,
+    marker: Path,
     size: int | None,
     resumable: bool,
     ranged: bool,
@@ -51,35 +55,34 @@ def download(
     try may be kept (never splice unverifiable bytes together).
     """
     part.parent.mkdir(parents=True, exist_ok=True)
-    offset = _resume_point(part, size) if resumable else 0
+    offset = _resume_point(part, marker, size) if resumable else 0
     if offset:
         _rehash(part, hasher, offset)
     else:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
-    _marker(part).unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
     parallel = ranged and concurrency > 1 and hasattr(os, "pwrite")  # pwrite: not on Windows
     if parallel and size is not None and size - offset >= RANGED_MIN:
-        _ranged(backend, location, part, hasher, offset, size, concurrency, progress)
-    else:
-        _sequential(backend, location, part, hasher, offset, progress)
+        try:
+            _ranged(backend, location, part, marker, hasher, offset, size, concurrency, progress)
+            return
+        except RangeIgnored:
+            offset = hasher.size  # what the ranged reads completed and hashed, in order
+        marker.unlink(missing_ok=True)
+    _sequential(backend, location, part, hasher, offset, progress)
 
 
-def _marker(part: Path) -> Path:
-    return part.with_name(part.name + ".ok")
-
-
-def _resume_point(part: Path, size: int | None) -> int:
+def _resume_point(part: Path, marker: Path, size: int | None) -> int:
     """Bytes at the start of ``part`` that a previous try completed in order."""
     try:
         have = part.stat().st_size
     except FileNotFoundError:
         return 0
-    marker = _marker(part)
     if marker.exists():  # a ranged try: only the prefix it hashed is known to be whole
         try:
-            have = min(have, int(marker.read_text() or 0))
-        except ValueError:
+            have = max(0, min(have, int(marker.read_text() or 0)))
+        except (ValueError, OSError):
             have = 0
     if size is None or have >= size:
         return 0
@@ -139,6 +142,7 @@ def _ranged(
     backend: _Reader,
     location: str,
     part: Path,
+    marker: Path,
     hasher: ContentHasher,
     offset: int,
     size: int,
@@ -151,26 +155,28 @@ def _ranged(
     ranges = _Ranges(starts)
     stop = threading.Event()
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
-    marker = _marker(part)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    last = starts[-1]
 
     def fetch_range(start: int) -> None:
         with cancel_scope(stop):
             try:
                 position = start
-                length = min(RANGE_SIZE, size - start)
+                # The last range is open-ended: an object that grew since it was listed
+                # must not be cut silently at the length it had then.
+                length = min(RANGE_SIZE, size - start) if start != last else None
+                expected = min(RANGE_SIZE, size - start)
                 for chunk in backend.read(location, start, length):
                     check_cancelled()
-                    if position + len(chunk) > start + length:
-                        raise ValueError(f"{location} sent more bytes than the range asked for")
+                    if position + len(chunk) > start + expected:
+                        raise IntegrityError(f"size of {location}", f"{size} bytes", "more bytes")
                     os.pwrite(fd, chunk, position)
                     position += len(chunk)
                     if progress:
                         progress(len(chunk))
-                if position != start + length:
-                    from .errors import BackendError
-
+                if position != start + expected:
                     raise BackendError(
-                        f"{location}: range at {start} ended after {position - start} of {length} bytes"
+                        f"{location}: range at {start} ended after {position - start} of {expected} bytes"
                     )
                 ranges.finish(start)
             except BaseException as exc:
@@ -178,6 +184,9 @@ def _ranged(
                 raise
 
     hashed = offset
+    # Before any range lands past the hashed prefix: a kill from here on leaves a marker
+    # that says how much of the file is whole, so a resume never hashes holes as data.
+    marker.write_text(str(hashed))
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix="jupyter-publish-range")
     try:
         for start in starts:

@@ -43,3 +43,8 @@ class IntegrityError(PublishError):
 
 class UnsafeArchiveError(PublishError):
     """An archive member would escape the destination, is a device, or is too large."""
+
+
+class RangeIgnored(BackendError):
+    """A store answered a byte-range request with the whole object (HTTP 200, not 206):
+    the reader falls back to one stream instead of fetching the object once per range."""

@@ -268,6 +268,7 @@ def _fetch_items(
                     item.location,
                     part,
                     hasher,
+                    marker=staging / "ranges" / item.name,
                     size=item.size,
                     resumable=bool(item.size and (item.sha256 or item.cid)),
                     ranged=ranged,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
@@ -74,26 +74,30 @@ def run_all(tasks: Iterable[Callable[[], T]], max_concurrency: int) -> list[T]:
     """Run ``tasks`` with at most ``max_concurrency`` at once; results in task order.
 
     The first exception cancels everything not yet started, lets running tasks stop at
-    their next :func:`check_cancelled`, waits for them, and is re-raised. With one worker
-    the tasks run in the calling thread (no threads at all). Completions arrive on a
-    queue, so the cost per task stays constant however many are in flight.
+    their next :func:`check_cancelled`, and is re-raised; Ctrl-C does the same. Tasks
+    stuck in a read that never returns (a stalled server) are waited for at most
+    :data:`GRACE` seconds: the workers are daemon threads, so neither the caller nor the
+    interpreter's exit waits out a socket timeout. With one worker the tasks run in the
+    calling thread (no threads at all).
     """
     cancel = threading.Event()
     if max_concurrency <= 1:
         with cancel_scope(cancel):
             return [task() for task in tasks]
+    todo: queue.SimpleQueue[tuple[int, Callable[[], T]] | None] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[tuple[int, bool, object]] = queue.SimpleQueue()
+    workers = [
+        threading.Thread(
+            target=_work, args=(todo, finished, cancel), daemon=True, name=f"jupyter-publish-transfer-{i}"
+        )
+        for i in range(max_concurrency)
+    ]
+    for worker in workers:
+        worker.start()
     results: dict[int, T] = {}
-    finished: queue.SimpleQueue[tuple[int, Future[T]]] = queue.SimpleQueue()
     source = enumerate(tasks)
     failure: BaseException | None = None
     in_flight = 0
-
-    def wrapped(task: Callable[[], T]) -> T:
-        with cancel_scope(cancel):
-            check_cancelled()
-            return task()
-
-    pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="jupyter-publish-transfer")
     try:
         exhausted = False
         while True:
@@ -102,32 +106,71 @@ def run_all(tasks: Iterable[Callable[[], T]], max_concurrency: int) -> list[T]:
                 if item is None:
                     exhausted = True
                     break
-                future = pool.submit(wrapped, item[1])
-                future.add_done_callback(lambda done, index=item[0]: finished.put((index, done)))
+                todo.put(item)
                 in_flight += 1
             if not in_flight:
                 break
             try:  # a short timeout keeps Ctrl-C deliverable to this thread
-                index, future = finished.get(timeout=0.25)
+                index, ok, value = finished.get(timeout=0.25)
             except queue.Empty:
                 continue
             in_flight -= 1
-            error = future.exception()
-            if error is None:
-                results[index] = future.result()
+            if ok:
+                results[index] = value  # type: ignore[assignment]
                 continue
+            assert isinstance(value, BaseException)
             # The first real error wins over the Cancelled it caused in other tasks.
-            if failure is None or (isinstance(failure, Cancelled) and not isinstance(error, Cancelled)):
-                failure = error
+            if failure is None or (isinstance(failure, Cancelled) and not isinstance(value, Cancelled)):
+                failure = value
             cancel.set()
+            break  # the rest is _wind_down's: a bounded wait for what is still running
     except BaseException:  # KeyboardInterrupt while waiting: stop the workers too
         cancel.set()
+        _wind_down(todo, finished, workers, in_flight)
         raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    _wind_down(todo, finished, workers, in_flight if failure is not None else 0)
     if failure is not None:
         raise failure
     return [results[i] for i in range(len(results))]
+
+
+GRACE = 3.0
+"""Seconds a cancelled transfer waits for tasks still running before it gives up on them."""
+
+
+def _work(
+    todo: queue.SimpleQueue[tuple[int, Callable[[], T]] | None],
+    finished: queue.SimpleQueue[tuple[int, bool, object]],
+    cancel: threading.Event,
+) -> None:
+    with cancel_scope(cancel):
+        while (item := todo.get()) is not None:
+            index, task = item
+            try:
+                check_cancelled()
+                finished.put((index, True, task()))
+            except BaseException as exc:  # reported to run_all, in its thread
+                finished.put((index, False, exc))
+
+
+def _wind_down(
+    todo: queue.SimpleQueue[tuple[int, Callable[[], T]] | None],
+    finished: queue.SimpleQueue[tuple[int, bool, object]],
+    workers: list[threading.Thread],
+    in_flight: int,
+) -> None:
+    """Tell the workers to stop; wait (at most GRACE s) for the tasks still in flight."""
+    for _ in workers:
+        todo.put(None)
+    deadline = time.monotonic() + GRACE
+    while in_flight and (left := deadline - time.monotonic()) > 0:
+        try:
+            finished.get(timeout=min(left, 0.25))
+            in_flight -= 1
+        except queue.Empty:
+            continue
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
 
 
 def store_all(backend: Backend, uploads: list[Upload], max_concurrency: int) -> StoreOutcome:

@@ -34,6 +34,8 @@ from jupyter_publish.errors import (
     CredentialsError,
     DestinationError,
     NotFoundError,
+    RangeIgnored,
+    SourceError,
 )
 
 if TYPE_CHECKING:
@@ -288,11 +290,21 @@ class HttpBackend:
 
     @staticmethod
     def _file_chunks(upload: Upload, progress: ProgressCallback | None) -> Iterator[bytes]:
+        """The upload's bytes; exactly its declared size, or one line saying it changed
+        (a Content-Length already sent cannot be honoured by a file that grew or shrank)."""
+        left = upload.size
         with upload.open() as reader:
-            while chunk := reader.read(CHUNK):
+            while chunk := reader.read(CHUNK if left is None else min(CHUNK, left)):
                 yield chunk
                 if progress:
                     progress(len(chunk))
+                if left is not None:
+                    left -= len(chunk)
+                    if not left:
+                        break
+            if left is not None and (left or reader.read(1)):
+                what = "shrank" if left else "grew"
+                raise SourceError(f"{upload.name} {what} while it was being published; publish again")
 
     @classmethod
     def _form_chunks(
@@ -331,6 +343,8 @@ class HttpBackend:
             if response.status_code == 416 and offset > 0:
                 return  # nothing left past offset: the caller already has it all
             self._check(response, url)
+            if length is not None and response.status_code != 206:
+                raise RangeIgnored(f"{url} answered a range request with the whole file")
             skip = self._bytes_to_skip(response, url, offset)
             remaining = length
             try:

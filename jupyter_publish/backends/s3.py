@@ -33,6 +33,7 @@ from ..errors import (
     DestinationError,
     NotFoundError,
     PublishError,
+    RangeIgnored,
     SourceError,
 )
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
@@ -474,7 +475,11 @@ class S3Backend:
             kwargs["Range"] = f"bytes={offset}-"
         response = self._call(lambda: self.client.get_object(**kwargs), what=location)
         body = response["Body"]
-        if offset and response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 200:
+        whole = response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 200
+        if whole and length is not None:
+            body.close()
+            raise RangeIgnored(f"{location}: the store answered a range request with the whole object")
+        if offset and whole:
             _skip(body, offset)  # the store ignored Range and sent everything
         return _iter_body(body, length)
 
