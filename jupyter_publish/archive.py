@@ -48,7 +48,7 @@ CONTENT_TYPE = {"gzip": "application/gzip", "zstd": "application/zstd", "none": 
 ARCHIVE_MTIME = 0
 _TAR_BLOCK = tarfile.BLOCKSIZE
 _TAR_RECORD = tarfile.RECORDSIZE
-_ENCODING = tarfile.ENCODING  # what tarfile.open() writes with, as bundle.write_archive does
+_ENCODING = tarfile.ENCODING  # what tarfile.open() writes with, as the pre-issue-8 tarfile archive did
 
 # gzip: a block whose samples save less than this is stored, not deflated: deflating
 # incompressible data runs at ~45 MB/s a core, storing it at memory speed.
@@ -82,7 +82,7 @@ def _tarinfo(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> 
 
 
 def tar_header(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> bytes:
-    """The PAX header tarfile writes for this entry (what ``bundle.write_archive`` makes)."""
+    """The PAX header tarfile writes for this entry (what ``tarfile`` itself makes for this TarInfo)."""
     return _tarinfo(name, size, mode, kind).tobuf(tarfile.PAX_FORMAT, _ENCODING, "surrogateescape")
 
 

@@ -1,29 +1,21 @@
-"""Collect what is published into a bundle: files, a manifest, and maybe an archive.
+"""Collect what is published into a bundle: the files and the empty folders.
 
 ``collect`` turns paths, folders and globs into :class:`SourceFile` entries with
-bundle-relative POSIX names. ``write_archive`` streams them into a deterministic
-``.tar.gz`` (sorted entries, fixed mtime/uid/gid/owner, gzip header without time or
-name: the same content always gives the same archive bytes), hashing every file on
-the way in and the archive on the way out, so the sources are read exactly once.
+bundle-relative POSIX names; :mod:`jupyter_publish.archive` streams a bundle as a
+deterministic archive, and the publisher uploads it file by file otherwise.
 """
 
 from __future__ import annotations
 
 import glob
-import gzip
 import os
 import stat
-import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SourceError
-from .hashing import CHUNK, ContentHasher, Digest, HashingReader
-
-ARCHIVE_MTIME = 0
-COMPRESS_LEVEL = 6
-"""gzip's own default: level 9 costs about 3x the time for a few percent of size."""
+from .hashing import CHUNK
 
 
 @dataclass(frozen=True)
@@ -155,61 +147,4 @@ def _reject_duplicates(files: Iterable[SourceFile]) -> None:
         seen[f.name] = f.path
 
 
-class _HashingWriter:
-    """A write-only file that hashes what passes through it to ``target``."""
-
-    def __init__(self, target, hasher: ContentHasher) -> None:  # type: ignore[no-untyped-def]
-        self._target = target
-        self.hasher = hasher
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        return self._target.write(data)
-
-    def flush(self) -> None:
-        self._target.flush()
-
-
-def write_archive(
-    bundle: Bundle, target: Path, cid_version: int = 0, progress=None
-) -> tuple[dict[str, Digest], Digest]:  # type: ignore[no-untyped-def]
-    """Write ``bundle`` as a deterministic tar.gz at ``target``.
-
-    Returns each file's digest (computed as it was archived) and the archive's digest.
-    """
-    digests: dict[str, Digest] = {}
-    archive_hasher = ContentHasher(cid_version)
-    with open(target, "wb") as raw:
-        sink = _HashingWriter(raw, archive_hasher)
-        with (
-            gzip.GzipFile(
-                filename="", mode="wb", fileobj=sink, mtime=ARCHIVE_MTIME, compresslevel=COMPRESS_LEVEL
-            ) as gz,  # type: ignore[arg-type]
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for name in bundle.dirs:
-                tar.addfile(_tarinfo(name, 0, 0o755, tarfile.DIRTYPE))
-            for source in bundle.files:
-                hasher = ContentHasher(cid_version)
-                with open(source.path, "rb") as handle:
-                    reader = HashingReader(handle, hasher, source.size, progress)
-                    try:
-                        tar.addfile(_tarinfo(source.name, source.size, source.mode), reader)
-                    except OSError as exc:
-                        raise SourceError(
-                            f"{source.path} changed while it was being published ({exc}); try again"
-                        ) from None
-                    if reader.read(1):
-                        raise SourceError(f"{source.path} grew while it was being published; try again")
-                digests[source.name] = hasher.finish()
-    return digests, archive_hasher.finish()
-
-
-def _tarinfo(name: str, size: int, mode: int, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.type = size, mode, kind
-    info.mtime, info.uid, info.gid, info.uname, info.gname = ARCHIVE_MTIME, 0, 0, "", ""
-    return info
-
-
-__all__ = ["CHUNK", "Bundle", "SourceFile", "collect", "write_archive"]
+__all__ = ["CHUNK", "Bundle", "SourceFile", "collect"]

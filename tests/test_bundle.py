@@ -7,8 +7,9 @@ import os
 import tarfile
 
 import pytest
+from reference_archive import write_archive
 
-from jupyter_publish.bundle import collect, write_archive
+from jupyter_publish.bundle import collect
 from jupyter_publish.cid import cid_of
 from jupyter_publish.errors import SourceError
 
