@@ -47,15 +47,19 @@ def check_cancelled() -> None:
 
 
 def concurrency(value: int | str | None = None) -> int:
-    """``value``, else ``$JUPYTER_PUBLISH_JOBS``, else 10; checked to be 1…64."""
+    """``value``, else ``$JUPYTER_PUBLISH_JOBS``, else 10; checked to be a whole number 1…64."""
+    source = "max_concurrency"
     if value is None or value == "":
         value = os.environ.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY
+        source = CONCURRENCY_ENV if os.environ.get(CONCURRENCY_ENV) else source
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise DestinationError(f"{source} must be a whole number, not {value!r}")
     try:
         count = int(value)
     except (TypeError, ValueError):
-        raise DestinationError(f"max_concurrency must be a whole number, not {value!r}") from None
+        raise DestinationError(f"{source} must be a whole number, not {value!r}") from None
     if not 1 <= count <= MAX_CONCURRENCY:
-        raise DestinationError(f"max_concurrency must be 1 to {MAX_CONCURRENCY}, not {count}")
+        raise DestinationError(f"{source} must be 1 to {MAX_CONCURRENCY}, not {count}")
     return count
 
 

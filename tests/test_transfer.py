@@ -97,10 +97,16 @@ def test_one_worker_runs_inline_without_threads():
     assert names == [threading.current_thread().name] * 3
 
 
-@pytest.mark.parametrize("bad", [0, 65, "many", -1])
+@pytest.mark.parametrize("bad", [0, 65, "many", -1, 2.5, True])
 def test_concurrency_is_checked(bad):
     with pytest.raises(DestinationError, match="max_concurrency"):
         transfer.concurrency(bad)
+
+
+def test_a_bad_environment_value_is_named(monkeypatch):
+    monkeypatch.setenv("JUPYTER_PUBLISH_JOBS", "0")
+    with pytest.raises(DestinationError, match="JUPYTER_PUBLISH_JOBS must be 1 to 64"):
+        transfer.concurrency(None)
 
 
 def test_concurrency_default_and_environment(monkeypatch):
