@@ -270,7 +270,8 @@ def _fetch_items(
                     hasher,
                     marker=staging / "ranges" / item.name,
                     size=item.size,
-                    resumable=bool(item.size and (item.sha256 or item.cid)),
+                    # Old bytes are kept only when the result will be verified at the end.
+                    resumable=verify and bool(item.size and (item.sha256 or item.cid)),
                     ranged=ranged,
                     concurrency=concurrency,
                     progress=progress,
