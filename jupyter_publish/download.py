@@ -157,6 +157,9 @@ def _ranged(
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
     marker.parent.mkdir(parents=True, exist_ok=True)
     last = starts[-1]
+    answered = threading.Event()
+    """The first range's answer arrived: only then do the others start (a store that
+    ignores ranges would otherwise send the whole object once per connection)."""
 
     def fetch_range(start: int) -> None:
         with cancel_scope(stop):
@@ -167,6 +170,7 @@ def _ranged(
                 length = min(RANGE_SIZE, size - start) if start != last else None
                 expected = min(RANGE_SIZE, size - start)
                 for chunk in backend.read(location, start, length):
+                    answered.set()
                     check_cancelled()
                     if position + len(chunk) > start + expected:
                         raise IntegrityError(f"size of {location}", f"{size} bytes", "more bytes")
@@ -182,6 +186,8 @@ def _ranged(
             except BaseException as exc:
                 ranges.fail(exc)
                 raise
+            finally:
+                answered.set()
 
     hashed = offset
     # Before any range lands past the hashed prefix: a kill from here on leaves a marker
@@ -189,7 +195,12 @@ def _ranged(
     marker.write_text(str(hashed))
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix="jupyter-publish-range")
     try:
-        for start in starts:
+        pool.submit(fetch_range, starts[0])
+        while not answered.wait(0.25):  # wakes for Ctrl-C too
+            check_cancelled()
+        if ranges.failure is not None:
+            raise ranges.failure
+        for start in starts[1:]:
             pool.submit(fetch_range, start)
         for start in starts:
             ranges.wait_for(start)

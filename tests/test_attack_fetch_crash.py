@@ -25,10 +25,17 @@ _CHILD = textwrap.dedent(
 
     original = s3.S3Backend.read
     def read(self, location, offset=0, length=None):
-        # Range 0 and the last range stall (slow connections); the others complete.
-        if length is not None and (offset == 0 or offset == 32 * 1024 * 1024):
+        # Range 0 and the last range stall after their first chunk (slow connections);
+        # the others complete.
+        inner = original(self, location, offset, length)
+        if offset not in (0, 32 * 1024 * 1024):
+            return inner
+        def stalling():
+            chunks = iter(inner)
+            yield next(chunks)
             time.sleep(600)
-        return original(self, location, offset, length)
+            yield from chunks
+        return stalling()
     s3.S3Backend.read = read
 
     part = sys.argv[2]
