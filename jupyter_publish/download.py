@@ -113,7 +113,7 @@ def _sequential(
 class _Ranges:
     """Which ranges are on disk; the hashing thread waits here for the next one."""
 
-    def __init__(self, starts: list[int]) -> None:
+    def __init__(self) -> None:
         self.done: set[int] = set()
         self.failure: BaseException | None = None
         self.cond = threading.Condition()
@@ -152,7 +152,7 @@ def _ranged(
     from concurrent.futures import ThreadPoolExecutor
 
     starts = list(range(offset, size, RANGE_SIZE))
-    ranges = _Ranges(starts)
+    ranges = _Ranges()
     stop = threading.Event()
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
     marker.parent.mkdir(parents=True, exist_ok=True)

@@ -258,7 +258,7 @@ def _fetch_items(
             if present is not None:
                 return present
             part = staging / "objects" / item.name
-            ranged = _ranged(backend, ranged_reads, item)
+            ranged = _use_ranges(backend, ranged_reads, item)
             # An archive to unpack is checked by sha256 (its members get CIDs as extracted).
             unpack = extract and _is_archive(item.name) and not item.cid
             hasher = ContentHasher(_cid_version(item.cid), background=not ranged, cid=not unpack)
@@ -305,7 +305,7 @@ def _fetch_items(
     return done
 
 
-def _ranged(backend: Any, ranged_reads: bool | None, item: _Item) -> bool:
+def _use_ranges(backend: Any, ranged_reads: bool | None, item: _Item) -> bool:
     """Whether ``item`` is read in parallel ranges: large, and served in ranges."""
     if (item.size or 0) < RANGED_MIN:
         return False

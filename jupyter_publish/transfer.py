@@ -196,8 +196,6 @@ def store_all(backend: Backend, uploads: list[Upload], max_concurrency: int) -> 
         fits = inside is None or (upload.size is not None and upload.size <= inside)
         (small if fits else large).append(upload)
     stored = run_all([partial(backend.put, upload) for upload in small], max_concurrency)
-    cancel = threading.Event()
-    with cancel_scope(cancel):
-        stored += [backend.put(upload) for upload in large]
+    stored += [backend.put(upload) for upload in large]
     by_name = {obj.name: obj for obj in stored}
     return backend.outcome([by_name[upload.name] for upload in uploads])
