@@ -35,3 +35,41 @@ def quiet_by_default() -> bool:
     if os.environ.get(QUIET_ENV, "").strip().lower() in {"1", "true", "yes"}:
         return True
     return bool(os.environ.get("CI"))
+
+
+IDLE_TIMEOUT_ENV = "JUPYTER_PUBLISH_IDLE_TIMEOUT"
+DEFAULT_IDLE_TIMEOUT = 60.0
+"""Seconds a transfer may go without moving a byte before it is called stalled."""
+RETRIES_ENV = "JUPYTER_PUBLISH_RETRIES"
+DEFAULT_RETRIES = 4
+"""Extra attempts after a transient fault (so 5 in all), with exponential backoff."""
+
+
+def _number(name: str, default: float, low: float, high: float) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also refuses nan
+        from .errors import DestinationError
+
+        raise DestinationError(f"{name} must be a number from {low:g} to {high:g}, not {text!r}")
+    return value
+
+
+def idle_timeout() -> float:
+    """``$JUPYTER_PUBLISH_IDLE_TIMEOUT`` seconds (0.1–3600), default 60."""
+    return _number(IDLE_TIMEOUT_ENV, DEFAULT_IDLE_TIMEOUT, 0.1, 3600)
+
+
+def retries() -> int:
+    """``$JUPYTER_PUBLISH_RETRIES`` extra attempts after a transient fault (0–20), default 4."""
+    value = _number(RETRIES_ENV, float(DEFAULT_RETRIES), 0, 20)
+    if not value.is_integer():
+        from .errors import DestinationError
+
+        raise DestinationError(f"{RETRIES_ENV} must be a whole number, not {value:g}")
+    return int(value)

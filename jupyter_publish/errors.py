@@ -48,3 +48,14 @@ class UnsafeArchiveError(PublishError):
 class RangeIgnored(BackendError):
     """A store answered a byte-range request with the whole object (HTTP 200, not 206):
     the reader falls back to one stream instead of fetching the object once per range."""
+
+
+class TransientError(BackendError):
+    """A connection dropped, was reset or timed out mid-transfer. An idempotent transfer
+    (a read, a PUT of the same bytes, an IPFS add) may be retried, resuming from the
+    bytes already verified; the message still names what failed if retries run out."""
+
+
+class StalledError(TransientError):
+    """No byte moved for the idle limit (``$JUPYTER_PUBLISH_IDLE_TIMEOUT``): a hung server
+    or a dead link ends the transfer in one line instead of waiting forever."""
