@@ -30,6 +30,8 @@ MiB = 1024 * 1024
 PART = 8 * MiB
 SIZE = 5 * PART
 STALL_AT = 3 * PART + PART // 2
+STREAM_PART = 5 * MiB
+"""An archive streams in 5 MiB parts."""
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -89,14 +91,19 @@ def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def _start_publish(
-    source: Path, bucket: str, proxy: FaultProxy, script: str | None = None
+    source: Path,
+    bucket: str,
+    proxy: FaultProxy,
+    script: str | None = None,
+    archive: bool = False,
 ) -> subprocess.Popen[str]:
     """A publish stalled after three and a half parts, running in a subprocess."""
-    proxy.add(Fault("stall", direction="up", at=STALL_AT, connection=1))
+    stall_at = STALL_AT if not archive else 3 * STREAM_PART + STREAM_PART // 2
+    proxy.add(Fault("stall", direction="up", at=stall_at, connection=1))
     if script is None:
         command = [sys.executable, "-m", "jupyter_publish.cli", "publish", str(source)]
-        command += ["--to", f"s3://{bucket}/run/", "--no-archive", "--jobs", "1", "-q"]
-        command += ["--endpoint", proxy.url]
+        command += ["--to", f"s3://{bucket}/run/", "--jobs", "1", "-q", "--endpoint", proxy.url]
+        command += ["--compression", "none"] if archive else ["--no-archive"]
     else:
         command = [sys.executable, "-c", script]
     return subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -211,6 +218,30 @@ def test_sigkill_then_resume_sends_only_the_missing_parts(s3_env, s3_bucket, sou
     assert fetched.verified
     (back,) = [f.path for f in fetched.files]
     assert Path(back).read_bytes() == source.read_bytes()
+
+
+def test_sigkill_then_resume_of_an_archive_keeps_the_parts_it_remakes_identically(
+    s3_env, s3_bucket, source, isolated_home, tmp_path
+):
+    """The archive is made again from scratch; it is byte-identical (fixed tar headers),
+    so the parts already stored match their MD5 and are kept."""
+    s3 = s3_env.client()
+    with CountingProxy(s3_env.ports["s3"]) as proxy:
+        process = _start_publish(source, s3_bucket, proxy, archive=True)
+        _wait_mid_multipart(s3, s3_bucket, process)
+        process.kill()
+        process.communicate(timeout=10)
+        job_id = _only_job(isolated_home)["job_id"]
+        proxy.clear()
+        before = proxy.up_bytes
+        resumed = _cli("resume", job_id)
+        sent = proxy.up_bytes - before
+        assert resumed.returncode == 0, resumed.stderr
+        assert "3 part(s) already stored were kept, 6 sent" in resumed.stderr, resumed.stderr
+        assert sent < SIZE - 3 * STREAM_PART + MiB, sent
+        fetched = jp.fetch(job_id, tmp_path / "back")
+    assert fetched.verified
+    assert (tmp_path / "back" / "big.bin").read_bytes() == source.read_bytes()
 
 
 def test_sigterm_in_a_script_cleans_up_then_ends_the_process(s3_env, s3_bucket, source, isolated_home):
