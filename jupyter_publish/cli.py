@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except Terminated:
-        print("jupyter-publish: terminated (SIGTERM); the job was marked failed", file=sys.stderr)
+        print("jupyter-publish: terminated by SIGTERM; any job it ran is marked failed", file=sys.stderr)
         _exit_now(EXIT_TERMINATED)
     except DestinationError as exc:
         print(f"jupyter-publish: error: {exc}", file=sys.stderr)

@@ -161,6 +161,7 @@ def test_sigterm_mid_multipart_aborts_marks_failed_and_exits_in_one_line(
     assert _open_uploads(s3, s3_bucket) == []
     assert Ledger(isolated_home / "ledger.sqlite").open_uploads(job["job_id"]) == []
     assert _temp_files(isolated_home) == []
+    print(f"SIGTERM to exit: {stopped:.2f} s")
     assert stopped < 10, f"took {stopped:.1f} s to stop"
 
 
