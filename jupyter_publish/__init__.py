@@ -17,6 +17,7 @@ _EXPORTS = {
     "fetch": "jupyter_publish.api",
     "jobs": "jupyter_publish.api",
     "cids": "jupyter_publish.api",
+    "resume": "jupyter_publish.api",
     "cid_of": "jupyter_publish.cid",
     "cids_from_bacalhau": "jupyter_publish.bacalhau",
     "cids_in_text": "jupyter_publish.bacalhau",
@@ -29,7 +30,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from .api import cids, fetch, jobs, publish
+    from .api import cids, fetch, jobs, publish, resume
     from .bacalhau import cids_from_bacalhau, cids_in_text
     from .backends import register_backend
     from .cid import cid_of
@@ -80,5 +81,6 @@ __all__ = [
     "preview",
     "publish",
     "register_backend",
+    "resume",
     "unload_ipython_extension",
 ]

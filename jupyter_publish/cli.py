@@ -7,14 +7,18 @@ Errors print one line on stderr and exit non-zero (2 for bad usage, 1 for failur
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import DestinationError, PublishError
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
+EXIT_TERMINATED = 128 + 15
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--jobs", "-j", type=int, metavar="N", help="objects or ranges in flight (default 10)")
     f.add_argument("--quiet", "-q", action="store_true")
     f.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("resume", help="continue an interrupted S3 (or local) publish")
+    r.add_argument("job", metavar="JOB", help="the job ID (a unique prefix is enough)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    r.add_argument("--json", action="store_true", help="print the result as JSON")
 
     j = sub.add_parser("jobs", help="list recorded jobs")
     j.add_argument("--limit", type=int)
@@ -175,6 +184,18 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .publisher import resume_job
+
+    result, parts = resume_job(args.job, quiet=args.quiet or args.json)
+    print(f"jupyter-publish: resumed job {result.job_id}: {parts.summary()}", file=sys.stderr)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+    return 0
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
     from .api import jobs
 
@@ -224,6 +245,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "publish": cmd_publish,
     "fetch": cmd_fetch,
+    "resume": cmd_resume,
     "jobs": cmd_jobs,
     "cids": cmd_cids,
     "cid": cmd_cid,
@@ -234,8 +256,15 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .journal import Terminated, install_sigterm
+
+    if threading.current_thread() is threading.main_thread():
+        install_sigterm()  # SIGTERM takes Ctrl-C's path: abort, mark failed, clean up
     try:
         return COMMANDS[args.command](args)
+    except Terminated:
+        print("jupyter-publish: terminated by SIGTERM; any job it ran is marked failed", file=sys.stderr)
+        _exit_now(EXIT_TERMINATED)
     except DestinationError as exc:
         print(f"jupyter-publish: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -252,6 +281,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jupyter-publish: interrupted", file=sys.stderr)
         return 130
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit at once after SIGTERM: the job is recorded and its uploads aborted, and a
+    part stuck on a stalled link must not hold the exit for a socket timeout."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,20 @@ CREATE INDEX IF NOT EXISTS files_cid ON files(cid);
 CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
 CREATE INDEX IF NOT EXISTS files_location ON files(location);
 CREATE INDEX IF NOT EXISTS files_url ON files(url) WHERE url IS NOT NULL;
+CREATE TABLE IF NOT EXISTS multipart_uploads (
+    upload_id   TEXT PRIMARY KEY,
+    job_id      TEXT NOT NULL,
+    endpoint    TEXT,
+    region      TEXT,
+    bucket      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS multipart_job ON multipart_uploads(job_id);
 """
+LIVENESS_COLUMNS = {"pid": "INTEGER", "host": "TEXT", "proc_start": "TEXT", "spec_json": "TEXT"}
+"""Added to ``jobs`` for liveness and resume (see :mod:`jupyter_publish.journal`); older
+ledgers get them on open, NULL for their jobs (which are then never called dead)."""
 WAL_ATTEMPTS = 20
 """Switching a brand-new database to WAL can meet ``database is locked`` (FACTS.md)."""
 
@@ -86,6 +99,7 @@ class Ledger:
         self._use_wal()
         with self._connect() as db:
             db.executescript(SCHEMA)
+            _add_missing_columns(db)
 
     def _use_wal(self) -> None:
         """Switch the database to WAL once (it is persistent), not on every connection.
@@ -129,13 +143,98 @@ class Ledger:
         name: str,
         type: str,
         destination: str,
+        spec: dict[str, Any] | None = None,
     ) -> None:
+        """Record a job as ``running`` by this process (PID, host, start time)."""
+        from .journal import identity
+
+        pid, host, started = identity()
         with self._connect() as db:
             db.execute(
                 "INSERT INTO jobs (job_id, execution_id, node_id, name, status, type, destination,"
-                " created_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?)",
-                (job_id, execution_id, node_id, name, type, destination, utc_now()),
+                " created_at, pid, host, proc_start, spec_json)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id, execution_id, node_id, name, type, destination, utc_now(),
+                    pid, host, started, json.dumps(spec) if spec is not None else None,
+                ),
+            )  # fmt: skip
+
+    def set_spec(self, job_id: str, spec: dict[str, Any]) -> None:
+        """What ``resume`` needs to run the job again (sources, options; never a secret)."""
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET spec_json=? WHERE job_id=?", (json.dumps(spec), job_id))
+
+    # -- liveness (jupyter_publish.journal) ------------------------------------------
+    def reap(self, keep: str | None = None) -> list[str]:
+        """Mark jobs whose process died ``interrupted`` and clean their leftovers."""
+        from .journal import reap
+
+        return reap(self, keep)
+
+    def running_jobs(self, host: str) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT job_id, pid, host, proc_start FROM jobs WHERE status='running' AND host=?",
+                (host,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def mark_interrupted(self, job_id: str, pid: int, reason: str) -> bool:
+        """``running`` -> ``interrupted``, unless someone else got there first."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET status='interrupted', error=?, finished_at=?"
+                " WHERE job_id=? AND status='running' AND pid=?",
+                (reason, utc_now(), job_id, pid),
             )
+            return cursor.rowcount == 1
+
+    def claim(self, job_id: str, status: str, pid: int | None) -> bool:
+        """Take over a dead or failed job to resume it (one process wins)."""
+        from .journal import identity
+
+        me, host, started = identity()
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET status='running', error=NULL, finished_at=NULL, pid=?, host=?,"
+                " proc_start=? WHERE job_id=? AND status=? AND pid IS ?",
+                (me, host, started, job_id, status, pid),
+            )
+            return cursor.rowcount == 1
+
+    def record_upload(
+        self, job_id: str, endpoint: str | None, region: str | None, bucket: str, key: str, upload_id: str
+    ) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO multipart_uploads VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (upload_id, job_id, endpoint, region, bucket, key, utc_now()),
+            )
+
+    def forget_upload(self, upload_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM multipart_uploads WHERE upload_id=?", (upload_id,))
+
+    def open_uploads(self, job_id: str) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM multipart_uploads WHERE job_id=? ORDER BY created_at", (job_id,)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def jobs_with_open_uploads(self) -> set[str]:
+        """Jobs no longer running that still have multipart uploads to abort."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT DISTINCT m.job_id FROM multipart_uploads m JOIN jobs j USING (job_id)"
+                " WHERE j.status != 'running'"
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def job_row(self, job_id: str) -> dict[str, Any]:
+        """A job's full row (a unique ID prefix is enough), as stored: nothing reaped."""
+        return dict(self._find(job_id))
 
     def fail(self, job_id: str, reason: str) -> None:
         with self._connect() as db:
@@ -170,6 +269,7 @@ class Ledger:
 
     def result(self, job_id: str) -> PublishedResult:
         """The recorded result of a published job (a unique prefix of the ID is enough)."""
+        self.reap()
         row = self._find(job_id)
         if row["status"] != "published" or not row["result_json"]:
             reason = f": {row['error']}" if row["error"] else ""
@@ -192,6 +292,7 @@ class Ledger:
         raise NotFoundError(f"no job {job_id!r} in the ledger at {self.path}: see `jupyter-publish jobs`")
 
     def status(self, job_id: str) -> dict[str, Any]:
+        self.reap()
         return dict(self._find(job_id))
 
     def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -204,6 +305,7 @@ class Ledger:
         if limit:
             query += " LIMIT ?"
             params = (int(limit),)
+        self.reap()
         with self._connect() as db:
             return [dict(r) for r in db.execute(query, params).fetchall()]
 
@@ -238,3 +340,12 @@ class Ledger:
                 if row is not None:
                     found[location] = dict(row)
         return found
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a ledger made by an older version up to date (ADD COLUMN keeps every row)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, kind in LIVENESS_COLUMNS.items():
+        if name not in have:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")

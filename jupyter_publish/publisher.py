@@ -6,6 +6,7 @@ the magics, widgets and command line all call :func:`publish`.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import ids
+from . import ids, journal
 from .backends import Backend, Upload, backend_class
 from .bundle import Bundle, collect
 from .cid import DagNode, tree_node
@@ -39,6 +40,9 @@ _BACKEND_OPTIONS: dict[str, set[str]] = {
     "ipfs": {"api", "gateway", "timeout"},
     "http": {"method", "headers", "auth", "timeout"},
 }
+_SECRET_OPTIONS = {*S3_KEY_OPTIONS, "auth", "headers"}
+"""Never written to the job's resume record (headers may carry tokens)."""
+RESUMABLE = ("s3", "local")
 
 
 @dataclass
@@ -85,6 +89,16 @@ def publish(
     check_options(dest)
     job = _new_job(notebook, job_id)
     ledger = ledger or Ledger()
+    ledger.reap()  # jobs a killed process left running: interrupted, leftovers cleaned
+    settings = {
+        "archive": archive,
+        "name": name,
+        "pin": pin,
+        "cid_version": cid_version,
+        "max_concurrency": concurrency,
+        "compression": compression,
+    }
+    spec = _resume_spec(paths, dest, job, settings)
     ledger.start(
         job_id=job.job_id,
         execution_id=job.execution_id,
@@ -92,22 +106,125 @@ def publish(
         name=name or "results",
         type=dest.scheme,
         destination=dest.text,
+        spec=spec,
     )
-    try:
-        bundle = collect(paths)
-        label = _safe_label(name or bundle.label)
-        result = _run(bundle, dest, job, label, archive, pin, cid_version, quiet, concurrency, compression)
-    except PublishError as exc:
-        ledger.fail(job.job_id, str(exc))
-        raise
-    except KeyboardInterrupt:
-        ledger.fail(job.job_id, "interrupted by the user")
-        raise
-    except Exception as exc:
-        ledger.fail(job.job_id, f"{type(exc).__name__}: {exc}")
-        raise
-    ledger.finish(result)
+    return _execute(paths, dest, job, ledger, spec, quiet)
+
+
+def _execute(
+    paths: Sequence[PathLike] | PathLike,
+    dest: Destination,
+    job: _Job,
+    ledger: Ledger,
+    spec: dict[str, Any],
+    quiet: bool | None,
+    multipart: journal.MultipartJournal | None = None,
+) -> PublishedResult:
+    """Run a job the ledger holds as ``running``; record how it ended, whatever happens.
+
+    SIGTERM takes Ctrl-C's path here (:func:`journal.sigterm_as_interrupt`).
+    """
+    s = spec["settings"]
+    multipart = multipart or journal.MultipartJournal(ledger, job.job_id)
+    with journal.sigterm_as_interrupt():
+        try:
+            bundle = collect(paths)
+            if "sources" not in spec:
+                ledger.set_spec(job.job_id, {**spec, "sources": journal.fingerprint(bundle)})
+            label = _safe_label(s["name"] or bundle.label)
+            result = _run(
+                bundle, dest, job, label, s["archive"], s["pin"], s["cid_version"], quiet,
+                s["max_concurrency"], s["compression"], multipart,
+            )  # fmt: skip
+        except PublishError as exc:
+            ledger.fail(job.job_id, str(exc))
+            raise
+        except journal.Terminated:
+            ledger.fail(job.job_id, journal.TERMINATED_REASON)
+            journal.remove_temp_files(job.job_id)
+            raise
+        except KeyboardInterrupt:
+            ledger.fail(job.job_id, "interrupted by the user")
+            journal.remove_temp_files(job.job_id)
+            raise
+        except Exception as exc:
+            ledger.fail(job.job_id, f"{type(exc).__name__}: {exc}")
+            raise
+        ledger.finish(result)
     return result
+
+
+def _resume_spec(
+    paths: Sequence[PathLike] | PathLike, dest: Destination, job: _Job, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """What ``resume`` needs to run the same job again: absolute source paths, the
+    destination with its placeholder values, options and flags. Never a secret."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return {
+        "paths": [os.path.abspath(os.fspath(p)) for p in items],
+        "to": dest.text,
+        "options": {k: v for k, v in dest.options.items() if k not in _SECRET_OPTIONS},
+        "values": job.values,
+        "settings": settings,
+    }
+
+
+def resume(
+    job_id: str, *, ledger: Ledger | None = None, quiet: bool | None = None, **backend_opts: Any
+) -> PublishedResult:
+    """Continue an interrupted (killed) or failed publish under the same job ID.
+
+    Objects a previous run completed are verified (size and checksum) and skipped; an
+    open S3 multipart upload continues: its parts are listed, those whose checksum (or
+    MD5 ETag) matches the local bytes are kept, only the others are sent. An archive is
+    made again; its parts are kept only where the new stream has the same bytes. Refused
+    if a source changed since the job started. Explicit keys may be passed again as
+    ``backend_opts`` (they are never recorded).
+    """
+    return resume_job(job_id, ledger=ledger, quiet=quiet, **backend_opts)[0]
+
+
+def resume_job(
+    job_id: str, *, ledger: Ledger | None = None, quiet: bool | None = None, **backend_opts: Any
+) -> tuple[PublishedResult, journal.MultipartJournal]:
+    """:func:`resume`, also returning the counts of parts kept and sent."""
+    ledger = ledger or Ledger()
+    row = ledger.job_row(job_id)
+    job_id = row["job_id"]
+    _check_resumable(row)
+    spec = json.loads(row["spec_json"])
+    dest = parse_destination(spec["to"]).with_options(**spec["options"], **backend_opts)
+    check_options(dest)
+    bundle = collect(spec["paths"])
+    difference = journal.changed(spec.get("sources") or [], journal.fingerprint(bundle))
+    if spec.get("sources") is not None and difference:
+        raise SourceError(f"cannot resume job {job_id}: {difference} since it started; publish again")
+    if not ledger.claim(job_id, row["status"], row["pid"]):
+        raise PublishError(f"job {job_id} is being resumed by another process")
+    ledger.reap(keep=job_id)
+    job = _Job(job_id, row["execution_id"], row["node_id"], spec["values"])
+    multipart = journal.MultipartJournal(ledger, job_id, resuming=True)
+    result = _execute(spec["paths"], dest, job, ledger, spec, quiet, multipart)
+    return result, multipart
+
+
+def _check_resumable(row: dict[str, Any]) -> None:
+    job_id, status = row["job_id"], row["status"]
+    if status == "published":
+        raise PublishError(f"job {job_id} is already published: nothing to resume")
+    if status == "running":
+        same_host = row["host"] == journal.host_name()
+        if row["pid"] is None or not same_host or journal.is_alive(row["pid"], row["proc_start"]):
+            where = f"process {row['pid']} on {row['host']}" if row["pid"] else "another process"
+            raise PublishError(f"job {job_id} is still running ({where}): wait for it or stop it first")
+    if not row.get("spec_json"):
+        raise PublishError(
+            f"job {job_id} has no record of its sources (an older version ran it): publish again"
+        )
+    if row["type"] not in RESUMABLE:
+        raise PublishError(
+            f"job {job_id} went to {row['type']}: resume continues S3 and local publishes only; publish again"
+        )
 
 
 def check_options(dest: Destination) -> None:
@@ -185,11 +302,14 @@ def _run(
     quiet: bool | None,
     concurrency: int,
     compression: str,
+    multipart: journal.MultipartJournal | None = None,
 ) -> PublishedResult:
     suffix = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}[compression]
     backend, archive_name = _make_backend(
         dest, job, archive, label, cid_version, pin, concurrency, bundle, suffix
     )
+    if hasattr(backend, "journal"):  # S3: multipart uploads recorded, resumed
+        backend.journal = multipart
     readers = _Readers()
     try:
         archive_digest: Digest | None = None

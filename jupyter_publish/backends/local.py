@@ -55,7 +55,10 @@ class LocalBackend:
         self._jobs: dict[str, dict[str, dict[str, Any]]] = {}
         for sub in ("blobs/sha256", "jobs", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self._tmp = os.path.join(self.root, "tmp", f"{os.getpid()}-{id(self):x}-")
+        # Named after the job, so the next run can remove what a killed job left here
+        # (jupyter_publish.journal.remove_temp_files).
+        owner = self.prefix or "fetch"
+        self._tmp = os.path.join(self.root, "tmp", f"{owner}-{os.getpid()}-{id(self):x}-")
         self._names = itertools.count()
         self._fanout: set[str] = set()
         """Blob folders (``ab/``) known to exist: one mkdir each per instance, not per file."""

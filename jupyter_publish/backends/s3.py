@@ -127,6 +127,10 @@ class S3Backend:
         self.part_concurrency = max(1, min(max_concurrency, PART_CONCURRENCY))
         self._client: Any = None
         self._client_lock = threading.Lock()  # workers share one client (one pool)
+        self.journal: Any = None
+        """A :class:`~jupyter_publish.journal.MultipartJournal` the publisher sets: open
+        multipart uploads are recorded before their parts go, so a killed job's can be
+        aborted or continued later (``resume``)."""
 
     # -- client --------------------------------------------------------------------
     @property
@@ -194,7 +198,9 @@ class S3Backend:
             first = next(parts)
             second = next(parts, None)
             if second is None:
-                response = self._call(lambda: self._put_single(key, upload, first), what=what)
+                response = self._stored_already(key, first.checksum, first.size, 1)
+                if response is None:
+                    response = self._call(lambda: self._put_single(key, upload, first), what=what)
             else:
                 response = self._put_multipart(key, upload, itertools.chain([first, second], parts), what)
         facts: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ETag": response.get("ETag")}
@@ -239,44 +245,125 @@ class S3Backend:
         """
         from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+        resuming = self.journal is not None and self.journal.resuming
+        if resuming and upload.path is not None:
+            # A file's parts are only ranges (no memory held): hash them all first, and
+            # skip the object if a previous run completed it with the same bytes.
+            listed = list(parts)
+            size = sum(p.size for p in listed)
+            done = self._stored_already(key, _composite(listed), size, len(listed))
+            if done is not None:
+                listed[-1].check_unchanged()
+                return done
+            parts = iter(listed)
+        upload_id, stored = self._open_multipart(key, upload, what)
+        sent: dict[int, dict[str, Any]] = {}
+        running: dict[Future[dict[str, Any]], int] = {}
+        limit = self.part_concurrency if upload.path is not None else min(self.part_concurrency, STREAM_PARTS)
+        pool = ThreadPoolExecutor(limit, thread_name_prefix="jupyter-publish-s3-part")
+        failed = False
+        try:
+            last: _Part | None = None
+            for part in parts:
+                last = part
+                kept = stored.get(part.number)
+                if kept is not None and part.matches(kept):  # stored by a previous run
+                    sent[part.number] = {
+                        "PartNumber": part.number, "ETag": kept["ETag"], "ChecksumSHA256": part.checksum
+                    }  # fmt: skip
+                    self.journal.count(kept=1)
+                    continue
+                while len(running) >= limit:
+                    _collect(wait(running, return_when=FIRST_COMPLETED)[0], running, sent)
+                running[pool.submit(self._send_part, key, upload_id, part, what)] = part.number
+                if self.journal is not None:
+                    self.journal.count(sent=1)
+            while running:
+                _collect(wait(running)[0], running, sent)
+            if last is not None:
+                last.check_unchanged()
+            ordered = [sent[n] for n in sorted(sent)]
+            response = self._call(
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": ordered}
+                ),
+                what=what,
+            )
+            if self.journal is not None:
+                self.journal.closed(upload_id)
+            return response  # type: ignore[no-any-return]
+        except BaseException:
+            failed = True
+            for future in running:
+                future.cancel()
+            # Not waiting for parts in flight: one stuck on a stalled link would hold
+            # Ctrl-C / SIGTERM for a socket timeout; the abort fails them anyway.
+            pool.shutdown(wait=False, cancel_futures=True)
+            with contextlib.suppress(Exception):  # leave no invisible parts behind to pay for
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                if self.journal is not None:
+                    self.journal.closed(upload_id)
+            raise
+        finally:
+            if not failed:
+                pool.shutdown(wait=True)
+
+    def _open_multipart(self, key: str, upload: Upload, what: str) -> tuple[str, dict[int, dict[str, Any]]]:
+        """The UploadId to send parts to, and the parts it already holds (resume only).
+
+        A new upload is recorded in the job's journal before any part is sent, so a
+        killed process's upload can be found again (aborted, or continued by resume).
+        """
+        previous = self.journal.open_upload(self.bucket, key) if self.journal is not None else None
+        if previous is not None:
+            stored = self._listed_parts(key, previous, what)
+            if stored is not None:
+                return previous, stored
+            self.journal.closed(previous)  # aborted or completed meanwhile: start afresh
         extra: dict[str, Any] = {"ContentType": upload.content_type, "ChecksumAlgorithm": "SHA256"}
         if upload.sha256:
             extra["Metadata"] = {"sha256": upload.sha256}
         created = self._call(
             lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra), what=what
         )
-        upload_id = created["UploadId"]
-        sent: dict[int, dict[str, Any]] = {}
-        running: dict[Future[dict[str, Any]], int] = {}
-        limit = self.part_concurrency if upload.path is not None else min(self.part_concurrency, STREAM_PARTS)
-        pool = ThreadPoolExecutor(limit, thread_name_prefix="jupyter-publish-s3-part")
+        if self.journal is not None:
+            self.journal.opened(self.endpoint, self.region, self.bucket, key, created["UploadId"])
+        return created["UploadId"], {}
+
+    def _listed_parts(self, key: str, upload_id: str, what: str) -> dict[int, dict[str, Any]] | None:
+        """ListParts of an upload a previous run left open: {number: part}, or None if gone."""
+        import botocore.exceptions as bx
+
+        paginator = self.client.get_paginator("list_parts")
         try:
-            last: _Part | None = None
-            for part in parts:
-                while len(running) >= limit:
-                    _collect(wait(running, return_when=FIRST_COMPLETED)[0], running, sent)
-                running[pool.submit(self._send_part, key, upload_id, part, what)] = part.number
-                last = part
-            while running:
-                _collect(wait(running)[0], running, sent)
-            if last is not None:
-                last.check_unchanged()
-            ordered = [sent[n] for n in sorted(sent)]
-            return self._call(
-                lambda: self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": ordered}
-                ),
-                what=what,
-            )
-        except BaseException:
-            for future in running:
-                future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-            with contextlib.suppress(Exception):  # leave no invisible parts behind to pay for
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            raise
-        finally:
-            pool.shutdown(wait=True)
+            pages = list(paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id))
+        except bx.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchUpload", "404", "NoSuchKey"}:
+                return None
+            raise self._client_error(exc, what) from None
+        return {int(p["PartNumber"]): p for page in pages for p in page.get("Parts", [])}
+
+    def _stored_already(self, key: str, checksum: str, size: int, parts: int) -> dict[str, Any] | None:
+        """When resuming: the object's HEAD if a previous run stored exactly these bytes.
+
+        ``checksum`` is the sha256 of a single PUT or the composite of a multipart upload
+        (sha256 of the parts' sha256s, ``-N``), as the store reports it.
+        """
+        if self.journal is None or not self.journal.resuming:
+            return None
+        head = self._head(self.bucket, key)
+        if head is None or int(head.get("ContentLength", -1)) != size:
+            return None
+        reported = str(head.get("ChecksumSHA256") or "")
+        if parts == 1:
+            same = reported == checksum or (head.get("Metadata") or {}).get("sha256") == _hex(checksum)
+        else:
+            same = reported == f"{checksum}-{parts}"
+        if not same:
+            return None
+        self.journal.count(skipped=1)
+        found = {k: head.get(k) for k in ("ETag", "VersionId") if head.get(k)}
+        return {**found, "ChecksumSHA256": reported}
 
     def _send_part(self, key: str, upload_id: str, part: _Part, what: str) -> dict[str, Any]:
         def send() -> dict[str, Any]:
@@ -503,6 +590,29 @@ class _Part:
     stat: tuple[int, int] | None = None
     """(size, mtime_ns) of ``path`` when its hashing started."""
 
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.data)) if self.data is not None else self.span[1]
+
+    def matches(self, stored: dict[str, Any]) -> bool:
+        """Whether a part a previous run stored (from ListParts) holds these bytes.
+
+        Its ChecksumSHA256 is compared when the store lists it; SeaweedFS lists none, so
+        then its ETag, the MD5 of the part, is compared with the MD5 of our bytes.
+        """
+        if int(stored.get("Size", -1)) != self.size:
+            return False
+        if stored.get("ChecksumSHA256"):
+            return bool(stored["ChecksumSHA256"] == self.checksum)
+        etag = str(stored.get("ETag", "")).strip('"')
+        if len(etag) != 32:
+            return False
+        md5 = hashlib.md5(usedforsecurity=False)
+        with self.body() as body:
+            while chunk := body.read(MiB):
+                md5.update(chunk)
+        return md5.hexdigest() == etag
+
     def body(self) -> Any:
         """A context manager giving a body boto3 can send (and seek back in, to retry)."""
         if self.data is not None:
@@ -603,6 +713,16 @@ def _file_parts(
         yield _Part(number, checksum, path=path, span=(start, length), stat=stat)
         start += length
         number += 1
+
+
+def _composite(parts: Sequence[_Part]) -> str:
+    """S3's checksum of a multipart object: sha256 of its parts' sha256s (base64)."""
+    joined = b"".join(base64.b64decode(p.checksum) for p in parts)
+    return base64.b64encode(hashlib.sha256(joined).digest()).decode()
+
+
+def _hex(checksum: str) -> str:
+    return base64.b64decode(checksum).hex()
 
 
 def _collect(done: Any, running: dict[Any, int], parts: dict[int, dict[str, Any]]) -> None:
