@@ -22,6 +22,7 @@ from typing import Any
 
 from . import config
 from .errors import NotFoundError
+from .redact import scrub
 from .results import PublishedResult
 
 SCHEMA = """
@@ -141,7 +142,7 @@ class Ledger:
         with self._connect() as db:
             db.execute(
                 "UPDATE jobs SET status='failed', error=?, finished_at=? WHERE job_id=?",
-                (reason, utc_now(), job_id),
+                (scrub(reason), utc_now(), job_id),
             )
 
     def finish(self, result: PublishedResult) -> None:
@@ -156,7 +157,7 @@ class Ledger:
                     sum(f.kind == "file" for f in result.files),
                     result.total_size,
                     utc_now(),
-                    json.dumps(result.to_dict()),
+                    scrub(json.dumps(result.to_dict()), links=False),
                     result.job_id,
                 ),
             )

@@ -105,6 +105,8 @@ def forms_of(secret: str) -> frozenset[str]:
         forms.add(encoded)
         forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded))
     forms |= _base64_forms(data)
+    # A server that base64s the request it got (headers included) encodes the header twice.
+    forms |= _base64_forms(base64.b64encode(data))
     return frozenset(f for f in forms if len(f) >= MIN_SECRET)
 
 
