@@ -98,7 +98,10 @@ def fetch(
         backend.close()
     shutil.rmtree(staging, ignore_errors=True)
     extracted = next((i.name for i in plan.items if i.archive_of is not None), None) if extract else None
-    return FetchResult(plan.ref, target, files, extracted, plan.job_id)
+    if not verify:  # nothing was compared with the record: never claim it was
+        for fetched in files:
+            fetched.verified_against = None
+    return FetchResult(plan.ref, target, files, extracted, plan.job_id, checked=verify)
 
 
 # -- planning -------------------------------------------------------------------------
