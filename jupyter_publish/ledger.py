@@ -84,6 +84,9 @@ class Ledger:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config.home() / "ledger.sqlite"
+        for private in (self.path, *(self.path.with_name(self.path.name + x) for x in ("-wal", "-shm"))):
+            if private == self.path or private.exists():  # SQLite gives these the db's mode
+                config.private_file(private)
         self._use_wal()
         with self._connect() as db:
             db.executescript(SCHEMA)
