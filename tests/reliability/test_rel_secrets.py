@@ -112,7 +112,7 @@ def test_api_messages_and_ledger(echo, results, isolated_home, env_secrets):
     assert_clean("the exception", str(caught.value))
     (job,) = Ledger().jobs()
     assert job["status"] == "failed" and "***" in job["error"]
-    assert_clean("jobs()", jp.jobs().to_json())
+    assert_clean("jobs()", jp.jobs().to_json(date_format="iso"))
     assert_home_clean(isolated_home)
 
 
