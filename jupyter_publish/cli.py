@@ -255,6 +255,8 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .redact import scrub
+
     args = build_parser().parse_args(argv)
     from .journal import Terminated, install_sigterm
 
@@ -266,17 +268,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("jupyter-publish: terminated by SIGTERM; any job it ran is marked failed", file=sys.stderr)
         _exit_now(EXIT_TERMINATED)
     except DestinationError as exc:
-        print(f"jupyter-publish: error: {exc}", file=sys.stderr)
+        print(f"jupyter-publish: error: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except PublishError as exc:
-        print(f"jupyter-publish: error: {exc}", file=sys.stderr)
+        print(f"jupyter-publish: error: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
     except BrokenPipeError:  # `jupyter-publish jobs | head`: the reader has gone
         sys.stderr.close()
         return 0
     except OSError as exc:  # e.g. --to a folder that cannot be created
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"jupyter-publish: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"jupyter-publish: error: {scrub(f'{where}{exc.strerror or exc}')}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("jupyter-publish: interrupted", file=sys.stderr)

@@ -19,7 +19,7 @@ def home() -> Path:
 
         path = user_data_path("jupyter-publish", appauthor=False)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
     except OSError as exc:
         from .errors import SourceError
 
@@ -27,6 +27,33 @@ def home() -> Path:
             f"cannot create the jupyter-publish home {path}: {exc.strerror or exc}; "
             f"set {HOME_ENV} to a writable folder"
         ) from None
+    return path
+
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+"""The home holds presigned links (bearer tokens) and results: on a shared host (JupyterHub,
+an HPC login node) no other account may read it, whatever the umask."""
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Drop group/other bits of something we own (an old home made 0755/0644)."""
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == getattr(os, "getuid", lambda: info.st_uid)():
+        os.chmod(path, info.st_mode & mode & 0o7777)
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder only its owner can enter (created 0700; tightened if ours)."""
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)  # a umask only removes bits
+    _tighten(path, PRIVATE_DIR)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """``path`` as a file only its owner can read (created empty 0600; tightened if ours)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE))
+    _tighten(path, PRIVATE_FILE)
     return path
 
 

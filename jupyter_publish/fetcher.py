@@ -98,7 +98,10 @@ def fetch(
         backend.close()
     shutil.rmtree(staging, ignore_errors=True)
     extracted = next((i.name for i in plan.items if i.archive_of is not None), None) if extract else None
-    return FetchResult(plan.ref, target, files, extracted, plan.job_id)
+    if not verify:  # nothing was compared with the record: never claim it was
+        for fetched in files:
+            fetched.verified_against = None
+    return FetchResult(plan.ref, target, files, extracted, plan.job_id, checked=verify)
 
 
 # -- planning -------------------------------------------------------------------------
@@ -157,7 +160,9 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
         if result.params.get("Region"):
             opts.setdefault("region", result.params["Region"])
     if result.type == "urlDownload":
-        opts.setdefault("url", result.uri)  # credentials go to the drop's own origin only
+        # Credentials go to the drop the user configured them for, not to whatever
+        # origin its server named as the download URL.
+        opts.setdefault("url", result.destination if "://" in result.destination else "")
     if result.type == "ipfs" and result.params.get("API"):
         opts.setdefault("api", result.params["API"])  # the node it was published to
     scheme = _scheme_of(result.uri)
@@ -176,6 +181,8 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
 
 def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     scheme = _scheme_of(ref)
+    if scheme == "http" and not {"url", "auth", "headers"} & set(options):
+        options = {**options, "url": _credential_origin(ref, ledger)}
     backend = backend_class(scheme)(**_backend_options(_Plan(ref, scheme, [], options, "")))
     try:
         remote = backend.list(ref)
@@ -185,6 +192,16 @@ def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
         backend.close()
         raise
     return _Plan(ref, scheme, items, options, default_name(ref), backend=backend)
+
+
+def _credential_origin(ref: str, ledger: Ledger) -> str:
+    """A recorded download URL gets the credentials of the drop it was published to
+    (none if its server named another origin); any other URL those of its own origin."""
+    row = ledger.find_by_location(ref)
+    if row is None:
+        return ref
+    destination = str(ledger.status(row["job_id"])["destination"])
+    return destination if destination.startswith(("http://", "https://")) else ""
 
 
 def _item_from_remote(obj: RemoteObject, recorded: dict[str, Any] | None, ledger: Ledger) -> _Item:

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import config
 from .errors import NotFoundError
+from .redact import scrub
 from .results import PublishedResult
 
 SCHEMA = """
@@ -96,6 +97,9 @@ class Ledger:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config.home() / "ledger.sqlite"
+        for private in (self.path, *(self.path.with_name(self.path.name + x) for x in ("-wal", "-shm"))):
+            if private == self.path or private.exists():  # SQLite gives these the db's mode
+                config.private_file(private)
         self._use_wal()
         with self._connect() as db:
             db.executescript(SCHEMA)
@@ -240,7 +244,7 @@ class Ledger:
         with self._connect() as db:
             db.execute(
                 "UPDATE jobs SET status='failed', error=?, finished_at=? WHERE job_id=?",
-                (reason, utc_now(), job_id),
+                (scrub(reason), utc_now(), job_id),
             )
 
     def finish(self, result: PublishedResult) -> None:
@@ -255,7 +259,7 @@ class Ledger:
                     sum(f.kind == "file" for f in result.files),
                     result.total_size,
                     utc_now(),
-                    json.dumps(result.to_dict()),
+                    scrub(json.dumps(result.to_dict()), links=False),
                     result.job_id,
                 ),
             )

@@ -169,13 +169,17 @@ _fetch_arguments = _arguments(
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    from .redact import scrub
+
+    text = " ".join(scrub(str(exc)).split())
     return text or type(exc).__name__
 
 
 def _describe(exc: BaseException, limit: int = 200) -> str:
     """``ZeroDivisionError: division by zero``, one line, not too long."""
-    detail = " ".join(str(exc).split())
+    from .redact import scrub
+
+    detail = " ".join(scrub(str(exc)).split())
     text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -153,17 +153,20 @@ class FetchResult:
     files: list[FetchedFile] = field(default_factory=list)
     extracted_from: str | None = None
     job_id: str | None = None
+    checked: bool = True
+    """False for ``verify=False`` / ``--no-verify``: then nothing is called verified."""
 
     @property
     def verified(self) -> bool:
-        return bool(self.files) and all(f.verified_against for f in self.files)
+        return self.checked and bool(self.files) and all(f.verified_against for f in self.files)
 
     @property
     def paths(self) -> list[Path]:
         return [f.path for f in self.files]
 
     def __str__(self) -> str:
-        state = "verified" if self.verified else "NOT verified (nothing recorded to check against)"
+        reason = "nothing recorded to check against" if self.checked else "--no-verify"
+        state = "verified" if self.verified else f"NOT verified ({reason})"
         return f"fetched {self.ref} -> {self.dest} ({len(self.files)} files, {state})"
 
     def _repr_mimebundle_(self, include=None, exclude=None):  # type: ignore[no-untyped-def]

@@ -1,17 +1,24 @@
-"""Serve the local store read-only over HTTP on loopback.
+"""Serve the local store read-only over HTTP on loopback, to its owner only.
 
 Like Bacalhau's Local publisher, a local result then also has an HTTP URL
-(``http://127.0.0.1:PORT/<jobID>/<path>``), but every file is still addressed by its
-sha256, so a fetch through that URL is verified as well. While the server runs its
-address is kept in ``<home>/serve.json``; new local publishes include links to it.
+(``http://127.0.0.1:PORT/<token>/<jobID>/<path>``), but every file is still addressed
+by its sha256, so a fetch through that URL is verified as well. While the server runs
+its address is kept in ``<home>/serve.json``; new local publishes include links to it.
+
+Loopback is shared by every account on the machine (JupyterHub, HPC login nodes), so,
+like Jupyter's own server, every URL carries a random token (as its first path segment,
+or ``?token=``); a request without it gets 403. The token is kept in
+``<home>/serve-token`` (0600), so recorded links keep working after a restart.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
 import posixpath
+import secrets
 import signal
 import urllib.parse
 from http import HTTPStatus
@@ -29,6 +36,22 @@ def _state_file() -> Path:
     return config.home() / "serve.json"
 
 
+def serve_token() -> str:
+    """This home's serve token: made once (random, 0600), then reused."""
+    path = config.home() / "serve-token"
+    with contextlib.suppress(FileNotFoundError):
+        token = path.read_text().strip()
+        if len(token) >= 32:
+            config.private_file(path)
+            return token
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_name(f".serve-token.{os.getpid()}")
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, config.PRIVATE_FILE), "w") as out:
+        out.write(token)
+    os.replace(tmp, path)
+    return token
+
+
 def running_server_url() -> str | None:
     """The base URL of a live ``jupyter-publish serve`` for this home, if any."""
     try:
@@ -41,6 +64,7 @@ def running_server_url() -> str | None:
 
 class _StoreHandler(BaseHTTPRequestHandler):
     store: LocalBackend
+    token: str
     server_version = "jupyter-publish"
 
     def do_HEAD(self) -> None:
@@ -49,8 +73,24 @@ class _StoreHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(body=True)
 
+    def _authorized_path(self) -> str | None:
+        """The path after the token (``/TOKEN/JOB/PATH`` or ``/JOB/PATH?token=TOKEN``)."""
+        parts = urllib.parse.urlsplit(self.path)
+        given = urllib.parse.parse_qs(parts.query).get("token", [""])[0]
+        path = parts.path
+        if not given:
+            given, _, rest = path.lstrip("/").partition("/")
+            path = "/" + rest
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            return None
+        return path
+
     def _serve(self, body: bool) -> None:
-        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        raw = self._authorized_path()
+        if raw is None:
+            self.send_error(HTTPStatus.FORBIDDEN, "use the URL (with its token) that serve printed")
+            return
+        path = urllib.parse.unquote(raw)
         clean = posixpath.normpath(path).lstrip("/")
         job_id, _, name = clean.partition("/")
         if not job_id or not name or clean.startswith(".."):
@@ -82,9 +122,11 @@ class _StoreHandler(BaseHTTPRequestHandler):
         pass
 
 
-def make_server(port: int = 0) -> ThreadingHTTPServer:
-    """A read-only server for the local store, bound to 127.0.0.1 only."""
-    handler = type("Handler", (_StoreHandler,), {"store": LocalBackend(prefix="serve")})
+def make_server(port: int = 0, token: str | None = None) -> ThreadingHTTPServer:
+    """A read-only server for the local store, bound to 127.0.0.1 only, behind ``token``
+    (default: this home's :func:`serve_token`)."""
+    attrs = {"store": LocalBackend(prefix="serve"), "token": token or serve_token()}
+    handler = type("Handler", (_StoreHandler,), attrs)
     return ThreadingHTTPServer(("127.0.0.1", port), handler)
 
 
@@ -94,9 +136,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def serve(port: int = 0) -> None:
     """Serve until interrupted, advertising the URL in ``serve.json`` meanwhile."""
-    server = make_server(port)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    _state_file().write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    token = serve_token()
+    server = make_server(port, token)
+    url = f"http://127.0.0.1:{server.server_address[1]}/{token}"
+    state = json.dumps({"url": url, "pid": os.getpid()})
+    config.private_file(_state_file()).write_text(state)  # it names the token: 0600
     print(f"serving {config.home() / 'store'} read-only at {url}/JOB_ID/PATH (Ctrl-C stops)", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` cleans up like Ctrl-C
     try:

@@ -222,7 +222,9 @@ class _TaskPanel(w.VBox):
         else:
             log.debug("jupyter-publish widget call failed", exc_info=True)  # not stderr: see FACTS.md
             message = f"{type(exc).__name__}: {exc}"
-        self.last_error = one_line(self._redact(message))
+        from .redact import scrub
+
+        self.last_error = one_line(scrub(self._redact(message)))
         self.progress.bar_style = "danger"
         self.status.value = _error_html(self.last_error)
 

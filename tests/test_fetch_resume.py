@@ -88,6 +88,7 @@ def test_serve_gives_local_results_an_http_url(big, tmp_path, isolated_home):
         response = httpx.get(record.url)
         assert hashlib.sha256(response.content).hexdigest() == record.sha256
         assert httpx.put(record.url, content=b"x").status_code == 405
+        assert httpx.get(record.url.replace(record.url.split("/")[3] + "/", "")).status_code == 403
         fetched = jp.fetch(record.url, tmp_path / "via-http")
         assert fetched.verified  # the ledger knows what that URL must hold
     finally:

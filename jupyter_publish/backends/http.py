@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
+from jupyter_publish import redact
 from jupyter_publish.backends.base import (
     ProgressCallback,
     RemoteObject,
@@ -140,6 +141,10 @@ class HttpBackend:
         if isinstance(auth, str):  # --auth user:password from the command line or a magic
             auth = parse_auth(auth, "--auth")
         self._auth = auth or url_auth or (parse_auth(env_auth) if env_auth else None)
+        for value in self._headers.values():
+            redact.register(value)
+        if self._auth:
+            redact.register_basic(*self._auth)
         self.timeout = timeout
         self.max_concurrency = max_concurrency
         self.expected_count = expected_count
@@ -171,16 +176,10 @@ class HttpBackend:
         auth = httpx.BasicAuth(*self._auth) if self._auth else None
         return dict(self._headers), auth
 
-    def _secrets(self) -> list[str]:
-        values = [v for v in self._headers.values() if v]
-        if self._auth:
-            values += [self._auth[1], f"{self._auth[0]}:{self._auth[1]}"]
-        return sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            text = text.replace(secret, "***")
-        return _one_line(text, limit=300)
+    @staticmethod
+    def _scrub(text: str) -> str:
+        """Every known secret masked in every encoding (see :mod:`jupyter_publish.redact`)."""
+        return _one_line(redact.scrub(text), limit=300)
 
     def _transport_error(self, url: str, exc: Exception) -> BackendError:
         import httpx
@@ -201,9 +200,9 @@ class HttpBackend:
         if status in (401, 403):
             sent = "authorization" in response.request.headers
             what = "rejected the credentials" if sent else "refused access without credentials"
-            raise CredentialsError(f"{host} {what} (HTTP {status}); set --auth or {AUTH_ENV}")
+            raise CredentialsError(self._scrub(f"{host} {what} (HTTP {status}); set --auth or {AUTH_ENV}"))
         if status == 404:
-            raise NotFoundError(f"{url} not found (HTTP 404)")
+            raise NotFoundError(self._scrub(f"{url} not found (HTTP 404)"))
         if status == 413 and upload is not None:
             raise BackendError(
                 f"{host} refused {upload.name} ({upload.size} bytes) as too large (HTTP 413); "
@@ -217,7 +216,7 @@ class HttpBackend:
         detail = response.reason_phrase or "error"
         peek = self._peek_text(response)
         if peek and response.headers.get("content-type", "").startswith("text/plain"):
-            detail += f": {_one_line(peek)}"
+            detail += f": {_one_line(redact.scrub(peek))}"  # scrubbed before it is cut
         raise BackendError(self._scrub(f"{url} answered HTTP {status} {detail}"))
 
     @staticmethod
@@ -261,6 +260,7 @@ class HttpBackend:
             raise DestinationError("an http(s) destination needs a URL, e.g. https://host/drop/")
         url = self.target(upload.name, self.expected_count)
         headers, auth = self._credentials(url)
+        progress = sent = _Counted(progress)
         if self.method == "PUT":
             headers["Content-Type"] = upload.content_type
             if upload.size is not None:  # else chunked: an archive still being made
@@ -279,7 +279,43 @@ class HttpBackend:
                 location = self._download_url(response, url)
         except httpx.HTTPError as exc:
             raise self._transport_error(url, exc) from exc
+        if self.method == "PUT" or location != url:  # a form endpoint is not the object
+            self.read_back(location, upload.name, sent.total)
         return StoredObject(name=upload.name, location=location, url=location)
+
+    def read_back(self, location: str, name: str, size: int) -> None:
+        """A 200 is not proof: confirm the object is there with the bytes we sent, by a
+        HEAD (or a one-byte ranged GET where HEAD is not allowed)."""
+        found = self._stored_size(location, "HEAD")
+        if found is _NO_HEAD:
+            found = self._stored_size(location, "GET")
+        where = self._scrub(location)
+        if found is None or found is _NO_HEAD:
+            raise BackendError(
+                f"the server accepted {name} but {where} is not there; it stored nothing, check the server"
+            )
+        if found != -1 and found != size:
+            raise BackendError(
+                f"the server accepted {name} ({size} bytes) but {where} holds {found} bytes; publish again"
+            )
+
+    def _stored_size(self, location: str, method: str) -> int | object | None:
+        """Size of the stored object; -1 if the server does not say; None if it is missing."""
+        extra = {"Range": "bytes=0-0"} if method == "GET" else {}
+        with self._open(method, location, extra) as (response, url):
+            status = response.status_code
+            if method == "HEAD" and status in (405, 501):
+                return _NO_HEAD
+            if status in (404, 410):
+                return None
+            self._check(response, url)
+            total = re.match(r"bytes \S+/(\d+)$", response.headers.get("content-range", "").strip())
+            if status == 206 and total:
+                return int(total.group(1))
+            if status == 416:  # an empty object has no byte 0
+                return 0
+            length = response.headers.get("content-length", "")
+            return int(length) if status != 206 and length.isdigit() else -1
 
     def _download_url(self, response: httpx.Response, url: str) -> str:
         first = self._peek_text(response).strip().splitlines()
@@ -413,6 +449,22 @@ class HttpBackend:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+_NO_HEAD = object()
+"""The server refuses HEAD: ask with a ranged GET instead."""
+
+
+class _Counted:
+    """A progress callback that also counts the bytes of the file sent."""
+
+    def __init__(self, inner: ProgressCallback | None) -> None:
+        self.inner, self.total = inner, 0
+
+    def __call__(self, count: int) -> None:
+        self.total += count
+        if self.inner:
+            self.inner(count)
 
 
 def _form_parts(upload: Upload, boundary: str) -> tuple[bytes, bytes]:

@@ -53,8 +53,8 @@ class LocalBackend:
         self.prefix = prefix.strip("/")
         self._serve_base: str | object | None = _UNKNOWN
         self._jobs: dict[str, dict[str, dict[str, Any]]] = {}
-        for sub in ("blobs/sha256", "jobs", "tmp"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        for sub in ("", "blobs", "blobs/sha256", "jobs", "tmp"):
+            config.private_dir(self.root / sub)  # 0700 whatever the umask (shared hosts)
         # Named after the job, so the next run can remove what a killed job left here
         # (jupyter_publish.journal.remove_temp_files).
         owner = self.prefix or "fetch"
@@ -107,9 +107,9 @@ class LocalBackend:
                 os.unlink(tmp_name)
             else:
                 if folder not in self._fanout:
-                    os.makedirs(folder, exist_ok=True)
+                    os.makedirs(folder, 0o700, exist_ok=True)
                     self._fanout.add(folder)
-                os.chmod(tmp_name, 0o444)
+                os.chmod(tmp_name, 0o400)
                 os.replace(tmp_name, blob)
             return digest, size
         except BaseException:
@@ -123,7 +123,8 @@ class LocalBackend:
     @staticmethod
     def _write_json(path: Path, data: Any) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")))
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(json.dumps(data, sort_keys=True, separators=(",", ":")))
         os.replace(tmp, path)
 
     def _url(self, name: str) -> str | None:

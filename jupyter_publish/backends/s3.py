@@ -84,6 +84,15 @@ def endpoint_from_env() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+def _register_secrets(keys: dict[str, str | None]) -> None:
+    """Explicit keys are masked wherever a message or record could show them."""
+    from .. import redact
+
+    redact.register(keys["aws_secret_access_key"])
+    redact.register(keys["aws_session_token"])
+    redact.register(keys["aws_access_key_id"], identifier=True)
+
+
 class S3Backend:
     """Publish to ``s3://bucket/key`` and read back objects, prefixes and globs."""
 
@@ -117,6 +126,7 @@ class S3Backend:
             "aws_secret_access_key": aws_secret_access_key,
             "aws_session_token": aws_session_token,
         }
+        _register_secrets(self._keys)
         self.bucket = bucket
         self.key = key
         self.endpoint = endpoint or endpoint_from_env()

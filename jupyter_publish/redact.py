@@ -1,0 +1,149 @@
+"""One scrubber for every secret in play, in every encoding a server may echo it in.
+
+A store that echoes the request's ``Authorization`` header in an error body hands us
+the base64 of ``user:password``; a proxy log may show it URL-encoded, a JSON error
+body JSON-escaped. Backends :func:`register` each secret they are given (HTTP basic
+auth, header values, S3 keys and tokens); the environment's secrets are known without
+registering. :func:`scrub` then replaces every form of every one of them (raw, base64
+of the whole and of any 3-byte alignment inside a longer base64 stream, URL-encoded,
+JSON-, HTML- and repr-escaped, hex) with ``***`` before anything is shown or stored.
+Presigned-URL signatures are scrubbed from messages too (not from recorded links:
+a presigned link is the result a user asked for).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+import threading
+from functools import lru_cache
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+MIN_SECRET = 4
+"""Shorter values would mask ordinary words: such a secret is too weak to matter anyway."""
+MIN_FRAGMENT = 8
+"""Shortest base64 fragment (of a secret inside a longer base64 stream) worth masking."""
+
+_lock = threading.Lock()
+_registered: set[tuple[str, bool]] = set()
+"""(value, is_identifier): identifiers (an access key ID) are masked in messages only."""
+
+_QUERY_SECRET = re.compile(
+    r"(?i)\b(x-amz-signature|x-amz-credential|x-amz-security-token|signature|"
+    r"awsaccesskeyid|x-goog-signature|sig|token|access_token)=([^&\s\"'<>#]+)"
+)
+_AUTH_SCHEME = re.compile(r"(?i)^(basic|bearer|token|digest|aws4-hmac-sha256)\s+(\S.*)$")
+
+
+def register(value: str | None, *, identifier: bool = False) -> None:
+    """Remember a secret for the rest of the process (header values also by their token)."""
+    if not value or len(value) < MIN_SECRET:
+        return
+    found = {(value, identifier)}
+    scheme = _AUTH_SCHEME.match(value.strip())
+    if scheme and len(scheme.group(2)) >= MIN_SECRET:
+        found.add((scheme.group(2), identifier))
+    with _lock:
+        _registered.update(found)
+
+
+def register_basic(user: str, password: str) -> None:
+    """HTTP basic auth: ``user:password`` (its base64 is the header) and the password."""
+    register(f"{user}:{password}")
+    register(password)
+
+
+def _from_environment() -> set[tuple[str, bool]]:
+    """Secrets configured in the environment, known whether or not a backend ran yet."""
+    found: set[tuple[str, bool]] = set()
+    auth = os.environ.get("JUPYTER_PUBLISH_HTTP_AUTH", "")
+    if ":" in auth:
+        found.add((auth, False))
+        found.add((auth.partition(":")[2], False))
+    for item in re.split(r"[;\n]", os.environ.get("JUPYTER_PUBLISH_HTTP_HEADERS", "")):
+        value = item.partition(":")[2].strip()
+        if value:
+            found.add((value, False))
+            scheme = _AUTH_SCHEME.match(value)
+            if scheme:
+                found.add((scheme.group(2), False))
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        if os.environ.get(name):
+            found.add((os.environ[name], False))
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        found.add((os.environ["AWS_ACCESS_KEY_ID"], True))
+    return {(v, i) for v, i in found if len(v) >= MIN_SECRET}
+
+
+def _base64_forms(data: bytes) -> set[str]:
+    """The base64 text of ``data`` alone and at each alignment inside a longer stream."""
+    forms: set[str] = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(data).decode()
+        forms.update({whole, whole.rstrip("=")})
+        for pad in range(3):
+            text = encode(b"\0" * pad + data).decode()
+            start = -(-8 * pad // 6)  # first character made of the secret's bits only
+            end = (8 * (pad + len(data))) // 6
+            fragment = text[start:end]
+            if len(fragment) >= MIN_FRAGMENT:
+                forms.add(fragment)
+    return forms
+
+
+@lru_cache(maxsize=256)
+def forms_of(secret: str) -> frozenset[str]:
+    """Every encoding of ``secret`` we mask (tests search outputs for the same set)."""
+    data = secret.encode("utf-8")
+    forms = {secret, html.escape(secret), html.escape(secret, quote=False), data.hex(), data.hex().upper()}
+    forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1]}
+    for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe="")):
+        forms.add(encoded)
+        forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded))
+    forms |= _base64_forms(data)
+    # A server that base64s the request it got (headers included) encodes the header twice.
+    forms |= _base64_forms(base64.b64encode(data))
+    return frozenset(f for f in forms if len(f) >= MIN_SECRET)
+
+
+def secrets_in_play() -> set[str]:
+    """Every secret currently known (registered or from the environment)."""
+    with _lock:
+        known = set(_registered)
+    return {value for value, _ in known | _from_environment()}
+
+
+def _patterns(messages: bool) -> list[str]:
+    with _lock:
+        known = set(_registered)
+    known |= _from_environment()
+    forms: set[str] = set()
+    for value, identifier in known:
+        if messages or not identifier:
+            forms |= forms_of(value)
+    return sorted(forms, key=len, reverse=True)
+
+
+def scrub(text: str, *, links: bool = True) -> str:
+    """``text`` with every form of every known secret replaced by ``***``.
+
+    ``links=False`` keeps presigned-URL signatures and access key IDs (for a recorded
+    result, whose links are what the user asked for); messages scrub them too.
+    """
+    if not text:
+        return text
+    for form in _patterns(messages=links):
+        if form in text:
+            text = text.replace(form, MASK)
+    if links and "=" in text:
+        text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={MASK}", text)
+    return text
+
+
+def scrub_message(exc: BaseException | str) -> str:
+    """An exception's (or a message's) text, scrubbed, for display or the ledger."""
+    return scrub(str(exc))
