@@ -107,13 +107,16 @@ def _parse_s3(raw: str) -> Destination:
 def _parse_http(raw: str) -> Destination:
     import urllib.parse
 
+    from .redact import scrub
+
+    shown = scrub(raw)  # a password in the URL (even a malformed one) is never echoed
     try:
         parsed = urllib.parse.urlsplit(raw)
         parsed.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise DestinationError(f"malformed URL {raw!r}: {exc}") from None
+        raise DestinationError(f"malformed URL {shown!r}: {scrub(str(exc))}") from None
     if not parsed.hostname:
-        raise DestinationError(f"no host in {raw!r}: write http(s)://HOST[:PORT]/PATH/")
+        raise DestinationError(f"no host in {shown!r}: write http(s)://HOST[:PORT]/PATH/")
     if parsed.username or parsed.password:
         raise DestinationError(
             "credentials in the destination URL would be recorded in the ledger: "

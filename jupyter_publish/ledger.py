@@ -88,6 +88,12 @@ _FIND_BY_LOCATION = (
 )
 
 
+def _spec_text(spec: dict[str, Any] | None) -> str | None:
+    """A resume spec as stored: scrubbed, so no secret typed into an option (an endpoint
+    URL with a password in it, say) reaches the ledger."""
+    return None if spec is None else scrub(json.dumps(spec), links=False)
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -160,14 +166,14 @@ class Ledger:
                 " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id, execution_id, node_id, name, type, destination, utc_now(),
-                    pid, host, started, json.dumps(spec) if spec is not None else None,
+                    pid, host, started, _spec_text(spec),
                 ),
             )  # fmt: skip
 
     def set_spec(self, job_id: str, spec: dict[str, Any]) -> None:
         """What ``resume`` needs to run the job again (sources, options; never a secret)."""
         with self._connect() as db:
-            db.execute("UPDATE jobs SET spec_json=? WHERE job_id=?", (json.dumps(spec), job_id))
+            db.execute("UPDATE jobs SET spec_json=? WHERE job_id=?", (_spec_text(spec), job_id))
 
     # -- liveness (jupyter_publish.journal) ------------------------------------------
     def reap(self, keep: str | None = None) -> list[str]:

@@ -36,6 +36,10 @@ _QUERY_SECRET = re.compile(
     r"(?i)\b(x-amz-signature|x-amz-credential|x-amz-security-token|signature|"
     r"awsaccesskeyid|x-goog-signature|sig|token|access_token)=([^&\s\"'<>#]+)"
 )
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):([^@\s/?#]+)@")
+_URL_PASSWORD_LOOSE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):([^@\s]+)@")
+"""A password in a URL's userinfo (``http://user:pw@host``); the loose form, for messages,
+also covers one with an unencoded ``/`` that makes the URL malformed."""
 _AUTH_SCHEME = re.compile(r"(?i)^(basic|bearer|token|digest|aws4-hmac-sha256)\s+(\S.*)$")
 
 
@@ -141,7 +145,19 @@ def scrub(text: str, *, links: bool = True) -> str:
             text = text.replace(form, MASK)
     if links and "=" in text:
         text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={MASK}", text)
+    if "@" in text:
+        userinfo = _URL_PASSWORD_LOOSE if links else _URL_PASSWORD
+        text = userinfo.sub(_mask_password, text)
     return text
+
+
+def _mask_password(match: re.Match[str]) -> str:
+    if _PORT_THEN_PATH.match(match.group(2)):  # http://host:80/a@b: a port, not a password
+        return match.group(0)
+    return f"{match.group(1)}:{MASK}@"
+
+
+_PORT_THEN_PATH = re.compile(r"\d{1,5}[/?#]")
 
 
 def scrub_message(exc: BaseException | str) -> str:

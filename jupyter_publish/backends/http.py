@@ -86,10 +86,16 @@ def _checked_url(url: str) -> str:
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
-        raise DestinationError(f"bad port in URL: {_strip_userinfo(url)[0]}") from None
+        raise DestinationError(f"bad port in URL: {_shown(url)}") from None
     if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
-        raise DestinationError(f"not an http(s) URL: {_strip_userinfo(url)[0]}")
+        raise DestinationError(f"not an http(s) URL: {_shown(url)}")
     return url
+
+
+def _shown(url: str) -> str:
+    """``url`` without its credentials, for a message: a password holding an unencoded
+    ``/`` ends the URL's host part early, so urlsplit alone would leave it in."""
+    return redact.scrub(_strip_userinfo(url)[0])
 
 
 def _strip_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
