@@ -63,6 +63,8 @@ def publish(
     job_id: str | None = None,
     max_concurrency: int | None = None,
     compression: str = "gzip",
+    skip_unreadable: bool = False,
+    follow_symlinks: bool = False,
     **backend_opts: Any,
 ) -> PublishedResult:
     """Publish files/folders/globs to a destination; return IDs, checksums and CIDs.
@@ -73,6 +75,9 @@ def publish(
     ``max_concurrency`` objects move at once (default 10, ``$JUPYTER_PUBLISH_JOBS``);
     ``compression`` is ``gzip`` (``.tar.gz``, the default), ``zstd`` (``.tar.zst``) or
     ``none`` (``.tar``) for archives.
+    Anything unreadable under a folder fails the publish before any byte moves, unless
+    ``skip_unreadable`` (then ``result.skipped`` lists it); symlinks out of a folder are
+    refused unless ``follow_symlinks``.
     Every failure after the destination is understood is recorded as a ``failed`` job.
     """
     if cid_version not in (0, 1):
@@ -94,9 +99,10 @@ def publish(
         destination=dest.text,
     )
     try:
-        bundle = collect(paths)
+        bundle = collect(paths, skip_unreadable=skip_unreadable, follow_symlinks=follow_symlinks)
         label = _safe_label(name or bundle.label)
         result = _run(bundle, dest, job, label, archive, pin, cid_version, quiet, concurrency, compression)
+        result.skipped = list(bundle.skipped)
     except PublishError as exc:
         ledger.fail(job.job_id, str(exc))
         raise
