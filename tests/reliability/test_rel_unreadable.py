@@ -259,6 +259,12 @@ def test_a_deep_tree_is_walked_without_recursion(tmp_path) -> None:
         here = here / "d"
         here.mkdir()
     (here / "f").write_text("x")
-    result = jp.publish(folder, archive=False)
-    assert [f.path.count("/") for f in result.files if f.kind == "file"] == [1500]
-    assert cid_of(folder) == result.root_cid
+    try:
+        result = jp.publish(folder, archive=False)
+        assert [f.path.count("/") for f in result.files if f.kind == "file"] == [1500]
+        assert cid_of(folder) == result.root_cid
+    finally:  # pytest's own clean-up of old temp folders recurses: leave nothing this deep
+        (here / "f").unlink()
+        while here != folder:
+            here.rmdir()
+            here = here.parent
