@@ -19,10 +19,29 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from .errors import PublishError
+
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["BACALHAU_COLUMNS", "CID_COLUMNS", "cids_from_bacalhau", "cids_in_text", "published_result_spec"]
+__all__ = [
+    "BACALHAU_COLUMNS",
+    "CID_COLUMNS",
+    "BacalhauDocumentError",
+    "checked_spec",
+    "cids_from_bacalhau",
+    "cids_in_text",
+    "published_result_spec",
+]
+
+
+class BacalhauDocumentError(PublishError, ValueError):
+    """A Bacalhau document or result spec is malformed: wrong types, too deep, not JSON."""
+
+
+_SCAN_BUDGET = 2
+"""Failed parse attempts may read at most this many times the text: a huge unterminated
+document with many brackets must not take quadratic time."""
 
 BACALHAU_COLUMNS = [
     "job_id",
@@ -65,7 +84,8 @@ _S3_PARAMS = {
 
 # --------------------------------------------------------------------------- parsing
 
-_JSON_START = re.compile(r"[{\[]")
+# Where a JSON object or array can start: ``{`` before a key or ``}``, ``[`` before a value.
+_JSON_START = re.compile(r'\{\s*["}]|\[\s*[\[\]{"0-9tfn-]')
 
 
 def _load_docs(doc: str | bytes | Mapping[str, Any] | list[Any]) -> list[Any]:
@@ -74,31 +94,49 @@ def _load_docs(doc: str | bytes | Mapping[str, Any] | list[Any]) -> list[Any]:
         return [doc]
     if isinstance(doc, list):  # several documents: parsed ones and text ones alike
         if any(isinstance(item, str | bytes | bytearray) for item in doc):
-            return [parsed for item in doc for parsed in _load_docs(item)]
+            return [parsed for item in doc if item is not None for parsed in _load_docs(item)]
         return [doc]
-    text = doc.decode("utf-8", errors="replace") if isinstance(doc, bytes | bytearray) else str(doc)
+    if not isinstance(doc, str | bytes | bytearray):
+        raise BacalhauDocumentError(
+            f"expected Bacalhau describe output (JSON text, a dict or a list), not {type(doc).__name__}"
+        )
+    text = doc.decode("utf-8", errors="replace") if isinstance(doc, bytes | bytearray) else doc
     text = text.lstrip("\ufeff")
     try:
         return [json.loads(text)]
-    except json.JSONDecodeError:
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:  # JSONDecodeError, or an integer too long to convert
         pass
     docs = list(_scan_json(text))
     if not docs:
-        raise ValueError("no JSON object found in the Bacalhau output")
+        raise BacalhauDocumentError("no JSON object found in the Bacalhau output")
     return docs
+
+
+def _too_deep() -> BacalhauDocumentError:
+    return BacalhauDocumentError("the Bacalhau document is nested too deeply to be a job description")
 
 
 def _scan_json(text: str) -> Iterator[Any]:
     """Yield every JSON object/array in ``text``, skipping warnings and log lines between them."""
     decoder = json.JSONDecoder()
     pos = 0
+    budget = _SCAN_BUDGET * len(text) + 1_000_000
     while True:
         match = _JSON_START.search(text, pos)
         if match is None:
             return
         try:
             obj, end = decoder.raw_decode(text, match.start())
-        except json.JSONDecodeError:
+        except RecursionError:
+            raise _too_deep() from None
+        except ValueError as exc:
+            budget -= max(getattr(exc, "pos", len(text)) - match.start(), 64)
+            if budget < 0:
+                raise BacalhauDocumentError(
+                    "no complete JSON document found in the Bacalhau output (is it cut short?)"
+                ) from None
             pos = match.start() + 1
             continue
         if isinstance(obj, dict | list):
@@ -106,29 +144,34 @@ def _scan_json(text: str) -> Iterator[Any]:
         pos = end
 
 
-def _walk_executions(node: Any, job_id: str | None = None) -> Iterator[tuple[dict[str, Any], str | None]]:
+def _walk_executions(root: Any, job_id: str | None = None) -> Iterator[tuple[dict[str, Any], str | None]]:
     """Find execution records anywhere in a document, with the job ID of their job.
 
-    Recursion (rather than fixed paths) covers the CLI shapes, the REST API shapes,
-    lists of jobs, and single executions alike.
+    Searching everywhere (rather than fixed paths) covers the CLI shapes, the REST API
+    shapes, lists of jobs, and single executions alike. The search keeps its own stack
+    (document order, depth first): a dict nested 100,000 levels deep is no RecursionError.
     """
-    if isinstance(node, list):
-        for item in node:
-            yield from _walk_executions(item, job_id)
-        return
-    if not isinstance(node, dict):
-        return
-    if "PublishedResult" in node or "PublishedResults" in node:
-        yield node, job_id
-        return
-    if isinstance(node.get("Data"), dict) and "StorageSource" in node["Data"]:
-        yield {"NodeID": node.get("NodeID"), "PublishedResults": node["Data"]}, job_id  # /results API
-        return
-    job_id = _job_id_of(node) or job_id
-    for key, value in node.items():
-        if key in ("Spec", "Tasks", "History", "RunOutput"):
-            continue  # job specs and events describe intentions, not results
-        yield from _walk_executions(value, job_id)
+    stack: list[tuple[Any, str | None]] = [(root, job_id)]
+    while stack:
+        node, job_id = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, job_id) for item in reversed(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        if "PublishedResult" in node or "PublishedResults" in node:
+            yield node, job_id
+            continue
+        if isinstance(node.get("Data"), dict) and "StorageSource" in node["Data"]:
+            yield {"NodeID": node.get("NodeID"), "PublishedResults": node["Data"]}, job_id  # /results API
+            continue
+        job_id = _job_id_of(node) or job_id
+        children = [
+            (value, job_id)
+            for key, value in node.items()
+            if key not in ("Spec", "Tasks", "History", "RunOutput")  # intentions and events, not results
+        ]
+        stack.extend(reversed(children))
 
 
 def _job_id_of(node: dict[str, Any]) -> str | None:
@@ -136,26 +179,33 @@ def _job_id_of(node: dict[str, Any]) -> str | None:
     job = node.get("Job")
     if isinstance(job, dict):
         meta = job.get("Metadata")
-        found = job.get("ID") or (meta.get("ID") if isinstance(meta, dict) else None)
+        found = _text(job.get("ID"), "Job.ID") or (
+            _text(meta.get("ID"), "Job.Metadata.ID") if isinstance(meta, dict) else None
+        )
         if found:
-            return str(found)
+            return found
     state = node.get("State")
     if isinstance(state, dict) and state.get("JobID"):
-        return str(state["JobID"])
+        return _text(state["JobID"], "State.JobID")
     return None
 
 
 # --------------------------------------------------------------------------- rows
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, what: str = "a field") -> str | None:
+    """A field as text; an object or list where text belongs is a malformed document."""
     if value is None or value == "":
         return None
+    if isinstance(value, dict | list | tuple | set | bytes | bytearray):
+        raise BacalhauDocumentError(
+            f"malformed Bacalhau document: {what} is a {type(value).__name__}, expected text"
+        )
     return str(value)
 
 
 def _norm_type(value: Any) -> str | None:
-    text = _text(value)
+    text = _text(value, "the publisher Type")
     if text is None:
         return None
     return _TYPES.get(text.replace("_", "").replace("-", "").lower(), text)
@@ -163,19 +213,23 @@ def _norm_type(value: Any) -> str | None:
 
 def _legacy_result(spec: Mapping[str, Any]) -> dict[str, str | None] | None:
     """Columns from a legacy ``StorageSpec`` (StorageSource/CID/URL/S3), or None if empty."""
-    s3 = spec.get("S3") if isinstance(spec.get("S3"), dict) else {}
+    s3 = spec.get("S3") or {}
+    if not isinstance(s3, dict):
+        raise BacalhauDocumentError(
+            f"malformed Bacalhau document: S3 is a {type(s3).__name__}, expected an object"
+        )
     fields = {
         "type": _norm_type(spec.get("StorageSource")),
-        "cid": _text(spec.get("CID")),
-        "url": _text(spec.get("URL") or spec.get("Url")),
-        "bucket": _text(s3.get("Bucket")),
-        "key": _text(s3.get("Key")),
-        "region": _text(s3.get("Region")),
-        "endpoint": _text(s3.get("Endpoint")),
-        "checksum_sha256": _text(s3.get("ChecksumSHA256") or s3.get("Checksum")),
-        "version_id": _text(s3.get("VersionID")),
+        "cid": _text(spec.get("CID"), "CID"),
+        "url": _text(spec.get("URL") or spec.get("Url"), "URL"),
+        "bucket": _text(s3.get("Bucket"), "S3.Bucket"),
+        "key": _text(s3.get("Key"), "S3.Key"),
+        "region": _text(s3.get("Region"), "S3.Region"),
+        "endpoint": _text(s3.get("Endpoint"), "S3.Endpoint"),
+        "checksum_sha256": _text(s3.get("ChecksumSHA256") or s3.get("Checksum"), "S3.ChecksumSHA256"),
+        "version_id": _text(s3.get("VersionID"), "S3.VersionID"),
     }
-    if not any(fields[k] for k in ("cid", "url", "bucket", "key")) and not _text(spec.get("Name")):
+    if not any(fields[k] for k in ("cid", "url", "bucket", "key")) and not _text(spec.get("Name"), "Name"):
         return None
     if fields["type"] is None or fields["type"].lower().startswith("storagesource"):
         fields["type"] = "ipfs" if fields["cid"] else "s3" if fields["bucket"] else None
@@ -184,44 +238,68 @@ def _legacy_result(spec: Mapping[str, Any]) -> dict[str, str | None] | None:
 
 def _v1_result(spec: Mapping[str, Any]) -> dict[str, str | None] | None:
     """Columns from a v1 ``{"Type", "Params"}`` published result, or None if empty."""
-    params = spec.get("Params") or {}
+    params = _params(spec)
     kind = _norm_type(spec.get("Type"))
     if not kind and not params:
         return None
     fields: dict[str, str | None] = {
         "type": kind,
-        "cid": _text(params.get("CID")),
-        "url": _text(params.get("URL")),
+        "cid": _text(params.get("CID"), "Params.CID"),
+        "url": _text(params.get("URL"), "Params.URL"),
     }
     for param, column in _S3_PARAMS.items():
-        fields[column] = _text(params.get(param))
+        fields[column] = _text(params.get(param), f"Params.{param}")
     return fields
+
+
+def _params(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A v1 spec's Params: an object, or nothing; a string, list or number is malformed."""
+    params = spec.get("Params")
+    if params is None or params == "" or params == []:
+        return {}
+    if not isinstance(params, dict):
+        raise BacalhauDocumentError(
+            f"malformed Bacalhau published result: Params is a {type(params).__name__}, expected an object"
+        )
+    return params
+
+
+def _result_spec(value: Any, key: str) -> dict[str, Any] | None:
+    """An execution's published result: an object, or nothing (a failed execution)."""
+    if value is None or value == "" or value == {} or value == []:
+        return None
+    if not isinstance(value, dict):
+        raise BacalhauDocumentError(
+            f"malformed Bacalhau execution: {key} is a {type(value).__name__}, expected an object"
+        )
+    return value
 
 
 def _state_of(execution: Mapping[str, Any]) -> str | None:
     """Legacy State is a name; v1 ComputeState.StateType is a name or a version-dependent int."""
     compute = execution.get("ComputeState")
     if isinstance(compute, dict):
-        return _text(compute.get("StateType"))
-    return _text(execution.get("State"))
+        return _text(compute.get("StateType"), "ComputeState.StateType")
+    state = execution.get("State")
+    return None if isinstance(state, dict) else _text(state, "State")
 
 
 def _row(execution: dict[str, Any], job_id: str | None) -> dict[str, str | None] | None:
     if "PublishedResult" in execution:
-        spec = execution.get("PublishedResult")
-        fields = _v1_result(spec) if isinstance(spec, dict) else None
+        spec = _result_spec(execution.get("PublishedResult"), "PublishedResult")
+        fields = _v1_result(spec) if spec is not None else None
         exec_id = execution.get("ID")
     else:
-        spec = execution.get("PublishedResults")
-        fields = _legacy_result(spec) if isinstance(spec, dict) else None
+        spec = _result_spec(execution.get("PublishedResults"), "PublishedResults")
+        fields = _legacy_result(spec) if spec is not None else None
         exec_id = execution.get("ComputeReference") or execution.get("ID")
     if fields is None:
         return None
     row = dict.fromkeys(BACALHAU_COLUMNS)
     row.update(fields)
-    row["job_id"] = _text(execution.get("JobID")) or job_id
-    row["execution_id"] = _text(exec_id)
-    row["node_id"] = _text(execution.get("NodeID") or execution.get("NodeId"))
+    row["job_id"] = _text(execution.get("JobID"), "JobID") or job_id
+    row["execution_id"] = _text(exec_id, "the execution ID")
+    row["node_id"] = _text(execution.get("NodeID") or execution.get("NodeId"), "NodeID")
     row["state"] = _state_of(execution)
     return row
 
@@ -275,14 +353,24 @@ def published_result_spec(row_or_dict: Any) -> dict[str, Any]:
     Accepts a row of :func:`cids_from_bacalhau` (Series or dict), a v1 spec (returned
     as is, copied), a v1 or legacy execution, or a legacy ``StorageSpec``.
     """
-    data = dict(row_or_dict.to_dict() if hasattr(row_or_dict, "to_dict") else row_or_dict)
+    data = row_or_dict.to_dict() if hasattr(row_or_dict, "to_dict") else row_or_dict
+    if not isinstance(data, Mapping):
+        raise BacalhauDocumentError(
+            f"not a Bacalhau published result: a {type(data).__name__}, expected an object or a cids row"
+        )
+    data = dict(data)
     if "Type" in data and "Params" in data:
-        return {"Type": data["Type"], "Params": dict(data["Params"] or {})}
+        params = _params(data)
+        kind = _text(data["Type"], "Type")
+        for name, value in params.items():
+            _text(value, f"Params.{name}")
+        return {"Type": kind, "Params": dict(params)}
     for key, parse in (("PublishedResult", _v1_result), ("PublishedResults", _legacy_result)):
         if key in data:  # an execution: its result, if it published one
-            if not isinstance(data[key], dict) or parse(data[key]) is None:
-                raise ValueError("this execution published nothing (it may have failed)")
-            return published_result_spec(data[key])
+            spec = _result_spec(data[key], key)
+            if spec is None or parse(spec) is None:
+                raise BacalhauDocumentError("this execution published nothing (it may have failed)")
+            return published_result_spec(spec)
     if "StorageSource" in data or "S3" in data or "CID" in data:
         fields = _legacy_result(data)
         if fields is None:
@@ -320,6 +408,24 @@ def _spec_from_columns(row: Mapping[str, Any]) -> dict[str, Any]:
     if kind is None:
         raise ValueError("the row names no publisher type, CID, bucket or URL")
     return {"Type": kind, "Params": params}
+
+
+_SPEC_FIELDS = ("Type", "StorageSource", "CID", "Bucket", "Key", "Endpoint", "Region", "URL", "JobID")
+
+
+def checked_spec(spec: Any) -> dict[str, Any]:
+    """A published-result spec given to ``fetch``, checked for the types it is read with.
+
+    ``fetch({"Type": "ipfs", "Params": "Qm…"})`` and the like are one line, not an
+    AttributeError deep in the fetcher. Returns ``spec`` itself.
+    """
+    if not isinstance(spec, Mapping):
+        raise BacalhauDocumentError(f"a published-result spec is an object, not a {type(spec).__name__}")
+    params = _params(spec) or spec
+    for where, fields in (("", spec), ("Params.", params)):
+        for name in _SPEC_FIELDS:
+            _text(fields.get(name), where + name)
+    return spec  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- CIDs in text
@@ -378,7 +484,7 @@ def _json_line_name(line: str, token: str) -> str | None:
         return None
     try:
         obj = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested thousands deep
         return None
     if not isinstance(obj, dict):
         return None

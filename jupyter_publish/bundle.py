@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import SourceError
 from .hashing import CHUNK
+from .walk import walk_tree
 
 
 @dataclass(frozen=True)
@@ -36,40 +37,53 @@ class Bundle:
     dirs: list[str] = field(default_factory=list)
     label: str = "results"
     """A short human name (the folder's name, or ``results``)."""
+    skipped: list[str] = field(default_factory=list)
+    """Bundle names of unreadable entries left out (only with ``skip_unreadable``)."""
 
     @property
     def total_size(self) -> int:
         return sum(f.size for f in self.files)
 
 
-def collect(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> Bundle:
+def collect(
+    paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    skip_unreadable: bool = False,
+    follow_symlinks: bool = False,
+) -> Bundle:
     """Build a bundle from paths, folders and glob patterns.
 
     One folder publishes its contents (``results/a.csv`` becomes ``a.csv``), like
     Bacalhau's output folder; several paths keep their own names side by side.
+    Anything under a folder that cannot be read fails in one line, or with
+    ``skip_unreadable`` is left out and listed in ``Bundle.skipped``; a symlink leading
+    out of its folder is refused unless ``follow_symlinks`` (see :mod:`.walk`).
     """
+    options = {"skip_unreadable": skip_unreadable, "follow_symlinks": follow_symlinks}
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
         raise SourceError("nothing to publish: give at least one file or folder")
     expanded = [p for item in items for p in _expand(item)]
+    skipped: list[str] = []
     if len(expanded) == 1 and expanded[0].is_dir():
         root = expanded[0]
-        files, dirs = _walk(root, prefix="")
+        files, dirs, skipped = _walk(root, "", options)
         label = root.resolve().name or "results"
     else:
         files, dirs = [], []
         for path in expanded:
             if path.is_dir():
-                sub_files, sub_dirs = _walk(path, prefix=path.resolve().name + "/")
+                sub_files, sub_dirs, sub_skipped = _walk(path, path.resolve().name + "/", options)
                 files += sub_files
                 dirs += sub_dirs or ([] if sub_files else [path.resolve().name])
+                skipped += sub_skipped
             else:
                 files.append(_source(path, path.name))
         label = expanded[0].resolve().stem if len(expanded) == 1 else "results"
     _reject_duplicates(files)
     if not files and not dirs:
         raise SourceError(f"nothing to publish: {', '.join(map(str, items))} holds no files")
-    return Bundle(sorted(files, key=lambda f: f.name), sorted(dirs), label or "results")
+    return Bundle(sorted(files, key=lambda f: f.name), sorted(dirs), label or "results", sorted(skipped))
 
 
 def _expand(item: str | os.PathLike[str]) -> list[Path]:
@@ -87,25 +101,18 @@ def _expand(item: str | os.PathLike[str]) -> list[Path]:
     return [path]
 
 
-def _walk(root: Path, prefix: str) -> tuple[list[SourceFile], list[str]]:
-    """Every file under ``root`` (symlinks followed) and every empty folder, by bundle name.
+def _walk(root: Path, prefix: str, options: dict[str, bool]) -> tuple[list[SourceFile], list[str], list[str]]:
+    """Every file under ``root`` and every empty folder, by bundle name, and what was skipped.
 
-    Per file only a stat and an access check; names are built as strings (a
-    ``relative_to`` per folder and a ``Path`` join per file were most of the cost).
+    :func:`jupyter_publish.walk.walk_tree` decides what is unreadable and which symlinks
+    may be followed, the same way for ``cid_of``.
     """
-    files: list[SourceFile] = []
-    dirs: list[str] = []
-    top = os.fspath(root)
-    for current, subdirs, names in os.walk(top, followlinks=True):
-        subdirs.sort()
-        rel = current[len(top) :].strip(os.sep)
-        rel = rel.replace(os.sep, "/") + "/" if rel else ""
-        if not names and not subdirs and rel:
-            dirs.append(prefix + rel.rstrip("/"))
-        base = Path(current)
-        for name in sorted(names):
-            files.append(_source(base / name, prefix + rel + name))
-    return files, dirs
+    walked = walk_tree(root, prefix, **options)
+    files = [
+        SourceFile(name=f.name, path=Path(f.path), size=f.size, mode=0o755 if f.mode & 0o111 else 0o644)
+        for f in walked.files
+    ]
+    return files, walked.dirs, walked.skipped
 
 
 _ACCESS_EFFECTIVE = os.access in os.supports_effective_ids

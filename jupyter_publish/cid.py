@@ -332,71 +332,82 @@ def tree_node(
     """
     if cid_version not in (0, 1):
         raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+    links = _tree_links(
+        {
+            path: None if node is None else (_cid_raw(node.cid), node.tsize, node.size)
+            for path, node in files.items()
+        },
+        cid_version,
+        stacklevel=4,
+    )
+    dirs = {here: DagNode(_cid_str(cid), tsize, size) for here, (cid, tsize, size) in links.items()}
+    return dirs[""], dirs
+
+
+def _tree_links(files: Mapping[str, _Link | None], cid_version: int, stacklevel: int) -> dict[str, _Link]:
+    """Every directory over ``files`` (relative path -> file link, None = empty dir), binary."""
     # dir path -> {name: file link (CID bytes, Tsize, size), or None for a subdirectory}
     tree: dict[str, dict[str, _Link | None]] = {"": {}}
-    for path, node in files.items():
+    for path, link in files.items():
         parts = _split(path)
-        if not parts and node is not None:
+        if not parts and link is not None:
             raise ValueError(f"{path!r} names the root directory, not a file")
         parent = ""
         for depth, name in enumerate(parts):
             here = f"{parent}/{name}" if parent else name
             siblings = tree[parent]
-            if depth == len(parts) - 1 and node is not None:
+            if depth == len(parts) - 1 and link is not None:
                 if name in siblings:
                     raise ValueError(f"{here!r} is given twice, or as both file and directory")
-                siblings[name] = (_cid_raw(node.cid), node.tsize, node.size)
+                siblings[name] = link
             elif siblings.setdefault(name, None) is not None:
                 raise ValueError(f"{here!r} is both a file and a directory")
             elif here not in tree:
                 tree[here] = {}
             parent = here
     links: dict[str, _Link] = {}
-    dirs: dict[str, DagNode] = {}
+    done: dict[str, _Link] = {}
     for here in sorted(tree, key=lambda d: d.count("/") + bool(d), reverse=True):
         entries = []
         for name, child in tree[here].items():
             link = child if child is not None else links.pop(f"{here}/{name}" if here else name)
             entries.append((name, *link))
-        links[here] = _directory_link(entries, cid_version, stacklevel=3)
-        cid, tsize, size = links[here]
-        dirs[here] = DagNode(_cid_str(cid), tsize, size)
-    return dirs[""], dirs
+        links[here] = done[here] = _directory_link(entries, cid_version, stacklevel=stacklevel)
+    return done
 
 
-def _tree_link(root: str, cid_version: int) -> _Link:
-    """The directory at ``root``, built bottom-up from disk, following symlinks.
+def _tree_link(root: str, cid_version: int, skip_unreadable: bool, follow_symlinks: bool) -> _Link:
+    """The directory at ``root``, built bottom-up from one walk of the disk.
 
-    Everything stays binary (CID bytes): only the caller encodes the one string it needs.
+    The walk is :func:`jupyter_publish.walk.walk_tree`, the one publishing uses: the same
+    entries are unreadable, skipped or refused (outside symlinks, loops) in both. Everything
+    stays binary (CID bytes): only the caller encodes the one string it needs.
     """
+    from .walk import skipped_line, walk_tree
 
-    def visit(path: str, ancestors: frozenset[tuple[int, int]]) -> _Link:
-        with os.scandir(path) as it:
-            found = list(it)
-        entries = []
-        for entry in found:
-            if entry.is_file():  # follows symlinks; no stat call for plain files (d_type)
-                link = _file_link(entry.path, cid_version)
-            elif entry.is_dir():
-                st = entry.stat()
-                key = (st.st_dev, st.st_ino)
-                if key in ancestors:
-                    raise SourceError(f"{entry.path}: symlink loop back to a parent directory")
-                link = visit(entry.path, ancestors | {key})
-            else:
-                os.stat(entry.path)  # a broken link: "cannot read …: No such file or directory"
-                raise SourceError(f"{entry.path}: not a regular file or directory")
-            entries.append((entry.name, *link))
-        return _directory_link(entries, cid_version, stacklevel=4)  # -> cid_of's caller
-
-    st = os.stat(root)
-    return visit(root, frozenset({(st.st_dev, st.st_ino)}))
+    walked = walk_tree(
+        root, skip_unreadable=skip_unreadable, follow_symlinks=follow_symlinks, verb="compute the CID of"
+    )
+    files: dict[str, _Link | None] = {f.name: _file_link(f.path, cid_version) for f in walked.files}
+    files.update(dict.fromkeys(walked.dirs))
+    if walked.skipped:
+        warnings.warn(f"{root}: {skipped_line(walked.skipped)}; the CID leaves them out", stacklevel=3)
+    return _tree_links(files, cid_version, stacklevel=5)[""]
 
 
-def cid_of(path: str | os.PathLike[str], cid_version: int = 0) -> str:
+def cid_of(
+    path: str | os.PathLike[str],
+    cid_version: int = 0,
+    *,
+    skip_unreadable: bool = False,
+    follow_symlinks: bool = False,
+) -> str:
     """The CID ``ipfs add [-r --hidden]`` gives a file or a whole directory tree.
 
-    Hidden files and empty directories are included; symlinks are followed.
+    Hidden files and empty directories are included; symlinks inside the folder are
+    followed. As when publishing, anything unreadable fails in one line (or, with
+    ``skip_unreadable``, is left out with a one-line warning), and a symlink out of the
+    folder is refused unless ``follow_symlinks``: never a CID of a silently partial tree.
     """
     path = os.fspath(path)
     try:
@@ -406,7 +417,7 @@ def cid_of(path: str | os.PathLike[str], cid_version: int = 0) -> str:
         if stat.S_ISDIR(st.st_mode):
             if cid_version not in (0, 1):
                 raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
-            return _cid_str(_tree_link(path, cid_version)[0])
+            return _cid_str(_tree_link(path, cid_version, skip_unreadable, follow_symlinks)[0])
     except SourceError:
         raise
     except OSError as e:

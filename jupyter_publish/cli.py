@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--jobs", "-j", type=int, metavar="N", help="objects in flight at once (default 10)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _walk_flags(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     f = sub.add_parser("fetch", help="fetch a URI or job ID, verified")
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     one = sub.add_parser("cid", help="compute the IPFS CID of a file or folder, no daemon needed")
     one.add_argument("paths", nargs="+", metavar="PATH")
     one.add_argument("--cid-version", type=int, choices=(0, 1), default=0)
+    _walk_flags(one)
     one.add_argument("--json", action="store_true")
 
     s = sub.add_parser("serve", help="serve the local store read-only on 127.0.0.1")
@@ -125,6 +127,17 @@ def _frame_out(frame: Any, as_json: bool) -> None:
             print(frame.to_string(index=False))
 
 
+def _walk_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="leave out unreadable entries (and list them) instead of failing",
+    )
+    parser.add_argument(
+        "--follow-symlinks", action="store_true", help="follow symlinks that lead out of a folder"
+    )
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     from .publisher import publish
 
@@ -139,6 +152,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         quiet=args.quiet or args.json,
         max_concurrency=args.jobs,
         compression=args.compression,
+        skip_unreadable=args.skip_unreadable,
+        follow_symlinks=args.follow_symlinks,
         **options,
     )
     if args.json:
@@ -217,9 +232,16 @@ def cmd_cids(args: argparse.Namespace) -> int:
 
 
 def cmd_cid(args: argparse.Namespace) -> int:
+    import warnings
+
     from .cid import cid_of
 
-    found = {p: cid_of(p, args.cid_version) for p in args.paths}
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        walk = {"skip_unreadable": args.skip_unreadable, "follow_symlinks": args.follow_symlinks}
+        found = {p: cid_of(p, args.cid_version, **walk) for p in args.paths}
+    for warning in said:
+        print(f"jupyter-publish: {warning.message}", file=sys.stderr)
     if args.json:
         _print_json([{"path": p, "cid": c} for p, c in found.items()])
     else:

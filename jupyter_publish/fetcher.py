@@ -119,7 +119,9 @@ def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     if isinstance(ref, PublishedResult):
         return _plan_result(ref, options)
     if isinstance(ref, dict):
-        return _plan_uri(_spec_to_uri(ref, options), ledger, options)
+        from .bacalhau import checked_spec  # wrong types in a spec: one line
+
+        return _plan_uri(_spec_to_uri(checked_spec(ref), options), ledger, options)
     if isinstance(ref, os.PathLike):
         ref = os.fspath(ref)
     if not isinstance(ref, str) or not ref.strip():

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
@@ -94,6 +96,12 @@ def _spec_text(spec: dict[str, Any] | None) -> str | None:
     return None if spec is None else scrub(json.dumps(spec), links=False)
 
 
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching ``prefix`` literally: ``%`` and ``_`` in it are not wildcards."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -103,6 +111,8 @@ class Ledger:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config.home() / "ledger.sqlite"
+        if not self.path.exists():
+            self._create()  # before private_file(), which would create an empty ledger
         for private in (self.path, *(self.path.with_name(self.path.name + x) for x in ("-wal", "-shm"))):
             if private == self.path or private.exists():  # SQLite gives these the db's mode
                 config.private_file(private)
@@ -110,6 +120,38 @@ class Ledger:
         with self._connect() as db:
             db.executescript(SCHEMA)
             _add_missing_columns(db)
+
+    def _create(self) -> None:
+        """Build a complete ledger (WAL, schema) under a private name, then link it in place.
+
+        Many threads or processes may create the same ledger at once (a fresh home, several
+        kernels). Switching a shared, brand-new file to WAL while others open it failed
+        with ``database is locked``; a file that appears at ``self.path`` is already fully
+        initialised instead, and ``link`` (unlike ``rename``) never replaces a ledger
+        another creator linked first: the loser just removes its copy.
+        """
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        try:
+            db = sqlite3.connect(tmp, timeout=30)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+            finally:
+                db.close()  # the last connection checkpoints and removes the -wal file
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another creator won; its ledger is just as complete
+            except OSError:  # no hard links here: rename, unless a creator was first
+                if not self.path.exists():
+                    os.replace(tmp, self.path)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
 
     def _use_wal(self) -> None:
         """Switch the database to WAL once (it is persistent), not on every connection.
@@ -289,8 +331,8 @@ class Ledger:
     def _find(self, job_id: str) -> sqlite3.Row:
         with self._connect() as db:
             rows = db.execute(
-                "SELECT * FROM jobs WHERE job_id = ? OR job_id LIKE ? ORDER BY job_id LIMIT 2",
-                (job_id, job_id.replace("%", "") + "%"),
+                "SELECT * FROM jobs WHERE job_id = ? OR job_id LIKE ? ESCAPE '\\' ORDER BY job_id LIMIT 2",
+                (job_id, _like_prefix(job_id)),
             ).fetchall()
         exact = [r for r in rows if r["job_id"] == job_id]
         if exact:

@@ -142,6 +142,12 @@ _publish_arguments = _arguments(
         help="Archive as .tar.gz, .tar.zst or .tar (default: PublishMagics.compression).",
     ),
     _JOBS_ARG,
+    argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="Leave out (and list) unreadable entries instead of failing.",
+    ),
+    argument("--follow-symlinks", action="store_true", help="Follow symlinks that lead out of a folder."),
     argument("--ui", action="store_true", help="Line magic: show the publish panel instead."),
 )
 
@@ -516,6 +522,8 @@ class PublishMagics(Magics, Configurable):
             "quiet": True if (args.quiet or self.quiet) else None,
             "max_concurrency": self.max_concurrency if args.jobs is None else args.jobs,
             "compression": self.compression if args.compression is None else args.compression,
+            "skip_unreadable": args.skip_unreadable,
+            "follow_symlinks": args.follow_symlinks,
         }
 
     def _show_result(self, result: Any, out: str | None) -> None:

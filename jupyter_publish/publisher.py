@@ -67,6 +67,8 @@ def publish(
     job_id: str | None = None,
     max_concurrency: int | None = None,
     compression: str = "gzip",
+    skip_unreadable: bool = False,
+    follow_symlinks: bool = False,
     **backend_opts: Any,
 ) -> PublishedResult:
     """Publish files/folders/globs to a destination; return IDs, checksums and CIDs.
@@ -77,6 +79,9 @@ def publish(
     ``max_concurrency`` objects move at once (default 10, ``$JUPYTER_PUBLISH_JOBS``);
     ``compression`` is ``gzip`` (``.tar.gz``, the default), ``zstd`` (``.tar.zst``) or
     ``none`` (``.tar``) for archives.
+    Anything unreadable under a folder fails the publish before any byte moves, unless
+    ``skip_unreadable`` (then ``result.skipped`` lists it); symlinks out of a folder are
+    refused unless ``follow_symlinks``.
     Every failure after the destination is understood is recorded as a ``failed`` job.
     """
     if cid_version not in (0, 1):
@@ -97,6 +102,8 @@ def publish(
         "cid_version": cid_version,
         "max_concurrency": concurrency,
         "compression": compression,
+        "skip_unreadable": skip_unreadable,
+        "follow_symlinks": follow_symlinks,
     }
     spec = _resume_spec(paths, dest, job, settings)
     ledger.start(
@@ -128,7 +135,11 @@ def _execute(
     multipart = multipart or journal.MultipartJournal(ledger, job.job_id)
     with journal.sigterm_as_interrupt():
         try:
-            bundle = collect(paths)
+            bundle = collect(
+                paths,
+                skip_unreadable=s.get("skip_unreadable", False),
+                follow_symlinks=s.get("follow_symlinks", False),
+            )
             if "sources" not in spec:
                 ledger.set_spec(job.job_id, {**spec, "sources": journal.fingerprint(bundle)})
             label = _safe_label(s["name"] or bundle.label)
@@ -136,6 +147,7 @@ def _execute(
                 bundle, dest, job, label, s["archive"], s["pin"], s["cid_version"], quiet,
                 s["max_concurrency"], s["compression"], multipart,
             )  # fmt: skip
+            result.skipped = list(bundle.skipped)
         except PublishError as exc:
             ledger.fail(job.job_id, str(exc))
             raise

@@ -46,6 +46,8 @@ class PublishedResult:
     root_cid: str | None = None
     cid_version: int = 0
     status: str = "published"
+    skipped: list[str] = field(default_factory=list)
+    """Unreadable entries left out because the publish was asked to skip them."""
 
     @property
     def total_size(self) -> int:
@@ -72,6 +74,7 @@ class PublishedResult:
             "cid_version": self.cid_version,
             "archive": asdict(self.archive) if self.archive else None,
             "manifest": self.manifest(),
+            "skipped": list(self.skipped),
         }
 
     @classmethod
@@ -92,6 +95,7 @@ class PublishedResult:
             archive=FileRecord.from_dict(archive) if archive else None,
             root_cid=data.get("root_cid"),
             cid_version=int(data.get("cid_version") or 0),
+            skipped=[str(s) for s in data.get("skipped") or []],
         )
 
     def cids(self):  # type: ignore[no-untyped-def]
@@ -119,6 +123,10 @@ class PublishedResult:
             lines.append(f"  archive sha256 {self.archive.sha256}")
         if self.url:
             lines.append(f"  {self.url}")
+        if self.skipped:
+            from .walk import skipped_line
+
+            lines.append(f"  {skipped_line(self.skipped)}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -1,0 +1,163 @@
+"""One walk of a folder for both publishing (:mod:`.bundle`) and ``cid_of`` (:mod:`.cid`).
+
+Nothing is lost silently: an entry that cannot be read (a folder or file without read
+permission, a broken symlink, a FIFO, socket or device, something that vanished between
+listing and reading) stops the walk with one line naming it, before any byte is uploaded,
+unless ``skip_unreadable`` is set; then it is left out and listed in ``Walked.skipped``.
+Symlinks are followed only inside the folder: one leading outside it is refused unless
+``follow_symlinks`` is set, and a loop is refused always, with the same line both ways.
+The walk is iterative, so a tree thousands of levels deep cannot overflow the stack.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+
+from .errors import SourceError
+
+SKIP_HINT = "pass skip_unreadable=True (--skip-unreadable) to leave it out"
+FOLLOW_HINT = "pass follow_symlinks=True (--follow-symlinks) to include what it points to"
+_ACCESS_EFFECTIVE = os.access in os.supports_effective_ids
+
+
+@dataclass(frozen=True)
+class Found:
+    """A readable regular file: its name in the tree (POSIX, relative), path, size and mode."""
+
+    name: str
+    path: str
+    size: int
+    mode: int
+
+
+@dataclass
+class Walked:
+    """What a walk kept, and what it left out because ``skip_unreadable`` was set."""
+
+    files: list[Found] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+    """Folders with nothing kept in them (so the tree and its CID are exact)."""
+    skipped: list[str] = field(default_factory=list)
+    """Tree names of unreadable entries that were left out."""
+
+
+class UnreadableError(SourceError):
+    """An entry under a published folder cannot be read; nothing was uploaded."""
+
+
+class SymlinkError(SourceError):
+    """A symlink under a published folder leads outside it, or round in a loop."""
+
+
+def skipped_line(skipped: list[str]) -> str:
+    """The one line that says what a walk left out."""
+    shown = ", ".join(repr(s) for s in skipped[:5]) + (
+        f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    )
+    return f"skipped {len(skipped)} unreadable entr{'y' if len(skipped) == 1 else 'ies'}: {shown}"
+
+
+def walk_tree(
+    root: str | os.PathLike[str],
+    prefix: str = "",
+    *,
+    skip_unreadable: bool = False,
+    follow_symlinks: bool = False,
+    verb: str = "publish",
+) -> Walked:
+    """Every readable file and every empty folder under ``root``, named ``prefix + relpath``."""
+    top = os.fspath(root)
+    real_top = os.path.realpath(top)
+    out = Walked()
+    st = os.stat(top)
+    # (folder path, its tree name with trailing "/", (dev, inode) of it and its ancestors)
+    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+        (top, prefix, frozenset({(st.st_dev, st.st_ino)}))
+    ]
+    while stack:
+        path, rel, ancestors = stack.pop()
+        name = rel.rstrip("/")
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            _unreadable(out, path, name, _reason(exc), skip_unreadable, verb)
+            continue
+        kept = 0
+        subdirs = []
+        for entry in entries:
+            child = rel + entry.name
+            try:
+                kind, info = _classify(entry, real_top, follow_symlinks, verb)
+            except SourceError:
+                raise
+            except OSError as exc:
+                _unreadable(out, entry.path, child, _reason(exc), skip_unreadable, verb)
+                continue
+            if kind == "dir":
+                key = (info.st_dev, info.st_ino)
+                if key in ancestors:
+                    raise SymlinkError(_loop_line(entry.path, verb))
+                subdirs.append((entry.path, child + "/", ancestors | {key}))
+            elif kind == "file":
+                out.files.append(Found(child, entry.path, info.st_size, info.st_mode))
+            else:
+                _unreadable(out, entry.path, child, kind, skip_unreadable, verb)
+                continue
+            kept += 1
+        if not kept and name and name != prefix.rstrip("/"):
+            out.dirs.append(name)
+        stack.extend(reversed(subdirs))
+    return out
+
+
+def _classify(entry: os.DirEntry[str], real_top: str, follow: bool, verb: str) -> tuple[str, os.stat_result]:
+    """``dir``, ``file`` or why not (a reason); OSError when it cannot even be looked at."""
+    if entry.is_symlink():
+        try:
+            target = os.path.realpath(entry.path, strict=True)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, "a broken symlink (its target does not exist)") from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise SymlinkError(_loop_line(entry.path, verb)) from None
+            raise
+        if not follow and target != real_top and not target.startswith(real_top.rstrip(os.sep) + os.sep):
+            raise SymlinkError(
+                f"cannot {verb} {entry.path!r}: a symlink to {target!r}, outside the folder; "
+                f"copy what it points to into the folder, or {FOLLOW_HINT}"
+            )
+    info = entry.stat()  # follows the link; for a plain entry the one stat per file
+    if stat.S_ISDIR(info.st_mode):
+        return "dir", info
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a FIFO, socket or device)", info
+    if not os.access(entry.path, os.R_OK, effective_ids=_ACCESS_EFFECTIVE):
+        raise PermissionError(errno.EACCES, "permission denied")
+    return "file", info
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError) and exc.strerror and "symlink" in exc.strerror:
+        return exc.strerror
+    if isinstance(exc, FileNotFoundError):
+        return "it vanished while the folder was being read"
+    if isinstance(exc, PermissionError):
+        return "permission denied (not readable)"
+    return exc.strerror or str(exc)
+
+
+def _unreadable(out: Walked, path: str, name: str, reason: str, skip: bool, verb: str) -> None:
+    if not skip:
+        raise UnreadableError(f"cannot {verb} {path!r}: {reason}; fix it or remove it, or {SKIP_HINT}")
+    out.skipped.append(name)
+
+
+def _loop_line(path: str, verb: str) -> str:
+    return f"cannot {verb} {path!r}: a symlink loop (it leads back into a folder above it); remove the link"
+
+
+__all__ = ["Found", "SymlinkError", "UnreadableError", "Walked", "skipped_line", "walk_tree"]
