@@ -153,6 +153,8 @@ class FetchResult:
     files: list[FetchedFile] = field(default_factory=list)
     extracted_from: str | None = None
     job_id: str | None = None
+    dirs: list[Path] = field(default_factory=list)
+    """The published folders recreated under ``dest`` (empty ones included)."""
 
     @property
     def verified(self) -> bool:
