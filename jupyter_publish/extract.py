@@ -324,7 +324,7 @@ def extract_archive(
     if max_ratio is not None and not max_ratio > 0:
         raise ValueError(f"max_ratio must be a positive number or None, not {max_ratio!r}")
     limits = _Limits(max_total_bytes, max_member_bytes, max_members)
-    if max_ratio is not None:
+    if max_ratio is not None and max_ratio != float("inf"):
         limits.ratio_cap = max(int(ratio_floor), int(max_ratio * archive.stat().st_size))
         limits.max_ratio = max_ratio
     tmp = _make_temp_dir(dest)
