@@ -668,7 +668,7 @@ def manifest_entries(doc: Any, where: str) -> tuple[dict[str, tuple[str | None, 
 
     if not isinstance(doc, dict):
         raise _bad_manifest(where, f"a JSON {type(doc).__name__} instead of an object")
-    entries = doc.get("manifest", [])
+    entries = doc.get("manifest")
     if not isinstance(entries, list):
         raise _bad_manifest(where, '"manifest" is not a list')
     files: dict[str, tuple[str | None, str | None]] = {}
