@@ -43,13 +43,9 @@ def source(tmp_path: Path) -> Path:
 
 def _run_pair(ref: str, dest: Path) -> list[subprocess.CompletedProcess[str]]:
     start = str(time.time() + 1.0)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CHILD, ref, str(dest), start],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ,
-        )  # fmt: skip
-        for _ in range(2)
-    ]
+    args = [sys.executable, "-c", _CHILD, ref, str(dest), start]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": os.environ}
+    procs = [subprocess.Popen(args, **pipes) for _ in range(2)]
     done = []
     for proc in procs:
         out, err = proc.communicate(timeout=90)

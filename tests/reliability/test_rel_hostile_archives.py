@@ -89,7 +89,7 @@ def test_archive_nested_thousands_deep_is_one_line_and_leaves_nothing(tmp_path, 
     assert "\n" not in message and len(message) < 400
     assert "folders deep" in message or "name longer than" in message
     assert not dest.exists() and _beside(dest) == []
-    good, src = _good_job(tmp_path)
+    good, _ = _good_job(tmp_path)
     assert jp.fetch(good, dest).verified  # the same destination works next time
     assert (dest / "a.txt").read_text() == "fine\n" and (dest / "empty").is_dir()
     assert _beside(dest) == []
