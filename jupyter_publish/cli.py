@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--to", dest="dest", metavar="DIR", help="destination folder (default: ./REF-name)")
     f.add_argument("--no-verify", dest="verify", action="store_false")
     f.add_argument("--no-extract", dest="extract", action="store_false")
+    f.add_argument(
+        "--max-ratio",
+        type=float,
+        metavar="N",
+        help="refuse an archive expanding more than N times its size past 1 GiB (default 200; 0: no cap)",
+    )
     f.add_argument("--endpoint", help="S3 endpoint URL")
     f.add_argument("--region", help="S3 region")
     f.add_argument("--profile", help="AWS profile")
@@ -174,6 +180,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         extract=args.extract,
         quiet=args.quiet or args.json,
         max_concurrency=args.jobs,
+        **({} if args.max_ratio is None else {"max_ratio": args.max_ratio}),
         **options,
     )
     if args.json:

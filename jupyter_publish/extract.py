@@ -8,7 +8,12 @@ until proven otherwise. The same rules hold for tar and zip, on every Python:
   resolve inside the tree, and nothing is ever written *through* a symlink;
 * device files, FIFOs and sockets are refused;
 * per-member, total-size and member-count caps are checked against the declared sizes
-  *and* against the bytes actually streamed (a compressed stream may lie).
+  *and* against the bytes actually streamed (a compressed stream may lie);
+* a decompression bomb is stopped by a ratio cap: more than ``max_ratio`` times the
+  archive's own size *and* more than ``ratio_floor`` (1 GiB) expanded is refused unless
+  the caller lifts it (``max_ratio=None``); the 50 GiB total cap always holds;
+* names nested deeper than 256 folders or longer than 4000 bytes are refused (an
+  archive nested thousands of levels deep fails in one line, not with RecursionError).
 
 ``tarfile``'s ``"data"`` filter runs as a second opinion where it exists (3.11.4+).
 Everything is extracted into a temporary directory beside ``dest`` and moved into
@@ -27,6 +32,7 @@ import bz2
 import contextlib
 import gzip
 import hashlib
+import itertools
 import lzma
 import os
 import posixpath
@@ -50,9 +56,24 @@ if TYPE_CHECKING:
 
     from .hashing import ContentHasher, Digest
 
-__all__ = ["ArchiveMember", "archive_format", "extract_archive", "is_archive", "list_archive"]
+__all__ = [
+    "ArchiveMember",
+    "archive_format",
+    "extract_archive",
+    "is_archive",
+    "list_archive",
+    "remove_tree",
+]
 
 CHUNK = 1024 * 1024
+DEFAULT_MAX_RATIO = 200.0
+"""Expanded bytes per archive byte above which (past ``RATIO_FLOOR``) a bomb is assumed."""
+RATIO_FLOOR = 2**30
+"""Below 1 GiB expanded, any ratio is fine (a folder of zeros compresses 1000:1)."""
+MAX_DEPTH = 256
+"""Folders a member name may be nested in; real results are a few levels deep."""
+MAX_NAME_BYTES = 4000
+"""Longer names cannot be created on Linux (PATH_MAX 4096 with the staging prefix)."""
 _T = TypeVar("_T")
 _TAR_SUFFIXES = (
     ".tar",
@@ -270,6 +291,8 @@ def extract_archive(
     max_members: int = 1_000_000,
     digests: dict[str, Digest] | None = None,
     cid_version: int | None = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
+    ratio_floor: int = RATIO_FLOOR,
 ) -> list[Path]:
     """Extract ``archive`` into ``dest`` all-or-nothing; return the extracted non-directories.
 
@@ -281,6 +304,11 @@ def extract_archive(
     gets ``{path relative to dest (POSIX): Digest}`` once everything succeeded; hard links
     and symlinks to an extracted file get that file's digest. The CID is computed too when
     ``cid_version`` is 0 or 1; with ``None`` only size and sha256 are (``cid`` is ``""``).
+
+    ``max_ratio``: expanding to more than ``max_ratio`` times the archive's size *and*
+    more than ``ratio_floor`` bytes is refused as a decompression bomb, checked against
+    each declared size before anything is written and against the bytes as they stream;
+    ``None`` lifts this cap for an archive you trust (``max_total_bytes`` still holds).
     """
     if cid_version not in (None, 0, 1):
         raise ValueError(f"cid_version must be None, 0 or 1, not {cid_version!r}")
@@ -293,7 +321,12 @@ def extract_archive(
     if dest.exists() and not dest.is_dir():
         raise UnsafeArchiveError(_message(archive, None, f"destination {dest} is not a directory"))
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if max_ratio is not None and not max_ratio > 0:
+        raise ValueError(f"max_ratio must be a positive number or None, not {max_ratio!r}")
     limits = _Limits(max_total_bytes, max_member_bytes, max_members)
+    if max_ratio is not None and max_ratio != float("inf"):
+        limits.ratio_cap = max(int(ratio_floor), int(max_ratio * archive.stat().st_size))
+        limits.max_ratio = max_ratio
     tmp = _make_temp_dir(dest)
     try:
         writer = _Writer(tmp, dest, limits, hashing=digests is not None, cid_version=cid_version)
@@ -307,7 +340,7 @@ def extract_archive(
         except _Refused as exc:
             raise UnsafeArchiveError(_message(archive, exc.member, exc.reason)) from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
         raise
     if digests is not None:
         digests.update(writer.digests)
@@ -369,11 +402,60 @@ def _move(src: Path, dst: Path) -> None:
         shutil.move(str(src), str(dst))
 
 
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """Remove a folder however deep it is, ignoring what is already gone.
+
+    ``shutil.rmtree`` recurses once per level (RecursionError past ~1000 levels) and
+    whole paths may pass PATH_MAX; this walks one level at a time through directory file
+    descriptors, moving each subfolder up to the top before emptying it.
+    """
+    top = os.fspath(path)
+    try:
+        shutil.rmtree(top)
+        return
+    except FileNotFoundError:
+        return
+    except (RecursionError, OSError):
+        pass
+    with contextlib.suppress(OSError):
+        _remove_flat(top)
+
+
+def _remove_flat(top: str) -> None:
+    """Empty ``top`` without recursion: subfolders are renamed to ``top`` itself first."""
+    top_fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        pending: list[str | None] = [None]
+        count = itertools.count()
+        while pending:
+            name = pending.pop()
+            fd = top_fd if name is None else os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=top_fd)
+            try:
+                for entry in list(os.scandir(fd)):
+                    if entry.is_dir(follow_symlinks=False):
+                        moved = f".jp-rm-{next(count)}"
+                        os.rename(entry.name, moved, src_dir_fd=fd, dst_dir_fd=top_fd)
+                        pending.append(moved)
+                    else:
+                        os.unlink(entry.name, dir_fd=fd)
+            finally:
+                if fd != top_fd:
+                    os.close(fd)
+            if name is not None:  # its subfolders now sit at the top: it is empty
+                os.rmdir(name, dir_fd=top_fd)
+    finally:
+        os.close(top_fd)
+    os.rmdir(top)
+
+
 @dataclass
 class _Limits:
     max_total_bytes: int
     max_member_bytes: int | None
     max_members: int
+    ratio_cap: int | None = None
+    """Expanded bytes past which the archive counts as a decompression bomb."""
+    max_ratio: float | None = None
 
 
 @dataclass
@@ -466,7 +548,11 @@ class _Writer:
         self.members += 1
         if self.members > self.limits.max_members:
             raise _Refused(raw_name, f"exceeds the cap of {self.limits.max_members} members")
+        if len(raw_name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            raise _Refused(raw_name, f"has a name longer than {MAX_NAME_BYTES} bytes")
         rel = _clean_name(raw_name)
+        if rel is not None and len(rel.parts) > MAX_DEPTH:
+            raise _Refused(raw_name, f"is nested {len(rel.parts)} folders deep, more than {MAX_DEPTH}")
         if rel is not None and rel.parts[0] not in self._top_checked:
             self._top_checked.add(rel.parts[0])
             if os.path.lexists(self.dest / rel.parts[0]):
@@ -483,9 +569,24 @@ class _Writer:
             raise _Refused(
                 name, f"would bring the total above the cap of {self.limits.max_total_bytes} bytes"
             )
-        if cap is not None and cap < left:
+        allowed, why = left, f"expands beyond the total cap of {self.limits.max_total_bytes} bytes"
+        ratio_cap = self.limits.ratio_cap
+        if ratio_cap is not None and ratio_cap - self.total < allowed:
+            allowed, why = ratio_cap - self.total, self._bomb()
+            if declared > allowed:
+                raise _Refused(name, self._bomb())
+        if cap is not None and cap < allowed:
             return cap, f"expands beyond the per-member cap of {cap} bytes"
-        return left, f"expands beyond the total cap of {self.limits.max_total_bytes} bytes"
+        return allowed, why
+
+    def _bomb(self) -> str:
+        from .results import human_size
+
+        return (
+            f"would expand the archive more than {self.limits.max_ratio:g} times "
+            f"(past {human_size(self.limits.ratio_cap or 0)}), like a decompression bomb; "
+            "if you trust it, fetch with max_ratio=None (--max-ratio 0)"
+        )
 
     def _target(self, name: str, rel: Path) -> Path:
         """Make the parents of ``rel`` as real directories; never pass through a symlink."""
@@ -687,7 +788,17 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
         except (*_READ_ERRORS, OSError) as exc:
             raise _Refused(None, f"cannot be opened as tar ({exc})") from None
         for info in _iter_tar(tf):
-            _extract_tar_member(tf, info, writer)
+            with _writing(info.name):
+                _extract_tar_member(tf, info, writer)
+
+
+@contextlib.contextmanager
+def _writing(member: str) -> Iterator[None]:
+    """Our own disk refusing a member (a name too long, no space) is one line, too."""
+    try:
+        yield
+    except OSError as exc:
+        raise _Refused(member, f"cannot be written ({exc.strerror or exc})") from None
 
 
 @contextlib.contextmanager
@@ -773,7 +884,8 @@ def _second_opinion(info: tarfile.TarInfo, root: Path) -> None:
 def _extract_zip(archive: Path, writer: _Writer) -> None:
     with _opened(lambda: zipfile.ZipFile(archive), "zip") as zf:
         for info in zf.infolist():
-            _extract_zip_member(zf, info, writer)
+            with _writing(info.filename):
+                _extract_zip_member(zf, info, writer)
 
 
 def _extract_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, writer: _Writer) -> None:

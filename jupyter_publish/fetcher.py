@@ -4,18 +4,27 @@ Every object is streamed into a staging folder beside the destination while it i
 hashed; it moves into the destination only once its size, sha256 (or IPFS CID) match
 what was recorded. A mismatch raises IntegrityError and leaves the destination as it
 was. Partial downloads stay in the staging folder and resume with a ranged read.
+
+A fetch holds a lock on its destination (an ``flock`` on ``.NAME.jp-lock`` beside it,
+released by the OS if the process dies), so the staging folder belongs to one process
+at a time: a second fetch into the same folder waits while the first makes progress,
+then finds the verified result in place. Folders are recreated too, empty ones
+included: a round trip gives back exactly the tree that was published.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-from dataclasses import dataclass
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from . import config
 from .backends import RemoteObject, backend_class, known_schemes
 from .download import RANGED_MIN, download
 from .errors import (
@@ -26,6 +35,7 @@ from .errors import (
     NotFoundError,
     PublishError,
 )
+from .extract import DEFAULT_MAX_RATIO, remove_tree
 from .hashing import ContentHasher, Digest, hash_file
 from .ledger import Ledger
 from .progress import progress_bar
@@ -59,6 +69,8 @@ class _Plan:
     job_id: str | None = None
     backend: Any = None
     """The backend that listed the reference, reused for the download (one client)."""
+    dirs: list[str] = field(default_factory=list)
+    """Folders of the published tree (empty ones must be recreated: no file implies them)."""
 
 
 def fetch(
@@ -70,13 +82,18 @@ def fetch(
     quiet: bool | None = None,
     ledger: Ledger | None = None,
     max_concurrency: int | None = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
     **options: Any,
 ) -> FetchResult:
     """Fetch ``ref`` (URI, job ID, PublishedResult, Bacalhau result spec) into ``dest``.
 
     ``max_concurrency`` objects (or ranges of one large object) move at once (default 10).
+    ``max_ratio``: an archive expanding more than this many times its size and past
+    1 GiB is refused as a decompression bomb; ``None`` (or 0) lifts that cap for an
+    archive you trust (the 50 GiB total cap stays).
     """
     concurrency = checked_concurrency(max_concurrency)
+    max_ratio = _checked_ratio(max_ratio)
     options = {**options, "max_concurrency": concurrency}
     plan = _plan(ref, ledger or Ledger(), options)
     backend = plan.backend or backend_class(plan.scheme)(**_backend_options(plan))
@@ -85,23 +102,49 @@ def fetch(
         target = Path(dest) if dest is not None else Path.cwd() / plan.name
         if target.exists() and not target.is_dir():
             raise DestinationError(f"cannot fetch into {target}: it is a file; give a folder with --to")
-        staging = target.parent / f".{target.name}.jp-partial"
-        try:
-            files = _fetch_items(plan, backend, target, staging, verify, extract, quiet, concurrency)
-        except PublishError as exc:
-            if not isinstance(exc, NotFoundError | BackendError | CredentialsError):
-                # Unverifiable or unsafe content is never kept; a broken connection keeps
-                # its partial download so the next fetch resumes where this one stopped.
-                shutil.rmtree(staging, ignore_errors=True)
-            raise
+        with destination_lock(target) as staging:
+            try:
+                files = _fetch_items(
+                    plan, backend, target, staging, verify, extract, quiet, concurrency, max_ratio
+                )
+                dirs = _make_dirs(plan.dirs, target)
+            except PublishError as exc:
+                if not isinstance(exc, NotFoundError | BackendError | CredentialsError):
+                    # Unverifiable or unsafe content is never kept; a broken connection keeps
+                    # its partial download so the next fetch resumes where this one stopped.
+                    remove_tree(staging)
+                raise
+            remove_tree(staging)
     finally:
         backend.close()
-    shutil.rmtree(staging, ignore_errors=True)
     extracted = next((i.name for i in plan.items if i.archive_of is not None), None) if extract else None
     if not verify:  # nothing was compared with the record: never claim it was
         for fetched in files:
             fetched.verified_against = None
-    return FetchResult(plan.ref, target, files, extracted, plan.job_id, checked=verify)
+    return FetchResult(plan.ref, target, files, extracted, plan.job_id, checked=verify, dirs=dirs)
+
+
+def _checked_ratio(max_ratio: Any) -> float | None:
+    """``None`` or 0 lifts the bomb cap; anything else must be a positive number."""
+    if max_ratio is None or (not isinstance(max_ratio, bool) and max_ratio == 0):
+        return None
+    if isinstance(max_ratio, bool) or not isinstance(max_ratio, int | float) or not max_ratio > 0:
+        raise DestinationError(f"max_ratio must be a positive number, or 0/None for none, not {max_ratio!r}")
+    return float(max_ratio)
+
+
+def _make_dirs(dirs: list[str], target: Path) -> list[Path]:
+    """Recreate the published folders (all of them: empty ones have no file to imply them)."""
+    made = []
+    for name in sorted(set(dirs)):
+        path = target / name
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise DestinationError(f"cannot recreate the folder {name!r} in {target}: a file is in the way")
+        path.mkdir(parents=True, exist_ok=True)
+        made.append(path)
+    if not made and not target.exists():
+        target.mkdir(parents=True)  # a result of empty folders only still lands somewhere
+    return made
 
 
 # -- planning -------------------------------------------------------------------------
@@ -113,6 +156,7 @@ def _check_names(plan: _Plan) -> None:
 
     for item in plan.items:
         item.name = safe_relative_path(item.name, plan.ref).as_posix()
+    plan.dirs = [safe_relative_path(d, plan.ref).as_posix() for d in plan.dirs if d.strip("/.")]
 
 
 def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
@@ -168,6 +212,7 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
     if result.type == "ipfs" and result.params.get("API"):
         opts.setdefault("api", result.params["API"])  # the node it was published to
     scheme = _scheme_of(result.uri)
+    dirs = [f.path for f in result.files if f.kind == "dir"]
     manifest = [f.__dict__ for f in result.files if f.kind == "file"]
     if result.archive is not None:
         a = result.archive
@@ -178,7 +223,7 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
             for f in result.files
             if f.kind == "file"
         ]
-    return _Plan(result.job_id, scheme, items, opts, result.job_id, result.job_id)
+    return _Plan(result.job_id, scheme, items, opts, result.job_id, result.job_id, dirs=dirs)
 
 
 def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
@@ -187,13 +232,40 @@ def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
         options = {**options, "url": _credential_origin(ref, ledger)}
     backend = backend_class(scheme)(**_backend_options(_Plan(ref, scheme, [], options, "")))
     try:
-        remote = backend.list(ref)
+        listed = backend.list(ref)
+        remote = [obj for obj in listed if not getattr(obj, "is_dir", False)]
+        dirs = [obj.name for obj in listed if getattr(obj, "is_dir", False)]
         recorded = ledger.find_by_locations(obj.location for obj in remote)  # one connection
         items = [_item_from_remote(obj, recorded.get(obj.location), ledger) for obj in remote]
+        dirs += _recorded_dirs(remote, recorded, ledger)
     except BaseException:
         backend.close()
         raise
-    return _Plan(ref, scheme, items, options, default_name(ref), backend=backend)
+    return _Plan(ref, scheme, items, options, default_name(ref), backend=backend, dirs=dirs)
+
+
+def _recorded_dirs(
+    remote: list[RemoteObject], recorded: dict[str, dict[str, Any]], ledger: Ledger
+) -> list[str]:
+    """The folders the ledger recorded for the one plain job these objects belong to.
+
+    A store lists objects, not folders, so an empty folder is known only to the record:
+    each is named relative to what was asked for, as the objects are.
+    """
+    rows = [(obj, recorded[obj.location]) for obj in remote if obj.location in recorded]
+    jobs = {row["job_id"] for _, row in rows}
+    if len(jobs) != 1 or len(rows) != len(remote) or rows[0][1].get("kind") != "file":
+        return []
+    obj, row = rows[0]
+    path = str(row.get("path") or "")
+    if not path.endswith(obj.name):
+        return []
+    base = path[: len(path) - len(obj.name)]
+    return [
+        f["path"][len(base) :]
+        for f in ledger.files(jobs.pop())
+        if f["kind"] == "dir" and f["path"].startswith(base) and len(f["path"]) > len(base)
+    ]
 
 
 def _credential_origin(ref: str, ledger: Ledger) -> str:
@@ -266,6 +338,7 @@ def _fetch_items(
     extract: bool,
     quiet: bool | None,
     concurrency: int,
+    max_ratio: float | None = None,
 ) -> list[FetchedFile]:
     total = sum(i.size or 0 for i in plan.items) or None
     ranged_reads = getattr(backend, "ranged_reads", False)
@@ -315,7 +388,7 @@ def _fetch_items(
         item, part, digest = entry
         checked = _checked_against(item) if verify else None
         if extract and _is_archive(item.name):
-            done += _extract_into(item, part, target, staging, verify)
+            done += _extract_into(item, part, target, staging, verify, max_ratio)
         else:
             final = target / item.name
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -392,17 +465,18 @@ def _already_present(item: _Item, target: Path, extract: bool) -> list[FetchedFi
     return [FetchedFile(path, digest.size, digest.sha256, "sha256", item.location, digest.cid)]
 
 
-def _extract_into(item: _Item, archive: Path, target: Path, staging: Path, verify: bool) -> list[FetchedFile]:
+def _extract_into(
+    item: _Item, archive: Path, target: Path, staging: Path, verify: bool, max_ratio: float | None
+) -> list[FetchedFile]:
     """Unpack a verified archive safely, check each member against the manifest, move in."""
     from .extract import extract_archive
 
     tree = staging / "tree" / item.name
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(tree)
+    remove_tree(tree)
     tree.parent.mkdir(parents=True, exist_ok=True)
     # Each member is hashed while it is written: nothing is read back from disk.
     digests: dict[str, Digest] = {}
-    extract_archive(archive, tree, digests=digests, cid_version=0)
+    extract_archive(archive, tree, digests=digests, cid_version=0, max_ratio=max_ratio)
     expected = {e["path"]: e for e in item.archive_of or []}
     files: list[FetchedFile] = []
     for rel in sorted(digests):
@@ -425,6 +499,8 @@ def _extract_into(item: _Item, archive: Path, target: Path, staging: Path, verif
     if not expected and _checked_against(item):
         for f in files:
             f.verified_against = "sha256 of archive"
+    for rel_dir in _folders_in(tree):  # empty ones too: the archive's tree, exactly
+        (target / rel_dir).mkdir(parents=True, exist_ok=True)
     placed = []
     for f in files:
         rel = f.path.relative_to(tree)
@@ -437,4 +513,121 @@ def _extract_into(item: _Item, archive: Path, target: Path, staging: Path, verif
     return placed
 
 
-__all__ = ["fetch"]
+def _folders_in(tree: Path) -> list[str]:
+    """Every real folder under ``tree`` (relative, parents first); symlinks are not folders."""
+    found: list[str] = []
+    for current, subdirs, _files in os.walk(tree):
+        base = Path(current).relative_to(tree)
+        for name in sorted(subdirs):
+            if not os.path.islink(os.path.join(current, name)):
+                found.append((base / name).as_posix())
+    return found
+
+
+# -- one fetch per destination -----------------------------------------------------------
+
+
+LOCK_POLL = 0.05
+"""Seconds between attempts at a busy destination lock."""
+
+
+@contextlib.contextmanager
+def destination_lock(target: Path) -> Iterator[Path]:
+    """Hold the destination for one fetch; yield the staging folder that goes with it.
+
+    The lock is an ``flock`` on ``.NAME.jp-lock`` beside ``target``, so a crashed fetch
+    never leaves it held. A second fetch waits as long as the first makes progress (its
+    staging folder or the destination changes within the idle limit), then finds the
+    verified result in place; a fetch that stalls is named in one line. Where the
+    filesystem has no locks, each process stages in a folder of its own instead.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.jp-partial"
+    lock_path = target.parent / f".{target.name}.jp-lock"
+    handle = _acquire(lock_path, target, staging)
+    if handle is None:  # no flock here: never share a staging folder, resume or not
+        own = target.parent / f".{target.name}.jp-partial-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            yield own
+        finally:
+            remove_tree(own)
+        return
+    try:
+        yield staging
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)  # before unlocking: a waiter then re-opens a fresh file
+        handle.close()
+
+
+def _acquire(lock_path: Path, target: Path, staging: Path) -> Any:
+    """The open, locked lock file, or None when the filesystem cannot lock."""
+    import fcntl
+
+    idle = config.idle_timeout()
+    last_seen: tuple[int, int] | None = None
+    changed_at = time.monotonic()
+    while True:
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole fetch
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(handle)
+            handle.close()
+        except OSError:  # ENOLCK, EOPNOTSUPP: a filesystem without locks
+            handle.close()
+            return None
+        else:
+            if _same_file(handle, lock_path):  # not a file the last holder just unlinked
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"{os.getpid()}\n")
+                handle.flush()
+                return handle
+            handle.close()
+            continue
+        seen = _activity(staging, target)
+        now = time.monotonic()
+        if seen != last_seen:
+            last_seen, changed_at = seen, now
+        elif now - changed_at > idle:
+            who = f"process {holder}" if holder else "another process"
+            raise DestinationError(
+                f"another fetch ({who}) is writing into {target} and made no progress for "
+                f"{idle:g} s; wait for it to finish or fetch into another folder"
+            )
+        time.sleep(LOCK_POLL)
+
+
+def _holder(handle: Any) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        handle.seek(0)
+        text = handle.read(32).strip()
+        if text.isdigit():
+            return str(text)
+    return ""
+
+
+def _same_file(handle: Any, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except OSError:
+        return False
+
+
+def _activity(staging: Path, target: Path) -> tuple[int, int]:
+    """Bytes and newest change under the staging folder, plus the destination's own change."""
+    total, newest = 0, 0
+    for top in (staging, target):
+        with contextlib.suppress(OSError):
+            newest = max(newest, os.stat(top).st_mtime_ns)
+    for current, _dirs, files in os.walk(staging):
+        for name in files:
+            with contextlib.suppress(OSError):
+                st = os.stat(os.path.join(current, name))
+                total += st.st_size
+                newest = max(newest, st.st_mtime_ns)
+    return total, newest
+
+
+__all__ = ["destination_lock", "fetch"]

@@ -161,6 +161,13 @@ _fetch_arguments = _arguments(
     argument("--no-preview", action="store_true", help="Show one line per fetch instead of a preview."),
     argument("--no-verify", action="store_true", help="Do not check sha256/CIDs (not recommended)."),
     argument("--no-extract", action="store_true", help="Keep archives as they are."),
+    argument(
+        "--max-ratio",
+        type=float,
+        metavar="N",
+        default=None,
+        help="Refuse an archive expanding more than N times its size past 1 GiB (default 200; 0: no cap).",
+    ),
     argument("--out", metavar="VAR", help="Store the FetchResult (a list for several) in this variable."),
     argument("--quiet", action="store_true", help="No progress bars."),
     *_S3_ARGS,
@@ -751,6 +758,7 @@ class PublishMagics(Magics, Configurable):
                 extract=not args.no_extract,
                 quiet=True if (args.quiet or self.quiet) else None,
                 max_concurrency=self.max_concurrency if args.jobs is None else args.jobs,
+                **({} if args.max_ratio is None else {"max_ratio": args.max_ratio}),
                 **options,
             )
         if self.preview and not args.no_preview:

@@ -163,6 +163,8 @@ class FetchResult:
     job_id: str | None = None
     checked: bool = True
     """False for ``verify=False`` / ``--no-verify``: then nothing is called verified."""
+    dirs: list[Path] = field(default_factory=list)
+    """The published folders recreated under ``dest`` (empty ones included)."""
 
     @property
     def verified(self) -> bool:

@@ -89,6 +89,8 @@ class RemoteObject:
     cid: str | None = None
     ranged: bool = False
     """The store serves byte ranges of it, so the core may read parts in parallel."""
+    is_dir: bool = False
+    """A folder of the published tree (no bytes to read): a fetch recreates it, empty or not."""
 
 
 class _Reading(Protocol):

@@ -142,7 +142,7 @@ class IpfsBackend:
 
     # -- fetch ---------------------------------------------------------------------------
     def list(self, ref: str) -> list[RemoteObject]:
-        """A file -> itself; a directory -> every file under it, names relative to it."""
+        """A file -> itself; a directory -> every file (and empty folder) under it, relative to it."""
         cid, path = split_ref(ref)
         target = f"{cid}/{path}" if path else cid
         if self.read_via_gateway:  # a gateway cannot list folders: one file, checked by CID
@@ -160,7 +160,10 @@ class IpfsBackend:
         while pending:
             rel_dir = pending.pop()
             here = f"{target}/{rel_dir}" if rel_dir else target
-            for entry in self.client.ls(f"{SCHEME}{here}"):
+            entries = self.client.ls(f"{SCHEME}{here}")
+            if not entries and rel_dir:  # no file implies it: list the empty folder itself
+                found.append(RemoteObject(rel_dir, f"{SCHEME}{here}", is_dir=True))
+            for entry in entries:
                 rel = f"{rel_dir}/{entry['Name']}" if rel_dir else entry["Name"]
                 if entry["Type"] == "dir":
                     pending.append(rel)

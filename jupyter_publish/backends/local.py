@@ -17,16 +17,18 @@ import hashlib
 import itertools
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import config
-from ..errors import DestinationError, NotFoundError
+from ..errors import BackendError, DestinationError, NotFoundError
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 CHUNK = 1024 * 1024
 _UNKNOWN = object()
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _quote_name(name: str) -> str:
@@ -143,9 +145,13 @@ class LocalBackend:
             return cached
         path = self.root / "jobs" / f"{job_id}.json"
         try:
-            entries: dict[str, dict[str, Any]] = json.loads(path.read_text())
+            entries: dict[str, dict[str, Any]] = json.loads(path.read_bytes())
         except FileNotFoundError:
             raise NotFoundError(f"no job {job_id!r} in the local store at {self.root}") from None
+        except (ValueError, RecursionError):
+            entries = None  # type: ignore[assignment]
+        if not _valid_index(entries):
+            raise BackendError(f"the local store's index {path} is damaged; publish job {job_id} again")
         self._jobs[job_id] = entries
         return entries
 
@@ -182,6 +188,21 @@ class LocalBackend:
 
     def close(self) -> None:
         pass
+
+
+def _valid_index(entries: Any) -> bool:
+    """A job index is ``{name: {"sha256": 64 hex digits, "size": int}}``, nothing else."""
+    if not isinstance(entries, dict):
+        return False
+    for info in entries.values():
+        if not isinstance(info, dict):
+            return False
+        sha, size = info.get("sha256"), info.get("size")
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            return False
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return False
+    return True
 
 
 def _read_from(path: Path, offset: int, length: int | None = None) -> Iterator[bytes]:

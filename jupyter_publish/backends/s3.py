@@ -21,6 +21,7 @@ import io
 import itertools
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -504,7 +505,8 @@ class S3Backend:
         prefix = key.split("*")[0].split("?")[0].split("[")[0] if magic else key
         base = prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
         found: list[RemoteObject] = []
-        manifest: dict[str, Any] | None = None
+        dirs: list[RemoteObject] = []
+        manifest: Any = None
         paginator = self.client.get_paginator("list_objects_v2")
         pages = self._call(lambda: list(paginator.paginate(Bucket=bucket, Prefix=prefix)), what=ref)
         for page in pages:
@@ -512,23 +514,26 @@ class S3Backend:
                 name = item["Key"]
                 if magic and not fnmatch.fnmatchcase(name, key):
                     continue
-                if name.endswith("/"):
-                    continue
                 rel = name[len(base) :] if magic else name[len(prefix) :]
+                if name.endswith("/"):  # a folder marker, as consoles make for empty folders
+                    if not magic and rel.strip("/"):
+                        dirs.append(RemoteObject(rel.strip("/"), f"s3://{bucket}/{name}", is_dir=True))
+                    continue
                 if rel == MANIFEST_NAME and not magic:
                     manifest = self._load_manifest(bucket, name)
                     continue
                 size = int(item.get("Size", 0))
                 found.append(RemoteObject(rel, f"s3://{bucket}/{name}", size=size, ranged=True))
-        if not found:
-            raise NotFoundError(f"nothing found at {ref}")
-        if manifest:
-            recorded = {e["path"]: e for e in manifest.get("manifest", [])}
+        if manifest is not None:
+            where = f"s3://{bucket}/{prefix}{MANIFEST_NAME}"
+            recorded, folders = manifest_entries(manifest, where)
             for obj in found:
-                entry = recorded.get(obj.name)
-                if entry:
-                    obj.sha256, obj.cid = entry.get("sha256"), entry.get("cid")
-        return found
+                if obj.name in recorded:
+                    obj.sha256, obj.cid = recorded[obj.name]
+            dirs += [RemoteObject(d, f"s3://{bucket}/{prefix}{d}/", is_dir=True) for d in folders]
+        if not found and not dirs:
+            raise NotFoundError(f"nothing found at {ref}")
+        return found + dirs
 
     def _head(self, bucket: str, key: str, version: str | None = None) -> dict[str, Any] | None:
         extra = {"VersionId": version} if version else {}
@@ -548,14 +553,22 @@ class S3Backend:
         size = int(head.get("ContentLength", 0))
         return RemoteObject(name, f"s3://{bucket}/{key}", size=size, sha256=sha, ranged=True)
 
-    def _load_manifest(self, bucket: str, key: str) -> dict[str, Any] | None:
-        body = self._call(lambda: self.client.get_object(Bucket=bucket, Key=key), what=key)["Body"]
+    def _load_manifest(self, bucket: str, key: str) -> Any:
+        """The sidecar manifest's JSON; anything else at that key is one line, never a traceback."""
+        where = f"s3://{bucket}/{key}"
+        body = self._call(lambda: self.client.get_object(Bucket=bucket, Key=key), what=where)["Body"]
         try:
-            return json.loads(body.read())
-        except ValueError:
-            return None
+            data = body.read(MAX_MANIFEST_BYTES + 1)
         finally:
             body.close()
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise _bad_manifest(where, f"larger than {MAX_MANIFEST_BYTES >> 20} MiB")
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise _bad_manifest(where, "nested too deeply") from None
+        except ValueError as exc:  # includes UnicodeDecodeError
+            raise _bad_manifest(where, f"not JSON: {str(exc)[:80]}") from None
 
     def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         """One GET from ``offset`` (``length`` bytes, or to the end) as a ranged request."""
@@ -760,6 +773,56 @@ def _skip(body: Any, count: int) -> None:
         if not chunk:
             break
         count -= len(chunk)
+
+
+MAX_MANIFEST_BYTES = 256 * 2**20
+"""A manifest of a million files is ~300 MB; anything larger is not one of ours."""
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _bad_manifest(where: str, why: str) -> BackendError:
+    return BackendError(
+        f"{where} is not a jupyter-publish manifest ({why}); "
+        "delete it or publish again, or fetch the files by their own names"
+    )
+
+
+def manifest_entries(doc: Any, where: str) -> tuple[dict[str, tuple[str | None, str | None]], list[str]]:
+    """``{path: (sha256, cid)}`` of the files and the folder paths a sidecar manifest records.
+
+    The document comes from a store anyone may write to: every field is checked for its
+    type and form, and anything unexpected is one BackendError naming the manifest.
+    """
+    from ..cid import parse_cid
+    from ..errors import DestinationError
+
+    if not isinstance(doc, dict):
+        raise _bad_manifest(where, f"a JSON {type(doc).__name__} instead of an object")
+    entries = doc.get("manifest")
+    if not isinstance(entries, list):
+        raise _bad_manifest(where, '"manifest" is not a list')
+    files: dict[str, tuple[str | None, str | None]] = {}
+    dirs: list[str] = []
+    for number, entry in enumerate(entries):
+        path = entry.get("path") if isinstance(entry, dict) else None
+        if not isinstance(path, str) or not path:
+            raise _bad_manifest(where, f"entry {number} has no path")
+        sha, cid, kind = entry.get("sha256"), entry.get("cid"), entry.get("kind", "file")
+        if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+            raise _bad_manifest(where, f"entry {number} has a sha256 that is not 64 hex digits")
+        if cid is not None:
+            try:
+                parse_cid(cid)
+            except DestinationError:
+                raise _bad_manifest(where, f"entry {number} has an invalid CID") from None
+        if kind == "dir":
+            if path not in (".", ""):
+                dirs.append(path)
+        elif kind == "file":
+            files[path] = (sha, cid)
+        elif kind != "archive":
+            raise _bad_manifest(where, f"entry {number} is of unknown kind {str(kind)[:20]!r}")
+    return files, dirs
 
 
 def _split_version(uri: str) -> tuple[str, str | None]:
