@@ -36,7 +36,7 @@ PRIVATE_FILE = 0o600
 an HPC login node) no other account may read it, whatever the umask."""
 
 
-def _tighten(path: Path, mode: int) -> None:
+def tighten(path: Path, mode: int) -> None:
     """Drop group/other bits of something we own (an old home made 0755/0644)."""
     info = path.stat()
     if info.st_mode & 0o077 and info.st_uid == getattr(os, "getuid", lambda: info.st_uid)():
@@ -46,14 +46,14 @@ def _tighten(path: Path, mode: int) -> None:
 def private_dir(path: Path) -> Path:
     """``path`` as a folder only its owner can enter (created 0700; tightened if ours)."""
     path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)  # a umask only removes bits
-    _tighten(path, PRIVATE_DIR)
+    tighten(path, PRIVATE_DIR)
     return path
 
 
 def private_file(path: Path) -> Path:
     """``path`` as a file only its owner can read (created empty 0600; tightened if ours)."""
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE))
-    _tighten(path, PRIVATE_FILE)
+    tighten(path, PRIVATE_FILE)
     return path
 
 

@@ -112,10 +112,15 @@ class Ledger:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config.home() / "ledger.sqlite"
         if not self.path.exists():
-            self._create()  # before private_file(), which would create an empty ledger
-        for private in (self.path, *(self.path.with_name(self.path.name + x) for x in ("-wal", "-shm"))):
-            if private == self.path or private.exists():  # SQLite gives these the db's mode
-                config.private_file(private)
+            self._create()
+        for name in (self.path.name, self.path.name + "-wal", self.path.name + "-shm"):
+            # chmod only, never open(): closing any descriptor of the database drops every
+            # POSIX lock this process's SQLite connections hold on it (other threads'
+            # transactions then corrupt it), and an empty -shm made here under another
+            # process's mmap of it ends that process with SIGBUS. SQLite creates -wal and
+            # -shm with the database's own mode (0600 from _create).
+            with contextlib.suppress(FileNotFoundError):
+                config.tighten(self.path.with_name(name), config.PRIVATE_FILE)
         self._use_wal()
         with self._connect() as db:
             db.executescript(SCHEMA)
