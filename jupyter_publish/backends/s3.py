@@ -35,7 +35,9 @@ from ..errors import (
     PublishError,
     RangeIgnored,
     SourceError,
+    TransientError,
 )
+from ..retry import exhausted, stalled
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 MiB = 1024 * 1024
@@ -142,8 +144,16 @@ class S3Backend:
         import botocore.config
         import botocore.exceptions
 
+        from .. import config
+
+        idle = config.idle_timeout()
         options: dict[str, Any] = {
-            "retries": {"max_attempts": 5, "mode": "standard"},
+            # botocore retries each request (connection faults, 5xx, SlowDown, timeouts);
+            # a body cut mid-read is retried by the core, resuming where it stopped.
+            "retries": {"max_attempts": config.retries() + 1, "mode": "standard"},
+            # No byte for the idle limit ends an attempt (a stalled store, a dead link).
+            "connect_timeout": idle,
+            "read_timeout": idle,
             "signature_version": "s3v4",
             # One connection per object or part in flight, reused across the job.
             "max_pool_connections": self.max_concurrency + self.part_concurrency,
@@ -237,7 +247,9 @@ class S3Backend:
         store checks it against the checksum of the bytes we hashed); a part of a stream
         is held in memory until sent, at most ``part_concurrency`` of them (flat RSS).
         """
-        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+        from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+        from ..transfer import DaemonPool
 
         extra: dict[str, Any] = {"ContentType": upload.content_type, "ChecksumAlgorithm": "SHA256"}
         if upload.sha256:
@@ -249,7 +261,8 @@ class S3Backend:
         sent: dict[int, dict[str, Any]] = {}
         running: dict[Future[dict[str, Any]], int] = {}
         limit = self.part_concurrency if upload.path is not None else min(self.part_concurrency, STREAM_PARTS)
-        pool = ThreadPoolExecutor(limit, thread_name_prefix="jupyter-publish-s3-part")
+        # Daemon workers: a part stuck on a stalled store never holds up Ctrl-C or exit.
+        pool = DaemonPool(limit, "jupyter-publish-s3-part", threading.Event())
         try:
             last: _Part | None = None
             for part in parts:
@@ -271,12 +284,27 @@ class S3Backend:
         except BaseException:
             for future in running:
                 future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-            with contextlib.suppress(Exception):  # leave no invisible parts behind to pay for
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            pool.shutdown(cancel=True)
+            # Leave no invisible parts behind to pay for, without waiting out a stalled store.
+            self._bounded(
+                lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            )
             raise
         finally:
-            pool.shutdown(wait=True)
+            pool.shutdown()
+
+    @staticmethod
+    def _bounded(action: Callable[[], Any], seconds: float = 2.0) -> None:
+        """Run a clean-up call for at most ``seconds`` (in a daemon thread), ignoring errors:
+        after Ctrl-C or a stall it must not hold the user for the store's timeouts."""
+
+        def run() -> None:
+            with contextlib.suppress(Exception):
+                action()
+
+        worker = threading.Thread(target=run, daemon=True, name="jupyter-publish-cleanup")
+        worker.start()
+        worker.join(seconds)
 
     def _send_part(self, key: str, upload_id: str, part: _Part, what: str) -> dict[str, Any]:
         def send() -> dict[str, Any]:
@@ -360,8 +388,25 @@ class S3Backend:
             ) from None
         except bx.ClientError as exc:
             raise self._client_error(exc, what) from None
-        except bx.BotoCoreError as exc:
-            raise BackendError(f"S3 request for {what} failed: {exc}") from None
+        except (bx.BotoCoreError, ConnectionError, TimeoutError) as exc:
+            # botocore has retried these already: the core does not retry them once more.
+            raise exhausted(self._transport_error(exc, what)) from None
+
+    def _transport_error(self, exc: BaseException, what: str) -> PublishError:
+        """A timeout is a stall, a dropped connection or short body transient; one line."""
+        import botocore.exceptions as bx
+        import urllib3.exceptions as ux
+
+        server = f"the S3 endpoint {self.endpoint or 'of AWS'}"
+        if isinstance(exc, bx.ReadTimeoutError | bx.ConnectTimeoutError | ux.TimeoutError | TimeoutError):
+            return stalled(server, f"S3 transfer of {what}")
+        if isinstance(
+            exc,
+            bx.HTTPClientError | bx.IncompleteReadError | bx.ResponseStreamingError | ux.HTTPError | OSError,
+        ):
+            reason = str(exc).split("\n")[0] or type(exc).__name__
+            return TransientError(f"S3 transfer of {what} from {server} broke off: {reason}")
+        return BackendError(f"S3 request for {what} failed: {exc}")
 
     def _client_error(self, exc: Any, what: str) -> PublishError:
         error = exc.response.get("Error", {})
@@ -383,6 +428,9 @@ class S3Backend:
                 "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile"
             )
         message = error.get("Message") or exc
+        if (isinstance(status, int) and status >= 500) or code in {"SlowDown", "InternalError"}:
+            # Already retried by botocore (its standard mode retries 5xx and SlowDown).
+            return exhausted(TransientError(f"S3 error for {what}{where}: {code or status} {message}"))
         return BackendError(f"S3 error for {what}{where}: {code or status} {message}")
 
     # -- fetch ---------------------------------------------------------------------
@@ -481,7 +529,7 @@ class S3Backend:
             raise RangeIgnored(f"{location}: the store answered a range request with the whole object")
         if offset and whole:
             _skip(body, offset)  # the store ignored Range and sent everything
-        return _iter_body(body, length)
+        return _iter_body(body, length, lambda exc: self._transport_error(exc, location))
 
     def close(self) -> None:
         if self._client is not None:
@@ -610,9 +658,23 @@ def _collect(done: Any, running: dict[Any, int], parts: dict[int, dict[str, Any]
         parts[running.pop(future)] = future.result()
 
 
-def _iter_body(body: Any, length: int | None = None) -> Iterator[bytes]:
+def _iter_body(
+    body: Any, length: int | None, fault: Callable[[BaseException], PublishError]
+) -> Iterator[bytes]:
+    """The body's chunks; a connection that drops or stalls mid-body is one line (a
+    TransientError the core retries from the next byte), never botocore's traceback."""
+    import botocore.exceptions as bx
+    import urllib3.exceptions as ux
+
+    chunks = body.iter_chunks(chunk_size=MiB)
     try:
-        for chunk in body.iter_chunks(chunk_size=MiB):
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except (bx.BotoCoreError, ux.HTTPError, OSError) as exc:
+                raise fault(exc) from None
             if length is not None:
                 chunk = chunk[:length]
                 length -= len(chunk)
@@ -621,7 +683,8 @@ def _iter_body(body: Any, length: int | None = None) -> Iterator[bytes]:
             if length == 0:
                 break
     finally:
-        body.close()
+        with contextlib.suppress(Exception):
+            body.close()
 
 
 def _skip(body: Any, count: int) -> None:
