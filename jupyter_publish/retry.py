@@ -43,9 +43,12 @@ def backoff(attempt: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def exhausted(error: E) -> E:
-    """Mark ``error`` as already retried (by the client library): :func:`retrying` reports it."""
+def exhausted(error: E, attempts: int | None = None) -> E:
+    """Mark ``error`` as already retried (by the client library, ``attempts`` tries in all):
+    :func:`retrying` reports it as it is."""
     setattr(error, _EXHAUSTED, True)
+    if attempts and attempts > 1:
+        error.args = (f"{error} (gave up after {attempts} attempts)",)
     return error
 
 

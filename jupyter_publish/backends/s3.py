@@ -127,6 +127,10 @@ class S3Backend:
         self.presign_seconds = parse_duration(presign)
         self.max_concurrency = max_concurrency
         self.part_concurrency = max(1, min(max_concurrency, PART_CONCURRENCY))
+        from .. import config
+
+        self._attempts = config.retries() + 1
+        """Tries of each request (botocore retries them itself)."""
         self._client: Any = None
         self._client_lock = threading.Lock()  # workers share one client (one pool)
 
@@ -150,7 +154,7 @@ class S3Backend:
         options: dict[str, Any] = {
             # botocore retries each request (connection faults, 5xx, SlowDown, timeouts);
             # a body cut mid-read is retried by the core, resuming where it stopped.
-            "retries": {"max_attempts": config.retries() + 1, "mode": "standard"},
+            "retries": {"max_attempts": self._attempts, "mode": "standard"},
             # No byte for the idle limit ends an attempt (a stalled store, a dead link).
             "connect_timeout": idle,
             "read_timeout": idle,
@@ -390,7 +394,7 @@ class S3Backend:
             raise self._client_error(exc, what) from None
         except (bx.BotoCoreError, ConnectionError, TimeoutError) as exc:
             # botocore has retried these already: the core does not retry them once more.
-            raise exhausted(self._transport_error(exc, what)) from None
+            raise exhausted(self._transport_error(exc, what), self._attempts) from None
 
     def _transport_error(self, exc: BaseException, what: str) -> PublishError:
         """A timeout is a stall, a dropped connection or short body transient; one line."""
@@ -398,7 +402,7 @@ class S3Backend:
         import urllib3.exceptions as ux
 
         server = f"the S3 endpoint {self.endpoint or 'of AWS'}"
-        if isinstance(exc, bx.ReadTimeoutError | bx.ConnectTimeoutError | ux.TimeoutError | TimeoutError):
+        if _timed_out(exc):
             return stalled(server, f"S3 transfer of {what}")
         if isinstance(
             exc,
@@ -430,7 +434,8 @@ class S3Backend:
         message = error.get("Message") or exc
         if (isinstance(status, int) and status >= 500) or code in {"SlowDown", "InternalError"}:
             # Already retried by botocore (its standard mode retries 5xx and SlowDown).
-            return exhausted(TransientError(f"S3 error for {what}{where}: {code or status} {message}"))
+            error = TransientError(f"S3 error for {what}{where}: {code or status} {message}")
+            return exhausted(error, self._attempts)
         return BackendError(f"S3 error for {what}{where}: {code or status} {message}")
 
     # -- fetch ---------------------------------------------------------------------
@@ -656,6 +661,22 @@ def _file_parts(
 def _collect(done: Any, running: dict[Any, int], parts: dict[int, dict[str, Any]]) -> None:
     for future in done:
         parts[running.pop(future)] = future.result()
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a socket timeout is behind ``exc``: botocore reports a send that timed
+    out (the store stopped reading the body) as a closed connection."""
+    import botocore.exceptions as bx
+    import urllib3.exceptions as ux
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, bx.ReadTimeoutError | bx.ConnectTimeoutError | ux.TimeoutError | TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _iter_body(
