@@ -22,7 +22,8 @@ from typing import Protocol
 
 from .errors import BackendError, IntegrityError, RangeIgnored
 from .hashing import CHUNK, ContentHasher
-from .transfer import Cancelled, cancel_scope, check_cancelled
+from .retry import retrying
+from .transfer import Cancelled, DaemonPool, cancel_scope, check_cancelled
 
 RANGE_SIZE = 8 * 1024 * 1024
 """One ranged read: AWS suggests 8-16 MB, aligned with the multipart part size."""
@@ -101,13 +102,22 @@ def _rehash(part: Path, hasher: ContentHasher, upto: int) -> None:
 def _sequential(
     backend: _Reader, location: str, part: Path, hasher: ContentHasher, offset: int, progress: Progress
 ) -> None:
+    """One stream; after a transient fault, the next try resumes at the first byte missing
+    (every byte is written and hashed once, whatever the number of tries)."""
+    position = offset
     with open(part, "ab" if offset else "wb") as out:
-        for chunk in backend.read(location, offset):
-            check_cancelled()
-            out.write(chunk)
-            hasher.update(chunk)
-            if progress:
-                progress(len(chunk))
+
+        def attempt() -> None:
+            nonlocal position
+            for chunk in backend.read(location, position):
+                check_cancelled()
+                out.write(chunk)
+                hasher.update(chunk)
+                position += len(chunk)
+                if progress:
+                    progress(len(chunk))
+
+        retrying(attempt)
 
 
 class _Ranges:
@@ -149,12 +159,14 @@ def _ranged(
     concurrency: int,
     progress: Progress,
 ) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     starts = list(range(offset, size, RANGE_SIZE))
     ranges = _Ranges()
     stop = threading.Event()
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+    writing = threading.Lock()
+    closed = False
+    """Set (under ``writing``) once ``fd`` is closed: a worker left behind by a cancel
+    must never write through a descriptor number the process may have reused."""
     marker.parent.mkdir(parents=True, exist_ok=True)
     last = starts[-1]
     answered = threading.Event()
@@ -164,24 +176,7 @@ def _ranged(
     def fetch_range(start: int) -> None:
         with cancel_scope(stop):
             try:
-                position = start
-                # The last range is open-ended: an object that grew since it was listed
-                # must not be cut silently at the length it had then.
-                length = min(RANGE_SIZE, size - start) if start != last else None
-                expected = min(RANGE_SIZE, size - start)
-                for chunk in backend.read(location, start, length):
-                    answered.set()
-                    check_cancelled()
-                    if position + len(chunk) > start + expected:
-                        raise IntegrityError(f"size of {location}", f"{size} bytes", "more bytes")
-                    os.pwrite(fd, chunk, position)
-                    position += len(chunk)
-                    if progress:
-                        progress(len(chunk))
-                if position != start + expected:
-                    raise BackendError(
-                        f"{location}: range at {start} ended after {position - start} of {expected} bytes"
-                    )
+                _read_range(start)
                 ranges.finish(start)
             except BaseException as exc:
                 ranges.fail(exc)
@@ -189,11 +184,40 @@ def _ranged(
             finally:
                 answered.set()
 
+    def _read_range(start: int) -> None:
+        position = start
+        expected = min(RANGE_SIZE, size - start)
+
+        def attempt() -> None:
+            nonlocal position
+            # The last range is open-ended: an object that grew since it was listed
+            # must not be cut silently at the length it had then.
+            length = start + expected - position if start != last else None
+            for chunk in backend.read(location, position, length):
+                answered.set()
+                check_cancelled()
+                if position + len(chunk) > start + expected:
+                    raise IntegrityError(f"size of {location}", f"{size} bytes", "more bytes")
+                with writing:
+                    if closed:
+                        raise Cancelled("the download was stopped")
+                    os.pwrite(fd, chunk, position)
+                position += len(chunk)
+                if progress:
+                    progress(len(chunk))
+
+        # A fault resumes the range at its first missing byte (a retry never re-sends it all).
+        retrying(attempt)
+        if position != start + expected:
+            raise BackendError(
+                f"{location}: range at {start} ended after {position - start} of {expected} bytes"
+            )
+
     hashed = offset
     # Before any range lands past the hashed prefix: a kill from here on leaves a marker
     # that says how much of the file is whole, so a resume never hashes holes as data.
     marker.write_text(str(hashed))
-    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="jupyter-publish-range")
+    pool = DaemonPool(concurrency, "jupyter-publish-range", stop)
     try:
         pool.submit(fetch_range, starts[0])
         while not answered.wait(0.25):  # wakes for Ctrl-C too
@@ -213,11 +237,15 @@ def _ranged(
                 hashed += len(chunk)
             marker.write_text(str(hashed))
     except BaseException:
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        os.ftruncate(fd, hashed)  # keep only the whole, hashed prefix for a resume
+        # Workers stuck in a stalled read are not waited for beyond a short grace.
+        pool.shutdown(cancel=True)
+        with writing:
+            closed = True
+            os.ftruncate(fd, hashed)  # keep only the whole, hashed prefix for a resume
+            os.close(fd)
         raise
-    finally:
-        pool.shutdown(wait=True)
+    pool.shutdown()
+    with writing:
+        closed = True
         os.close(fd)
     marker.unlink(missing_ok=True)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, TypeVar
 from .errors import DestinationError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from .backends.base import Backend, StoreOutcome, Upload
 
 T = TypeVar("T")
@@ -61,6 +63,19 @@ def concurrency(value: int | str | None = None) -> int:
     if not 1 <= count <= MAX_CONCURRENCY:
         raise DestinationError(f"{source} must be 1 to {MAX_CONCURRENCY}, not {count}")
     return count
+
+
+def pause(seconds: float) -> None:
+    """Sleep ``seconds`` (a retry's backoff), ending early with :class:`Cancelled` when this
+    thread's transfer is cancelled; in short steps, so Ctrl-C is never held up."""
+    event: threading.Event | None = getattr(_state, "cancel", None)
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if event is not None:
+            event.wait(min(left, 0.1))
+        else:
+            time.sleep(min(left, 0.1))
+        check_cancelled()
 
 
 @contextmanager
@@ -138,8 +153,9 @@ def run_all(tasks: Iterable[Callable[[], T]], max_concurrency: int) -> list[T]:
     return [results[i] for i in range(len(results))]
 
 
-GRACE = 3.0
-"""Seconds a cancelled transfer waits for tasks still running before it gives up on them."""
+GRACE = 1.0
+"""Seconds a cancelled transfer waits for tasks still running before it gives up on them
+(they are daemon threads: one stuck in a stalled read ends with the idle limit, alone)."""
 
 
 def _work(
@@ -199,3 +215,70 @@ def store_all(backend: Backend, uploads: list[Upload], max_concurrency: int) -> 
     stored += [backend.put(upload) for upload in large]
     by_name = {obj.name: obj for obj in stored}
     return backend.outcome([by_name[upload.name] for upload in uploads])
+
+
+class DaemonPool:
+    """A small thread pool whose workers never hold up Ctrl-C or the interpreter's exit.
+
+    ``concurrent.futures.ThreadPoolExecutor`` joins its workers at exit and in
+    ``shutdown(wait=True)``, so one worker stuck in a read from a stalled server holds the
+    caller (and a Ctrl-C) for the whole socket timeout. Here workers are daemon threads
+    and :meth:`shutdown` waits at most :data:`GRACE` seconds for running tasks.
+    Tasks run inside ``cancel_scope(cancel)`` when an event is given.
+    """
+
+    def __init__(self, workers: int, name: str, cancel: threading.Event | None = None) -> None:
+        from concurrent.futures import Future
+
+        self._future = Future
+        self._todo: queue.SimpleQueue[tuple[Future[object], Callable[[], object]] | None]
+        self._todo = queue.SimpleQueue()
+        self._cancel = cancel
+        self._shut = False
+        self._threads = [
+            threading.Thread(target=self._work, daemon=True, name=f"{name}-{i}") for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
+        future: Future[T] = self._future()
+        self._todo.put((future, partial(fn, *args)))  # type: ignore[arg-type]
+        return future
+
+    def _work(self) -> None:
+        with cancel_scope(self._cancel or threading.Event()):
+            while (item := self._todo.get()) is not None:
+                future, task = item
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(task())
+                except BaseException as exc:  # handed to whoever waits on the future
+                    future.set_exception(exc)
+
+    def shutdown(self, *, cancel: bool = False, grace: float = GRACE) -> None:
+        """Stop taking tasks; wait for running ones (at most ``grace`` s if cancelling).
+        Only the first call does anything."""
+        if self._shut:
+            return
+        self._shut = True
+        if cancel and self._cancel is not None:
+            self._cancel.set()
+        if cancel:  # drop what has not started
+            while True:
+                try:
+                    item = self._todo.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in self._threads:
+            self._todo.put(None)
+        deadline = time.monotonic() + grace if cancel else None
+        for thread in self._threads:
+            if deadline is None:
+                while thread.is_alive():  # short joins: Ctrl-C stays deliverable
+                    thread.join(0.25)
+            else:
+                thread.join(max(0.0, deadline - time.monotonic()))

@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
@@ -30,14 +30,16 @@ from jupyter_publish.backends.base import (
     StoreOutcome,
     Upload,
 )
+from jupyter_publish.config import idle_timeout
 from jupyter_publish.errors import (
     BackendError,
     CredentialsError,
     DestinationError,
     NotFoundError,
     RangeIgnored,
-    SourceError,
+    TransientError,
 )
+from jupyter_publish.retry import Replay, exactly, exhausted, retrying, stalled
 
 if TYPE_CHECKING:
     import httpx
@@ -49,6 +51,7 @@ AUTH_ENV = "JUPYTER_PUBLISH_HTTP_AUTH"
 METHODS = ("PUT", "POST")
 _BODY_PEEK = 8192
 _URL_LINE = re.compile(r"^https?://\S+$")
+_TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 _HEADER_SPLIT = re.compile(r"[;\n]\s*(?=[A-Za-z0-9!#$%&'*+.^_`|~-]+\s*:)")
 
 
@@ -131,7 +134,7 @@ class HttpBackend:
         method: str = "PUT",
         headers: Mapping[str, str] | None = None,
         auth: tuple[str, str] | str | None = None,
-        timeout: float = 300.0,
+        timeout: float | None = None,
         max_concurrency: int = 10,
         expected_count: int = 1,
         **_ignored: object,
@@ -151,7 +154,8 @@ class HttpBackend:
             redact.register(value)
         if self._auth:
             redact.register_basic(*self._auth)
-        self.timeout = timeout
+        # No byte moving for this long ends an attempt (connect, send or receive).
+        self.timeout = float(timeout) if timeout else idle_timeout()
         self.max_concurrency = max_concurrency
         self.expected_count = expected_count
         """How many files this publish sends: one file may take the URL itself as its name."""
@@ -167,7 +171,7 @@ class HttpBackend:
 
                 pool = self.max_concurrency + 2
                 self._client = httpx.Client(
-                    timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 30.0)),
+                    timeout=httpx.Timeout(self.timeout),
                     headers={"User-Agent": "jupyter-publish"},
                     limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
                 )
@@ -188,14 +192,16 @@ class HttpBackend:
         return _one_line(redact.scrub(text), limit=300)
 
     def _transport_error(self, url: str, exc: Exception) -> BackendError:
+        """A refused connection is final; a timeout is a stall; a connection that broke
+        off mid-request is transient (retried where the request is idempotent)."""
         import httpx
 
         reason = str(exc) or type(exc).__name__
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        if isinstance(exc, httpx.ConnectError):
             return BackendError(self._scrub(f"cannot reach {url}: {reason}"))
         if isinstance(exc, httpx.TimeoutException):
-            return BackendError(self._scrub(f"{url} timed out after {self.timeout:g}s: {reason}"))
-        return BackendError(self._scrub(f"transfer with {url} failed: {reason}"))
+            return stalled(urlsplit(url).netloc, self._scrub(f"transfer with {url}"), self.timeout)
+        return TransientError(self._scrub(f"transfer with {url} broke off: {reason}"))
 
     def _check(self, response: httpx.Response, url: str, upload: Upload | None = None) -> None:
         """Turn an unsuccessful status into the error a user can act on."""
@@ -223,7 +229,9 @@ class HttpBackend:
         peek = self._peek_text(response)
         if peek and response.headers.get("content-type", "").startswith("text/plain"):
             detail += f": {_one_line(redact.scrub(peek))}"  # scrubbed before it is cut
-        raise BackendError(self._scrub(f"{url} answered HTTP {status} {detail}"))
+        # A busy or restarting server: worth another try of an idempotent request.
+        kind = TransientError if status in _TRANSIENT_STATUS else BackendError
+        raise kind(self._scrub(f"{url} answered HTTP {status} {detail}"))
 
     @staticmethod
     def _peek_text(response: httpx.Response) -> str:
@@ -260,34 +268,69 @@ class HttpBackend:
 
     def put(self, upload: Upload, progress: ProgressCallback | None = None) -> StoredObject:
         """One request per file (any number at once: the client's pool is shared)."""
-        import httpx
 
         if not self.url:
             raise DestinationError("an http(s) destination needs a URL, e.g. https://host/drop/")
         url = self.target(upload.name, self.expected_count)
         headers, auth = self._credentials(url)
         progress = sent = _Counted(progress)
+        replay = Replay(upload.open, upload.path, upload.name)
         if self.method == "PUT":
             headers["Content-Type"] = upload.content_type
             if upload.size is not None:  # else chunked: an archive still being made
                 headers["Content-Length"] = str(upload.size)
-            body = self._file_chunks(upload, progress)
+
+            def body() -> Iterator[bytes]:
+                return self._file_chunks(upload, replay, progress)
         else:
             boundary = "jupyter-publish-" + secrets.token_hex(16)
             head, tail = _form_parts(upload, boundary)
             headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
             if upload.size is not None:
                 headers["Content-Length"] = str(len(head) + upload.size + len(tail))
-            body = self._form_chunks(upload, head, tail, progress)
-        try:
-            with self._http().stream(self.method, url, content=body, headers=headers, auth=auth) as response:
+
+            def body() -> Iterator[bytes]:
+                return self._form_chunks(upload, replay, head, tail, progress)
+
+        def attempt() -> str:
+            with self._http().stream(
+                self.method, url, content=body(), headers=headers, auth=auth
+            ) as response:
                 self._check(response, url, upload)
-                location = self._download_url(response, url)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(url, exc) from exc
+                return self._download_url(response, url)
+
+        try:
+            location = self._retrying_upload(attempt, url, replay)
+        finally:
+            replay.close()
         if self.method == "PUT" or location != url:  # a form endpoint is not the object
-            self.read_back(location, upload.name, sent.total)
+            # A retried upload counts its bytes again: the size we know wins.
+            self.read_back(location, upload.name, upload.size if upload.size is not None else sent.total)
         return StoredObject(name=upload.name, location=location, url=location)
+
+    def _retrying_upload(self, attempt: Callable[[], str], url: str, replay: Replay) -> str:
+        """A PUT of the same bytes is idempotent: retried after a transient fault, sending
+        the bytes again (never hashing them twice). A POST is sent once."""
+        import httpx
+
+        failure: TransientError | None = None
+
+        def once() -> str:
+            nonlocal failure
+            if failure is not None and not replay.replayable():
+                raise exhausted(failure)  # a stream already partly sent cannot be sent again
+            try:
+                return attempt()
+            except httpx.HTTPError as exc:
+                error = self._transport_error(url, exc)
+                if isinstance(error, TransientError):
+                    failure = error
+                raise error from None
+            except TransientError as exc:
+                failure = exc
+                raise
+
+        return retrying(once, retries=None if self.method == "PUT" else 0)
 
     def read_back(self, location: str, name: str, size: int) -> None:
         """A 200 is not proof: confirm the object is there with the bytes we sent, by a
@@ -331,29 +374,20 @@ class HttpBackend:
         return urljoin(url, location) if location else url
 
     @staticmethod
-    def _file_chunks(upload: Upload, progress: ProgressCallback | None) -> Iterator[bytes]:
-        """The upload's bytes; exactly its declared size, or one line saying it changed
-        (a Content-Length already sent cannot be honoured by a file that grew or shrank)."""
-        left = upload.size
-        with upload.open() as reader:
-            while chunk := reader.read(CHUNK if left is None else min(CHUNK, left)):
-                yield chunk
-                if progress:
-                    progress(len(chunk))
-                if left is not None:
-                    left -= len(chunk)
-                    if not left:
-                        break
-            if left is not None and (left or reader.read(1)):
-                what = "shrank" if left else "grew"
-                raise SourceError(f"{upload.name} {what} while it was being published; publish again")
+    def _file_chunks(upload: Upload, replay: Replay, progress: ProgressCallback | None) -> Iterator[bytes]:
+        """The upload's bytes: exactly its declared size, or one line saying it changed
+        (and then the request is left incomplete, so the server keeps nothing)."""
+        for chunk in exactly(replay.chunks(CHUNK), upload.size, upload.name):
+            yield chunk
+            if progress:
+                progress(len(chunk))
 
     @classmethod
     def _form_chunks(
-        cls, upload: Upload, head: bytes, tail: bytes, progress: ProgressCallback | None
+        cls, upload: Upload, replay: Replay, head: bytes, tail: bytes, progress: ProgressCallback | None
     ) -> Iterator[bytes]:
         yield head
-        yield from cls._file_chunks(upload, progress)
+        yield from cls._file_chunks(upload, replay, progress)
         yield tail
 
     # -- fetch ---------------------------------------------------------------------

@@ -14,7 +14,8 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
-from ..errors import BackendError, DestinationError, SourceError
+from ..errors import BackendError, DestinationError, SourceError, TransientError
+from ..retry import Replay, exactly, exhausted, retrying
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 from .kubo import CHUNK, KuboClient, multiaddr_to_url, normalize_hash
 
@@ -55,11 +56,10 @@ def split_ref(ref: str) -> tuple[str, str]:
     return normalize_hash(cid), path
 
 
-def _read_once(upload: Upload) -> Iterator[bytes]:
-    """Open the upload only when its part is sent, and read it to EOF exactly once."""
-    with upload.open() as reader:
-        while chunk := reader.read(CHUNK):
-            yield chunk
+def _sent(upload: Upload, replay: Replay) -> Iterator[bytes]:
+    """The upload's bytes, opened only when its part is sent; a file that changed size
+    fails in one line before the part is complete (the daemon then adds nothing)."""
+    return exactly(replay.chunks(CHUNK), upload.size, upload.name)
 
 
 class IpfsBackend:
@@ -75,7 +75,7 @@ class IpfsBackend:
         gateway: str | None = None,
         cid_version: int = 0,
         pin: bool = True,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         empty_dirs: Sequence[str] = (),
         **_ignored: Any,
     ) -> None:
@@ -97,15 +97,34 @@ class IpfsBackend:
     ) -> StoreOutcome:
         if not uploads:
             raise SourceError("nothing to publish to IPFS: no files were given")
-        added = self.client.add(
-            [(upload.name, _read_once(upload)) for upload in uploads]
-            + [(name, None) for name in self.empty_dirs],
-            wrap_with_directory=True,
-            cid_version=self.cid_version,
-            raw_leaves=True if self.cid_version == 1 else None,
-            pin=self.pin,
-            progress=progress,
-        )
+        replays = [Replay(upload.open, upload.path, upload.name) for upload in uploads]
+        failure: TransientError | None = None
+
+        def add() -> list[dict[str, Any]]:
+            # Content-addressed, so adding again is idempotent: after a broken connection
+            # every file is sent again (what was sent re-read from disk, never re-hashed).
+            nonlocal failure
+            if failure is not None and not all(r.replayable() for r in replays):
+                raise exhausted(failure)  # a stream already partly sent cannot be sent again
+            try:
+                return self.client.add(
+                    [(u.name, _sent(u, r)) for u, r in zip(uploads, replays, strict=True)]
+                    + [(name, None) for name in self.empty_dirs],
+                    wrap_with_directory=True,
+                    cid_version=self.cid_version,
+                    raw_leaves=True if self.cid_version == 1 else None,
+                    pin=self.pin,
+                    progress=progress,
+                )
+            except TransientError as exc:
+                failure = exc
+                raise
+
+        try:
+            added = retrying(add)
+        finally:
+            for replay in replays:
+                replay.close()
         cids = {entry["Name"]: entry["Hash"] for entry in added}
         root = cids.get("")
         if root is None:

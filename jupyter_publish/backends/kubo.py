@@ -21,7 +21,16 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from ..errors import BackendError, CredentialsError, DestinationError, NotFoundError, PublishError
+from ..config import idle_timeout
+from ..errors import (
+    BackendError,
+    CredentialsError,
+    DestinationError,
+    NotFoundError,
+    PublishError,
+    TransientError,
+)
+from ..retry import stalled
 
 DEFAULT_API = "http://127.0.0.1:5001"
 CHUNK = 1024 * 1024
@@ -231,7 +240,7 @@ def _multipart(
 class KuboClient:
     """POST-only client for a Kubo-compatible RPC API (Kubo, js-ipfs, pinning gateways)."""
 
-    def __init__(self, api: str | None = None, *, timeout: float = 60.0) -> None:
+    def __init__(self, api: str | None = None, *, timeout: float | None = None) -> None:
         url = resolve_api(api)
         parts = urllib.parse.urlsplit(url)
         auth = None
@@ -241,14 +250,19 @@ class KuboClient:
                 urllib.parse.unquote(parts.password or ""),
             )
         self.api_url = _redact(url)
-        self.timeout = float(timeout)
+        # How long a lookup may take, and how long no byte may move (the idle limit).
+        self.timeout = float(timeout) if timeout else idle_timeout()
         self.cat_window = CAT_WINDOW
-        # The client read timeout outlasts the RPC timeout so the daemon's own
-        # "timed out" answer arrives first; connecting is quick or never.
+        connect = min(self.timeout, CONNECT_TIMEOUT)
+        # Requests that carry the RPC timeout wait a little longer than it, so the
+        # daemon's own "timed out" answer arrives first; any other silence is a stall.
+        self._lookup_timeout = httpx.Timeout(
+            self.timeout + min(5.0, max(0.5, self.timeout / 2)), connect=connect
+        )
         self._http = httpx.Client(
             base_url=f"{self.api_url}/api/v0/",
             auth=auth,
-            timeout=httpx.Timeout(self.timeout + 5.0, connect=min(self.timeout, CONNECT_TIMEOUT)),
+            timeout=httpx.Timeout(self.timeout, connect=connect),
             headers={"User-Agent": "jupyter-publish"},
             trust_env=parts.hostname not in _LOOPBACK,
         )
@@ -271,6 +285,8 @@ class KuboClient:
     ) -> httpx.Response:
         """One request, read whole; ``what`` names the content looked up, if any."""
         query = self._query(params, rpc_timeout)
+        if rpc_timeout:
+            kwargs.setdefault("timeout", self._lookup_timeout)
         try:
             response = self._http.post(cmd, params=query, **kwargs)
         except httpx.HTTPError as e:
@@ -282,7 +298,8 @@ class KuboClient:
     def _stream(self, cmd: str, params: Iterable[tuple[str, Any]], what: str) -> Iterator[bytes]:
         query = self._query(params, rpc_timeout=True)
         try:
-            response = self._http.send(self._http.build_request("POST", cmd, params=query), stream=True)
+            request = self._http.build_request("POST", cmd, params=query, timeout=self._lookup_timeout)
+            response = self._http.send(request, stream=True)
         except httpx.HTTPError as e:
             raise self._transport_error(e, cmd, what) from e
         try:
@@ -296,17 +313,16 @@ class KuboClient:
             response.close()
 
     def _transport_error(self, error: httpx.HTTPError, cmd: str, what: str | None) -> PublishError:
-        if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
+        """Refused: final. Silent past the limit: a stall. Broken off: transient (retried)."""
+        if isinstance(error, httpx.ConnectError):
             return BackendError(
                 f"cannot reach the IPFS API at {self.api_url}: is the daemon running? set --api or IPFS_API"
             )
         if isinstance(error, httpx.TimeoutException):
-            if what is not None:
-                return self._not_found_in_time(what)
-            return BackendError(
-                f"the IPFS API at {self.api_url} did not answer {cmd} within {self.timeout:g}s"
+            return stalled(
+                f"the IPFS API at {self.api_url}", f"IPFS {cmd} of {what or 'the upload'}", self.timeout
             )
-        return BackendError(
+        return TransientError(
             f"the IPFS API at {self.api_url} broke off {cmd}: {_one_line(str(error)) or type(error).__name__}"
         )
 

@@ -19,11 +19,13 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import config
 from ..errors import BackendError, DestinationError, NotFoundError
+from ..retry import exactly
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 CHUNK = 1024 * 1024
@@ -98,7 +100,8 @@ class LocalBackend:
         fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with open(fd, "wb", closefd=True) as out, upload.open() as reader:
-                while chunk := reader.read(CHUNK):
+                # A file that grew or shrank while it was read is not filed under its name.
+                for chunk in exactly(iter(partial(reader.read, CHUNK), b""), upload.size, upload.name):
                     sha.update(chunk)
                     out.write(chunk)
                     size += len(chunk)

@@ -36,7 +36,9 @@ from ..errors import (
     PublishError,
     RangeIgnored,
     SourceError,
+    TransientError,
 )
+from ..retry import exhausted, stalled
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 MiB = 1024 * 1024
@@ -136,6 +138,10 @@ class S3Backend:
         self.presign_seconds = parse_duration(presign)
         self.max_concurrency = max_concurrency
         self.part_concurrency = max(1, min(max_concurrency, PART_CONCURRENCY))
+        from .. import config
+
+        self._attempts = config.retries() + 1
+        """Tries of each request (botocore retries them itself)."""
         self._client: Any = None
         self._client_lock = threading.Lock()  # workers share one client (one pool)
         self.journal: Any = None
@@ -157,8 +163,16 @@ class S3Backend:
         import botocore.config
         import botocore.exceptions
 
+        from .. import config
+
+        idle = config.idle_timeout()
         options: dict[str, Any] = {
-            "retries": {"max_attempts": 5, "mode": "standard"},
+            # botocore retries each request (connection faults, 5xx, SlowDown, timeouts);
+            # a body cut mid-read is retried by the core, resuming where it stopped.
+            "retries": {"max_attempts": self._attempts, "mode": "standard"},
+            # No byte for the idle limit ends an attempt (a stalled store, a dead link).
+            "connect_timeout": idle,
+            "read_timeout": idle,
             "signature_version": "s3v4",
             # One connection per object or part in flight, reused across the job.
             "max_pool_connections": self.max_concurrency + self.part_concurrency,
@@ -254,7 +268,9 @@ class S3Backend:
         store checks it against the checksum of the bytes we hashed); a part of a stream
         is held in memory until sent, at most ``part_concurrency`` of them (flat RSS).
         """
-        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+        from concurrent.futures import FIRST_COMPLETED, Future, wait
+
+        from ..transfer import DaemonPool
 
         resuming = self.journal is not None and self.journal.resuming
         if resuming and upload.path is not None:
@@ -271,8 +287,8 @@ class S3Backend:
         sent: dict[int, dict[str, Any]] = {}
         running: dict[Future[dict[str, Any]], int] = {}
         limit = self.part_concurrency if upload.path is not None else min(self.part_concurrency, STREAM_PARTS)
-        pool = ThreadPoolExecutor(limit, thread_name_prefix="jupyter-publish-s3-part")
-        failed = False
+        # Daemon workers: a part stuck on a stalled store never holds up Ctrl-C or exit.
+        pool = DaemonPool(limit, "jupyter-publish-s3-part", threading.Event())
         try:
             last: _Part | None = None
             for part in parts:
@@ -304,20 +320,21 @@ class S3Backend:
                 self.journal.closed(upload_id)
             return response  # type: ignore[no-any-return]
         except BaseException:
-            failed = True
             for future in running:
                 future.cancel()
             # Not waiting for parts in flight: one stuck on a stalled link would hold
             # Ctrl-C / SIGTERM for a socket timeout; the abort fails them anyway.
-            pool.shutdown(wait=False, cancel_futures=True)
-            with contextlib.suppress(Exception):  # leave no invisible parts behind to pay for
+            pool.shutdown(cancel=True)
+
+            def abort() -> None:  # leave no invisible parts behind to pay for
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
                 if self.journal is not None:
-                    self.journal.closed(upload_id)
+                    self.journal.closed(upload_id)  # else the next run aborts it
+
+            self._bounded(abort)  # without waiting out a stalled store
             raise
         finally:
-            if not failed:
-                pool.shutdown(wait=True)
+            pool.shutdown()
 
     def _open_multipart(self, key: str, upload: Upload, what: str) -> tuple[str, dict[int, dict[str, Any]]]:
         """The UploadId to send parts to, and the parts it already holds (resume only).
@@ -375,6 +392,19 @@ class S3Backend:
         self.journal.count(skipped=1)
         found = {k: head.get(k) for k in ("ETag", "VersionId") if head.get(k)}
         return {**found, "ChecksumSHA256": reported}
+
+    @staticmethod
+    def _bounded(action: Callable[[], Any], seconds: float = 2.0) -> None:
+        """Run a clean-up call for at most ``seconds`` (in a daemon thread), ignoring errors:
+        after Ctrl-C or a stall it must not hold the user for the store's timeouts."""
+
+        def run() -> None:
+            with contextlib.suppress(Exception):
+                action()
+
+        worker = threading.Thread(target=run, daemon=True, name="jupyter-publish-cleanup")
+        worker.start()
+        worker.join(seconds)
 
     def _send_part(self, key: str, upload_id: str, part: _Part, what: str) -> dict[str, Any]:
         def send() -> dict[str, Any]:
@@ -458,8 +488,25 @@ class S3Backend:
             ) from None
         except bx.ClientError as exc:
             raise self._client_error(exc, what) from None
-        except bx.BotoCoreError as exc:
-            raise BackendError(f"S3 request for {what} failed: {exc}") from None
+        except (bx.BotoCoreError, ConnectionError, TimeoutError) as exc:
+            # botocore has retried these already: the core does not retry them once more.
+            raise exhausted(self._transport_error(exc, what), self._attempts) from None
+
+    def _transport_error(self, exc: BaseException, what: str) -> PublishError:
+        """A timeout is a stall, a dropped connection or short body transient; one line."""
+        import botocore.exceptions as bx
+        import urllib3.exceptions as ux
+
+        server = f"the S3 endpoint {self.endpoint or 'of AWS'}"
+        if _timed_out(exc):
+            return stalled(server, f"S3 transfer of {what}")
+        if isinstance(
+            exc,
+            bx.HTTPClientError | bx.IncompleteReadError | bx.ResponseStreamingError | ux.HTTPError | OSError,
+        ):
+            reason = str(exc).split("\n")[0] or type(exc).__name__
+            return TransientError(f"S3 transfer of {what} from {server} broke off: {reason}")
+        return BackendError(f"S3 request for {what} failed: {exc}")
 
     def _client_error(self, exc: Any, what: str) -> PublishError:
         error = exc.response.get("Error", {})
@@ -481,6 +528,10 @@ class S3Backend:
                 "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or --profile"
             )
         message = error.get("Message") or exc
+        if (isinstance(status, int) and status >= 500) or code in {"SlowDown", "InternalError"}:
+            # Already retried by botocore (its standard mode retries 5xx and SlowDown).
+            error = TransientError(f"S3 error for {what}{where}: {code or status} {message}")
+            return exhausted(error, self._attempts)
         return BackendError(f"S3 error for {what}{where}: {code or status} {message}")
 
     # -- fetch ---------------------------------------------------------------------
@@ -591,7 +642,7 @@ class S3Backend:
             raise RangeIgnored(f"{location}: the store answered a range request with the whole object")
         if offset and whole:
             _skip(body, offset)  # the store ignored Range and sent everything
-        return _iter_body(body, length)
+        return _iter_body(body, length, lambda exc: self._transport_error(exc, location))
 
     def close(self) -> None:
         if self._client is not None:
@@ -753,9 +804,39 @@ def _collect(done: Any, running: dict[Any, int], parts: dict[int, dict[str, Any]
         parts[running.pop(future)] = future.result()
 
 
-def _iter_body(body: Any, length: int | None = None) -> Iterator[bytes]:
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a socket timeout is behind ``exc``: botocore reports a send that timed
+    out (the store stopped reading the body) as a closed connection."""
+    import botocore.exceptions as bx
+    import urllib3.exceptions as ux
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, bx.ReadTimeoutError | bx.ConnectTimeoutError | ux.TimeoutError | TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _iter_body(
+    body: Any, length: int | None, fault: Callable[[BaseException], PublishError]
+) -> Iterator[bytes]:
+    """The body's chunks; a connection that drops or stalls mid-body is one line (a
+    TransientError the core retries from the next byte), never botocore's traceback."""
+    import botocore.exceptions as bx
+    import urllib3.exceptions as ux
+
+    chunks = body.iter_chunks(chunk_size=MiB)
     try:
-        for chunk in body.iter_chunks(chunk_size=MiB):
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except (bx.BotoCoreError, ux.HTTPError, OSError) as exc:
+                raise fault(exc) from None
             if length is not None:
                 chunk = chunk[:length]
                 length -= len(chunk)
@@ -764,7 +845,8 @@ def _iter_body(body: Any, length: int | None = None) -> Iterator[bytes]:
             if length == 0:
                 break
     finally:
-        body.close()
+        with contextlib.suppress(Exception):
+            body.close()
 
 
 def _skip(body: Any, count: int) -> None:

@@ -1,0 +1,72 @@
+"""Stalls end (issue 9, item 5): no byte moving for ``$JUPYTER_PUBLISH_IDLE_TIMEOUT``
+ends a download or an upload on every backend with one line naming the server and the
+limit (a StalledError, itself retried per the policy, then reported)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fault_proxy import Fault, FaultProxy
+from rel_stores import KINDS, MiB, Store, source
+
+from jupyter_publish.errors import StalledError
+
+IDLE = 1
+
+
+@pytest.fixture(autouse=True)
+def _policy(monkeypatch):
+    monkeypatch.setenv("JUPYTER_PUBLISH_IDLE_TIMEOUT", str(IDLE))
+    monkeypatch.setenv("JUPYTER_PUBLISH_RETRIES", "1")
+
+
+def _assert_stalled(info, took, proxy, kind, what):
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert f"moved no byte for {IDLE}s" in message and "JUPYTER_PUBLISH_IDLE_TIMEOUT" in message, message
+    assert f"127.0.0.1:{proxy.port}" in message, message  # names the server
+    # Two tries (RETRIES=1) of about IDLE seconds each, plus a short backoff.
+    assert took < 8, took
+    print(f"{kind} {what}: stalled after {took:.1f}s: {message}")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stalled_download_ends_after_the_idle_limit(request, tmp_path, kind):
+    store = Store(kind, request)
+    src = source(tmp_path, 3 * MiB)
+    with FaultProxy(store.port) as proxy:
+        result = store.publish(src, proxy)
+        proxy.add(Fault("stall", direction="down", at=256 * 1024, times=1000))
+        started = time.monotonic()
+        with pytest.raises(StalledError) as info:
+            store.fetch(result, tmp_path / "out", proxy)
+        _assert_stalled(info, time.monotonic() - started, proxy, kind, "fetch")
+    assert not (tmp_path / "out" / "data.bin").exists()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_server_that_never_answers_ends_after_the_idle_limit(request, tmp_path, kind):
+    """Not one byte of the response: the S3 GET used to hang forever."""
+    store = Store(kind, request)
+    src = source(tmp_path, 100_000)
+    with FaultProxy(store.port) as proxy:
+        result = store.publish(src, proxy)
+        proxy.add(Fault("stall", direction="down", at=0, times=1000))
+        started = time.monotonic()
+        with pytest.raises(StalledError) as info:
+            store.fetch(result, tmp_path / "out", proxy)
+        _assert_stalled(info, time.monotonic() - started, proxy, kind, "fetch, no answer")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stalled_upload_ends_after_the_idle_limit(request, tmp_path, kind):
+    """The server stops reading the body: more than the socket buffers hold is sent."""
+    store = Store(kind, request)
+    src = source(tmp_path, 24 * MiB)
+    with FaultProxy(store.port) as proxy:
+        proxy.add(Fault("stall", direction="up", at=MiB, times=1000))
+        started = time.monotonic()
+        with pytest.raises(StalledError) as info:
+            store.publish(src, proxy)
+        _assert_stalled(info, time.monotonic() - started, proxy, kind, "publish")
