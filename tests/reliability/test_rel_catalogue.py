@@ -341,18 +341,9 @@ def _fetch(ref: Any, dest: str | None = "@OUT@", **kwargs: Any) -> Callable[[Ctx
 S = "@SRC@"
 AUTH_ENV = {"JUPYTER_PUBLISH_HTTP_AUTH": f"{USER}:{PASSWORD}"}
 HEADER_ENV = {"JUPYTER_PUBLISH_HTTP_HEADERS": f"Authorization: Bearer {TOKEN}"}
-ITEM1 = "issue 9 item 1: credentials sent to the origin a lying server named"
-ITEM2_SYMLINK = "issue 9 item 8: a symlink out of the published folder is followed silently"
-ITEM4 = "issue 9 item 4: a server echoing the Authorization header puts it in the message"
-ITEM5 = "issue 9 item 5: JUPYTER_PUBLISH_IDLE_TIMEOUT/RETRIES are not read yet"
-ITEM7 = "issue 9 item 7: an HTTP server answering 201 and storing nothing gives a published job"
-ITEM8_JSON = "issue 9 item 8: hostile JSON gives a TypeError/AttributeError, not one line"
-ITEM8_LIKE = "issue 9 item 8: job-ID prefix matched with LIKE (_ and % are wildcards)"
 NEW_QUIET = "NEW (not in issue 9): CLI fetch passes quiet=False, so $JUPYTER_PUBLISH_QUIET is ignored and a progress bar precedes the error on stderr"
 NEW_TAR_LINES = "NEW (not in issue 9): a corrupt .tar.gz gives tarfile's 5-line ReadError list"
 NEW_MAGIC_JOBS = "NEW (not in issue 9): the magics pass max_concurrency=10 and ignore $JUPYTER_PUBLISH_JOBS"
-ITEM8_NOTJSON = "issue 9 item 8: text that is not JSON raises a bare ValueError, not a PublishError"
-ITEM8_DEEP = "issue 9 item 8: an archive nested thousands of levels deep"
 
 CATALOGUE: list[Case] = [
     # -- malformed destinations ------------------------------------------------------
@@ -442,10 +433,10 @@ CATALOGUE: list[Case] = [
          env={"JUPYTER_PUBLISH_JOBS": "true"}, needs=("job",)),
     Case("env-idle-timeout-nan", _pub(S, "@DAV@/idle/"), ("publish", S, "--to", "@DAV@/idle/"), None,
          DestinationError, 2, "idle_timeout", env={"JUPYTER_PUBLISH_IDLE_TIMEOUT": "nan"}, needs=("dav",),
-         jobs="failed", xfail=ITEM5),
+         jobs="failed"),
     Case("env-retries-negative", _pub(S, "@DAV@/retry/"), ("publish", S, "--to", "@DAV@/retry/"), None,
          DestinationError, 2, "retries", env={"JUPYTER_PUBLISH_RETRIES": "-3"}, needs=("dav",),
-         jobs="failed", xfail=ITEM5),
+         jobs="failed"),
     Case("env-bad-auth", _pub(S, "@DAV@/auth/"), ("publish", S, "--to", "@DAV@/auth/"), None, PublishError, 2,
          env={"JUPYTER_PUBLISH_HTTP_AUTH": SECRET}, secrets=(SECRET,), needs=("dav",), jobs="failed"),
     Case("env-bad-headers", _pub(S, "@DAV@/hdr/"), ("publish", S, "--to", "@DAV@/hdr/"), None, PublishError, 2,
@@ -463,16 +454,16 @@ CATALOGUE: list[Case] = [
          "not a regular file", jobs="failed"),
     Case("src-nul-in-path", _pub("@SRC@/a\x00.txt"), None, None, SourceError, jobs="failed"),
     Case("src-symlink-outside", _pub("@TMP@/linked"), ("publish", "@TMP@/linked"), "%publish @TMP@/linked",
-         SourceError, 1, jobs="failed", xfail=ITEM2_SYMLINK),
+         SourceError, 1, jobs="failed"),
     # -- fetch references ---------------------------------------------------------------
     Case("ref-unknown-job", _fetch("j-doesnotexist"), ("fetch", "j-doesnotexist", "--to", "@OUT@"),
          "%fetch j-doesnotexist --to @OUT@", NotFoundError, 1, "no job"),
     Case("ref-ambiguous-prefix", _fetch("@PREFIX@"), ("fetch", "@PREFIX@", "--to", "@OUT@"),
          "%fetch @PREFIX@ --to @OUT@", NotFoundError, 1, "ambiguous", needs=("jobs2",)),
     Case("ref-underscore-wildcard", _fetch("j-____"), ("fetch", "j-____", "--to", "@OUT@"),
-         "%fetch j-____ --to @OUT@", NotFoundError, 1, needs=("job",), xfail=ITEM8_LIKE),
+         "%fetch j-____ --to @OUT@", NotFoundError, 1, needs=("job",)),
     Case("ref-percent-wildcard", _fetch("j-%%%%"), ("fetch", "j-%%%%", "--to", "@OUT@"), None, NotFoundError, 1,
-         needs=("job",), xfail=ITEM8_LIKE),
+         needs=("job",)),
     Case("ref-dotdot-job", _fetch("../../etc"), ("fetch", "../../etc", "--to", "@OUT@"),
          "%fetch ../../etc --to @OUT@", NotFoundError, 1),
     Case("ref-local-traversal", _fetch("local://@JOB@/../../ledger.sqlite"),
@@ -538,27 +529,25 @@ CATALOGUE: list[Case] = [
          secrets=(PASSWORD, SECRET), fragment="unknown option --bogus"),
     # -- hostile documents ---------------------------------------------------------------
     Case("json-deep-nesting", lambda ctx: jp.cids_from_bacalhau("[" * 100_000 + "]" * 100_000), None, None,
-         PublishError, xfail=ITEM8_JSON),
+         PublishError),
     Case("json-describe-params-string", lambda ctx: jp.cids_from_bacalhau(
         {"Executions": {"Items": [{"PublishedResult": {"Type": "ipfs", "Params": "QmT78zSuBmuS4z925WZfrqQ1"}}]}}),
-         None, None, PublishError, xfail=ITEM8_JSON),
+         None, None, PublishError),
     Case("json-describe-params-list", lambda ctx: jp.cids_from_bacalhau(
         {"Executions": {"Items": [{"PublishedResult": {"Type": "s3", "Params": ["bucket", "key"]}}]}}),
-         None, None, PublishError, xfail=ITEM8_JSON),
+         None, None, PublishError),
     Case("json-params-string", _fetch({"Type": "ipfs", "Params": "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"}),
-         None, None, PublishError, xfail=ITEM8_JSON),
-    Case("json-params-list", _fetch({"Type": "s3", "Params": ["bucket", "key"]}), None, None, PublishError,
-         xfail=ITEM8_JSON),
-    Case("json-not-json", lambda ctx: jp.cids_from_bacalhau("{not json at all"), None, None, PublishError,
-         xfail=ITEM8_NOTJSON),
+         None, None, PublishError),
+    Case("json-params-list", _fetch({"Type": "s3", "Params": ["bucket", "key"]}), None, None, PublishError),
+    Case("json-not-json", lambda ctx: jp.cids_from_bacalhau("{not json at all"), None, None, PublishError),
     Case("json-s3-manifest-wrong-type", _fetch("s3://@BUCKET@/hostile/"), None, None, PublishError,
-         needs=("s3", "manifest"), xfail=ITEM8_JSON),
+         needs=("s3", "manifest")),
     # -- hostile archives ------------------------------------------------------------------
     *[
         Case(f"archive-{name.split('.')[0]}", _fetch(f"@ARCH@{name}"), ("fetch", f"@ARCH@{name}", "--to", "@OUT@"),
              f"%fetch @ARCH@{name} --to @OUT@" if name in ("traversal.tar.gz", "zipslip.zip") else None,
              UnsafeArchiveError if name != "notgzip.tar.gz" else PublishError, 1, needs=("archives",),
-             xfail={"deep.tar.gz": ITEM8_DEEP, "notgzip.tar.gz": NEW_TAR_LINES}.get(name, ""))
+             xfail={"notgzip.tar.gz": NEW_TAR_LINES}.get(name, ""))
         for name in _hostile_archives()
     ],
     # -- magic-line abuse ----------------------------------------------------------------
