@@ -23,7 +23,20 @@ EXIT_TERMINATED = 128 + 15
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not the whole usage block
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_names_only(message)} (see {self.prog} --help)\n")
+
+
+def _names_only(message: str) -> str:
+    """argparse repeats every stray word; one may be a password typed after an option
+    this command lacks (``fetch --auth user:pw``): only option names are echoed, as the
+    magics do."""
+    head, sep, words = message.partition("unrecognized arguments: ")
+    if not sep:
+        return message
+    names = [word for word in words.split() if word.startswith("-")]
+    hidden = len(words.split()) - len(names)
+    shown = " ".join(names) + (f" and {hidden} value(s) not shown" if hidden else "")
+    return f"{head}unrecognized arguments: {shown.strip()}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +129,12 @@ def _options(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
+def _quiet(args: argparse.Namespace) -> bool | None:
+    """``-q``/``--json`` silence the bar; otherwise the API's own rule decides (no bar
+    under CI or with ``$JUPYTER_PUBLISH_QUIET``), never a forced one."""
+    return True if (args.quiet or getattr(args, "json", False)) else None
+
+
 def _print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
@@ -155,7 +174,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         name=args.name,
         pin=args.pin,
         cid_version=args.cid_version,
-        quiet=args.quiet or args.json,
+        quiet=_quiet(args),
         max_concurrency=args.jobs,
         compression=args.compression,
         skip_unreadable=args.skip_unreadable,
@@ -178,7 +197,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         args.dest,
         verify=args.verify,
         extract=args.extract,
-        quiet=args.quiet or args.json,
+        quiet=_quiet(args),
         max_concurrency=args.jobs,
         **({} if args.max_ratio is None else {"max_ratio": args.max_ratio}),
         **options,
@@ -209,7 +228,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from .publisher import resume_job
 
-    result, parts = resume_job(args.job, quiet=args.quiet or args.json)
+    result, parts = resume_job(args.job, quiet=_quiet(args))
     print(f"jupyter-publish: resumed job {result.job_id}: {parts.summary()}", file=sys.stderr)
     if args.json:
         _print_json(result.to_dict())
@@ -297,10 +316,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("jupyter-publish: terminated by SIGTERM; any job it ran is marked failed", file=sys.stderr)
         _exit_now(EXIT_TERMINATED)
     except DestinationError as exc:
-        print(f"jupyter-publish: error: {scrub(str(exc))}", file=sys.stderr)
+        # One line whatever a library put in the text (the edge's safety net).
+        print(f"jupyter-publish: error: {' '.join(scrub(str(exc)).split())}", file=sys.stderr)
         return EXIT_USAGE
     except PublishError as exc:
-        print(f"jupyter-publish: error: {scrub(str(exc))}", file=sys.stderr)
+        # One line whatever a library put in the text (the edge's safety net).
+        print(f"jupyter-publish: error: {' '.join(scrub(str(exc)).split())}", file=sys.stderr)
         return EXIT_FAILURE
     except BrokenPipeError:  # `jupyter-publish jobs | head`: the reader has gone
         sys.stderr.close()

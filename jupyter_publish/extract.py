@@ -227,7 +227,7 @@ def list_archive(path: str | os.PathLike[str], *, limit: int | None = None) -> l
                     out.append(_tar_member(info))
             return out
     except _READ_ERRORS as exc:
-        raise UnsafeArchiveError(f"archive {archive.name}: cannot be read ({exc})") from None
+        raise UnsafeArchiveError(f"archive {archive.name}: cannot be read ({_reason(exc)})") from None
     raise UnsafeArchiveError(f"archive {archive.name}: not a tar or zip archive")
 
 
@@ -345,6 +345,13 @@ def extract_archive(
     if digests is not None:
         digests.update(writer.digests)
     return [dest / rel for rel in writer.written]
+
+
+def _reason(exc: BaseException, limit: int = 200) -> str:
+    """A library's error text on one line: tarfile's ``r:*`` lists every method it tried,
+    one per line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _message(archive: Path, member: str | None, reason: str) -> str:
@@ -492,7 +499,7 @@ class _CappedReader:
         try:
             data = self.src.read(CHUNK if n is None or n < 0 else n)
         except _READ_ERRORS as exc:
-            raise _Refused(self.member, f"is corrupt ({exc})") from None
+            raise _Refused(self.member, f"is corrupt ({_reason(exc)})") from None
         self.count += len(data)
         if self.count > self.declared:
             raise _Refused(self.member, f"expands beyond its declared {self.declared} bytes")
@@ -786,7 +793,7 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
         try:
             tf = stack.enter_context(_open_tar(archive))
         except (*_READ_ERRORS, OSError) as exc:
-            raise _Refused(None, f"cannot be opened as tar ({exc})") from None
+            raise _Refused(None, f"cannot be opened as tar ({_reason(exc)})") from None
         for info in _iter_tar(tf):
             with _writing(info.name):
                 _extract_tar_member(tf, info, writer)
@@ -807,7 +814,7 @@ def _opened(opener: Callable[[], _T], what: str) -> Iterator[_T]:
     try:
         handle = opener()
     except (*_READ_ERRORS, OSError) as exc:
-        raise _Refused(None, f"cannot be opened as {what} ({exc})") from None
+        raise _Refused(None, f"cannot be opened as {what} ({_reason(exc)})") from None
     with handle:  # type: ignore[attr-defined]
         yield handle
 
@@ -820,7 +827,7 @@ def _iter_tar(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
             info = tf.next()
         except _READ_ERRORS as exc:
             where = "is followed by corrupt data" if last else "is corrupt"
-            raise _Refused(last, f"{where} ({exc})") from None
+            raise _Refused(last, f"{where} ({_reason(exc)})") from None
         if info is None:
             return
         last = info.name
@@ -875,7 +882,7 @@ def _second_opinion(info: tarfile.TarInfo, root: Path) -> None:
     try:
         data_filter(info, str(root))
     except tarfile.FilterError as exc:
-        raise _Refused(info.name, f"is refused by tarfile's data filter ({exc})") from None
+        raise _Refused(info.name, f"is refused by tarfile's data filter ({_reason(exc)})") from None
 
 
 # --------------------------------------------------------------------------- zip
@@ -900,7 +907,7 @@ def _extract_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, writer: _Wri
     try:
         src = zf.open(info)
     except _READ_ERRORS as exc:
-        raise _Refused(name, f"cannot be read ({exc})") from None
+        raise _Refused(name, f"cannot be read ({_reason(exc)})") from None
     with src:
         if kind == "symlink":
             writer.make_symlink(name, rel, _read_link_target(src, name))
@@ -914,7 +921,7 @@ def _read_link_target(src: BinaryIO, name: str) -> str:
     try:
         data = src.read(_MAX_LINK_TARGET + 1)
     except _READ_ERRORS as exc:
-        raise _Refused(name, f"is corrupt ({exc})") from None
+        raise _Refused(name, f"is corrupt ({_reason(exc)})") from None
     if len(data) > _MAX_LINK_TARGET:
         raise _Refused(name, "is a symlink with an implausibly long target")
     try:

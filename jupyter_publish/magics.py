@@ -365,7 +365,10 @@ class PublishMagics(Magics, Configurable):
         config=True
     )
     max_concurrency = Int(
-        10, help="Objects (or byte ranges of one large object) moved at once, 1 to 64."
+        None,
+        allow_none=True,
+        help="Objects (or byte ranges of one large object) moved at once, 1 to 64. "
+        "None: $JUPYTER_PUBLISH_JOBS, else 10.",
     ).tag(config=True)
     compression = Unicode(
         "gzip", help="Archive compression: gzip (.tar.gz, Bacalhau's format), zstd (.tar.zst) or none (.tar)."
@@ -387,9 +390,11 @@ class PublishMagics(Magics, Configurable):
         return int(proposal["value"])
 
     @validate("max_concurrency")
-    def _valid_concurrency(self, proposal: Any) -> int:
+    def _valid_concurrency(self, proposal: Any) -> int | None:
         from .transfer import MAX_CONCURRENCY
 
+        if proposal["value"] is None:
+            return None
         if not 1 <= int(proposal["value"]) <= MAX_CONCURRENCY:
             raise TraitError(f"max_concurrency must be 1 to {MAX_CONCURRENCY}, not {proposal['value']!r}")
         return int(proposal["value"])

@@ -341,9 +341,6 @@ def _fetch(ref: Any, dest: str | None = "@OUT@", **kwargs: Any) -> Callable[[Ctx
 S = "@SRC@"
 AUTH_ENV = {"JUPYTER_PUBLISH_HTTP_AUTH": f"{USER}:{PASSWORD}"}
 HEADER_ENV = {"JUPYTER_PUBLISH_HTTP_HEADERS": f"Authorization: Bearer {TOKEN}"}
-NEW_QUIET = "NEW (not in issue 9): CLI fetch passes quiet=False, so $JUPYTER_PUBLISH_QUIET is ignored and a progress bar precedes the error on stderr"
-NEW_TAR_LINES = "NEW (not in issue 9): a corrupt .tar.gz gives tarfile's 5-line ReadError list"
-NEW_MAGIC_JOBS = "NEW (not in issue 9): the magics pass max_concurrency=10 and ignore $JUPYTER_PUBLISH_JOBS"
 
 CATALOGUE: list[Case] = [
     # -- malformed destinations ------------------------------------------------------
@@ -426,7 +423,7 @@ CATALOGUE: list[Case] = [
     Case("opt-bad-presign", _pub(S, "s3://@BUCKET@/k/", presign="forever"), None, None, PublishError,
          needs=("s3",), jobs="failed"),
     Case("env-jobs-word", _pub(S), ("publish", S), f"%publish {S}", DestinationError, 2,
-         "jupyter_publish_jobs", env={"JUPYTER_PUBLISH_JOBS": "lots"}, xfail={"magic": NEW_MAGIC_JOBS}),
+         "jupyter_publish_jobs", env={"JUPYTER_PUBLISH_JOBS": "lots"}),
     Case("env-jobs-zero", _pub(S), ("publish", S), None, DestinationError, 2, "jupyter_publish_jobs",
          env={"JUPYTER_PUBLISH_JOBS": "0"}),
     Case("env-jobs-bool", _pub(S), ("fetch", "@JOB@"), None, DestinationError, 2, "jupyter_publish_jobs",
@@ -493,7 +490,7 @@ CATALOGUE: list[Case] = [
          ("fetch", f"http://{USER}:{PASSWORD_IN_URL}@@ECHOHOST@/x", "--to", "@OUT@", "-q"), None, BackendError, 1,
          secrets=(PASSWORD,), pairs=((USER, PASSWORD),), needs=("echo",), partial_ok=True),
     Case("cli-progress-before-error", cli=("fetch", "@ECHO@/x", "--to", "@OUT@"), code=1, needs=("echo",),
-         partial_ok=True, xfail=NEW_QUIET),
+         partial_ok=True),
     Case("ref-fetch-jobs-zero", _fetch("@JOB@", max_concurrency=0), ("fetch", "@JOB@", "--jobs", "0"),
          "%fetch @JOB@ --jobs 0", DestinationError, 2, needs=("job",)),
     Case("ref-failed-job", _fetch("@FAILED@"), ("fetch", "@FAILED@", "--to", "@OUT@"), None, NotFoundError, 1,
@@ -523,8 +520,7 @@ CATALOGUE: list[Case] = [
          ("publish", S, "--to", "@NULL@/drop/"), None, PublishError, 1, env=AUTH_ENV, secrets=(PASSWORD,),
          pairs=((USER, PASSWORD),), needs=("null",), jobs="failed"),
     Case("secret-cli-stray-option", None, ("fetch", "@JOB@", "--auth", f"{USER}:{PASSWORD}"), None,
-         code=2, secrets=(PASSWORD,), pairs=((USER, PASSWORD),), needs=("job",),
-         xfail="NEW (not in issue 9): argparse echoes an unrecognised option's value (a password) on stderr"),
+         code=2, secrets=(PASSWORD,), pairs=((USER, PASSWORD),), needs=("job",)),
     Case("secret-magic-stray-value", None, None, f"%publish {S} --auth {USER}:{PASSWORD} --bogus {SECRET}",
          secrets=(PASSWORD, SECRET), fragment="unknown option --bogus"),
     # -- hostile documents ---------------------------------------------------------------
@@ -547,7 +543,7 @@ CATALOGUE: list[Case] = [
         Case(f"archive-{name.split('.')[0]}", _fetch(f"@ARCH@{name}"), ("fetch", f"@ARCH@{name}", "--to", "@OUT@"),
              f"%fetch @ARCH@{name} --to @OUT@" if name in ("traversal.tar.gz", "zipslip.zip") else None,
              UnsafeArchiveError if name != "notgzip.tar.gz" else PublishError, 1, needs=("archives",),
-             xfail={"notgzip.tar.gz": NEW_TAR_LINES}.get(name, ""))
+             xfail="")
         for name in _hostile_archives()
     ],
     # -- magic-line abuse ----------------------------------------------------------------
