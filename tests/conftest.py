@@ -16,3 +16,19 @@ def isolated_home(tmp_path_factory, monkeypatch):
     for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "IPFS_API"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture(scope="module")
+def ip(tmp_path_factory):
+    """One IPython shell with the extension loaded, per module (IPython keeps a
+    singleton), history in memory."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    config.InteractiveShell.ipython_dir = str(tmp_path_factory.mktemp("ipython"))
+    shell = InteractiveShell.instance(config=config)
+    shell.run_line_magic("load_ext", "jupyter_publish")
+    yield shell
+    shell.run_line_magic("unload_ext", "jupyter_publish")

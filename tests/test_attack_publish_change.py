@@ -29,8 +29,8 @@ def test_http_file_changing_size_is_a_one_line_publish_error(
     (src / "b.txt").write_text("b")
     real_collect = publisher.collect
 
-    def collect(paths):
-        bundle = real_collect(paths)
+    def collect(paths, **options):
+        bundle = real_collect(paths, **options)
         with open(target, "r+b") as handle:  # the notebook is still writing it
             if change == "grow":
                 handle.seek(0, 2)

@@ -13,9 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from traitlets.config import Config
 
 import jupyter_publish
 from jupyter_publish.cellrun import OUTPUT_ENV
@@ -26,18 +24,6 @@ from jupyter_publish.sync import SYNC_THREAD_NAME
 from jupyter_publish.variables import variable_to_file
 
 JOB_ID = re.compile(r"j-[0-9A-Z]{26}")
-
-
-@pytest.fixture(scope="module")
-def ip(tmp_path_factory):
-    """One shell for the module (IPython keeps a singleton), history in memory."""
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    config.InteractiveShell.ipython_dir = str(tmp_path_factory.mktemp("ipython"))
-    shell = InteractiveShell.instance(config=config)
-    shell.run_line_magic("load_ext", "jupyter_publish")
-    yield shell
-    shell.run_line_magic("unload_ext", "jupyter_publish")
 
 
 @pytest.fixture

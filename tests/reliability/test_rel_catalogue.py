@@ -594,17 +594,8 @@ def test_catalogue_is_large_and_unique() -> None:
 
 
 @pytest.fixture(scope="module")
-def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    config.InteractiveShell.ipython_dir = str(tmp_path_factory.mktemp("ipython"))
-    ip = InteractiveShell.instance(config=config)
-    ip.run_line_magic("load_ext", "jupyter_publish")
-    yield ip
-    ip.run_line_magic("unload_ext", "jupyter_publish")
+def shell(ip: Any) -> Any:
+    return ip
 
 
 def _run_api(case: Case, ctx: Ctx, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:

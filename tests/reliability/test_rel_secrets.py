@@ -145,20 +145,6 @@ def test_cli_stderr_and_jobs_json(echo, results, isolated_home, env_secrets):
     assert_home_clean(isolated_home)
 
 
-@pytest.fixture(scope="module")
-def ip(tmp_path_factory):
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    config.InteractiveShell.ipython_dir = str(tmp_path_factory.mktemp("ipython"))
-    shell = InteractiveShell.instance(config=config)
-    shell.run_line_magic("load_ext", "jupyter_publish")
-    yield shell
-    shell.run_line_magic("unload_ext", "jupyter_publish")
-
-
 def test_magics_and_widget_output(ip, echo, results, isolated_home, env_secrets):
     from IPython.core.error import UsageError
     from IPython.utils.capture import capture_output
