@@ -102,6 +102,12 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
+def _link(text: str | None) -> str | None:
+    """A recorded link as stored: a server may echo a secret of ours into the URL it
+    answers (``?token=…``); it is masked here as in ``result_json`` (signatures kept)."""
+    return None if text is None else scrub(text, links=False)
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -306,8 +312,8 @@ class Ledger:
                 "UPDATE jobs SET status='published', uri=?, url=?, root_cid=?, n_files=?,"
                 " total_size=?, finished_at=?, result_json=?, error=NULL WHERE job_id=?",
                 (
-                    result.uri,
-                    result.url,
+                    _link(result.uri),
+                    _link(result.url),
                     result.root_cid,
                     sum(f.kind == "file" for f in result.files),
                     result.total_size,
@@ -319,7 +325,7 @@ class Ledger:
             db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (result.job_id, r.path, r.kind, r.size, r.sha256, r.cid, r.location, r.url)
+                    (result.job_id, r.path, r.kind, r.size, r.sha256, r.cid, _link(r.location), _link(r.url))
                     for r in result.all_records()
                 ],
             )

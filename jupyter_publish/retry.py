@@ -52,6 +52,18 @@ def exhausted(error: E, attempts: int | None = None) -> E:
     return error
 
 
+def reset_while_connecting(error: BaseException | None) -> bool:
+    """Whether a failed connect was a reset (a restarting server, a full accept queue, a
+    middlebox), which is worth another try, unlike a refused connection (nothing there)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, ConnectionResetError):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def retrying(action: Callable[[], T], *, retries: int | None = None) -> T:
     """``action()``, run again after each :class:`TransientError` up to ``retries`` more
     times (default ``config.retries()``); the last fault is raised, saying how many tries."""

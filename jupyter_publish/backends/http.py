@@ -39,7 +39,7 @@ from jupyter_publish.errors import (
     RangeIgnored,
     TransientError,
 )
-from jupyter_publish.retry import Replay, exactly, exhausted, retrying, stalled
+from jupyter_publish.retry import Replay, exactly, exhausted, reset_while_connecting, retrying, stalled
 
 if TYPE_CHECKING:
     import httpx
@@ -197,7 +197,7 @@ class HttpBackend:
         import httpx
 
         reason = str(exc) or type(exc).__name__
-        if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, httpx.ConnectError) and not reset_while_connecting(exc):
             return BackendError(self._scrub(f"cannot reach {url}: {reason}"))
         if isinstance(exc, httpx.TimeoutException):
             return stalled(urlsplit(url).netloc, self._scrub(f"transfer with {url}"), self.timeout)
@@ -335,9 +335,11 @@ class HttpBackend:
     def read_back(self, location: str, name: str, size: int) -> None:
         """A 200 is not proof: confirm the object is there with the bytes we sent, by a
         HEAD (or a one-byte ranged GET where HEAD is not allowed)."""
-        found = self._stored_size(location, "HEAD")
+        # A HEAD is idempotent: a connection dropped while asking is asked again, so a
+        # stored object is never called missing (and its job failed) for one fault.
+        found = retrying(lambda: self._stored_size(location, "HEAD"))
         if found is _NO_HEAD:
-            found = self._stored_size(location, "GET")
+            found = retrying(lambda: self._stored_size(location, "GET"))
         where = self._scrub(location)
         if found is None or found is _NO_HEAD:
             raise BackendError(

@@ -30,7 +30,7 @@ from ..errors import (
     PublishError,
     TransientError,
 )
-from ..retry import stalled
+from ..retry import reset_while_connecting, stalled
 
 DEFAULT_API = "http://127.0.0.1:5001"
 CHUNK = 1024 * 1024
@@ -314,7 +314,7 @@ class KuboClient:
 
     def _transport_error(self, error: httpx.HTTPError, cmd: str, what: str | None) -> PublishError:
         """Refused: final. Silent past the limit: a stall. Broken off: transient (retried)."""
-        if isinstance(error, httpx.ConnectError):
+        if isinstance(error, httpx.ConnectError) and not reset_while_connecting(error):
             return BackendError(
                 f"cannot reach the IPFS API at {self.api_url}: is the daemon running? set --api or IPFS_API"
             )
