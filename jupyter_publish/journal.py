@@ -79,13 +79,15 @@ def is_alive(pid: int, started: str | None) -> bool:
 
 
 # -- leftovers ---------------------------------------------------------------------
-def reap(ledger: Ledger, keep: str | None = None) -> list[str]:
+def reap(ledger: Ledger, keep: str | None = None, *, abort_uploads: bool = True) -> list[str]:
     """Mark dead ``running`` jobs of this host ``interrupted`` and clean their leftovers.
 
     Returns the job IDs newly marked. Jobs of other hosts are left as they are (their
     process cannot be checked from here). ``keep`` is a job whose leftovers must stay
-    (the one being resumed). Leftovers a previous attempt could not clean (an endpoint
-    that was down) are tried again.
+    (the one being resumed). A listing (``abort_uploads=False``) removes temp files but
+    keeps a dead job's partial multipart uploads, so that ``resume`` after a look at
+    ``jobs`` still sends only the missing parts; the next publish aborts them (and
+    retries aborts an unreachable endpoint refused before).
     """
     host = host_name()
     marked = []
@@ -94,12 +96,16 @@ def reap(ledger: Ledger, keep: str | None = None) -> list[str]:
             continue
         reason = (
             f"interrupted: process {row['pid']} on {host} ended before the job finished; "
-            f"run `jupyter-publish resume {row['job_id']}` to continue it"
+            f"run `jupyter-publish resume {row['job_id']}` to continue it (before the next "
+            "publish, which aborts its partial upload)"
         )
         if ledger.mark_interrupted(row["job_id"], row["pid"], reason):
             marked.append(row["job_id"])
-    for job_id in {*marked, *ledger.jobs_with_open_uploads()} - {keep}:
-        clean_leftovers(ledger, job_id)
+    for job_id in set(marked) - {keep}:
+        remove_temp_files(job_id)
+    if abort_uploads:
+        for job_id in ledger.jobs_with_open_uploads() - {keep}:
+            clean_leftovers(ledger, job_id)
     return marked
 
 

@@ -229,11 +229,12 @@ class Ledger:
             db.execute("UPDATE jobs SET spec_json=? WHERE job_id=?", (_spec_text(spec), job_id))
 
     # -- liveness (jupyter_publish.journal) ------------------------------------------
-    def reap(self, keep: str | None = None) -> list[str]:
-        """Mark jobs whose process died ``interrupted`` and clean their leftovers."""
+    def reap(self, keep: str | None = None, *, abort_uploads: bool = True) -> list[str]:
+        """Mark jobs whose process died ``interrupted`` and clean their leftovers
+        (a listing passes ``abort_uploads=False``: see :func:`journal.reap`)."""
         from .journal import reap
 
-        return reap(self, keep)
+        return reap(self, keep, abort_uploads=abort_uploads)
 
     def running_jobs(self, host: str) -> list[dict[str, Any]]:
         with self._connect() as db:
@@ -332,7 +333,7 @@ class Ledger:
 
     def result(self, job_id: str) -> PublishedResult:
         """The recorded result of a published job (a unique prefix of the ID is enough)."""
-        self.reap()
+        self.reap(abort_uploads=False)
         row = self._find(job_id)
         if row["status"] != "published" or not row["result_json"]:
             reason = f": {row['error']}" if row["error"] else ""
@@ -355,7 +356,7 @@ class Ledger:
         raise NotFoundError(f"no job {job_id!r} in the ledger at {self.path}: see `jupyter-publish jobs`")
 
     def status(self, job_id: str) -> dict[str, Any]:
-        self.reap()
+        self.reap(abort_uploads=False)
         return dict(self._find(job_id))
 
     def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
@@ -368,7 +369,7 @@ class Ledger:
         if limit:
             query += " LIMIT ?"
             params = (int(limit),)
-        self.reap()
+        self.reap(abort_uploads=False)
         with self._connect() as db:
             return [dict(r) for r in db.execute(query, params).fetchall()]
 

@@ -201,6 +201,9 @@ def resume_job(
 ) -> tuple[PublishedResult, journal.MultipartJournal]:
     """:func:`resume`, also returning the counts of parts kept and sent."""
     ledger = ledger or Ledger()
+    # Settle the job's status first (a dead `running` one becomes `interrupted`), so a
+    # `jobs` listing in another process cannot change it between this check and the claim.
+    ledger.reap(abort_uploads=False)
     row = ledger.job_row(job_id)
     job_id = row["job_id"]
     _check_resumable(row)

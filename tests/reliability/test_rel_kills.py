@@ -165,7 +165,9 @@ def test_sigterm_mid_multipart_aborts_marks_failed_and_exits_in_one_line(
     assert stopped < 10, f"took {stopped:.1f} s to stop"
 
 
-def test_sigkill_then_jobs_shows_interrupted_and_aborts_the_upload(s3_env, s3_bucket, source, isolated_home):
+def test_sigkill_then_jobs_shows_interrupted_and_the_next_publish_aborts_the_upload(
+    s3_env, s3_bucket, source, isolated_home, tmp_path
+):
     s3 = s3_env.client()
     with FaultProxy(s3_env.ports["s3"]) as proxy:
         process = _start_publish(source, s3_bucket, proxy)
@@ -183,13 +185,23 @@ def test_sigkill_then_jobs_shows_interrupted_and_aborts_the_upload(s3_env, s3_bu
         assert "big.bin changed size" in refused.stderr, refused.stderr
         assert len(_open_uploads(s3, s3_bucket)) == 1
         listed = _cli("jobs", "--json")
-    assert listed.returncode == 0, listed.stderr
-    (row,) = json.loads(listed.stdout)
-    assert row["job_id"] == job_id and row["status"] == "interrupted"
-    assert "resume" in row["error"]
+        assert listed.returncode == 0, listed.stderr
+        (row,) = json.loads(listed.stdout)
+        assert row["job_id"] == job_id and row["status"] == "interrupted"
+        assert "resume" in row["error"]
+        assert _temp_files(isolated_home) == []
+        # A look at the jobs keeps the partial upload, for resume to continue...
+        assert len(_open_uploads(s3, s3_bucket)) == 1
+        assert jp.jobs()["status"].tolist() == ["interrupted"]
+        # ...and the next publish, which means the user moved on, aborts it (through the
+        # endpoint the upload was recorded with: the proxy, still up).
+        other = tmp_path / "other.txt"
+        other.write_text("next job")
+        to = ["--to", f"s3://{s3_bucket}/next/", "--endpoint", s3_env.endpoint]
+        published = _cli("publish", str(other), *to, "-q")
+        assert published.returncode == 0, published.stderr
     assert _open_uploads(s3, s3_bucket) == []
     assert Ledger(isolated_home / "ledger.sqlite").open_uploads(job_id) == []
-    assert jp.jobs()["status"].tolist() == ["interrupted"]
 
 
 def test_sigkill_then_resume_sends_only_the_missing_parts(s3_env, s3_bucket, source, isolated_home, tmp_path):
@@ -202,6 +214,9 @@ def test_sigkill_then_resume_sends_only_the_missing_parts(s3_env, s3_bucket, sou
         job_id = _only_job(isolated_home)["job_id"]
         stored = s3.list_parts(Bucket=s3_bucket, Key="run/big.bin", UploadId=upload_id)["Parts"]
         assert len(stored) == 3
+        # The user looks for the job ID first: the listing must not throw the parts away.
+        listed = _cli("jobs", "--json")
+        assert [r["status"] for r in json.loads(listed.stdout)] == ["interrupted"]
         proxy.clear()
         before = proxy.up_bytes
         resumed = _cli("resume", job_id[:10], "--json")
