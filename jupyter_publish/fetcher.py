@@ -568,7 +568,9 @@ def _acquire(lock_path: Path, target: Path, staging: Path) -> Any:
     last_seen: tuple[int, int] | None = None
     changed_at = time.monotonic()
     while True:
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole fetch
+        # 0600 whatever the umask: another account that could open it could flock it and
+        # stall this user's fetches. Held open for the whole fetch.
+        handle = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600), "r+")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -119,3 +119,17 @@ def test_a_stalled_holder_is_named_in_one_line(source, tmp_path, monkeypatch):
     assert jp.fetch(result.job_id, dest).verified
     assert _digest_tree(dest) == _digest_tree(source)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".back")) == []
+
+
+def test_the_lock_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """Another account able to open the lock file could flock it and stall our fetches."""
+    from jupyter_publish.fetcher import destination_lock
+
+    old = os.umask(0)
+    try:
+        with destination_lock(tmp_path / "out"):
+            lock = tmp_path / ".out.jp-lock"
+            mode = lock.stat().st_mode & 0o777
+    finally:
+        os.umask(old)
+    assert mode == 0o600, oct(mode)
