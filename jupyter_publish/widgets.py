@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DESTINATIONS = ("local", "ipfs://", "s3://", "https://")
 SCHEME_OPTIONS = {"s3": ("endpoint", "region", "profile", "presign"), "ipfs": ("api", "gateway")}
 """Which option fields apply to which destination (the core rejects the others)."""
-_STATUS_FILTERS = [("any status", ""), *((s, s) for s in ("published", "failed", "running"))]
+_STATUS_FILTERS = [("any status", ""), *((s, s) for s in ("published", "failed", "interrupted", "running"))]
 
 
 # -- small helpers ----------------------------------------------------------------------
@@ -519,9 +519,9 @@ class JobsBrowser(w.VBox):
         if row is None:
             self.details.outputs = ()
             return
-        if row["status"] == "failed":
+        if row["status"] in ("failed", "interrupted"):
             self.status.value = _error_html(
-                f"{row['job_id']} failed: {row.get('error') or 'no reason recorded'}"
+                f"{row['job_id']} {row['status']}: {row.get('error') or 'no reason recorded'}"
             )
         try:
             frame = api.cids(row["job_id"])

@@ -469,3 +469,23 @@ def test_jobs_browser_copies_the_pinned_cid_of_an_ipfs_job(ipfs_env, results: Pa
     browser = JobsBrowser()
     browser.select(published.job_id)
     assert browser.copy_cid() == published.params["CID"]
+
+
+def test_jobs_browser_shows_an_interrupted_job_and_why() -> None:
+    """A job whose process died is `interrupted`: a filter of its own, and the reason."""
+    import sqlite3
+
+    from jupyter_publish.ledger import Ledger
+
+    ledger = Ledger()
+    ledger.start(
+        job_id="j-killed", execution_id="e", node_id="n", name="x", type="s3", destination="s3://b/k"
+    )
+    no_such_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # never a live process
+    with sqlite3.connect(ledger.path) as db:
+        db.execute("UPDATE jobs SET pid=?, proc_start=NULL WHERE job_id='j-killed'", (no_such_pid,))
+    browser = JobsBrowser()
+    browser.status_filter.value = "interrupted"
+    assert [r["job_id"] for r in browser.rows] == ["j-killed"]
+    browser.select("j-killed")
+    assert "interrupted" in browser.status.value and "resume" in browser.status.value
