@@ -92,6 +92,9 @@ class SeaweedS3(ServerProcess):
             f"-volume.port={port['volume']}",
             f"-filer.port={port['filer']}",
             f"-admin.port={port['admin']}",
+            # Each bucket is a collection with volumes of its own; "auto" allowed 64
+            # volumes here, so the 60th bucket's first write failed with InternalError.
+            "-volume.max=1000",
             f"-s3.config={self.config_path}",
             "-webdav=false",
             "-admin.ui=false",
