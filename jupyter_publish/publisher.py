@@ -367,7 +367,7 @@ def _run(
 
 def _remake_archive(bundle: Bundle, sources: list[list[Any]] | None, compression: str) -> BinaryIO:
     """The archive made again for a retried upload: the same bytes (it is deterministic),
-    unhashed and uncounted (the first stream's reader records the digests, once).
+    not recorded and not counted (the first stream and its reader record the digests, once).
 
     A source whose size or mtime changed since the job started fails here, naming it,
     before any byte is sent again; a change that kept both is caught by the sha256 of
