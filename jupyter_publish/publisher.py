@@ -140,12 +140,14 @@ def _execute(
                 skip_unreadable=s.get("skip_unreadable", False),
                 follow_symlinks=s.get("follow_symlinks", False),
             )
+            sources = spec.get("sources")
             if "sources" not in spec:
-                ledger.set_spec(job.job_id, {**spec, "sources": journal.fingerprint(bundle)})
+                sources = journal.fingerprint(bundle)
+                ledger.set_spec(job.job_id, {**spec, "sources": sources})
             label = _safe_label(s["name"] or bundle.label)
             result = _run(
                 bundle, dest, job, label, s["archive"], s["pin"], s["cid_version"], quiet,
-                s["max_concurrency"], s["compression"], multipart,
+                s["max_concurrency"], s["compression"], multipart, sources,
             )  # fmt: skip
             result.skipped = list(bundle.skipped)
         except PublishError as exc:
@@ -318,6 +320,7 @@ def _run(
     concurrency: int,
     compression: str,
     multipart: journal.MultipartJournal | None = None,
+    sources: list[list[Any]] | None = None,
 ) -> PublishedResult:
     suffix = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}[compression]
     backend, archive_name = _make_backend(
@@ -338,7 +341,8 @@ def _run(
                 # The archive streams straight into the upload: no temp file, and its own
                 # sha256 and CID are computed by the reader that feeds the backend.
                 opener = readers.opener(archive_name, lambda: stream, None, cid_version)
-                uploads = [Upload(archive_name, None, opener, stream.content_type)]
+                remake = partial(_remake_archive, bundle, sources, compression)
+                uploads = [Upload(archive_name, None, opener, stream.content_type, remake=remake)]
                 try:
                     outcome = store_all(backend, uploads, concurrency)
                 finally:
@@ -362,6 +366,22 @@ def _run(
     finally:
         readers.abandon()
         backend.close()
+
+
+def _remake_archive(bundle: Bundle, sources: list[list[Any]] | None, compression: str) -> BinaryIO:
+    """The archive made again for a retried upload: the same bytes (it is deterministic),
+    not recorded and not counted (the first stream and its reader record the digests, once).
+
+    A source whose size or mtime changed since the job started fails here, naming it,
+    before any byte is sent again; a change that kept both is caught by the sha256 of
+    the bytes sent again (:class:`~jupyter_publish.retry.Replay`).
+    """
+    from .archive import ArchiveStream
+
+    difference = journal.changed(sources, journal.fingerprint(bundle)) if sources is not None else None
+    if difference:
+        raise SourceError(f"{difference} while it was being published; publish again")
+    return ArchiveStream(bundle, compression=compression)  # type: ignore[return-value]
 
 
 class _Readers:

@@ -10,21 +10,22 @@ fault's one line. A fault that the client library has already retried on its own
 
 An upload read through the core's hashing reader must be read exactly once;
 :class:`Replay` lets a retried upload send the same bytes again without hashing them
-twice: the prefix already sent is re-read from the file and checked against the digest
-of what was sent, then the rest comes from the hashing reader as before.
+twice: the prefix already sent is re-read from the file (or, for an archive streamed as
+it is made, read from the archive made again) and checked against the digest of what was
+sent, then the rest comes from the hashing reader as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from . import config
 from .errors import SourceError, StalledError, TransientError
-from .transfer import pause
+from .transfer import check_cancelled, pause
 
 T = TypeVar("T")
 E = TypeVar("E", bound=BaseException)
@@ -85,24 +86,37 @@ class Replay:
     """The bytes of one upload, sendable several times while the hashing reader is read once.
 
     Each call of :meth:`chunks` yields the whole content: first the prefix that earlier
-    attempts already took from the hashing reader (re-read from ``path`` and checked
-    against their sha256: a file that changed underneath fails in one line), then the
-    rest from the reader. Without a ``path`` (a stream), only a first attempt that took
-    nothing yet can be repeated: :meth:`replayable` says so.
+    attempts already took from the hashing reader, then the rest from the reader. The
+    prefix is re-read from ``path``, or from ``remake()`` (a stream made again, e.g. an
+    archive), and checked against the sha256 of what was sent: a source that changed
+    underneath fails in one line. With neither, only a first attempt that took nothing
+    yet can be repeated: :meth:`replayable` says so.
     """
 
-    def __init__(self, open_reader: Callable[[], BinaryIO], path: Path | None, name: str) -> None:
+    def __init__(
+        self,
+        open_reader: Callable[[], BinaryIO],
+        path: Path | None,
+        name: str,
+        remake: Callable[[], BinaryIO] | None = None,
+    ) -> None:
         self._open = open_reader
         self._reader: BinaryIO | None = None
         self._path = path
+        self._remake = remake
         self._name = name
         self._sent = 0
         self._sent_sha = hashlib.sha256()
         self._at_end = False
 
+    @property
+    def sent(self) -> int:
+        """Bytes taken from the hashing reader (each counted once, however often sent)."""
+        return self._sent
+
     def replayable(self) -> bool:
         """Whether another attempt can send exactly the same bytes again."""
-        return self._sent == 0 or self._path is not None
+        return self._sent == 0 or self._path is not None or self._remake is not None
 
     def chunks(self, size: int) -> Iterator[bytes]:
         """Every byte of the upload in order, in chunks of at most ``size``."""
@@ -121,17 +135,26 @@ class Replay:
     def _prefix(self, size: int) -> Iterator[bytes]:
         if not self._sent:
             return
-        if self._path is None:
+        if self._path is None and self._remake is None:
             raise SourceError(f"{self._name} cannot be sent again (it is a stream); publish again")
         again = hashlib.sha256()
         left = self._sent
-        with open(self._path, "rb") as source:
+        with self._again() as source:
             while left and (chunk := source.read(min(size, left))):
+                check_cancelled()
                 again.update(chunk)
                 left -= len(chunk)
                 yield chunk
         if left or again.digest() != self._sent_sha.digest():
-            raise SourceError(f"{self._path} changed while it was being published; publish again")
+            what = self._path if self._path is not None else f"a source of {self._name}"
+            raise SourceError(f"{what} changed while it was being published; publish again")
+
+    def _again(self) -> BinaryIO:
+        """A file opened again; a stream made again (its own checks may fail first)."""
+        if self._path is not None:
+            return open(self._path, "rb")
+        assert self._remake is not None
+        return self._remake()
 
     def close(self) -> None:
         if self._reader is not None:
@@ -148,7 +171,7 @@ def stalled(server: str, what: str, limit: float | None = None) -> StalledError:
     )
 
 
-def exactly(chunks: Iterable[bytes], size: int | None, name: str) -> Iterator[bytes]:
+def exactly(chunks: Iterable[bytes], size: int | None, name: str) -> Generator[bytes, None, None]:
     """``chunks`` if they add up to ``size`` (when known), else one line saying the file changed.
 
     The last chunk is held back until the end is confirmed, so a file that grew or shrank

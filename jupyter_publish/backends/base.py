@@ -47,6 +47,10 @@ class Upload:
     to send (S3 parts, so as not to hold them in memory) after reading them through
     ``open()``, provided the store checks each range against the checksum of the bytes
     read (S3's ChecksumSHA256) and the file's size and mtime are unchanged at the end."""
+    remake: Callable[[], BinaryIO] | None = None
+    """For a stream (no ``path``): a fresh, unhashed reader of the same bytes from byte 0
+    (the archive made again: it is deterministic), so that a retry can send the bytes
+    already sent again; they are checked against the sha256 of what was sent."""
 
 
 @dataclass

@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
@@ -273,14 +273,13 @@ class HttpBackend:
             raise DestinationError("an http(s) destination needs a URL, e.g. https://host/drop/")
         url = self.target(upload.name, self.expected_count)
         headers, auth = self._credentials(url)
-        progress = sent = _Counted(progress)
-        replay = Replay(upload.open, upload.path, upload.name)
+        replay = Replay(upload.open, upload.path, upload.name, upload.remake)
         if self.method == "PUT":
             headers["Content-Type"] = upload.content_type
             if upload.size is not None:  # else chunked: an archive still being made
                 headers["Content-Length"] = str(upload.size)
 
-            def body() -> Iterator[bytes]:
+            def body() -> Generator[bytes, None, None]:
                 return self._file_chunks(upload, replay, progress)
         else:
             boundary = "jupyter-publish-" + secrets.token_hex(16)
@@ -289,28 +288,34 @@ class HttpBackend:
             if upload.size is not None:
                 headers["Content-Length"] = str(len(head) + upload.size + len(tail))
 
-            def body() -> Iterator[bytes]:
+            def body() -> Generator[bytes, None, None]:
                 return self._form_chunks(upload, replay, head, tail, progress)
 
         def attempt() -> str:
-            with self._http().stream(
-                self.method, url, content=body(), headers=headers, auth=auth
-            ) as response:
-                self._check(response, url, upload)
-                return self._download_url(response, url)
+            content = body()
+            try:
+                with self._http().stream(
+                    self.method, url, content=content, headers=headers, auth=auth
+                ) as response:
+                    self._check(response, url, upload)
+                    return self._download_url(response, url)
+            finally:
+                content.close()  # an archive made again for this attempt stops now
 
         try:
             location = self._retrying_upload(attempt, url, replay)
         finally:
             replay.close()
         if self.method == "PUT" or location != url:  # a form endpoint is not the object
-            # A retried upload counts its bytes again: the size we know wins.
-            self.read_back(location, upload.name, upload.size if upload.size is not None else sent.total)
+            # A retried upload sends its bytes again: count each once (a stream's size is
+            # known only once it was read to its end).
+            self.read_back(location, upload.name, upload.size if upload.size is not None else replay.sent)
         return StoredObject(name=upload.name, location=location, url=location)
 
     def _retrying_upload(self, attempt: Callable[[], str], url: str, replay: Replay) -> str:
         """A PUT of the same bytes is idempotent: retried after a transient fault, sending
-        the bytes again (never hashing them twice). A POST is sent once."""
+        the bytes again (a file re-read, an archive made again; never hashed twice). A POST
+        is sent once: a form endpoint may store each request anew, so its fault says so."""
         import httpx
 
         failure: TransientError | None = None
@@ -330,7 +335,13 @@ class HttpBackend:
                 failure = exc
                 raise
 
-        return retrying(once, retries=None if self.method == "PUT" else 0)
+        if self.method == "PUT":
+            return retrying(once)
+        try:
+            return retrying(once, retries=0)
+        except TransientError as exc:
+            exc.args = (f"{exc} (a POST upload is sent once, as it may not be idempotent: publish again)",)
+            raise
 
     def read_back(self, location: str, name: str, size: int) -> None:
         """A 200 is not proof: confirm the object is there with the bytes we sent, by a
@@ -376,7 +387,9 @@ class HttpBackend:
         return urljoin(url, location) if location else url
 
     @staticmethod
-    def _file_chunks(upload: Upload, replay: Replay, progress: ProgressCallback | None) -> Iterator[bytes]:
+    def _file_chunks(
+        upload: Upload, replay: Replay, progress: ProgressCallback | None
+    ) -> Generator[bytes, None, None]:
         """The upload's bytes: exactly its declared size, or one line saying it changed
         (and then the request is left incomplete, so the server keeps nothing)."""
         for chunk in exactly(replay.chunks(CHUNK), upload.size, upload.name):
@@ -387,7 +400,7 @@ class HttpBackend:
     @classmethod
     def _form_chunks(
         cls, upload: Upload, replay: Replay, head: bytes, tail: bytes, progress: ProgressCallback | None
-    ) -> Iterator[bytes]:
+    ) -> Generator[bytes, None, None]:
         yield head
         yield from cls._file_chunks(upload, replay, progress)
         yield tail
@@ -495,18 +508,6 @@ class HttpBackend:
 
 _NO_HEAD = object()
 """The server refuses HEAD: ask with a ranged GET instead."""
-
-
-class _Counted:
-    """A progress callback that also counts the bytes of the file sent."""
-
-    def __init__(self, inner: ProgressCallback | None) -> None:
-        self.inner, self.total = inner, 0
-
-    def __call__(self, count: int) -> None:
-        self.total += count
-        if self.inner:
-            self.inner(count)
 
 
 def _form_parts(upload: Upload, boundary: str) -> tuple[bytes, bytes]:

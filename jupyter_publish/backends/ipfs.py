@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, ClassVar
 
 from ..errors import BackendError, DestinationError, SourceError, TransientError
@@ -56,7 +56,7 @@ def split_ref(ref: str) -> tuple[str, str]:
     return normalize_hash(cid), path
 
 
-def _sent(upload: Upload, replay: Replay) -> Iterator[bytes]:
+def _sent(upload: Upload, replay: Replay) -> Generator[bytes, None, None]:
     """The upload's bytes, opened only when its part is sent; a file that changed size
     fails in one line before the part is complete (the daemon then adds nothing)."""
     return exactly(replay.chunks(CHUNK), upload.size, upload.name)
@@ -97,19 +97,20 @@ class IpfsBackend:
     ) -> StoreOutcome:
         if not uploads:
             raise SourceError("nothing to publish to IPFS: no files were given")
-        replays = [Replay(upload.open, upload.path, upload.name) for upload in uploads]
+        replays = [Replay(u.open, u.path, u.name, u.remake) for u in uploads]
         failure: TransientError | None = None
 
         def add() -> list[dict[str, Any]]:
             # Content-addressed, so adding again is idempotent: after a broken connection
-            # every file is sent again (what was sent re-read from disk, never re-hashed).
+            # every file is sent again (what was sent re-read from disk, or the archive
+            # made again, and checked: never re-hashed).
             nonlocal failure
             if failure is not None and not all(r.replayable() for r in replays):
                 raise exhausted(failure)  # a stream already partly sent cannot be sent again
+            bodies = [(u.name, _sent(u, r)) for u, r in zip(uploads, replays, strict=True)]
             try:
                 return self.client.add(
-                    [(u.name, _sent(u, r)) for u, r in zip(uploads, replays, strict=True)]
-                    + [(name, None) for name in self.empty_dirs],
+                    [*bodies, *((name, None) for name in self.empty_dirs)],
                     wrap_with_directory=True,
                     cid_version=self.cid_version,
                     raw_leaves=True if self.cid_version == 1 else None,
@@ -119,6 +120,9 @@ class IpfsBackend:
             except TransientError as exc:
                 failure = exc
                 raise
+            finally:
+                for _, body in bodies:
+                    body.close()  # an archive made again for this attempt stops now
 
         try:
             added = retrying(add)
