@@ -55,6 +55,12 @@ def register(value: str | None, *, identifier: bool = False) -> None:
         _registered.update(found)
 
 
+def forget_all() -> None:
+    """Drop every registered secret (tests; a kernel whose credentials changed)."""
+    with _lock:
+        _registered.clear()
+
+
 def register_basic(user: str, password: str) -> None:
     """HTTP basic auth: ``user:password`` (its base64 is the header) and the password."""
     register(f"{user}:{password}")

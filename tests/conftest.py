@@ -15,6 +15,9 @@ def isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("JUPYTER_PUBLISH_QUIET", "1")
     for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "IPFS_API"):
         monkeypatch.delenv(var, raising=False)
+    from jupyter_publish import redact
+
+    redact.forget_all()  # secrets a previous test registered would mask this one's words
     return home
 
 
