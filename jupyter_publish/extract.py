@@ -417,6 +417,10 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
     descriptors, moving each subfolder up to the top before emptying it.
     """
     top = os.fspath(path)
+    if os.path.islink(top):  # a link (say, staging pointed at scratch space): never its target
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(top)
+        return
     try:
         shutil.rmtree(top)
         return
@@ -430,13 +434,14 @@ def remove_tree(path: str | os.PathLike[str]) -> None:
 
 def _remove_flat(top: str) -> None:
     """Empty ``top`` without recursion: subfolders are renamed to ``top`` itself first."""
-    top_fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    top_fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         pending: list[str | None] = [None]
         count = itertools.count()
         while pending:
             name = pending.pop()
-            fd = top_fd if name is None else os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=top_fd)
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+            fd = top_fd if name is None else os.open(name, flags, dir_fd=top_fd)
             try:
                 for entry in list(os.scandir(fd)):
                     if entry.is_dir(follow_symlinks=False):

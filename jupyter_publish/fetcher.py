@@ -107,7 +107,9 @@ def fetch(
                 files = _fetch_items(
                     plan, backend, target, staging, verify, extract, quiet, concurrency, max_ratio
                 )
-                dirs = _make_dirs(plan.dirs, target)
+                # Folders inside an archive left packed (extract=False) are not made.
+                packed = not extract and any(i.archive_of is not None for i in plan.items)
+                dirs = [] if packed else _make_dirs(plan.dirs, target)
             except PublishError as exc:
                 if not isinstance(exc, NotFoundError | BackendError | CredentialsError):
                     # Unverifiable or unsafe content is never kept; a broken connection keeps

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import ids, journal
+from . import ids, journal, redact
 from .backends import Backend, Upload, backend_class
 from .bundle import Bundle, collect
 from .cid import DagNode, tree_node
@@ -165,7 +165,15 @@ def _execute(
             ledger.fail(job.job_id, f"{type(exc).__name__}: {exc}")
             raise
         ledger.finish(result)
-    return result
+    return _as_shown(result)
+
+
+def _as_shown(result: PublishedResult) -> PublishedResult:
+    """The result without any secret a server echoed into its links (what the ledger
+    holds): the card, ``--json`` and the notebook's saved outputs never show one."""
+    text = json.dumps(result.to_dict())
+    scrubbed = redact.scrub(text, links=False)
+    return result if scrubbed == text else PublishedResult.from_dict(json.loads(scrubbed))
 
 
 def _resume_spec(
@@ -212,7 +220,12 @@ def resume_job(
     spec = json.loads(row["spec_json"])
     dest = parse_destination(spec["to"]).with_options(**spec["options"], **backend_opts)
     check_options(dest)
-    bundle = collect(spec["paths"])
+    walk = spec["settings"]
+    bundle = collect(
+        spec["paths"],
+        skip_unreadable=walk.get("skip_unreadable", False),
+        follow_symlinks=walk.get("follow_symlinks", False),
+    )
     difference = journal.changed(spec.get("sources") or [], journal.fingerprint(bundle))
     if spec.get("sources") is not None and difference:
         raise SourceError(f"cannot resume job {job_id}: {difference} since it started; publish again")

@@ -150,8 +150,8 @@ class HttpBackend:
         if isinstance(auth, str):  # --auth user:password from the command line or a magic
             auth = parse_auth(auth, "--auth")
         self._auth = auth or url_auth or (parse_auth(env_auth) if env_auth else None)
-        for value in self._headers.values():
-            redact.register(value)
+        for name, value in self._headers.items():
+            redact.register_header(name, value)
         if self._auth:
             redact.register_basic(*self._auth)
         # No byte moving for this long ends an attempt (connect, send or receive).

@@ -5,6 +5,7 @@ its ``files`` rows (``result_json`` was scrubbed): every column of the ledger is
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -55,8 +56,13 @@ def test_a_secret_echoed_into_the_link_is_not_stored(tmp_path, isolated_home, wh
         (src / "a.txt").write_text("result\n")
         url = f"http://127.0.0.1:{server.server_address[1]}/drop/"
         result = jp.publish(src, url, archive=False, headers={"X-Api-Key": TOKEN})
-        assert TOKEN in result.url  # the server did echo it: the test can see a leak
+        echoed = server.RequestHandlerClass.objects  # the server did take the upload
     finally:
         server.shutdown()
         server.server_close()
+    assert echoed, "nothing was uploaded: the test would prove nothing"
     assert find_secrets(all_forms([TOKEN]), folders=[isolated_home]) == []
+    # Not shown either: the returned result (card, --json, saved notebook outputs).
+    shown = json.dumps(result.to_dict()) + str(result)
+    assert find_secrets(all_forms([TOKEN]), texts={"result": shown}) == []
+    assert "***" in result.url
