@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -303,13 +304,25 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .journal import install_sigterm
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main_thread else None
+    if main_thread:
+        install_sigterm()  # SIGTERM takes Ctrl-C's path: abort, mark failed, clean up
+    try:
+        return _run_command(args)
+    finally:
+        if main_thread:  # main() called in-process (a test, a kernel) leaves no handler behind
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """One command; every expected failure is one line on stderr and an exit code."""
+    from .journal import Terminated
     from .redact import scrub
 
-    args = build_parser().parse_args(argv)
-    from .journal import Terminated, install_sigterm
-
-    if threading.current_thread() is threading.main_thread():
-        install_sigterm()  # SIGTERM takes Ctrl-C's path: abort, mark failed, clean up
     try:
         return COMMANDS[args.command](args)
     except Terminated:

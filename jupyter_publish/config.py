@@ -65,8 +65,10 @@ def quiet_by_default() -> bool:
 
 
 IDLE_TIMEOUT_ENV = "JUPYTER_PUBLISH_IDLE_TIMEOUT"
-DEFAULT_IDLE_TIMEOUT = 60.0
-"""Seconds a transfer may go without moving a byte before it is called stalled."""
+DEFAULT_IDLE_TIMEOUT = 30.0
+"""Seconds a connection may go without moving a byte before it is called stalled. A
+stall is retried once on a fresh connection, so a hung server ends a transfer within
+about a minute without progress."""
 RETRIES_ENV = "JUPYTER_PUBLISH_RETRIES"
 DEFAULT_RETRIES = 4
 """Extra attempts after a transient fault (so 5 in all), with exponential backoff."""
@@ -88,7 +90,7 @@ def _number(name: str, default: float, low: float, high: float) -> float:
 
 
 def idle_timeout() -> float:
-    """``$JUPYTER_PUBLISH_IDLE_TIMEOUT`` seconds (0.1–3600), default 60."""
+    """``$JUPYTER_PUBLISH_IDLE_TIMEOUT`` seconds (0.1–3600), default 30."""
     return _number(IDLE_TIMEOUT_ENV, DEFAULT_IDLE_TIMEOUT, 0.1, 3600)
 
 

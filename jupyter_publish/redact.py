@@ -178,4 +178,3 @@ def _mask_password(match: re.Match[str]) -> str:
 
 
 _PORT_THEN_PATH = re.compile(r"\d{1,5}[/?#]")
-

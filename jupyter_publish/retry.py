@@ -65,17 +65,25 @@ def reset_while_connecting(error: BaseException | None) -> bool:
     return False
 
 
+STALL_RETRIES = 1
+"""A stall gets one fresh connection (a dead middlebox or a stuck socket), not more: with
+the idle limit of 30 s a hung server ends the transfer within a minute of no progress."""
+
+
 def retrying(action: Callable[[], T], *, retries: int | None = None) -> T:
     """``action()``, run again after each :class:`TransientError` up to ``retries`` more
-    times (default ``config.retries()``); the last fault is raised, saying how many tries."""
+    times (default ``config.retries()``), a stall at most :data:`STALL_RETRIES` times;
+    the last fault is raised, saying how many tries."""
     extra = config.retries() if retries is None else retries
-    attempt = 0
+    attempt = stalls = 0
     while True:
         try:
             return action()
         except TransientError as exc:
-            if attempt >= extra or getattr(exc, _EXHAUSTED, False):
-                if attempt:
+            if isinstance(exc, StalledError):
+                stalls += 1
+            if attempt >= extra or stalls > STALL_RETRIES or getattr(exc, _EXHAUSTED, False):
+                if attempt and not getattr(exc, _EXHAUSTED, False):
                     exc.args = (f"{exc} (gave up after {attempt + 1} attempts)",)
                 raise
             pause(backoff(attempt))  # raises Cancelled / KeyboardInterrupt promptly

@@ -71,3 +71,14 @@ def test_no_extract_does_not_unpack_the_folders_of_the_archive(tmp_path):
     [only] = Path(tmp_path / "back").iterdir()
     assert only.name.endswith(".tar.gz") and only.is_file()
     assert back.dirs == []
+
+
+def test_the_command_line_called_in_process_leaves_sigterm_as_it_was(capsys):
+    """`cli.main()` in a kernel or a test must not leave its SIGTERM handler behind."""
+    import signal
+
+    from jupyter_publish import cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["jobs"]) == 0
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -70,3 +70,24 @@ def test_a_stalled_upload_ends_after_the_idle_limit(request, tmp_path, kind):
         with pytest.raises(StalledError) as info:
             store.publish(src, proxy)
         _assert_stalled(info, time.monotonic() - started, proxy, kind, "publish")
+
+
+@pytest.mark.parametrize("kind", ["http", "ipfs"])
+def test_a_stall_is_retried_once_however_many_retries_are_allowed(request, tmp_path, monkeypatch, kind):
+    """RETRIES=4 is for faults a new attempt cures; a hung server gets one fresh
+    connection, so no progress for about 2 x the idle limit ends the transfer."""
+    monkeypatch.setenv("JUPYTER_PUBLISH_RETRIES", "4")
+    store = Store(kind, request)
+    src = source(tmp_path, 3 * MiB)
+    with FaultProxy(store.port) as proxy:
+        result = store.publish(src, proxy)
+        before = proxy.connections
+        proxy.add(Fault("stall", direction="down", at=256 * 1024, times=1000))
+        started = time.monotonic()
+        with pytest.raises(StalledError) as info:
+            store.fetch(result, tmp_path / "out", proxy)
+        took = time.monotonic() - started
+        tries = proxy.connections - before
+    assert "gave up after 2 attempts" in str(info.value), info.value
+    assert tries <= 3, tries  # two tries (an IPFS fetch may ask once before reading)
+    assert took < 2 * IDLE + 4, took
