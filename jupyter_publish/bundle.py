@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import SourceError
 from .hashing import CHUNK
-from .walk import walk_tree
+from .walk import ACCESS_EFFECTIVE, walk_tree
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,6 @@ def _walk(root: Path, prefix: str, options: dict[str, bool]) -> tuple[list[Sourc
     return files, walked.dirs, walked.skipped
 
 
-_ACCESS_EFFECTIVE = os.access in os.supports_effective_ids
-
-
 def _source(path: Path, name: str) -> SourceFile:
     """A publishable file, or a one-line SourceError saying why it is not.
 
@@ -129,7 +126,7 @@ def _source(path: Path, name: str) -> SourceFile:
         info = os.stat(text)
         if not stat.S_ISREG(info.st_mode):  # never open a FIFO or device: it could block
             raise SourceError(f"cannot publish {text!r}: not a regular file")
-        if not os.access(text, os.R_OK, effective_ids=_ACCESS_EFFECTIVE):
+        if not os.access(text, os.R_OK, effective_ids=ACCESS_EFFECTIVE):
             raise PermissionError
     except SourceError:
         raise

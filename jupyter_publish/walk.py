@@ -20,7 +20,8 @@ from .errors import SourceError
 
 SKIP_HINT = "pass skip_unreadable=True (--skip-unreadable) to leave it out"
 FOLLOW_HINT = "pass follow_symlinks=True (--follow-symlinks) to include what it points to"
-_ACCESS_EFFECTIVE = os.access in os.supports_effective_ids
+ACCESS_EFFECTIVE = os.access in os.supports_effective_ids
+"""access() can answer for the effective IDs (setuid helpers, root with dropped capabilities)."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _classify(entry: os.DirEntry[str], real_top: str, follow: bool, verb: str) -
         return "dir", info
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file (a FIFO, socket or device)", info
-    if not os.access(entry.path, os.R_OK, effective_ids=_ACCESS_EFFECTIVE):
+    if not os.access(entry.path, os.R_OK, effective_ids=ACCESS_EFFECTIVE):
         raise PermissionError(errno.EACCES, "permission denied")
     return "file", info
 
