@@ -392,10 +392,14 @@ class HttpBackend:
     ) -> Generator[bytes, None, None]:
         """The upload's bytes: exactly its declared size, or one line saying it changed
         (and then the request is left incomplete, so the server keeps nothing)."""
+        replayed = replay.sent  # bytes a failed attempt already counted in the bar
         for chunk in exactly(replay.chunks(CHUNK), upload.size, upload.name):
             yield chunk
             if progress:
-                progress(len(chunk))
+                fresh = max(0, len(chunk) - replayed)  # a retry never takes the bar past 100%
+                replayed = max(0, replayed - len(chunk))
+                if fresh:
+                    progress(fresh)
 
     @classmethod
     def _form_chunks(
