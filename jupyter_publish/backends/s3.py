@@ -356,8 +356,14 @@ class S3Backend:
             lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra), what=what
         )
         if self.journal is not None:
-            self.journal.opened(self.endpoint, self.region, self.bucket, key, created["UploadId"])
+            self.journal.opened(
+                self.endpoint, self.region, self.bucket, key, created["UploadId"], self._abort_profile()
+            )
         return created["UploadId"], {}
+
+    def _abort_profile(self) -> str | None:
+        """The profile a later run aborts this job's uploads with (none with explicit keys)."""
+        return None if any(self._keys.values()) else self.profile
 
     def _listed_parts(self, key: str, upload_id: str, what: str) -> dict[int, dict[str, Any]] | None:
         """ListParts of an upload a previous run left open: {number: part}, or None if gone."""
