@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from .errors import (
 from .extract import DEFAULT_MAX_RATIO, remove_tree
 from .hashing import ContentHasher, Digest, hash_file
 from .ledger import Ledger
-from .progress import progress_bar
+from .progress import Listener, listening, progress_bar, progress_listener
 from .results import FetchedFile, FetchResult, PublishedResult
 from .transfer import DEFAULT_CONCURRENCY, run_all
 from .transfer import concurrency as checked_concurrency
@@ -478,7 +479,8 @@ def _extract_into(
     tree.parent.mkdir(parents=True, exist_ok=True)
     # Each member is hashed while it is written: nothing is read back from disk.
     digests: dict[str, Digest] = {}
-    extract_archive(archive, tree, digests=digests, cid_version=0, max_ratio=max_ratio)
+    with _busy(staging):  # no progress hook while unpacking: waiters see the lock touched
+        extract_archive(archive, tree, digests=digests, cid_version=0, max_ratio=max_ratio)
     expected = {e["path"]: e for e in item.archive_of or []}
     files: list[FetchedFile] = []
     for rel in sorted(digests):
@@ -530,7 +532,11 @@ def _folders_in(tree: Path) -> list[str]:
 
 
 LOCK_POLL = 0.05
-"""Seconds between attempts at a busy destination lock."""
+"""Seconds before the first new attempt at a busy destination lock (then longer)."""
+LOCK_POLL_MAX = 1.0
+"""The longest wait between two attempts: a long fetch is waited for at little cost."""
+LOCK_TOUCH = 0.5
+"""The holder marks progress on its lock file at most this often."""
 
 
 @contextlib.contextmanager
@@ -538,10 +544,12 @@ def destination_lock(target: Path) -> Iterator[Path]:
     """Hold the destination for one fetch; yield the staging folder that goes with it.
 
     The lock is an ``flock`` on ``.NAME.jp-lock`` beside ``target``, so a crashed fetch
-    never leaves it held. A second fetch waits as long as the first makes progress (its
-    staging folder or the destination changes within the idle limit), then finds the
-    verified result in place; a fetch that stalls is named in one line. Where the
-    filesystem has no locks, each process stages in a folder of its own instead.
+    never leaves it held. The holder touches the lock file as bytes arrive (through the
+    progress hook) and while it unpacks; a second fetch waits as long as that file or
+    the destination changes within the idle limit (a ``stat`` or two per poll, never a
+    walk of the staging tree), then finds the verified result in place; a fetch that
+    stalls is named in one line. Where the filesystem (or the OS) has no locks, each
+    process stages in a folder of its own instead.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.jp-partial"
@@ -554,21 +562,81 @@ def destination_lock(target: Path) -> Iterator[Path]:
         finally:
             remove_tree(own)
         return
+    beat = _Heartbeat(lock_path)
+    _HEARTBEATS[staging] = beat
     try:
-        yield staging
+        with listening(beat.listener(progress_listener.get())):
+            yield staging
     finally:
+        _HEARTBEATS.pop(staging, None)
         with contextlib.suppress(OSError):
             os.unlink(lock_path)  # before unlocking: a waiter then re-opens a fresh file
         handle.close()
 
 
+class _Heartbeat:
+    """The holder's sign of progress for waiters: the lock file's mtime, touched at most
+    every ``LOCK_TOUCH`` seconds (a clock read per call otherwise)."""
+
+    def __init__(self, lock_path: Path) -> None:
+        self.lock_path = lock_path
+        self._last = time.monotonic()
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        if now - self._last < LOCK_TOUCH:
+            return
+        self._last = now
+        with contextlib.suppress(OSError):
+            os.utime(self.lock_path)
+
+    def listener(self, previous: Listener | None) -> Listener:
+        """A progress listener that beats, then passes the update on (a widget's bar)."""
+
+        def update(done: int, total: int | None) -> None:
+            self.beat()
+            if previous is not None:
+                previous(done, total)
+
+        return update
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Beat from a daemon thread while local work with no progress hook runs (unpacking)."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(LOCK_TOUCH):
+                self.beat()
+
+        worker = threading.Thread(target=run, daemon=True, name="jupyter-publish-lock-beat")
+        worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+
+
+_HEARTBEATS: dict[Path, _Heartbeat] = {}
+"""The heartbeat of each staging folder this process holds."""
+
+
+def _busy(staging: Path) -> contextlib.AbstractContextManager[None]:
+    beat = _HEARTBEATS.get(staging)
+    return beat.busy() if beat is not None else contextlib.nullcontext()
+
+
 def _acquire(lock_path: Path, target: Path, staging: Path) -> Any:
-    """The open, locked lock file, or None when the filesystem cannot lock."""
-    import fcntl
+    """The open, locked lock file, or None when the filesystem or the OS cannot lock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; the caller stages in a folder of its own
+        return None
 
     idle = config.idle_timeout()
-    last_seen: tuple[int, int] | None = None
+    last_seen: tuple[int, ...] | None = None
     changed_at = time.monotonic()
+    poll = LOCK_POLL
     while True:
         # 0600 whatever the umask: another account that could open it could flock it and
         # stall this user's fetches. Held open for the whole fetch.
@@ -577,6 +645,7 @@ def _acquire(lock_path: Path, target: Path, staging: Path) -> Any:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(handle)
+            seen = _activity(handle, staging, target)
             handle.close()
         except OSError:  # ENOLCK, EOPNOTSUPP: a filesystem without locks
             handle.close()
@@ -590,17 +659,17 @@ def _acquire(lock_path: Path, target: Path, staging: Path) -> Any:
                 return handle
             handle.close()
             continue
-        seen = _activity(staging, target)
         now = time.monotonic()
         if seen != last_seen:
-            last_seen, changed_at = seen, now
+            last_seen, changed_at, poll = seen, now, LOCK_POLL
         elif now - changed_at > idle:
             who = f"process {holder}" if holder else "another process"
             raise DestinationError(
                 f"another fetch ({who}) is writing into {target} and made no progress for "
                 f"{idle:g} s; wait for it to finish or fetch into another folder"
             )
-        time.sleep(LOCK_POLL)
+        time.sleep(min(poll, max(0.0, changed_at + idle - now) + LOCK_POLL))
+        poll = min(LOCK_POLL_MAX, poll * 1.5)
 
 
 def _holder(handle: Any) -> str:
@@ -619,19 +688,20 @@ def _same_file(handle: Any, path: Path) -> bool:
         return False
 
 
-def _activity(staging: Path, target: Path) -> tuple[int, int]:
-    """Bytes and newest change under the staging folder, plus the destination's own change."""
-    total, newest = 0, 0
+def _activity(handle: Any, staging: Path, target: Path) -> tuple[int, ...]:
+    """What changes while the holder makes progress: the lock file (its inode and mtime,
+    which the holder touches) and the staging folder's and destination's own mtimes.
+    A few ``stat`` calls, whatever the size of the tree being written."""
+    seen: list[int] = []
+    with contextlib.suppress(OSError):
+        st = os.fstat(handle.fileno())
+        seen += [st.st_ino, st.st_mtime_ns]
     for top in (staging, target):
-        with contextlib.suppress(OSError):
-            newest = max(newest, os.stat(top).st_mtime_ns)
-    for current, _dirs, files in os.walk(staging):
-        for name in files:
-            with contextlib.suppress(OSError):
-                st = os.stat(os.path.join(current, name))
-                total += st.st_size
-                newest = max(newest, st.st_mtime_ns)
-    return total, newest
+        try:
+            seen.append(os.stat(top).st_mtime_ns)
+        except OSError:
+            seen.append(0)
+    return tuple(seen)
 
 
 __all__ = ["destination_lock", "fetch"]

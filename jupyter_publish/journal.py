@@ -5,8 +5,9 @@ power cut) or be asked to stop (SIGTERM). So that nothing dangles afterwards:
 
 * the ledger records, for each running job, the PID, host name and process start time
   (from ``/proc/PID/stat``: a reused PID has another start time) — :func:`identity`;
-* every S3 multipart upload is recorded (endpoint, bucket, key, UploadId; never a key or
-  secret) *before* its first part is sent, and forgotten once completed or aborted —
+* every S3 multipart upload is recorded (endpoint, bucket, key, UploadId, AWS profile
+  name; never a key or secret) *before* its first part is sent, and forgotten once
+  completed or aborted (or given up after a few failed aborts) —
   :class:`MultipartJournal`;
 * the next run that lists jobs or publishes finds ``running`` jobs of this host whose
   process is gone, marks them ``interrupted`` and cleans their leftovers: temp files of
@@ -86,8 +87,8 @@ def reap(ledger: Ledger, keep: str | None = None, *, abort_uploads: bool = True)
     process cannot be checked from here). ``keep`` is a job whose leftovers must stay
     (the one being resumed). A listing (``abort_uploads=False``) removes temp files but
     keeps a dead job's partial multipart uploads, so that ``resume`` after a look at
-    ``jobs`` still sends only the missing parts; the next publish aborts them (and
-    retries aborts an unreachable endpoint refused before).
+    ``jobs`` still sends only the missing parts; the next publish aborts them, in the
+    background (see :func:`abort_in_background`), trying again on later runs a few times.
     """
     host = host_name()
     marked = []
@@ -104,17 +105,82 @@ def reap(ledger: Ledger, keep: str | None = None, *, abort_uploads: bool = True)
     for job_id in set(marked) - {keep}:
         remove_temp_files(job_id)
     if abort_uploads:
-        for job_id in ledger.jobs_with_open_uploads() - {keep}:
-            clean_leftovers(ledger, job_id)
+        jobs = ledger.jobs_with_open_uploads() - {keep}
+        for job_id in jobs:
+            remove_temp_files(job_id)
+        if jobs:
+            abort_in_background(ledger, sorted(jobs))
     return marked
 
 
+ABORT_TRIES = 5
+"""Failed aborts of one recorded multipart upload before it is given up (and noted)."""
+ABORT_MAX_AGE = 7 * 86400
+"""Seconds after which a recorded upload that still cannot be aborted is given up."""
+ABORT_WAIT = 2.0
+"""Longest a publish waits for the aborts of earlier jobs' uploads (they go on behind it)."""
+_aborting: dict[str, threading.Thread] = {}
+_aborting_lock = threading.Lock()
+
+
+def abort_in_background(ledger: Ledger, job_ids: list[str]) -> None:
+    """Abort the jobs' open multipart uploads in a daemon thread, waiting ``ABORT_WAIT`` at most.
+
+    An endpoint that is gone or firewalled would otherwise hold every publish (even to
+    ``local``) for its timeouts; one thread per ledger at a time, so a slow abort is never
+    tried twice at once.
+    """
+    where = str(ledger.path)
+    with _aborting_lock:
+        running = _aborting.get(where)
+        if running is not None and running.is_alive():
+            return
+        worker = threading.Thread(
+            target=_abort_all, args=(ledger, job_ids), daemon=True, name="jupyter-publish-abort"
+        )
+        _aborting[where] = worker
+        worker.start()
+    worker.join(ABORT_WAIT)
+
+
+def _abort_all(ledger: Ledger, job_ids: list[str]) -> None:
+    with contextlib.suppress(Exception):  # a ledger removed meanwhile, a full disk: next run
+        for job_id in job_ids:
+            clean_leftovers(ledger, job_id)
+
+
 def clean_leftovers(ledger: Ledger, job_id: str) -> None:
-    """Remove a finished or dead job's temp files and abort its open multipart uploads."""
+    """Remove a finished or dead job's temp files and abort its open multipart uploads.
+
+    Each failed abort counts; after ``ABORT_TRIES`` of them, or ``ABORT_MAX_AGE`` after
+    the upload began, the record is dropped and the job's error text says what was left.
+    """
     remove_temp_files(job_id)
     for record in ledger.open_uploads(job_id):
+        tries = ledger.count_abort(record["upload_id"])
         if abort_upload(record):
             ledger.forget_upload(record["upload_id"])
+        elif tries >= ABORT_TRIES or _age(record["created_at"]) >= ABORT_MAX_AGE:
+            ledger.forget_upload(record["upload_id"])
+            ledger.add_note(
+                job_id,
+                f"its multipart upload to s3://{record['bucket']}/{record['key']} (UploadId "
+                f"{record['upload_id']}) could not be aborted in {tries} tries and was given up: "
+                "abort it at the store, or let a lifecycle rule remove incomplete uploads",
+            )
+
+
+def _age(created_at: str | None) -> float:
+    """Seconds since an ISO-8601 UTC time as the ledger stores it (0 if unreadable)."""
+    from datetime import datetime, timezone
+
+    try:
+        then = datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - then).total_seconds()
 
 
 def remove_temp_files(job_id: str) -> int:
@@ -131,13 +197,17 @@ def remove_temp_files(job_id: str) -> int:
 
 
 def abort_upload(record: dict[str, Any]) -> bool:
-    """Abort one recorded multipart upload; True once it is gone (aborted or unknown)."""
+    """Abort one recorded multipart upload; True once it is gone (aborted or unknown).
+
+    With the AWS profile the upload was made with (recorded by name), else the default
+    credential chain; explicit keys are never recorded, so their uploads may fail here.
+    """
     import boto3
     import botocore.config
     import botocore.exceptions
 
     endpoint = record["endpoint"] or None
-    options: dict[str, Any] = {"retries": {"max_attempts": 2}, "connect_timeout": 5, "read_timeout": 30}
+    options: dict[str, Any] = {"retries": {"max_attempts": 2}, "connect_timeout": 5, "read_timeout": 15}
     if endpoint and "amazonaws.com" not in endpoint:
         options.update(
             request_checksum_calculation="when_required",
@@ -145,7 +215,7 @@ def abort_upload(record: dict[str, Any]) -> bool:
             s3={"addressing_style": "path"},
         )
     try:
-        client = boto3.session.Session().client(
+        client = boto3.session.Session(profile_name=record.get("profile") or None).client(
             "s3",
             endpoint_url=endpoint,
             region_name=record["region"] or None,
@@ -174,8 +244,16 @@ class MultipartJournal:
         self.kept = self.sent = self.skipped = 0
         self._lock = threading.Lock()
 
-    def opened(self, endpoint: str | None, region: str | None, bucket: str, key: str, upload_id: str) -> None:
-        self.ledger.record_upload(self.job_id, endpoint, region, bucket, key, upload_id)
+    def opened(
+        self,
+        endpoint: str | None,
+        region: str | None,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        profile: str | None = None,
+    ) -> None:
+        self.ledger.record_upload(self.job_id, endpoint, region, bucket, key, upload_id, profile)
 
     def closed(self, upload_id: str) -> None:
         self.ledger.forget_upload(upload_id)

@@ -68,13 +68,18 @@ CREATE TABLE IF NOT EXISTS multipart_uploads (
     region      TEXT,
     bucket      TEXT NOT NULL,
     key         TEXT NOT NULL,
-    created_at  TEXT NOT NULL
+    created_at  TEXT NOT NULL,
+    profile     TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS multipart_job ON multipart_uploads(job_id);
 """
 LIVENESS_COLUMNS = {"pid": "INTEGER", "host": "TEXT", "proc_start": "TEXT", "spec_json": "TEXT"}
 """Added to ``jobs`` for liveness and resume (see :mod:`jupyter_publish.journal`); older
 ledgers get them on open, NULL for their jobs (which are then never called dead)."""
+UPLOAD_COLUMNS = {"profile": "TEXT", "attempts": "INTEGER NOT NULL DEFAULT 0"}
+"""Added to ``multipart_uploads``: the AWS profile the upload was made with (a name, never
+a key) to abort it with, and how many aborts failed (stale ones are given up)."""
 WAL_ATTEMPTS = 20
 """Switching a brand-new database to WAL can meet ``database is locked`` (FACTS.md)."""
 
@@ -268,17 +273,46 @@ class Ledger:
             return cursor.rowcount == 1
 
     def record_upload(
-        self, job_id: str, endpoint: str | None, region: str | None, bucket: str, key: str, upload_id: str
+        self,
+        job_id: str,
+        endpoint: str | None,
+        region: str | None,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        profile: str | None = None,
     ) -> None:
         with self._connect() as db:
             db.execute(
-                "INSERT OR REPLACE INTO multipart_uploads VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (upload_id, job_id, endpoint, region, bucket, key, utc_now()),
+                "INSERT OR REPLACE INTO multipart_uploads"
+                " (upload_id, job_id, endpoint, region, bucket, key, created_at, profile, attempts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                (upload_id, job_id, endpoint, region, bucket, key, utc_now(), profile),
             )
 
     def forget_upload(self, upload_id: str) -> None:
         with self._connect() as db:
             db.execute("DELETE FROM multipart_uploads WHERE upload_id=?", (upload_id,))
+
+    def count_abort(self, upload_id: str) -> int:
+        """One more abort of ``upload_id`` tried (counted before it runs: a process that
+        dies meanwhile still used a try); returns the tries so far."""
+        with self._connect() as db:
+            db.execute("UPDATE multipart_uploads SET attempts=attempts+1 WHERE upload_id=?", (upload_id,))
+            row = db.execute(
+                "SELECT attempts FROM multipart_uploads WHERE upload_id=?", (upload_id,)
+            ).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def add_note(self, job_id: str, note: str) -> None:
+        """Append ``note`` to a job's error text (what was left behind, what to do)."""
+        text = scrub(note, links=False)
+        with self._connect() as db:
+            db.execute(
+                "UPDATE jobs SET error = CASE WHEN error IS NULL OR error = '' THEN ?"
+                " ELSE error || '; ' || ? END WHERE job_id=?",
+                (text, text, job_id),
+            )
 
     def open_uploads(self, job_id: str) -> list[dict[str, Any]]:
         with self._connect() as db:
@@ -408,8 +442,9 @@ class Ledger:
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Bring a ledger made by an older version up to date (ADD COLUMN keeps every row)."""
-    have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-    for name, kind in LIVENESS_COLUMNS.items():
-        if name not in have:
-            with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
-                db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+    for table, columns in (("jobs", LIVENESS_COLUMNS), ("multipart_uploads", UPLOAD_COLUMNS)):
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")

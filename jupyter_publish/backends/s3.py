@@ -25,6 +25,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,7 +39,7 @@ from ..errors import (
     SourceError,
     TransientError,
 )
-from ..retry import exhausted, stalled
+from ..retry import exhausted, retrying, stalled
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 MiB = 1024 * 1024
@@ -355,8 +356,14 @@ class S3Backend:
             lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra), what=what
         )
         if self.journal is not None:
-            self.journal.opened(self.endpoint, self.region, self.bucket, key, created["UploadId"])
+            self.journal.opened(
+                self.endpoint, self.region, self.bucket, key, created["UploadId"], self._abort_profile()
+            )
         return created["UploadId"], {}
+
+    def _abort_profile(self) -> str | None:
+        """The profile a later run aborts this job's uploads with (none with explicit keys)."""
+        return None if any(self._keys.values()) else self.profile
 
     def _listed_parts(self, key: str, upload_id: str, what: str) -> dict[int, dict[str, Any]] | None:
         """ListParts of an upload a previous run left open: {number: part}, or None if gone."""
@@ -605,13 +612,13 @@ class S3Backend:
         return RemoteObject(name, f"s3://{bucket}/{key}", size=size, sha256=sha, ranged=True)
 
     def _load_manifest(self, bucket: str, key: str) -> Any:
-        """The sidecar manifest's JSON; anything else at that key is one line, never a traceback."""
+        """The sidecar manifest's JSON; anything else at that key is one line, never a traceback.
+
+        Read again (with backoff) when the connection breaks off mid-body, like every
+        other read: botocore retries the request, not a body that stops half way.
+        """
         where = f"s3://{bucket}/{key}"
-        body = self._call(lambda: self.client.get_object(Bucket=bucket, Key=key), what=where)["Body"]
-        try:
-            data = body.read(MAX_MANIFEST_BYTES + 1)
-        finally:
-            body.close()
+        data = retrying(lambda: self._manifest_bytes(bucket, key, where))
         if len(data) > MAX_MANIFEST_BYTES:
             raise _bad_manifest(where, f"larger than {MAX_MANIFEST_BYTES >> 20} MiB")
         try:
@@ -620,6 +627,12 @@ class S3Backend:
             raise _bad_manifest(where, "nested too deeply") from None
         except ValueError as exc:  # includes UnicodeDecodeError
             raise _bad_manifest(where, f"not JSON: {str(exc)[:80]}") from None
+
+    def _manifest_bytes(self, bucket: str, key: str, where: str) -> bytes:
+        """One GET of the manifest (at most one byte past the cap); a cut is a TransientError."""
+        body = self._call(lambda: self.client.get_object(Bucket=bucket, Key=key), what=where)["Body"]
+        fault = partial(self._transport_error, what=where)
+        return b"".join(_iter_body(body, MAX_MANIFEST_BYTES + 1, fault))
 
     def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         """One GET from ``offset`` (``length`` bytes, or to the end) as a ranged request."""
@@ -641,7 +654,8 @@ class S3Backend:
             body.close()
             raise RangeIgnored(f"{location}: the store answered a range request with the whole object")
         if offset and whole:
-            _skip(body, offset)  # the store ignored Range and sent everything
+            # The store ignored Range and sent everything: a cut while skipping is retried too.
+            _skip(body, offset, lambda exc: self._transport_error(exc, location))
         return _iter_body(body, length, lambda exc: self._transport_error(exc, location))
 
     def close(self) -> None:
@@ -849,12 +863,21 @@ def _iter_body(
             body.close()
 
 
-def _skip(body: Any, count: int) -> None:
-    while count > 0:
-        chunk = body.read(min(count, MiB))
-        if not chunk:
-            break
-        count -= len(chunk)
+def _skip(body: Any, count: int, fault: Callable[[BaseException], PublishError]) -> None:
+    """Read past ``count`` bytes of ``body``; a connection that breaks off is ``fault(exc)``."""
+    import botocore.exceptions as bx
+    import urllib3.exceptions as ux
+
+    try:
+        while count > 0:
+            chunk = body.read(min(count, MiB))
+            if not chunk:
+                break
+            count -= len(chunk)
+    except (bx.BotoCoreError, ux.HTTPError, OSError) as exc:
+        with contextlib.suppress(Exception):
+            body.close()
+        raise fault(exc) from None
 
 
 MAX_MANIFEST_BYTES = 256 * 2**20
