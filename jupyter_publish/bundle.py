@@ -50,6 +50,7 @@ def collect(
     *,
     skip_unreadable: bool = False,
     follow_symlinks: bool = False,
+    hidden: bool = True,
 ) -> Bundle:
     """Build a bundle from paths, folders and glob patterns.
 
@@ -57,9 +58,11 @@ def collect(
     Bacalhau's output folder; several paths keep their own names side by side.
     Anything under a folder that cannot be read fails in one line, or with
     ``skip_unreadable`` is left out and listed in ``Bundle.skipped``; a symlink leading
-    out of its folder is refused unless ``follow_symlinks`` (see :mod:`.walk`).
+    out of its folder is refused unless ``follow_symlinks`` (see :mod:`.walk`); a symlink
+    publishes its target's bytes. ``hidden=False`` leaves out dotfiles and dotfolders under
+    a folder (``ipfs add -r`` without ``--hidden``); a path named explicitly is kept.
     """
-    options = {"skip_unreadable": skip_unreadable, "follow_symlinks": follow_symlinks}
+    options = {"skip_unreadable": skip_unreadable, "follow_symlinks": follow_symlinks, "hidden": hidden}
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
         raise SourceError("nothing to publish: give at least one file or folder")

@@ -15,8 +15,13 @@ Kubo importer that decide a CID:
 Not covered: HAMT-sharded directories. Kubo shards a directory once the sum of
 ``len(name) + len(cid bytes)`` over its entries reaches 256 KiB (several thousand
 entries); :func:`directory_node` still returns the basic directory then, with a
-``UserWarning`` saying its CID will differ from Kubo's. Symlinks are followed (their
-content is published), whereas ``ipfs add -r`` would store a UnixFS symlink node.
+``UserWarning`` saying its CID will differ from Kubo's.
+
+Symlinks inside a folder are UnixFS symlink nodes by default (``symlinks="node"``), as
+``ipfs add -r`` stores them: a dag-pb node whose UnixFS Data is ``Type=Symlink`` and the
+link's target text, no links (dag-pb in CIDv1 too). ``symlinks="follow"`` hashes what the
+link points to instead: that is what a publish uploads and records (see :func:`cid_params`).
+``hidden=False`` leaves out dotfiles and dotfolders, as ``ipfs add -r`` without ``--hidden``.
 The tiny protobuf encoder is inline, and so are the two CID string forms ``ipfs add``
 prints (base58btc for v0, base32 for v1): ``multiformats`` validates types on every call
 and cost ~1 ms per CID, more than hashing a small file. It still parses arbitrary CIDs.
@@ -31,16 +36,19 @@ import stat
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from multiformats import CID
 
 from .errors import DestinationError, SourceError
 
 __all__ = [
+    "CHUNKER",
     "CHUNK_SIZE",
     "DagNode",
     "FileCidBuilder",
     "cid_of",
+    "cid_params",
     "cid_v1",
     "directory_node",
     "file_node",
@@ -51,6 +59,7 @@ __all__ = [
 ]
 
 CHUNK_SIZE: int = 262144
+CHUNKER: str = f"size-{CHUNK_SIZE}"  # Kubo's --chunker spelling of the one chunker we use
 MAX_LINKS: int = 174
 HAMT_SHARDING_SIZE: int = 262144  # Kubo's Import.UnixFSHAMTDirectorySizeThreshold default
 
@@ -280,6 +289,18 @@ def _file_link(path: str | os.PathLike[str], cid_version: int) -> _Link:
     return builder._finish_link()
 
 
+def _symlink_link(target: str, cid_version: int) -> _Link:
+    """A symlink as ``ipfs add -r`` stores it: (CID bytes, Tsize, size 0).
+
+    PBNode{Data: UnixFS{Type=Symlink(4), Data=target}}, no links, as boxo's
+    ``unixfs.SymlinkData``; dag-pb whatever the CID version (raw leaves are file chunks only).
+    """
+    raw = os.fsencode(target)
+    unixfs = b"\x08\x04" + (_bytes_field(0x12, raw) if raw else b"")
+    block = _bytes_field(0x0A, unixfs)
+    return _cid_bytes(block, _V1_DAG_PB if cid_version else b""), len(block), 0
+
+
 def _name_bytes(name: str) -> bytes:
     if not name or name in (".", "..") or "/" in name:
         raise ValueError(f"invalid directory entry name {name!r}")
@@ -376,7 +397,14 @@ def _tree_links(files: Mapping[str, _Link | None], cid_version: int, stacklevel:
     return done
 
 
-def _tree_link(root: str, cid_version: int, skip_unreadable: bool, follow_symlinks: bool) -> _Link:
+def _tree_link(
+    root: str,
+    cid_version: int,
+    skip_unreadable: bool,
+    follow_symlinks: bool,
+    symlinks: str = "follow",
+    hidden: bool = True,
+) -> _Link:
     """The directory at ``root``, built bottom-up from one walk of the disk.
 
     The walk is :func:`jupyter_publish.walk.walk_tree`, the one publishing uses: the same
@@ -386,9 +414,15 @@ def _tree_link(root: str, cid_version: int, skip_unreadable: bool, follow_symlin
     from .walk import skipped_line, walk_tree
 
     walked = walk_tree(
-        root, skip_unreadable=skip_unreadable, follow_symlinks=follow_symlinks, verb="compute the CID of"
+        root,
+        skip_unreadable=skip_unreadable,
+        follow_symlinks=follow_symlinks,
+        verb="compute the CID of",
+        symlinks=symlinks,
+        hidden=hidden,
     )
     files: dict[str, _Link | None] = {f.name: _file_link(f.path, cid_version) for f in walked.files}
+    files.update((link.name, _symlink_link(link.target, cid_version)) for link in walked.links)
     files.update(dict.fromkeys(walked.dirs))
     if walked.skipped:
         warnings.warn(f"{root}: {skipped_line(walked.skipped)}; the CID leaves them out", stacklevel=3)
@@ -401,28 +435,63 @@ def cid_of(
     *,
     skip_unreadable: bool = False,
     follow_symlinks: bool = False,
+    symlinks: str = "node",
+    hidden: bool = True,
+    raw_leaves: bool | None = None,
+    chunker: str = CHUNKER,
 ) -> str:
     """The CID ``ipfs add [-r --hidden]`` gives a file or a whole directory tree.
 
-    Hidden files and empty directories are included; symlinks inside the folder are
-    followed. As when publishing, anything unreadable fails in one line (or, with
-    ``skip_unreadable``, is left out with a one-line warning), and a symlink out of the
-    folder is refused unless ``follow_symlinks``: never a CID of a silently partial tree.
+    Empty directories are included, and hidden entries unless ``hidden=False`` (``ipfs
+    add -r`` without ``--hidden``). A symlink inside a folder is a UnixFS symlink node
+    (``symlinks="node"``, as ``ipfs add -r``); ``symlinks="follow"`` hashes its target as
+    a publish does, a link out of the folder then refused unless ``follow_symlinks``.
+    ``path`` itself is always followed. Anything unreadable fails in one line (or, with
+    ``skip_unreadable``, is left out with a one-line warning): never a silently partial tree.
+    ``raw_leaves`` and ``chunker`` are accepted so a result's :func:`cid_params` round-trip;
+    only Kubo's defaults exist (raw leaves exactly for CIDv1, fixed 256 KiB chunks).
     """
+    _check_params(cid_version, raw_leaves, chunker)
     path = os.fspath(path)
     try:
         st = os.stat(path)
         if stat.S_ISREG(st.st_mode):
             return file_node(path, cid_version).cid
         if stat.S_ISDIR(st.st_mode):
-            if cid_version not in (0, 1):
-                raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
-            return _cid_str(_tree_link(path, cid_version, skip_unreadable, follow_symlinks)[0])
+            link = _tree_link(path, cid_version, skip_unreadable, follow_symlinks, symlinks, hidden)
+            return _cid_str(link[0])
     except SourceError:
         raise
     except OSError as e:
         raise SourceError(f"cannot read {e.filename or path}: {e.strerror or e}") from e
     raise SourceError(f"{path}: not a regular file or directory")
+
+
+def _check_params(cid_version: int, raw_leaves: bool | None, chunker: str) -> None:
+    if cid_version not in (0, 1):
+        raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
+    if raw_leaves is not None and bool(raw_leaves) != (cid_version == 1):
+        raise ValueError(
+            f"raw_leaves={raw_leaves!r} with CIDv{cid_version} is not supported: raw leaves go with CIDv1"
+        )
+    if chunker != CHUNKER:
+        raise ValueError(f"chunker {chunker!r} is not supported: only {CHUNKER!r} (Kubo's default)")
+
+
+def cid_params(cid_version: int = 0, *, hidden: bool = True, symlinks: str = "follow") -> dict[str, Any]:
+    """How a CID was made, as ``cid_of`` keywords: ``cid_of(path, **cid_params(...))`` recomputes it.
+
+    The ``ipfs add`` flags they stand for: ``--cid-version``, ``--raw-leaves``,
+    ``--chunker``, ``--hidden``; ``symlinks`` is ``node`` (``ipfs add -r``) or ``follow``
+    (the target's bytes, what a publish uploads and so what its root CID is over).
+    """
+    return {
+        "cid_version": cid_version,
+        "raw_leaves": cid_version == 1,
+        "chunker": CHUNKER,
+        "hidden": bool(hidden),
+        "symlinks": symlinks,
+    }
 
 
 def parse_cid(text: str) -> CID:

@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("paths", nargs="+", metavar="PATH")
     one.add_argument("--cid-version", type=int, choices=(0, 1), default=0)
     _walk_flags(one)
+    one.add_argument(
+        "--symlinks",
+        choices=("node", "follow"),
+        default="node",
+        help="node: a symlink is a symlink node, as ipfs add -r (default); follow: its target, as published",
+    )
     one.add_argument("--json", action="store_true")
 
     s = sub.add_parser("serve", help="serve the local store read-only on 127.0.0.1")
@@ -162,6 +168,12 @@ def _walk_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--follow-symlinks", action="store_true", help="follow symlinks that lead out of a folder"
     )
+    parser.add_argument(
+        "--no-hidden",
+        dest="hidden",
+        action="store_false",
+        help="leave out dotfiles and dotfolders (as ipfs add -r without --hidden)",
+    )
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -180,6 +192,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         compression=args.compression,
         skip_unreadable=args.skip_unreadable,
         follow_symlinks=args.follow_symlinks,
+        hidden=args.hidden,
         **options,
     )
     if args.json:
@@ -265,7 +278,12 @@ def cmd_cid(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
-        walk = {"skip_unreadable": args.skip_unreadable, "follow_symlinks": args.follow_symlinks}
+        walk = {
+            "skip_unreadable": args.skip_unreadable,
+            "follow_symlinks": args.follow_symlinks,
+            "symlinks": args.symlinks,
+            "hidden": args.hidden,
+        }
         found = {p: cid_of(p, args.cid_version, **walk) for p in args.paths}
     for warning in said:
         print(f"jupyter-publish: {warning.message}", file=sys.stderr)

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from . import ids, journal, redact
 from .backends import Backend, Upload, backend_class
 from .bundle import Bundle, collect
-from .cid import DagNode, tree_node
+from .cid import DagNode, cid_params, tree_node
 from .destinations import Destination, object_key, parse_destination, placeholder_values
 from .destinations import resolve_template as resolve
 from .errors import BackendError, DestinationError, IntegrityError, PublishError, SourceError
@@ -69,6 +69,7 @@ def publish(
     compression: str = "gzip",
     skip_unreadable: bool = False,
     follow_symlinks: bool = False,
+    hidden: bool = True,
     **backend_opts: Any,
 ) -> PublishedResult:
     """Publish files/folders/globs to a destination; return IDs, checksums and CIDs.
@@ -81,7 +82,9 @@ def publish(
     ``none`` (``.tar``) for archives.
     Anything unreadable under a folder fails the publish before any byte moves, unless
     ``skip_unreadable`` (then ``result.skipped`` lists it); symlinks out of a folder are
-    refused unless ``follow_symlinks``.
+    refused unless ``follow_symlinks``; a symlink publishes its target's bytes.
+    ``hidden=False`` leaves dotfiles and dotfolders out (``ipfs add -r`` without ``--hidden``).
+    ``result.cid_params`` says how every CID was made (``cid_of(path, **params)`` recomputes it).
     Every failure after the destination is understood is recorded as a ``failed`` job.
     """
     if cid_version not in (0, 1):
@@ -104,6 +107,7 @@ def publish(
         "compression": compression,
         "skip_unreadable": skip_unreadable,
         "follow_symlinks": follow_symlinks,
+        "hidden": hidden,
     }
     spec = _resume_spec(paths, dest, job, settings)
     ledger.start(
@@ -139,6 +143,7 @@ def _execute(
                 paths,
                 skip_unreadable=s.get("skip_unreadable", False),
                 follow_symlinks=s.get("follow_symlinks", False),
+                hidden=s.get("hidden", True),
             )
             sources = spec.get("sources")
             if "sources" not in spec:
@@ -150,6 +155,7 @@ def _execute(
                 s["max_concurrency"], s["compression"], multipart, sources,
             )  # fmt: skip
             result.skipped = list(bundle.skipped)
+            result.cid_params = cid_params(s["cid_version"], hidden=s.get("hidden", True), symlinks="follow")
         except PublishError as exc:
             ledger.fail(job.job_id, str(exc))
             raise
@@ -225,6 +231,7 @@ def resume_job(
         spec["paths"],
         skip_unreadable=walk.get("skip_unreadable", False),
         follow_symlinks=walk.get("follow_symlinks", False),
+        hidden=walk.get("hidden", True),
     )
     difference = journal.changed(spec.get("sources") or [], journal.fingerprint(bundle))
     if spec.get("sources") is not None and difference:

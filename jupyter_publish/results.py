@@ -48,6 +48,15 @@ class PublishedResult:
     status: str = "published"
     skipped: list[str] = field(default_factory=list)
     """Unreadable entries left out because the publish was asked to skip them."""
+    cid_params: dict[str, Any] = field(default_factory=dict)
+    """How every CID here was made, as ``cid_of`` keywords (:func:`.cid.cid_params`):
+    ``cid_of(folder, **result.cid_params) == result.root_cid``. Empty: the defaults below."""
+
+    def __post_init__(self) -> None:
+        if not self.cid_params:  # a result or ledger row from before they were recorded
+            from .cid import cid_params
+
+            self.cid_params = cid_params(self.cid_version)
 
     @property
     def total_size(self) -> int:
@@ -75,6 +84,7 @@ class PublishedResult:
             "archive": asdict(self.archive) if self.archive else None,
             "manifest": self.manifest(),
             "skipped": list(self.skipped),
+            "cid_params": dict(self.cid_params),
         }
 
     @classmethod
@@ -96,6 +106,7 @@ class PublishedResult:
             root_cid=data.get("root_cid"),
             cid_version=int(data.get("cid_version") or 0),
             skipped=[str(s) for s in data.get("skipped") or []],
+            cid_params=dict(data.get("cid_params") or {}),
         )
 
     def cids(self):  # type: ignore[no-untyped-def]

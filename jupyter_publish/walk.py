@@ -6,6 +6,11 @@ listing and reading) stops the walk with one line naming it, before any byte is 
 unless ``skip_unreadable`` is set; then it is left out and listed in ``Walked.skipped``.
 Symlinks are followed only inside the folder: one leading outside it is refused unless
 ``follow_symlinks`` is set, and a loop is refused always, with the same line both ways.
+That is ``symlinks="follow"``, what publishing does (a link publishes its target's bytes).
+``symlinks="node"`` is what ``ipfs add -r`` does and ``cid_of`` does by default: a symlink
+is kept as itself (``Walked.links``, its target text), never followed, so a link out of
+the folder, a broken one or a loop is simply a link. ``hidden=False`` leaves out every
+entry whose name starts with ``.``, as ``ipfs add -r`` without ``--hidden`` does.
 The walk is iterative, so a tree thousands of levels deep cannot overflow the stack.
 """
 
@@ -34,6 +39,19 @@ class Found:
     mode: int
 
 
+@dataclass(frozen=True)
+class Link:
+    """A symlink kept as itself (``symlinks="node"``): its tree name, path and target text."""
+
+    name: str
+    path: str
+    target: str
+
+
+SYMLINK_MODES = ("node", "follow")
+"""``node``: a symlink is a UnixFS symlink node (``ipfs add -r``); ``follow``: its target."""
+
+
 @dataclass
 class Walked:
     """What a walk kept, and what it left out because ``skip_unreadable`` was set."""
@@ -43,6 +61,8 @@ class Walked:
     """Folders with nothing kept in them (so the tree and its CID are exact)."""
     skipped: list[str] = field(default_factory=list)
     """Tree names of unreadable entries that were left out."""
+    links: list[Link] = field(default_factory=list)
+    """Symlinks kept as themselves (only with ``symlinks="node"``)."""
 
 
 class UnreadableError(SourceError):
@@ -68,8 +88,12 @@ def walk_tree(
     skip_unreadable: bool = False,
     follow_symlinks: bool = False,
     verb: str = "publish",
+    symlinks: str = "follow",
+    hidden: bool = True,
 ) -> Walked:
     """Every readable file and every empty folder under ``root``, named ``prefix + relpath``."""
+    if symlinks not in SYMLINK_MODES:
+        raise ValueError(f"symlinks must be 'node' or 'follow', not {symlinks!r}")
     top = os.fspath(root)
     real_top = os.path.realpath(top)
     out = Walked()
@@ -91,6 +115,16 @@ def walk_tree(
         subdirs = []
         for entry in entries:
             child = rel + entry.name
+            if not hidden and entry.name.startswith("."):
+                continue
+            if symlinks == "node" and entry.is_symlink():
+                try:
+                    out.links.append(Link(child, entry.path, os.readlink(entry.path)))
+                except OSError as exc:
+                    _unreadable(out, entry.path, child, _reason(exc), skip_unreadable, verb)
+                    continue
+                kept += 1
+                continue
             try:
                 kind, info = _classify(entry, real_top, follow_symlinks, verb)
             except SourceError:
@@ -161,4 +195,13 @@ def _loop_line(path: str, verb: str) -> str:
     return f"cannot {verb} {path!r}: a symlink loop (it leads back into a folder above it); remove the link"
 
 
-__all__ = ["Found", "SymlinkError", "UnreadableError", "Walked", "skipped_line", "walk_tree"]
+__all__ = [
+    "SYMLINK_MODES",
+    "Found",
+    "Link",
+    "SymlinkError",
+    "UnreadableError",
+    "Walked",
+    "skipped_line",
+    "walk_tree",
+]
