@@ -58,7 +58,7 @@ BACALHAU_COLUMNS = [
     "version_id",
     "state",
 ]
-CID_COLUMNS = ["cid", "cid_v1", "version", "codec", "name", "line", "context"]
+CID_COLUMNS = ["cid", "cid_v1", "version", "codec", "name", "line", "context", "kind"]
 
 # Publisher names as v1 spells them, from either generation's spelling.
 _TYPES = {
@@ -91,11 +91,11 @@ _JSON_START = re.compile(r'\{\s*["}]|\[\s*[\[\]{"0-9tfn-]')
 def _load_docs(doc: str | bytes | Mapping[str, Any] | list[Any]) -> list[Any]:
     """Accept a dict/list, or text with junk around one or more JSON documents."""
     if isinstance(doc, Mapping):
-        return [doc]
+        return [_normalise(doc)]
     if isinstance(doc, list):  # several documents: parsed ones and text ones alike
         if any(isinstance(item, str | bytes | bytearray) for item in doc):
             return [parsed for item in doc if item is not None for parsed in _load_docs(item)]
-        return [doc]
+        return [_normalise(doc)]
     if not isinstance(doc, str | bytes | bytearray):
         raise BacalhauDocumentError(
             f"expected Bacalhau describe output (JSON text, a dict or a list), not {type(doc).__name__}"
@@ -103,15 +103,101 @@ def _load_docs(doc: str | bytes | Mapping[str, Any] | list[Any]) -> list[Any]:
     text = doc.decode("utf-8", errors="replace") if isinstance(doc, bytes | bytearray) else doc
     text = text.lstrip("\ufeff")
     try:
-        return [json.loads(text)]
+        return [_normalise(json.loads(text))]
     except RecursionError:
         raise _too_deep() from None
     except ValueError:  # JSONDecodeError, or an integer too long to convert
         pass
-    docs = list(_scan_json(text))
-    if not docs:
-        raise BacalhauDocumentError("no JSON object found in the Bacalhau output")
-    return docs
+    yaml_docs = _load_yaml(text)
+    if yaml_docs:
+        return yaml_docs
+    return list(_scan_json(text))
+
+
+_YAML_LIMIT = 1024 * 1024
+"""YAML is only tried on text up to this size: describe output is kilobytes, and a
+pure-Python YAML parse of a huge hostile text would take minutes."""
+_YAML_DEPTH = 200
+"""Deeper YAML than this is no job description (and libyaml's composer recurses)."""
+_MARKER_NAMES = "Job Executions State JobState Items Results PublishedResult PublishedResults ID JobID \
+APIVersion Spec NodeID Data Events JobEvents Shards Nodes Type Params StorageSource CID"
+_MARKERS = frozenset(_MARKER_NAMES.split())
+
+
+def _load_yaml(text: str) -> list[Any]:
+    """``bacalhau describe`` prints YAML by default: the documents in ``text``, if it is YAML.
+
+    Only documents that carry a Bacalhau key count, so ``Error: job not found`` (valid YAML)
+    is not a job. Anchors/aliases are refused (no alias bombs) and nesting is bounded
+    before anything is built. PyYAML is imported only here.
+    """
+    if len(text) > _YAML_LIMIT or not text.strip():
+        return []
+    try:
+        import yaml
+    except ImportError:  # PyYAML is a dependency, but JSON must keep working without it
+        return []
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        depth = 0
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise BacalhauDocumentError(
+                    "the Bacalhau YAML uses anchors or aliases, which bacalhau never prints"
+                )
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > _YAML_DEPTH:
+                    raise _too_deep()
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+        docs = [doc for doc in yaml.load_all(text, Loader=loader) if doc is not None]
+    except RecursionError:
+        raise _too_deep() from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):  # not YAML (or JSON with junk)
+        return []
+    docs = [_normalise(doc) for doc in docs if isinstance(doc, dict | list)]
+    return docs if any(_has_marker(doc) for doc in docs) else []
+
+
+def _has_marker(doc: Any) -> bool:
+    items = doc if isinstance(doc, list) else [doc]
+    return any(isinstance(item, dict) and _MARKERS.intersection(item) for item in items[:100])
+
+
+_CANONICAL_NAMES = "PublishedResult PublishedResults StorageSource CID URL S3 Bucket Key Region \
+Endpoint ChecksumSHA256 Checksum VersionID Name Type Params JobID ID NodeID ComputeReference State \
+Executions Items Results Job Metadata Data Spec Tasks History RunOutput ComputeState StateType \
+JobState Nodes Shards SourceNodeID Events JobEvents APIVersion Status"
+_CANONICAL = {name.lower(): name for name in _CANONICAL_NAMES.split()}
+
+
+def _canonical(key: Any) -> Any:
+    """``cid``, ``Cid``, ``node_id``, ``published_results`` (the Python SDK) -> our spelling."""
+    if not isinstance(key, str):
+        return key
+    return _CANONICAL.get(key.replace("_", "").replace("-", "").lower(), key)
+
+
+def _normalise(root: Any) -> Any:
+    """A copy of ``root`` with every known key in one spelling; iterative, any depth."""
+    if not isinstance(root, dict | list):
+        return root
+    out: Any = {} if isinstance(root, dict) else []
+    stack: list[tuple[Any, Any]] = [(root, out)]
+    while stack:
+        src, dst = stack.pop()
+        pairs = src.items() if isinstance(src, dict) else enumerate(src)
+        for key, value in pairs:
+            if isinstance(value, dict | list):
+                child: Any = {} if isinstance(value, dict) else []
+                stack.append((value, child))
+                value = child
+            if isinstance(dst, dict):
+                dst.setdefault(_canonical(key), value)
+            else:
+                dst.append(value)
+    return out
 
 
 def _too_deep() -> BacalhauDocumentError:
@@ -140,7 +226,7 @@ def _scan_json(text: str) -> Iterator[Any]:
             pos = match.start() + 1
             continue
         if isinstance(obj, dict | list):
-            yield obj
+            yield _normalise(obj)
         pos = end
 
 
@@ -159,6 +245,11 @@ def _walk_executions(root: Any, job_id: str | None = None) -> Iterator[tuple[dic
             continue
         if not isinstance(node, dict):
             continue
+        if _is_result_list(node):  # {"PublishedResults": [spec, …]} with no execution around it
+            job_id = _job_id_of(node) or job_id
+            results = node.get("PublishedResults")
+            stack.extend(({"PublishedResults": item}, job_id) for item in reversed(results))
+            continue
         if "PublishedResult" in node or "PublishedResults" in node:
             yield node, job_id
             continue
@@ -174,8 +265,28 @@ def _walk_executions(root: Any, job_id: str | None = None) -> Iterator[tuple[dic
         stack.extend(reversed(children))
 
 
+_EXECUTION_KEYS = ("NodeID", "ComputeReference", "State", "ComputeState", "ShardIndex")
+
+
+def _is_result_list(node: dict[str, Any]) -> bool:
+    """A results answer naming its list ``PublishedResults`` (not an execution's own result)."""
+    results = node.get("PublishedResults")
+    return isinstance(results, list) and not any(key in node for key in (*_EXECUTION_KEYS, "ID"))
+
+
 def _job_id_of(node: dict[str, Any]) -> str | None:
-    """The job ID a describe document carries, in either generation's layout."""
+    """The job ID a document carries: ``Job.ID``, ``Job.Metadata.ID``, ``State.JobID``, a
+    ``JobID`` of its own (legacy JobState, events), or the ``ID``/``Metadata.ID`` of a
+    legacy job object (v0.3: ID next to Spec/JobState)."""
+    if node.get("JobID") and not isinstance(node.get("JobID"), dict):
+        return _text(node["JobID"], "JobID")
+    if any(key in node for key in ("Spec", "JobState", "APIVersion", "Deal")):
+        meta = node.get("Metadata")
+        found = _text(node.get("ID"), "ID") or (
+            _text(meta.get("ID"), "Metadata.ID") if isinstance(meta, dict) else None
+        )
+        if found:
+            return found
     job = node.get("Job")
     if isinstance(job, dict):
         meta = job.get("Metadata")
@@ -209,6 +320,11 @@ def _norm_type(value: Any) -> str | None:
     if text is None:
         return None
     return _TYPES.get(text.replace("_", "").replace("-", "").lower(), text)
+
+
+def _is_storage_spec(spec: Mapping[str, Any]) -> bool:
+    """A legacy ``StorageSpec`` (also found under the singular ``PublishedResult`` of events)."""
+    return "Params" not in spec and any(k in spec for k in ("StorageSource", "CID", "S3", "URL", "Name"))
 
 
 def _legacy_result(spec: Mapping[str, Any]) -> dict[str, str | None] | None:
@@ -287,11 +403,17 @@ def _state_of(execution: Mapping[str, Any]) -> str | None:
 def _row(execution: dict[str, Any], job_id: str | None) -> dict[str, str | None] | None:
     if "PublishedResult" in execution:
         spec = _result_spec(execution.get("PublishedResult"), "PublishedResult")
-        fields = _v1_result(spec) if spec is not None else None
+        parse = _legacy_result if spec is not None and _is_storage_spec(spec) else _v1_result
+        fields = parse(spec) if spec is not None else None
         exec_id = execution.get("ID")
     else:
         spec = _result_spec(execution.get("PublishedResults"), "PublishedResults")
-        fields = _legacy_result(spec) if spec is not None else None
+        parse = (
+            _v1_result
+            if spec is not None and not _is_storage_spec(spec) and "Type" in spec
+            else _legacy_result
+        )
+        fields = parse(spec) if spec is not None else None
         exec_id = execution.get("ComputeReference") or execution.get("ID")
     if fields is None:
         return None
@@ -299,7 +421,7 @@ def _row(execution: dict[str, Any], job_id: str | None) -> dict[str, str | None]
     row.update(fields)
     row["job_id"] = _text(execution.get("JobID"), "JobID") or job_id
     row["execution_id"] = _text(exec_id, "the execution ID")
-    row["node_id"] = _text(execution.get("NodeID") or execution.get("NodeId"), "NodeID")
+    row["node_id"] = _text(execution.get("NodeID") or execution.get("SourceNodeID"), "NodeID")
     row["state"] = _state_of(execution)
     return row
 
@@ -320,27 +442,72 @@ def cids_from_bacalhau(doc: str | bytes | Mapping[str, Any] | list[Any]) -> pd.D
     the parsed dict/list. Columns: job_id, execution_id, node_id, type, cid, bucket,
     key, region, endpoint, url, checksum_sha256, version_id, state.
     """
+    docs = _load_docs(doc)
+    if not docs:
+        return _frame(_rows_from_text(doc), BACALHAU_COLUMNS)
+    if isinstance(doc, str | bytes | bytearray) and not any(_has_marker(d) for d in docs):
+        try:  # e.g. `jq` output with `[]` in the command line: the CIDs, if any
+            return _frame(_rows_from_text(doc), BACALHAU_COLUMNS)
+        except BacalhauDocumentError:
+            pass
     rows = []
-    for parsed in _load_docs(doc):
+    for parsed in docs:
         executions = list(_walk_executions(parsed))
-        if not executions:  # maybe the REST results shape, which has no executions
-            rows.extend(_results_items(parsed))
+        found = [] if executions else _results_items(parsed)  # results answers have no executions
         for execution, job_id in executions:
             row = _row(execution, job_id)
             if row is not None:
-                rows.append(row)
+                found.append(row)
+        rows.extend(_dedupe(found))
     return _frame(rows, BACALHAU_COLUMNS)
 
 
+_IDENTITY = ("job_id", "node_id", "execution_id", "type", "cid", "bucket", "key", "url", "version_id")
+
+
+def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A legacy document repeats a shard's result in its ``ResultsPublished`` event: one row
+    per result within a document, the first, with gaps filled from the repeats."""
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        first = kept.setdefault(tuple(row[c] for c in _IDENTITY), row)
+        for column, value in row.items():
+            if first[column] is None:
+                first[column] = value
+    return list(kept.values())
+
+
+def _rows_from_text(doc: Any) -> list[dict[str, Any]]:
+    """No document in the text: its content CIDs (peer IDs left out), else one clear line."""
+    raw = doc.decode("utf-8", errors="replace") if isinstance(doc, bytes | bytearray) else doc
+    found = cids_in_text(raw) if isinstance(raw, str) else None
+    if found is None or not (found["kind"] == "content").any():
+        raise BacalhauDocumentError(
+            "no JSON or YAML Bacalhau document and no CID found in the text: "
+            "paste `bacalhau describe` / `bacalhau job describe` output"
+        )
+    cids = dict.fromkeys(found.loc[found["kind"] == "content", "cid"])
+    return [{**dict.fromkeys(BACALHAU_COLUMNS), "type": "ipfs", "cid": cid} for cid in cids]
+
+
 def _results_items(doc: Any) -> list[dict[str, Any]]:
-    """The v1 ``/jobs/ID/results`` shape: ``{"Items": [{"Type", "Params"}, ...]}``."""
-    items = doc.get("Items") if isinstance(doc, dict) else None
+    """Results answers: ``{"Items" | "Results": [spec, …]}`` (v1 ``{"Type", "Params"}`` or legacy
+    ``StorageSpec`` items)."""
+    if not isinstance(doc, dict):
+        return []
+    items = doc.get("Items") if isinstance(doc.get("Items"), list) else doc.get("Results")
     rows = []
     for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict) and "Type" in item and "ID" not in item:
+        if not isinstance(item, dict) or "ID" in item:
+            continue
+        if _is_storage_spec(item):
+            fields = _legacy_result(item)
+        elif "Type" in item:
             fields = _v1_result(item)
-            if fields is not None:
-                rows.append({**dict.fromkeys(BACALHAU_COLUMNS), **fields})
+        else:
+            continue
+        if fields is not None:
+            rows.append({**dict.fromkeys(BACALHAU_COLUMNS), **fields, "job_id": _job_id_of(doc)})
     return rows
 
 
@@ -495,6 +662,20 @@ def _json_line_name(line: str, token: str) -> str | None:
     return str(name) if linked == token and isinstance(name, str) and name else None
 
 
+# A peer ID where the text says so: after a NodeID/RequesterNodeID/PeerID-like key, in
+# ``host-Qm…`` (legacy result names) or a ``/p2p/`` multiaddr.
+_PEER_BEFORE = re.compile(
+    r"""(?:(?:requester|source|target|compute)?[_-]?node[_-]?id|peer[_-]?id|peer|node)"""
+    r"""["']?\s*[:=]\s*["']?$|host-$|/p2p/$""",
+    re.IGNORECASE,
+)
+
+
+def _kind(segment: str, start: int) -> str:
+    """Kind "peer" when the text names the token a node/peer ID, else "content"."""
+    return "peer" if _PEER_BEFORE.search(segment[max(0, start - 40) : start]) else "content"
+
+
 def _name_for(segment: str, start: int, end: int, token: str) -> str | None:
     added = _ADDED.match(segment)
     if added and added.group(1) == token:
@@ -507,7 +688,9 @@ def cids_in_text(text: str) -> pd.DataFrame:
 
     Columns: cid (as written), cid_v1 (base32), version, codec, name (from ``added CID
     NAME`` lines, JSON ``Name`` or the URL path), line (1-based), context (the line, ≤200
-    chars). Duplicates of (cid, name) keep their first occurrence.
+    chars), kind ("peer" for a node/peer ID the text names as such — ``NodeID: Qm…``,
+    ``host-Qm…``, ``/p2p/Qm…`` — else "content"). Duplicates of (cid, name) keep their
+    first occurrence.
     """
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str | None]] = set()
@@ -533,6 +716,7 @@ def cids_in_text(text: str) -> pd.DataFrame:
                         "name": name,
                         "line": number,
                         "context": line.strip()[:200],
+                        "kind": _kind(segment, match.start(1)),
                     }
                 )
     return _frame(rows, CID_COLUMNS, ints=("version", "line"))
