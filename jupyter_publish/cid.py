@@ -10,12 +10,9 @@ Kubo importer that decide a CID:
 * CIDv0 (``ipfs add``): leaves are UnixFS File nodes, CIDs in base58btc ``Qm…``;
 * CIDv1 (``ipfs add --cid-version=1``, which implies ``--raw-leaves``): leaves are raw
   blocks, parents and directories dag-pb, CIDs in base32 ``baf…``;
-* basic UnixFS directories (links sorted by name), as ``ipfs add -r --hidden``.
-
-Not covered: HAMT-sharded directories. Kubo shards a directory once the sum of
-``len(name) + len(cid bytes)`` over its entries reaches 256 KiB (several thousand
-entries); :func:`directory_node` still returns the basic directory then, with a
-``UserWarning`` saying its CID will differ from Kubo's.
+* basic UnixFS directories (links sorted by name), as ``ipfs add -r --hidden``;
+* HAMT-sharded directories above Kubo's 256 KiB link-size threshold (see
+  :mod:`jupyter_publish.hamt` for the exact rule and which comparison it follows).
 
 Symlinks inside a folder are UnixFS symlink nodes by default (``symlinks="node"``), as
 ``ipfs add -r`` stores them: a dag-pb node whose UnixFS Data is ``Type=Symlink`` and the
@@ -40,6 +37,7 @@ from typing import Any
 
 from multiformats import CID
 
+from . import hamt
 from .errors import DestinationError, SourceError
 
 __all__ = [
@@ -61,7 +59,7 @@ __all__ = [
 CHUNK_SIZE: int = 262144
 CHUNKER: str = f"size-{CHUNK_SIZE}"  # Kubo's --chunker spelling of the one chunker we use
 MAX_LINKS: int = 174
-HAMT_SHARDING_SIZE: int = 262144  # Kubo's Import.UnixFSHAMTDirectorySizeThreshold default
+HAMT_SHARDING_SIZE: int = hamt.HAMT_SHARDING_SIZE  # Kubo's Import.UnixFSHAMTDirectorySizeThreshold
 
 _SHA256 = b"\x12\x20"  # multihash prefix: sha2-256, 32 bytes
 _V1_DAG_PB = b"\x01\x70"  # CIDv1 prefix, codec dag-pb
@@ -323,16 +321,13 @@ def _directory_link(
     links = sorted(
         ((_name_bytes(name), cid, tsize) for name, cid, tsize, _ in entries), key=lambda link: link[0]
     )
-    if sum(len(name) + len(cid) for name, cid, _ in links) >= HAMT_SHARDING_SIZE:
-        warnings.warn(
-            f"a directory of {len(links)} entries is HAMT-sharded by ipfs add; "
-            "its computed CID will differ from the one IPFS gives",
-            stacklevel=stacklevel,
-        )
+    size = sum(entry[3] for entry in entries)
+    if hamt.needs_sharding(sum(len(name) + len(cid) for name, cid, _ in links)):
+        return (*hamt.shard(links, _V1_DAG_PB if cid_version else b""), size)
     block = _dag_pb_block([(cid, name, tsize) for name, cid, tsize in links], b"\x08\x01")
     cid = _cid_bytes(block, _V1_DAG_PB if cid_version else b"")
     tsize = len(block) + sum(link[2] for link in links)
-    return cid, tsize, sum(entry[3] for entry in entries)
+    return cid, tsize, size
 
 
 def _split(path: str) -> list[str]:

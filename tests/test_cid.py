@@ -9,7 +9,6 @@ from __future__ import annotations
 import array
 import os
 import random
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,15 +182,6 @@ def test_directory_links_sorted_bytewise() -> None:
         directory_node({"a/b": hello})
     with pytest.raises(ValueError):
         directory_node({"": hello})
-
-
-def test_huge_directory_warns_about_hamt_sharding() -> None:
-    empty = build([], 0)
-    with pytest.warns(UserWarning, match="HAMT"):
-        directory_node({f"{i:0100d}": empty for i in range(2000)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        directory_node({f"{i:0100d}": empty for i in range(1000)})
 
 
 # (cid_version -> root CID, Tsize) of VECTOR_TREE as `ipfs add -r --hidden` gives it.
