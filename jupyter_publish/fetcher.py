@@ -14,8 +14,10 @@ included: a round trip gives back exactly the tree that was published.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
+import re
 import secrets
 import threading
 import time
@@ -166,9 +168,7 @@ def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     if isinstance(ref, PublishedResult):
         return _plan_result(ref, options)
     if isinstance(ref, dict):
-        from .bacalhau import checked_spec  # wrong types in a spec: one line
-
-        return _plan_uri(_spec_to_uri(checked_spec(ref), options), ledger, options)
+        return _plan_spec(ref, ledger, options)
     if isinstance(ref, os.PathLike):
         ref = os.fspath(ref)
     if not isinstance(ref, str) or not ref.strip():
@@ -179,25 +179,100 @@ def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     return _plan_result(ledger.result(ref), options)
 
 
-def _spec_to_uri(spec: dict[str, Any], options: dict[str, Any]) -> str:
+def _plan_spec(spec: dict[str, Any], ledger: Ledger, options: dict[str, Any]) -> _Plan:
+    """A Bacalhau published-result spec, verified as far as it allows.
+
+    S3: exactly the recorded ``VersionID``, its bytes checked against ``ChecksumSHA256``
+    (a multipart upload's composite checksum covers parts, not the object: size only).
+    """
+    from .bacalhau import checked_spec  # wrong types in a spec: one line
+
+    fields = _spec_fields(checked_spec(spec))
+    uri = _spec_to_uri(fields, options)
+    expected = _spec_sha256(fields) if fields.get("type") == "s3" else None
+    plan = _plan_uri(uri, ledger, options)
+    if expected and len(plan.items) == 1:
+        item = plan.items[0]
+        if item.sha256 and item.sha256 != expected:
+            plan.backend.close()
+            raise IntegrityError(f"sha256 the store reports for {item.location}", expected, item.sha256)
+        item.sha256 = expected
+    return plan
+
+
+def _spec_fields(spec: dict[str, Any]) -> dict[str, str]:
+    """A spec's fields as text, keyed however Bacalhau or our DataFrame spells them.
+
+    ``VersionID``, ``VersionId``, ``version_id`` -> ``versionid``; Params (or a legacy
+    ``S3`` block) merged over the top level; missing values (None, "", NaN) dropped.
+    """
+    merged: dict[str, Any] = {}
+    for block in (spec, spec.get("S3"), spec.get("Params")):
+        if isinstance(block, dict):
+            merged.update({str(k).replace("_", "").replace("-", "").lower(): v for k, v in block.items()})
+    merged["type"] = merged.get("type") or merged.get("storagesource")
+    fields = {}
+    for name, value in merged.items():
+        if value is None or value == "" or (isinstance(value, float) and value != value):
+            continue
+        if isinstance(value, dict | list | tuple | set | bytes | bytearray):
+            continue  # blocks already merged; a structured value is read by no field below
+        fields[name] = str(value)
+    if fields.get("type"):
+        fields["type"] = fields["type"].replace("_", "").replace("-", "").lower()
+    if fields.get("type") == "localdirectory":
+        fields["type"] = "local"
+    return fields
+
+
+def _spec_to_uri(fields: dict[str, str], options: dict[str, Any]) -> str:
     """Bacalhau's ``{"Type":…, "Params":…}`` published-result spec -> a URI."""
-    kind = str(spec.get("Type") or spec.get("StorageSource") or "").lower()
-    params = spec.get("Params") or spec
-    if kind == "ipfs" and params.get("CID"):
-        return f"ipfs://{params['CID']}"
-    if kind == "s3" and params.get("Bucket"):
-        if params.get("Endpoint"):
-            options.setdefault("endpoint", params["Endpoint"])
-        if params.get("Region"):
-            options.setdefault("region", params["Region"])
-        return f"s3://{params['Bucket']}/{params.get('Key', '')}"
-    if kind in {"urldownload", "url"} and params.get("URL"):
-        return str(params["URL"])
-    if kind == "local" and params.get("JobID"):
-        return f"local://{params['JobID']}/"
+    kind = fields.get("type", "")
+    if kind == "ipfs" and fields.get("cid"):
+        return f"ipfs://{fields['cid']}"
+    if kind == "s3" and fields.get("bucket"):
+        if fields.get("endpoint"):
+            options.setdefault("endpoint", fields["endpoint"])
+        if fields.get("region"):
+            options.setdefault("region", fields["region"])
+        uri = f"s3://{fields['bucket']}/{fields.get('key', '')}"
+        version = fields.get("versionid")
+        return f"{uri}?versionId={version}" if version and version != "null" else uri
+    if kind in {"urldownload", "url", "local"} and fields.get("url"):
+        return fields["url"]  # a local publisher's result is served over HTTP
+    if kind == "local" and fields.get("jobid"):
+        return f"local://{fields['jobid']}/"
     raise DestinationError(
-        f"cannot fetch a published result of type {kind or '?'!r} with params {sorted(params)}"
+        f"cannot fetch a published result of type {kind or '?'!r} with params {sorted(fields)}"
     )
+
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _spec_sha256(fields: dict[str, str]) -> str | None:
+    """The spec's ``ChecksumSHA256`` as hex: Bacalhau writes S3's base64, or hex.
+
+    None when there is none, or it is a multipart composite (``…=-N``), which no
+    whole-object digest can be compared with.
+    """
+    text = (fields.get("checksumsha256") or fields.get("checksum") or "").strip()
+    if not text or re.fullmatch(r"[A-Za-z0-9+/]+={0,2}-\d+", text):
+        return None
+    if _HEX64.fullmatch(text):
+        return text.lower()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        from .bacalhau import BacalhauDocumentError
+
+        raise BacalhauDocumentError(
+            f"ChecksumSHA256 {text[:80]!r} of the published result is neither 64 hex digits "
+            "nor the base64 of a SHA-256; correct it or drop it"
+        )
+    return raw.hex()
 
 
 def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
