@@ -315,17 +315,25 @@ def directory_node(entries: Mapping[str, DagNode], cid_version: int = 0) -> DagN
 
 
 def _directory_link(
-    entries: list[tuple[str, bytes, int, int]], cid_version: int, stacklevel: int = 2
+    entries: list[tuple[str, bytes, int, int]],
+    cid_version: int,
+    stacklevel: int = 2,
+    blocks: list[tuple[bytes, bytes]] | None = None,
 ) -> _Link:
-    """A basic directory over (name, CID bytes, Tsize, size) entries: (CID bytes, Tsize, size)."""
+    """A basic directory over (name, CID bytes, Tsize, size) entries: (CID bytes, Tsize, size).
+
+    ``blocks``, if given, receives every directory block made: (CID bytes, block bytes).
+    """
     links = sorted(
         ((_name_bytes(name), cid, tsize) for name, cid, tsize, _ in entries), key=lambda link: link[0]
     )
     size = sum(entry[3] for entry in entries)
     if hamt.needs_sharding(sum(len(name) + len(cid) for name, cid, _ in links)):
-        return (*hamt.shard(links, _V1_DAG_PB if cid_version else b""), size)
+        return (*hamt.shard(links, _V1_DAG_PB if cid_version else b"", blocks), size)
     block = _dag_pb_block([(cid, name, tsize) for name, cid, tsize in links], b"\x08\x01")
     cid = _cid_bytes(block, _V1_DAG_PB if cid_version else b"")
+    if blocks is not None:
+        blocks.append((cid, block))
     tsize = len(block) + sum(link[2] for link in links)
     return cid, tsize, size
 
@@ -360,7 +368,32 @@ def tree_node(
     return dirs[""], dirs
 
 
-def _tree_links(files: Mapping[str, _Link | None], cid_version: int, stacklevel: int) -> dict[str, _Link]:
+def tree_blocks(
+    files: Mapping[str, DagNode | None], cid_version: int = 0
+) -> tuple[DagNode, list[tuple[bytes, bytes]]]:
+    """The root :func:`tree_node` builds and every directory block under it (shards too),
+    as (CID bytes, block bytes), children before parents: what a CAR of the folder's
+    directories holds (the file blocks are not made here)."""
+    blocks: list[tuple[bytes, bytes]] = []
+    links = _tree_links(
+        {
+            path: None if node is None else (_cid_raw(node.cid), node.tsize, node.size)
+            for path, node in files.items()
+        },
+        cid_version,
+        stacklevel=4,
+        blocks=blocks,
+    )
+    cid, tsize, size = links[""]
+    return DagNode(_cid_str(cid), tsize, size), blocks
+
+
+def _tree_links(
+    files: Mapping[str, _Link | None],
+    cid_version: int,
+    stacklevel: int,
+    blocks: list[tuple[bytes, bytes]] | None = None,
+) -> dict[str, _Link]:
     """Every directory over ``files`` (relative path -> file link, None = empty dir), binary."""
     # dir path -> {name: file link (CID bytes, Tsize, size), or None for a subdirectory}
     tree: dict[str, dict[str, _Link | None]] = {"": {}}
@@ -388,7 +421,7 @@ def _tree_links(files: Mapping[str, _Link | None], cid_version: int, stacklevel:
         for name, child in tree[here].items():
             link = child if child is not None else links.pop(f"{here}/{name}" if here else name)
             entries.append((name, *link))
-        links[here] = done[here] = _directory_link(entries, cid_version, stacklevel=stacklevel)
+        links[here] = done[here] = _directory_link(entries, cid_version, stacklevel, blocks)
     return done
 
 

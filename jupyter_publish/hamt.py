@@ -97,18 +97,24 @@ def needs_sharding(estimated_size: int) -> bool:
     return estimated_size > HAMT_SHARDING_SIZE
 
 
-def shard(entries: list[_Entry], cid_prefix: bytes) -> tuple[bytes, int]:
+def shard(
+    entries: list[_Entry], cid_prefix: bytes, blocks: list[tuple[bytes, bytes]] | None = None
+) -> tuple[bytes, int]:
     """The root shard over (name, CID bytes, Tsize) entries: (CID bytes, Tsize).
 
     ``cid_prefix`` is ``b""`` for CIDv0, the CIDv1 dag-pb prefix otherwise (every shard
-    node is dag-pb; leaves keep the CIDs they were given).
+    node is dag-pb; leaves keep the CIDs they were given). ``blocks``, if given,
+    receives every shard block made: (CID bytes, block bytes).
     """
     hashed = [(_hash64(name), name, cid, tsize) for name, cid, tsize in entries]
-    return _shard_node(hashed, 0, cid_prefix)
+    return _shard_node(hashed, 0, cid_prefix, blocks)
 
 
 def _shard_node(
-    entries: list[tuple[bytes, bytes, bytes, int]], depth: int, cid_prefix: bytes
+    entries: list[tuple[bytes, bytes, bytes, int]],
+    depth: int,
+    cid_prefix: bytes,
+    blocks: list[tuple[bytes, bytes]] | None = None,
 ) -> tuple[bytes, int]:
     if depth == 8:
         names = sorted(e[1] for e in entries)
@@ -126,7 +132,7 @@ def _shard_node(
             _, name, cid, tsize = group[0]
             links.append((cid, label + name, tsize))
         else:
-            cid, tsize = _shard_node(group, depth + 1, cid_prefix)
+            cid, tsize = _shard_node(group, depth + 1, cid_prefix, blocks)
             links.append((cid, label, tsize))
     from .cid import _SHA256, _bytes_field, _dag_pb_block
 
@@ -134,4 +140,6 @@ def _shard_node(
     unixfs = b"\x08\x05" + _bytes_field(0x12, bits) + _SHARD_TAIL
     block = _dag_pb_block(links, unixfs)
     cid = cid_prefix + _SHA256 + hashlib.sha256(block).digest()
+    if blocks is not None:
+        blocks.append((cid, block))
     return cid, len(block) + sum(link[2] for link in links)

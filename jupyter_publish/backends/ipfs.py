@@ -133,6 +133,7 @@ class IpfsBackend:
         root = cids.get("")
         if root is None:
             raise BackendError(f"the IPFS daemon at {self.client.api_url} reported no root CID")
+        root = self._our_root(root, added, uploads)
         objects = []
         for upload in uploads:
             cid = cids.get(upload.name)
@@ -151,6 +152,37 @@ class IpfsBackend:
             objects=objects,
             url=self.gateway_url(root),
         )
+
+    def _our_root(self, root: str, added: list[dict[str, Any]], uploads: Sequence[Upload]) -> str:
+        """The folder's root as ``cid_of`` builds it, over the file CIDs the daemon reported.
+
+        Daemons wrap a large folder differently (js-ipfs shards above 1000 entries, Kubo
+        above 256 KiB of links, versions differ at the threshold). When the daemon's root
+        is not ours, our directory blocks (basic and HAMT; small, links only) go to it as a
+        CAR through ``dag/import``, pinned: the file blocks are already there from ``add``,
+        so the pinned root is ours by construction. Its own wrap from ``add`` stays (pinned).
+        """
+        from ..car import encode_car
+        from ..cid import DagNode, _cid_raw, same_content_cid, tree_blocks
+
+        by_name = {entry["Name"]: entry for entry in added}
+        files: dict[str, DagNode | None] = {
+            u.name: DagNode(by_name[u.name]["Hash"], by_name[u.name]["Size"], u.size or 0)
+            for u in uploads
+            if u.name in by_name
+        }
+        files.update(dict.fromkeys(self.empty_dirs))
+        ours, blocks = tree_blocks(files, self.cid_version)
+        if same_content_cid(ours.cid, root):
+            return root
+        roots = retrying(
+            lambda: self.client.dag_import(encode_car([_cid_raw(ours.cid)], blocks), pin_roots=self.pin)
+        )
+        if self.pin and not any(same_content_cid(ours.cid, r) for r in roots):
+            raise BackendError(
+                f"the IPFS daemon at {self.client.api_url} did not pin the imported root {ours.cid}"
+            )
+        return ours.cid
 
     def _api_param(self) -> dict[str, str]:
         """Where it was published, so a fetch by job ID finds the node (never with credentials)."""

@@ -407,6 +407,33 @@ class KuboClient:
                 )
         return added
 
+    def dag_import(self, car: Iterable[bytes], *, pin_roots: bool = True) -> list[str]:
+        """``ipfs dag import`` one CAR stream; returns the roots the daemon reports.
+
+        Blocks the CAR links to but does not hold must already be on the node (pinning a
+        root pins its whole DAG). No RPC timeout, as for ``add``.
+        """
+        boundary = "jupyter-publish-" + secrets.token_hex(12)
+        response = self._call(
+            "dag/import",
+            [("pin-roots", pin_roots)],
+            rpc_timeout=False,
+            content=_multipart([("dag.car", car)], boundary, None),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        roots = []
+        for entry in _json_lines(response.text):
+            root = entry.get("Root") or {}
+            if root.get("PinErrorMsg"):
+                raise BackendError(
+                    f"the IPFS daemon at {self.api_url} failed to pin an imported root: "
+                    f"{_one_line(root['PinErrorMsg'])}"
+                )
+            cid = (root.get("Cid") or {}).get("/")
+            if cid:
+                roots.append(normalize_hash(cid))
+        return roots
+
     def cat(self, cid_path: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         """Stream a file's bytes from ``offset``, at most ``length`` of them.
 
