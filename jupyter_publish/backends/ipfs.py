@@ -156,8 +156,9 @@ class IpfsBackend:
     def _our_root(self, root: str, added: list[dict[str, Any]], uploads: Sequence[Upload]) -> str:
         """The folder's root as ``cid_of`` builds it, over the file CIDs the daemon reported.
 
-        Daemons wrap a large folder differently (js-ipfs shards above 1000 entries, Kubo
-        above 256 KiB of links, versions differ at the threshold). When the daemon's root
+        Daemons wrap a large folder differently (Kubo shards above 256 KiB of links and
+        versions differ at the threshold; the js-ipfs test node makes one basic folder
+        where Kubo shards). When the daemon's root
         is not ours, our directory blocks (basic and HAMT; small, links only) go to it as a
         CAR through ``dag/import``, pinned: the file blocks are already there from ``add``,
         so the pinned root is ours by construction. Its own wrap from ``add`` stays (pinned).
