@@ -148,6 +148,12 @@ _publish_arguments = _arguments(
         help="Leave out (and list) unreadable entries instead of failing.",
     ),
     argument("--follow-symlinks", action="store_true", help="Follow symlinks that lead out of a folder."),
+    argument(
+        "--no-hidden",
+        dest="hidden",
+        action="store_false",
+        help="Leave out dotfiles and dotfolders (as ipfs add -r without --hidden).",
+    ),
     argument("--ui", action="store_true", help="Line magic: show the publish panel instead."),
 )
 
@@ -536,6 +542,7 @@ class PublishMagics(Magics, Configurable):
             "compression": self.compression if args.compression is None else args.compression,
             "skip_unreadable": args.skip_unreadable,
             "follow_symlinks": args.follow_symlinks,
+            "hidden": args.hidden,
         }
 
     def _show_result(self, result: Any, out: str | None) -> None:

@@ -146,3 +146,17 @@ def test_unsupported_params_are_refused(tmp_path: Path) -> None:
         cid_of(tmp_path / "f", chunker="rabin")
     with pytest.raises(ValueError, match="symlinks"):
         cid_of(tmp_path, symlinks="maybe")
+
+
+def test_no_hidden_magic_leaves_dotfiles_out(ip, tmp_path):
+    """`%publish DIR --no-hidden` as `jupyter-publish publish --no-hidden`: recorded too."""
+    src = tmp_path / "with-dots"
+    (src / ".cache").mkdir(parents=True)
+    (src / ".cache" / "x.bin").write_bytes(b"x")
+    (src / ".env").write_text("SECRET=1\n")
+    (src / "data.csv").write_text("a\n1\n")
+    ip.run_line_magic("publish", f"{src} --no-hidden --no-archive --out published")
+    result = ip.user_ns["published"]
+    assert [f.path for f in result.files if f.kind == "file"] == ["data.csv"]
+    assert result.cid_params["hidden"] is False
+    assert result.root_cid == jp.cid_of(src, hidden=False)
