@@ -59,7 +59,6 @@ __all__ = [
 CHUNK_SIZE: int = 262144
 CHUNKER: str = f"size-{CHUNK_SIZE}"  # Kubo's --chunker spelling of the one chunker we use
 MAX_LINKS: int = 174
-HAMT_SHARDING_SIZE: int = hamt.HAMT_SHARDING_SIZE  # Kubo's Import.UnixFSHAMTDirectorySizeThreshold
 
 _SHA256 = b"\x12\x20"  # multihash prefix: sha2-256, 32 bytes
 _V1_DAG_PB = b"\x01\x70"  # CIDv1 prefix, codec dag-pb
@@ -310,14 +309,13 @@ def directory_node(entries: Mapping[str, DagNode], cid_version: int = 0) -> DagN
     if cid_version not in (0, 1):
         raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
     links = [(name, _cid_raw(node.cid), node.tsize, node.size) for name, node in entries.items()]
-    cid, tsize, size = _directory_link(links, cid_version, stacklevel=3)  # -> our caller
+    cid, tsize, size = _directory_link(links, cid_version)
     return DagNode(_cid_str(cid), tsize, size)
 
 
 def _directory_link(
     entries: list[tuple[str, bytes, int, int]],
     cid_version: int,
-    stacklevel: int = 2,
     blocks: list[tuple[bytes, bytes]] | None = None,
 ) -> _Link:
     """A basic directory over (name, CID bytes, Tsize, size) entries: (CID bytes, Tsize, size).
@@ -356,14 +354,7 @@ def tree_node(
     """
     if cid_version not in (0, 1):
         raise ValueError(f"cid_version must be 0 or 1, not {cid_version!r}")
-    links = _tree_links(
-        {
-            path: None if node is None else (_cid_raw(node.cid), node.tsize, node.size)
-            for path, node in files.items()
-        },
-        cid_version,
-        stacklevel=4,
-    )
+    links = _tree_links(_file_links(files), cid_version)
     dirs = {here: DagNode(_cid_str(cid), tsize, size) for here, (cid, tsize, size) in links.items()}
     return dirs[""], dirs
 
@@ -375,23 +366,21 @@ def tree_blocks(
     as (CID bytes, block bytes), children before parents: what a CAR of the folder's
     directories holds (the file blocks are not made here)."""
     blocks: list[tuple[bytes, bytes]] = []
-    links = _tree_links(
-        {
-            path: None if node is None else (_cid_raw(node.cid), node.tsize, node.size)
-            for path, node in files.items()
-        },
-        cid_version,
-        stacklevel=4,
-        blocks=blocks,
-    )
-    cid, tsize, size = links[""]
+    cid, tsize, size = _tree_links(_file_links(files), cid_version, blocks)[""]
     return DagNode(_cid_str(cid), tsize, size), blocks
+
+
+def _file_links(files: Mapping[str, DagNode | None]) -> dict[str, _Link | None]:
+    """Nodes as binary links (CID bytes, Tsize, size); None (an empty folder) stays None."""
+    return {
+        path: None if node is None else (_cid_raw(node.cid), node.tsize, node.size)
+        for path, node in files.items()
+    }
 
 
 def _tree_links(
     files: Mapping[str, _Link | None],
     cid_version: int,
-    stacklevel: int,
     blocks: list[tuple[bytes, bytes]] | None = None,
 ) -> dict[str, _Link]:
     """Every directory over ``files`` (relative path -> file link, None = empty dir), binary."""
@@ -421,7 +410,7 @@ def _tree_links(
         for name, child in tree[here].items():
             link = child if child is not None else links.pop(f"{here}/{name}" if here else name)
             entries.append((name, *link))
-        links[here] = done[here] = _directory_link(entries, cid_version, stacklevel, blocks)
+        links[here] = done[here] = _directory_link(entries, cid_version, blocks)
     return done
 
 
@@ -454,7 +443,7 @@ def _tree_link(
     files.update(dict.fromkeys(walked.dirs))
     if walked.skipped:
         warnings.warn(f"{root}: {skipped_line(walked.skipped)}; the CID leaves them out", stacklevel=3)
-    return _tree_links(files, cid_version, stacklevel=5)[""]
+    return _tree_links(files, cid_version)[""]
 
 
 def cid_of(

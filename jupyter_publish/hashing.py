@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import queue
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from typing import BinaryIO
 
 from .cid import FileCidBuilder, read_pieces
 from .transfer import check_cancelled
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+"""A sha256 as we record it: 64 lowercase hex digits (checked in documents a store holds)."""
 
 CHUNK = 1024 * 1024
 QUEUE_BYTES = 8 * CHUNK

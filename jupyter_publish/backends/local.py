@@ -17,7 +17,6 @@ import hashlib
 import itertools
 import json
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -25,12 +24,12 @@ from typing import Any, ClassVar
 
 from .. import config
 from ..errors import BackendError, DestinationError, NotFoundError
+from ..hashing import SHA256_HEX
 from ..retry import exactly
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
 CHUNK = 1024 * 1024
 _UNKNOWN = object()
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _quote_name(name: str) -> str:
@@ -201,7 +200,7 @@ def _valid_index(entries: Any) -> bool:
         if not isinstance(info, dict):
             return False
         sha, size = info.get("sha256"), info.get("size")
-        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        if not isinstance(sha, str) or not SHA256_HEX.fullmatch(sha):
             return False
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             return False

@@ -21,7 +21,6 @@ import io
 import itertools
 import json
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from ..errors import (
     SourceError,
     TransientError,
 )
+from ..hashing import SHA256_HEX
 from ..retry import exhausted, retrying, stalled
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
@@ -882,7 +882,6 @@ def _skip(body: Any, count: int, fault: Callable[[BaseException], PublishError])
 
 MAX_MANIFEST_BYTES = 256 * 2**20
 """A manifest of a million files is ~300 MB; anything larger is not one of ours."""
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _bad_manifest(where: str, why: str) -> BackendError:
@@ -913,7 +912,7 @@ def manifest_entries(doc: Any, where: str) -> tuple[dict[str, tuple[str | None, 
         if not isinstance(path, str) or not path:
             raise _bad_manifest(where, f"entry {number} has no path")
         sha, cid, kind = entry.get("sha256"), entry.get("cid"), entry.get("kind", "file")
-        if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+        if sha is not None and not (isinstance(sha, str) and SHA256_HEX.fullmatch(sha)):
             raise _bad_manifest(where, f"entry {number} has a sha256 that is not 64 hex digits")
         if cid is not None:
             try:
