@@ -419,7 +419,28 @@ class Ledger:
             params = (job_id,)
         query += " ORDER BY f.job_id DESC, f.kind, f.path"
         with self._connect() as db:
-            return [dict(r) for r in db.execute(query, params).fetchall()]
+            rows = [dict(r) for r in db.execute(query, params).fetchall()]
+            how = self._cid_params(db, {r["job_id"] for r in rows})
+        for row in rows:
+            row.update(how[row["job_id"]])
+        return rows
+
+    @staticmethod
+    def _cid_params(db: sqlite3.Connection, job_ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Each job's recorded ``cid_params``, read once per job (not once per file row:
+        a 20,000-file job's record is parsed once). Older records get the defaults then in force."""
+        from .cid import cid_params
+
+        how: dict[str, dict[str, Any]] = {}
+        for job_id in job_ids:
+            row = db.execute(
+                "SELECT json_extract(result_json, '$.cid_params'), json_extract(result_json, '$.cid_version')"
+                " FROM jobs WHERE job_id = ?",
+                (job_id,),
+            ).fetchone()
+            recorded = json.loads(row[0]) if row and row[0] else None
+            how[job_id] = recorded or cid_params(int(row[1] or 0) if row else 0)
+        return how
 
     def find_by_location(self, location: str) -> dict[str, Any] | None:
         """A recorded file stored at, or linked as, ``location`` (so fetch by URI can verify it)."""

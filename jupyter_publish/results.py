@@ -119,7 +119,7 @@ class PublishedResult:
         return [*self.files, *([self.archive] if self.archive else [])]
 
     def files_row(self, record: FileRecord) -> dict[str, Any]:
-        return {"job_id": self.job_id, "destination": self.destination, **asdict(record)}
+        return {"job_id": self.job_id, "destination": self.destination, **asdict(record), **self.cid_params}
 
     def __str__(self) -> str:
         lines = [

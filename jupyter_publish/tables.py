@@ -9,16 +9,29 @@ JOB_COLUMNS = [
     "job_id", "name", "status", "type", "destination", "uri", "url", "root_cid",
     "n_files", "total_size", "created_at", "finished_at", "error", "execution_id", "node_id",
 ]  # fmt: skip
-CID_COLUMNS = ["job_id", "path", "kind", "cid", "size", "sha256", "destination", "location", "url"]
+CID_PARAM_COLUMNS = ["cid_version", "raw_leaves", "chunker", "hidden", "symlinks"]
+"""How each CID was made (``cid_of(path, **those)`` recomputes it), so "same file, different
+CID" is answered in the table itself."""
+CID_COLUMNS = [
+    "job_id", "path", "kind", "cid", "size", "sha256", "destination", "location", "url", *CID_PARAM_COLUMNS,
+]  # fmt: skip
 
 
-def _frame(rows: Sequence[dict[str, Any]], columns: list[str], ints: list[str], times: list[str]):  # type: ignore[no-untyped-def]
+def _frame(  # type: ignore[no-untyped-def]
+    rows: Sequence[dict[str, Any]],
+    columns: list[str],
+    ints: list[str],
+    times: list[str],
+    bools: Sequence[str] = (),
+):
     import pandas as pd
 
     frame = pd.DataFrame(list(rows), columns=columns)
     for col in columns:
         if col in ints:
             frame[col] = pd.array(frame[col], dtype="Int64")
+        elif col in bools:
+            frame[col] = pd.array(frame[col], dtype="boolean")
         elif col in times:
             frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
         else:
@@ -34,5 +47,5 @@ def jobs_frame(rows: Sequence[dict[str, Any]]):  # type: ignore[no-untyped-def]
 
 
 def cids_frame(rows: Sequence[dict[str, Any]]):  # type: ignore[no-untyped-def]
-    """One row per published file, folder or archive."""
-    return _frame(rows, CID_COLUMNS, ["size"], [])
+    """One row per published file, folder or archive, with how its CID was made."""
+    return _frame(rows, CID_COLUMNS, ["size", "cid_version"], [], ["raw_leaves", "hidden"])

@@ -59,6 +59,21 @@ KUBO = {
     ),
     "one-link": ("QmPWTZsYqEia5LRkD7DHaaNuQX1UR6wBr38fSJ9BEwZPwM", None),
 }
+# tree -> (CIDv1 --hidden, CIDv1 without): servers/ipfs-node/symlink_tree.mjs, the npm UnixFS
+# importer and encoders (Kubo's --cid-version=1: raw leaves); the same script gives KUBO's v0.
+JS_V1 = {
+    "links": ("bafybeiag46uyg6q6hsi72bkjh5r3jh66t6z7iwjntf4bnpu6g6r2tmi32u", None),
+    "hidden": (
+        "bafybeicjudw5l5hjjas6s3ztfdhuf7tfmkw6qv7jxcsaczckkzdk6mf6jm",
+        "bafybeidmh6cs6vj4epc4phtiwtudbxd4lelne73erj6gan7wgddq4qbdfq",
+    ),
+    "only-hidden": (
+        "bafybeifa6iasqg65tfsja4sn6alkgxjeq3adxmosxk276tzlx2pffa7zsy",
+        "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354",
+    ),
+    "one-link": ("bafybeifqjitylqtchaaf324a32gsq4lz73wvbwqbzpnby4eqtq7xs6hpea", None),
+}
+SCRIPT = Path(__file__).resolve().parent.parent / "servers" / "ipfs-node" / "symlink_tree.mjs"
 
 
 def _make(root: Path, tree: str) -> Path:
@@ -79,6 +94,34 @@ def test_cid_of_equals_kubo_ipfs_add(tmp_path: Path, tree: str) -> None:
     assert cid_of(folder, hidden=True, symlinks="node") == with_hidden
     if without:
         assert cid_of(folder, hidden=False) == without
+
+
+@pytest.mark.parametrize("tree", sorted(JS_V1))
+def test_cid_of_v1_equals_the_js_encoders(tmp_path: Path, tree: str) -> None:
+    folder = _make(tmp_path / tree, tree)
+    with_hidden, without = JS_V1[tree]
+    assert cid_of(folder, 1) == with_hidden
+    if without:
+        assert cid_of(folder, 1, hidden=False) == without
+
+
+@pytest.mark.parametrize("tree", sorted(KUBO))
+def test_the_vector_tables_are_what_the_reference_script_prints(tmp_path: Path, tree: str) -> None:
+    """Rerun the js reference now: its v0 is Kubo's (so its method is right) and its v1 the table's."""
+    import subprocess
+
+    folder = _make(tmp_path / tree, tree)
+
+    def js(version: int, hidden: bool) -> str:
+        args = ["node", SCRIPT.name, str(folder), str(version), "1" if hidden else "0"]
+        return subprocess.run(
+            args, cwd=SCRIPT.parent, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    for version, table in ((0, KUBO), (1, JS_V1)):
+        with_hidden, without = table[tree]
+        assert js(version, True) == with_hidden
+        assert js(version, False) == (without or with_hidden)
 
 
 def test_a_symlink_is_a_node_not_its_target(tmp_path: Path) -> None:
@@ -160,3 +203,27 @@ def test_no_hidden_magic_leaves_dotfiles_out(ip, tmp_path):
     assert [f.path for f in result.files if f.kind == "file"] == ["data.csv"]
     assert result.cid_params["hidden"] is False
     assert result.root_cid == jp.cid_of(src, hidden=False)
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_cids_table_says_how_each_cid_was_made(tmp_path: Path, isolated_home, version) -> None:
+    """`jp.cids()` and `result.cids()` carry the params: each row's CID recomputes from them."""
+    folder = _make(tmp_path / "hidden", "hidden")
+    result = jp.publish(folder, archive=False, cid_version=version, hidden=False)
+    for frame in (jp.cids(result.job_id), result.cids()):
+        assert list(frame.columns[-5:]) == ["cid_version", "raw_leaves", "chunker", "hidden", "symlinks"]
+        assert set(frame["cid_version"]) == {version} and set(frame["hidden"]) == {False}
+        for _, row in frame.iterrows():
+            params = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.iloc[-5:].items()}
+            assert cid_of(folder / row["path"] if row["path"] != "." else folder, **params) == row["cid"]
+
+
+def test_cids_table_of_an_old_record_shows_the_defaults_then_in_force(tmp_path: Path, isolated_home) -> None:
+    (tmp_path / "f.txt").write_bytes(b"x")
+    result = jp.publish(tmp_path / "f.txt", archive=False, cid_version=1)
+    with sqlite3.connect(Ledger().path) as db:  # as written before cid_params were recorded
+        data = json.loads(db.execute("SELECT result_json FROM jobs").fetchone()[0])
+        del data["cid_params"]
+        db.execute("UPDATE jobs SET result_json = ?", (json.dumps(data),))
+    row = jp.cids(result.job_id).iloc[0]
+    assert (row["cid_version"], bool(row["raw_leaves"]), row["symlinks"]) == (1, True, "follow")
