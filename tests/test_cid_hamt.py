@@ -50,6 +50,17 @@ VECTORS = {
     ),
 }
 
+# recipe -> (js CIDv0, js CIDv1, Kubo 0.22 CIDv0) of the folder WITHOUT its dotfiles: what
+# `ipfs add -r` (no --hidden) reads, so cid_of(..., hidden=False) must give it. Same generator,
+# run on the recipe with its dotfiles deleted.
+NO_HIDDEN = {
+    "many-6000": (
+        "QmeZm6MVzqGtNR6BGu2tCm3VH5Ckih68RG4G75G7KiCRCz",
+        "bafybeicj4mlfviajhfkdjsqgwifrndtlcu5orlz5mbz5cop3elwwmjngkm",
+        "QmeZm6MVzqGtNR6BGu2tCm3VH5Ckih68RG4G75G7KiCRCz",
+    ),
+}
+
 # (data, h1, h2) of MurmurHash3 x64 128, seed 0, from the C reference (PyPI ``mmh3``):
 # empty, tail only, exactly one block, block + tail of 1 and of 11, multi-byte UTF-8.
 MURMUR3 = [
@@ -86,6 +97,15 @@ def test_cid_of_sharded_folder_matches_references(folders: dict[str, str], recip
         warnings.simplefilter("error")  # no "will differ" warning any more
         assert cid_of(folders[recipe]) == js_v0
         assert cid_of(folders[recipe], 1) == js_v1
+
+
+@pytest.mark.parametrize("recipe", sorted(NO_HIDDEN))
+def test_sharded_folder_without_hidden_matches_references(folders: dict[str, str], recipe: str) -> None:
+    js_v0, js_v1, kubo_v0 = NO_HIDDEN[recipe]
+    assert js_v0 == kubo_v0
+    assert cid_of(folders[recipe], hidden=False) == js_v0
+    assert cid_of(folders[recipe], 1, hidden=False) == js_v1
+    assert js_v0 != VECTORS[recipe][0]  # the dotfile really was in the folder
 
 
 @pytest.mark.parametrize("recipe", sorted(VECTORS))

