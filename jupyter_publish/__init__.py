@@ -30,6 +30,8 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
     from .api import cids, fetch, jobs, publish, resume
     from .bacalhau import cids_from_bacalhau, cids_in_text
     from .backends import register_backend
@@ -52,14 +54,14 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext jupyter_publish``: register the magics (IPython is imported only here)."""
     from .magics import load_ipython_extension as load
 
     load(ipython)
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
     from .magics import unload_ipython_extension as unload
 
     unload(ipython)

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from .ledger import Ledger
 from .publisher import publish, resume
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def jobs(limit: int | None = None, *, ledger: Ledger | None = None) -> Any:
+    from .results import FetchRef, FetchResult
+
+
+def jobs(limit: int | None = None, *, ledger: Ledger | None = None) -> pd.DataFrame:
     """Every recorded job as a pandas DataFrame, newest first."""
     from .tables import jobs_frame
 
     return jobs_frame((ledger or Ledger()).jobs(limit))
 
 
-def cids(job: str | None = None, *, ledger: Ledger | None = None) -> Any:
+def cids(job: str | None = None, *, ledger: Ledger | None = None) -> pd.DataFrame:
     """One row per published file, folder and archive (of one job, or of all)."""
     from .tables import cids_frame
 
     return cids_frame((ledger or Ledger()).files(job))
 
 
-def fetch(ref: Any, dest: Any = None, *, verify: bool = True, extract: bool = True, **options: Any) -> Any:
+def fetch(
+    ref: FetchRef,
+    dest: str | os.PathLike[str] | None = None,
+    *,
+    verify: bool = True,
+    extract: bool = True,
+    **options: Any,
+) -> FetchResult:
     """Fetch a URI, job ID, PublishedResult or Bacalhau result spec, verified."""
     from .fetcher import fetch as _fetch
 

@@ -16,6 +16,7 @@ are read exactly once. Memory stays bounded: about ``(threads + 4) * 2 * BLOCK``
 from __future__ import annotations
 
 import contextlib
+import enum
 import io
 import os
 import queue
@@ -27,12 +28,14 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
 from .errors import PublishError, SourceError
 from .hashing import ContentHasher, Digest
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
     from .bundle import Bundle
 
 __all__ = ["BLOCK", "COMPRESSIONS", "ArchiveStream", "load_zstd"]
@@ -63,12 +66,12 @@ def load_zstd() -> ModuleType:
     """The zstd module: stdlib ``compression.zstd`` (3.14+) or the ``backports.zstd`` wheel."""
     try:
         if sys.version_info >= (3, 14):
-            from compression import zstd  # type: ignore[import-not-found]
+            from compression import zstd
         else:
-            from backports import zstd  # type: ignore[import-not-found,no-redef]
+            from backports import zstd
     except ImportError:
         raise PublishError("compression='zstd' needs: pip install 'jupyter-publish[zstd]'") from None
-    return zstd  # type: ignore[no-any-return]
+    return zstd
 
 
 # --------------------------------------------------------------------------- tar headers
@@ -198,7 +201,8 @@ class _ZstdBlocks:
         compressor = getattr(self._local, "compressor", None)
         if compressor is None:
             compressor = self._local.compressor = self._zstd.ZstdCompressor(options=self._options)
-        return compressor.compress(block, mode=self._zstd.ZstdCompressor.FLUSH_FRAME)  # type: ignore[no-any-return]
+        frame: bytes = compressor.compress(block, mode=self._zstd.ZstdCompressor.FLUSH_FRAME)
+        return frame
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -213,8 +217,16 @@ class _Failure:
         self.exc = exc
 
 
-_END = object()
-_CLOSED = object()
+class _Signal(enum.Enum):
+    END = "the archive is complete"
+    CLOSED = "the stream was closed"
+
+
+_Block: TypeAlias = "tuple[Future[bytes] | bytes | bytearray | memoryview, int]"
+"""A block's compressed bytes (or their future), and the file bytes it holds."""
+_Item: TypeAlias = "_Block | _Failure | _Signal"
+"""What the producer queues for the reader."""
+_Compress: TypeAlias = "Callable[[bytearray | memoryview], bytes]"
 
 
 class _Pipeline:
@@ -226,7 +238,7 @@ class _Pipeline:
     def __init__(
         self,
         bundle: Bundle,
-        compress: Callable[[Any], bytes] | None,
+        compress: _Compress | None,
         threads: int,
         cid_version: int,
     ) -> None:
@@ -234,8 +246,7 @@ class _Pipeline:
         self.cid_version = cid_version
         self.digests: dict[str, Digest] = {}
         self.stopping = False
-        # Queued: (a block's compressed bytes or their future, the file bytes it holds).
-        self.queue: queue.Queue[object] = queue.Queue(maxsize=(threads if compress else 1) + 2)
+        self.queue: queue.Queue[_Item] = queue.Queue(maxsize=(threads if compress else 1) + 2)
         self._compress = compress
         self._pool = (
             ThreadPoolExecutor(threads, thread_name_prefix="jupyter-publish-compress")
@@ -266,7 +277,7 @@ class _Pipeline:
             self._skip(-(self._offset()) % _TAR_RECORD)
             if self._pos:
                 self._flush(self._view[: self._pos])
-            self._put(_END)
+            self._put(_Signal.END)
         except _Stopped:
             pass
         except BaseException as exc:  # re-raised by the reader, in its thread
@@ -345,7 +356,7 @@ class _Pipeline:
             self._view = memoryview(self._buf)
         self._pos = 0
 
-    def _put(self, item: object) -> None:
+    def _put(self, item: _Item) -> None:
         self.queue.put(item)
         if self.stopping:
             raise _Stopped
@@ -364,7 +375,7 @@ class _Pipeline:
         self._drain()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-        self.queue.put(_CLOSED)  # wakes a reader blocked in another thread
+        self.queue.put(_Signal.CLOSED)  # wakes a reader blocked in another thread
 
     def _drain(self) -> None:
         while True:
@@ -409,11 +420,11 @@ class ArchiveStream(io.RawIOBase):
         self._done = False
         self._digests: dict[str, Digest] | None = None
         self._failure: BaseException | None = None
-        compress: Callable[[Any], bytes] | None = None
+        compress: _Compress | None = None
         if compression == "gzip":
             gzip_level = self.level
 
-            def compress(block: Any) -> bytes:
+            def compress(block: bytearray | memoryview) -> bytes:
                 return _gzip_block(block, gzip_level)
         elif compression == "zstd":
             compress = _ZstdBlocks(load_zstd(), self.level)
@@ -435,7 +446,7 @@ class ArchiveStream(io.RawIOBase):
     def seekable(self) -> bool:
         return False
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
         if not self._ready():
             return 0
@@ -477,17 +488,17 @@ class ArchiveStream(io.RawIOBase):
             if pipeline is None:  # closed by another thread meanwhile
                 raise ValueError("I/O operation on a closed archive stream")
             item = pipeline.queue.get()
-            if item is _END:
+            if item is _Signal.END:
                 self._done = True
                 self._chunk, self._at = b"", 0
                 self._digests = pipeline.digests
                 pipeline.stop()  # the pool's threads end now, close() or not
                 return False
-            if item is _CLOSED:
+            if item is _Signal.CLOSED:
                 raise ValueError("I/O operation on a closed archive stream")
             if isinstance(item, _Failure):
                 self._fail(item.exc)
-            data, file_bytes = item  # type: ignore[misc]
+            data, file_bytes = item
             if isinstance(data, Future):
                 try:
                     data = data.result()
@@ -498,7 +509,7 @@ class ArchiveStream(io.RawIOBase):
                 self._progress(file_bytes)
         return True
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException) -> NoReturn:
         self._failure = exc
         if self._pipeline is not None:
             self._pipeline.stop()

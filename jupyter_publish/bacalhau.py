@@ -247,7 +247,7 @@ def _walk_executions(root: Any, job_id: str | None = None) -> Iterator[tuple[dic
             continue
         if _is_result_list(node):  # {"PublishedResults": [spec, …]} with no execution around it
             job_id = _job_id_of(node) or job_id
-            results = node.get("PublishedResults")
+            results: list[Any] = node["PublishedResults"]
             stack.extend(({"PublishedResults": item}, job_id) for item in reversed(results))
             continue
         if "PublishedResult" in node or "PublishedResults" in node:
@@ -584,7 +584,7 @@ def checked_spec(spec: Any) -> dict[str, Any]:
     """A published-result spec given to ``fetch``, checked for the types it is read with.
 
     ``fetch({"Type": "ipfs", "Params": "Qm…"})`` and the like are one line, not an
-    AttributeError deep in the fetcher. Returns ``spec`` itself.
+    AttributeError deep in the fetcher. Returns ``spec`` as a dict (itself when it is one).
     """
     if not isinstance(spec, Mapping):
         raise BacalhauDocumentError(f"a published-result spec is an object, not a {type(spec).__name__}")
@@ -592,7 +592,7 @@ def checked_spec(spec: Any) -> dict[str, Any]:
     for where, fields in (("", spec), ("Params.", params)):
         for name in _SPEC_FIELDS:
             _text(fields.get(name), where + name)
-    return spec  # type: ignore[return-value]
+    return spec if isinstance(spec, dict) else dict(spec)
 
 
 # --------------------------------------------------------------------------- CIDs in text

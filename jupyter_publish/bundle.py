@@ -13,6 +13,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from .errors import SourceError
 from .hashing import CHUNK
@@ -62,7 +63,11 @@ def collect(
     publishes its target's bytes. ``hidden=False`` leaves out dotfiles and dotfolders under
     a folder (``ipfs add -r`` without ``--hidden``); a path named explicitly is kept.
     """
-    options = {"skip_unreadable": skip_unreadable, "follow_symlinks": follow_symlinks, "hidden": hidden}
+    options: _WalkOptions = {
+        "skip_unreadable": skip_unreadable,
+        "follow_symlinks": follow_symlinks,
+        "hidden": hidden,
+    }
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
         raise SourceError("nothing to publish: give at least one file or folder")
@@ -104,7 +109,13 @@ def _expand(item: str | os.PathLike[str]) -> list[Path]:
     return [path]
 
 
-def _walk(root: Path, prefix: str, options: dict[str, bool]) -> tuple[list[SourceFile], list[str], list[str]]:
+class _WalkOptions(TypedDict):
+    skip_unreadable: bool
+    follow_symlinks: bool
+    hidden: bool
+
+
+def _walk(root: Path, prefix: str, options: _WalkOptions) -> tuple[list[SourceFile], list[str], list[str]]:
     """Every file under ``root`` and every empty folder, by bundle name, and what was skipped.
 
     :func:`jupyter_publish.walk.walk_tree` decides what is unreadable and which symlinks

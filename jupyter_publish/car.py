@@ -97,9 +97,9 @@ def _cbor_item(data: bytes, pos: int) -> tuple[object, int]:
             mapping[key], pos = _cbor_item(data, pos)
         return mapping, pos
     if major == 6 and n == 42:
-        raw, pos = _cbor_item(data, pos)
-        assert isinstance(raw, bytes) and raw[:1] == b"\x00", "a CID link starts with 0x00"
-        return raw[1:], pos
+        link, pos = _cbor_item(data, pos)
+        assert isinstance(link, bytes) and link[:1] == b"\x00", "a CID link starts with 0x00"
+        return link[1:], pos
     raise ValueError(f"unsupported CBOR item (major {major}) in a CAR header")
 
 

@@ -12,9 +12,9 @@ import os
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 OUTPUT_ENV = "JUPYTER_PUBLISH_OUTPUT"
 """Environment variable holding the ``%%publish`` output folder (for subprocesses)."""
@@ -26,7 +26,7 @@ BUNDLE_FILES = ("stdout", "stderr", "exitCode")
 class Tee:
     """A stream that writes to the notebook and to a file: output stays live and is kept."""
 
-    def __init__(self, stream: Any, path: Path) -> None:
+    def __init__(self, stream: TextIO, path: Path) -> None:
         self.stream = stream
         self._file = open(path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
         self._lock = threading.Lock()
@@ -39,7 +39,7 @@ class Tee:
                 self._file.flush()
         return len(text) if written is None else written
 
-    def writelines(self, lines: Any) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
@@ -58,7 +58,7 @@ class Tee:
 def teed(folder: Path) -> Iterator[None]:
     """Copy ``sys.stdout``/``sys.stderr`` into ``folder/stdout`` and ``folder/stderr``."""
     out, err = Tee(sys.stdout, folder / "stdout"), Tee(sys.stderr, folder / "stderr")
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     try:
         yield
     finally:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -34,7 +34,9 @@ Progress = Callable[[int], None] | None
 
 
 class _Reader(Protocol):
-    def read(self, location: str, offset: int = 0, length: int | None = None): ...  # type: ignore[no-untyped-def]
+    """All a download needs of a backend: its ``read`` (see ``backends.base``)."""
+
+    def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]: ...
 
 
 def download(

@@ -32,6 +32,7 @@ import bz2
 import contextlib
 import gzip
 import hashlib
+import io
 import itertools
 import lzma
 import os
@@ -47,7 +48,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from .errors import SourceError, UnsafeArchiveError
 
@@ -74,7 +75,7 @@ MAX_DEPTH = 256
 """Folders a member name may be nested in; real results are a few levels deep."""
 MAX_NAME_BYTES = 4000
 """Longer names cannot be created on Linux (PATH_MAX 4096 with the staging prefix)."""
-_T = TypeVar("_T")
+_T = TypeVar("_T", bound=contextlib.AbstractContextManager[object, bool | None])
 _TAR_SUFFIXES = (
     ".tar",
     ".tar.gz",
@@ -145,7 +146,7 @@ def is_archive(path: str | os.PathLike[str]) -> bool:
 
 def _looks_like_tar(path: Path) -> bool:
     """Check for the ustar magic, inside gzip/bz2/xz/zstd compression if need be."""
-    openers: tuple[Callable[[Path], IO[bytes]], ...] = (
+    openers: tuple[Callable[[Path], io.BufferedIOBase], ...] = (
         lambda p: p.open("rb"),
         gzip.open,
         bz2.open,
@@ -156,11 +157,16 @@ def _looks_like_tar(path: Path) -> bool:
         try:
             with opener(path) as fh:
                 head = fh.read(512)
-        except (*_READ_ERRORS, OSError, lzma.LZMAError):
+        except _read_errors(OSError, lzma.LZMAError):
             continue
         if len(head) >= 262 and head[257:262] == b"ustar":
             return True
     return False
+
+
+def _read_errors(*more: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """:data:`_READ_ERRORS` as it is now (zstd adds its error once loaded), plus ``more``."""
+    return (*_READ_ERRORS, *more)
 
 
 def _is_zstd(path: Path) -> bool:
@@ -179,14 +185,15 @@ def _zstd() -> ModuleType:
     return zstd
 
 
-def _zstd_open(path: Path) -> IO[bytes]:
+def _zstd_open(path: Path) -> io.BufferedIOBase:
     """Open a zstd file for sniffing; OSError when it is not one or zstd is not installed."""
     from .errors import PublishError
 
     if not _is_zstd(path):
         raise OSError("not zstd")
     try:
-        return _zstd().open(path, "rb")  # type: ignore[no-any-return]
+        opened: io.BufferedIOBase = _zstd().open(path, "rb")
+        return opened
     except PublishError:
         raise OSError("zstd is not installed") from None
 
@@ -492,7 +499,7 @@ class _CappedReader:
     what keeps a bomb from filling the disk regardless of what the headers say.
     """
 
-    def __init__(self, src: BinaryIO, member: str, allowed: int, declared: int, why: str) -> None:
+    def __init__(self, src: IO[bytes], member: str, allowed: int, declared: int, why: str) -> None:
         self.src = src
         self.member = member
         self.allowed = allowed  # what the caps leave for this member
@@ -649,7 +656,7 @@ class _Writer:
                 raise _Refused(name, "is a directory where a file or link already is")
         self._dirs.add(target)
 
-    def make_file(self, name: str, rel: Path, src: BinaryIO, meta: _FileMeta, vet: _Vet = None) -> None:
+    def make_file(self, name: str, rel: Path, src: IO[bytes], meta: _FileMeta, vet: _Vet = None) -> None:
         allowed, why = self.reserve(name, meta.size)
         _run(vet)
         target = self._target(name, rel)
@@ -797,7 +804,7 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
     with contextlib.ExitStack() as stack:
         try:
             tf = stack.enter_context(_open_tar(archive))
-        except (*_READ_ERRORS, OSError) as exc:
+        except _read_errors(OSError) as exc:
             raise _Refused(None, f"cannot be opened as tar ({_reason(exc)})") from None
         for info in _iter_tar(tf):
             with _writing(info.name):
@@ -818,9 +825,9 @@ def _opened(opener: Callable[[], _T], what: str) -> Iterator[_T]:
     """Open an archive, turning "not really an archive" into a refusal."""
     try:
         handle = opener()
-    except (*_READ_ERRORS, OSError) as exc:
+    except _read_errors(OSError) as exc:
         raise _Refused(None, f"cannot be opened as {what} ({_reason(exc)})") from None
-    with handle:  # type: ignore[attr-defined]
+    with handle:
         yield handle
 
 
@@ -921,7 +928,7 @@ def _extract_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, writer: _Wri
             writer.make_file(name, rel, src, meta)
 
 
-def _read_link_target(src: BinaryIO, name: str) -> str:
+def _read_link_target(src: IO[bytes], name: str) -> str:
     """A zip symlink stores its target as the member's data; it is short or it's a lie."""
     try:
         data = src.read(_MAX_LINK_TARGET + 1)

@@ -14,7 +14,10 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 from .cid import FileCidBuilder, read_pieces
 from .transfer import check_cancelled
@@ -171,6 +174,17 @@ class ContentHasher:
         return self._digest is not None
 
 
+class ByteSource(Protocol):
+    """What a :class:`HashingReader` reads from: an open binary file, a ``BytesIO``, an
+    :class:`~jupyter_publish.archive.ArchiveStream`, or a backend's own stream."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
 class HashingReader(io.RawIOBase):
     """A read-only, non-seekable view of ``source`` that hashes what is read.
 
@@ -180,7 +194,7 @@ class HashingReader(io.RawIOBase):
 
     def __init__(
         self,
-        source: BinaryIO,
+        source: ByteSource,
         hasher: ContentHasher | None,
         expected_size: int,
         progress: Callable[[int], None] | None = None,
@@ -195,10 +209,10 @@ class HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         check_cancelled()  # another transfer of the job failed: stop sending this one
         view = memoryview(buffer).cast("B")
-        count = self._source.readinto(view)  # type: ignore[attr-defined]
+        count = self._source.readinto(view)
         if not count:
             if len(view):  # a zero-length read says nothing about the end
                 self._seal_if_complete()

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from . import config
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from .bundle import Bundle
     from .ledger import Ledger
 
@@ -314,7 +316,7 @@ class _TermState:
     received = False
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     if _TermState.received:  # a second SIGTERM must not break the cleanup of the first
         return
     _TermState.received = True

@@ -376,7 +376,7 @@ class Ledger:
 
     def _find(self, job_id: str) -> sqlite3.Row:
         with self._connect() as db:
-            rows = db.execute(
+            rows: list[sqlite3.Row] = db.execute(
                 "SELECT * FROM jobs WHERE job_id = ? OR job_id LIKE ? ESCAPE '\\' ORDER BY job_id LIMIT 2",
                 (job_id, _like_prefix(job_id)),
             ).fetchall()

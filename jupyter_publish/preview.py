@@ -26,10 +26,13 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .errors import SourceError
 
@@ -45,7 +48,11 @@ _THUMB_MAX_BYTES = 256 * 1024
 _THUMB_BUDGET = 2 * 2**20
 _FOLDER_SCAN_LIMIT = 10_000
 
-_COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_COMPRESSED: dict[str, Callable[[Path], io.BufferedIOBase]] = {
+    ".gz": gzip.open,
+    ".bz2": bz2.open,
+    ".xz": lzma.open,
+}
 _IMAGE_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
 _IMAGE_MAGIC = {
     "image/png": (b"\x89PNG\r\n\x1a\n",),
@@ -90,9 +97,11 @@ class Preview:
     html: str | None = None
     data: dict[str, Any] = field(default_factory=dict)  # other mimetypes: image/png, text/markdown…
     path: Path | None = None
-    display_object: Any = None  # e.g. the IPython Audio/Video behind an audio preview
+    display_object: object = None  # e.g. the IPython Audio/Video behind an audio preview
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    def _repr_mimebundle_(
+        self, include: Container[str] | None = None, exclude: Container[str] | None = None
+    ) -> dict[str, Any]:
         """IPython's hook: text/plain plus the rich forms, filtered as IPython asks."""
         bundle: dict[str, Any] = {"text/plain": self.text}
         if self.html is not None:
@@ -256,10 +265,10 @@ def _note_preview(p: Path, kind: str, note: str) -> Preview:
     return Preview(kind, _header_text(p, kind, [note]), _wrap(p, kind, [note], ""), path=p)
 
 
-def _open_binary(p: Path) -> IO[bytes]:
+def _open_binary(p: Path) -> io.BufferedIOBase:
     """Open a file, transparently decompressing ``.gz``/``.bz2``/``.xz``."""
     opener = _COMPRESSED.get(p.suffix.lower())
-    return opener(p, "rb") if opener is not None else p.open("rb")  # type: ignore[operator]
+    return opener(p) if opener is not None else p.open("rb")
 
 
 def _read_head(p: Path, limit: int) -> tuple[bytes, bool]:
@@ -366,7 +375,7 @@ def _preview_html(p: Path, opts: _Opts) -> Preview:
 
 
 def _frame_preview(
-    p: Path, kind: str, label: str, df: Any, notes: list[str], extra_text: str = ""
+    p: Path, kind: str, label: str, df: pd.DataFrame, notes: list[str], extra_text: str = ""
 ) -> Preview:
     """Render a DataFrame head: escaped HTML table + aligned text."""
     table_html = df.to_html(max_rows=len(df), max_cols=_MAX_COLUMNS, escape=True, border=0)
@@ -444,7 +453,7 @@ def _preview_json(p: Path, opts: _Opts) -> Preview:
     )
 
 
-def _json_frame(doc: Any, max_rows: int) -> tuple[Any, int] | None:
+def _json_frame(doc: Any, max_rows: int) -> tuple[pd.DataFrame, int] | None:
     """A DataFrame head for record lists and dicts of equal-length columns, else None."""
     import pandas as pd
 
@@ -556,8 +565,13 @@ def _preview_media(p: Path, opts: _Opts, kind: str) -> Preview:
         from IPython.display import Audio, Video
     except ImportError:
         return _note_preview(p, kind, "install IPython to play it inline")
-    obj = Audio(filename=str(p)) if kind == "audio" else Video(str(p), embed=True)
-    player = obj._repr_html_()
+    obj: Audio | Video
+    if kind == "audio":
+        obj = Audio(filename=str(p))
+        player: str = obj._repr_html_()
+    else:
+        obj = Video(str(p), embed=True)
+        player = obj._repr_html_()
     return Preview(kind, _header_text(p, kind, []), _wrap(p, kind, [], player), path=p, display_object=obj)
 
 

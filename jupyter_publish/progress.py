@@ -72,7 +72,11 @@ def _tqdm_bar(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+
+    def update(nbytes: int) -> None:
+        bar.update(nbytes)
+
     try:
-        yield bar.update
+        yield update
     finally:
         bar.close()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -23,7 +27,17 @@ class FileRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileRecord:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]
+        # Every manifest entry is an ``asdict`` of this class; naming each field here makes
+        # a renamed field a type error rather than a silent None.
+        return cls(
+            path=data["path"],
+            size=data["size"],
+            sha256=data.get("sha256"),
+            cid=data.get("cid"),
+            kind=data.get("kind", "file"),
+            location=data.get("location"),
+            url=data.get("url"),
+        )
 
 
 @dataclass(repr=False)
@@ -109,7 +123,7 @@ class PublishedResult:
             cid_params=dict(data.get("cid_params") or {}),
         )
 
-    def cids(self):  # type: ignore[no-untyped-def]
+    def cids(self) -> pd.DataFrame:
         """This result's manifest as a DataFrame (same columns as ``cids()``)."""
         from .tables import cids_frame
 
@@ -190,10 +204,14 @@ class FetchResult:
         state = "verified" if self.verified else f"NOT verified ({reason})"
         return f"fetched {self.ref} -> {self.dest} ({len(self.files)} files, {state})"
 
-    def _repr_mimebundle_(self, include=None, exclude=None):  # type: ignore[no-untyped-def]
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
         from .cards import fetch_card
 
         return fetch_card(self)
+
+
+FetchRef: TypeAlias = "str | os.PathLike[str] | PublishedResult | dict[str, Any]"
+"""What ``fetch`` takes: a URI or job ID, a :class:`PublishedResult`, or a Bacalhau result spec."""
 
 
 def _human(size: int) -> str:

@@ -40,7 +40,7 @@ _EXHAUSTED = "_jupyter_publish_exhausted"
 def backoff(attempt: int) -> float:
     """Seconds to wait after the ``attempt``-th fault (0-based): half fixed, half random,
     so many clients cut by the same fault do not come back in step."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0**attempt)
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 JOB_COLUMNS = [
     "job_id", "name", "status", "type", "destination", "uri", "url", "root_cid",
@@ -17,21 +20,21 @@ CID_COLUMNS = [
 ]  # fmt: skip
 
 
-def _frame(  # type: ignore[no-untyped-def]
+def _frame(
     rows: Sequence[dict[str, Any]],
     columns: list[str],
     ints: list[str],
     times: list[str],
     bools: Sequence[str] = (),
-):
+) -> pd.DataFrame:
     import pandas as pd
 
     frame = pd.DataFrame(list(rows), columns=columns)
     for col in columns:
         if col in ints:
-            frame[col] = pd.array(frame[col], dtype="Int64")
+            frame[col] = frame[col].astype("Int64")
         elif col in bools:
-            frame[col] = pd.array(frame[col], dtype="boolean")
+            frame[col] = frame[col].astype("boolean")
         elif col in times:
             frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
         else:
@@ -39,13 +42,13 @@ def _frame(  # type: ignore[no-untyped-def]
     return frame
 
 
-def jobs_frame(rows: Sequence[dict[str, Any]]):  # type: ignore[no-untyped-def]
+def jobs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per job, newest first."""
     frame = _frame(rows, JOB_COLUMNS, ["n_files", "total_size"], ["created_at", "finished_at"])
     frame["status"] = frame["status"].astype("category")
     return frame
 
 
-def cids_frame(rows: Sequence[dict[str, Any]]):  # type: ignore[no-untyped-def]
+def cids_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per published file, folder or archive, with how its CID was made."""
     return _frame(rows, CID_COLUMNS, ["size", "cid_version"], [], ["raw_leaves", "hidden"])

@@ -48,7 +48,7 @@ def check_cancelled() -> None:
         raise Cancelled("cancelled because another transfer of the same job failed")
 
 
-def concurrency(value: int | str | None = None) -> int:
+def concurrency(value: float | str | None = None) -> int:
     """``value``, else ``$JUPYTER_PUBLISH_JOBS``, else 10; checked to be a whole number 1…64."""
     source = "max_concurrency"
     if value is None or value == "":
@@ -104,7 +104,7 @@ def run_all(tasks: Iterable[Callable[[], T]], max_concurrency: int) -> list[T]:
         with cancel_scope(cancel):
             return [task() for task in tasks]
     todo: queue.SimpleQueue[tuple[int, Callable[[], T]] | None] = queue.SimpleQueue()
-    finished: queue.SimpleQueue[tuple[int, bool, object]] = queue.SimpleQueue()
+    finished: queue.SimpleQueue[tuple[int, tuple[T] | BaseException]] = queue.SimpleQueue()
     workers = [
         threading.Thread(
             target=_work, args=(todo, finished, cancel), daemon=True, name=f"jupyter-publish-transfer-{i}"
@@ -130,17 +130,16 @@ def run_all(tasks: Iterable[Callable[[], T]], max_concurrency: int) -> list[T]:
             if not in_flight:
                 break
             try:  # a short timeout keeps Ctrl-C deliverable to this thread
-                index, ok, value = finished.get(timeout=0.25)
+                index, outcome = finished.get(timeout=0.25)
             except queue.Empty:
                 continue
             in_flight -= 1
-            if ok:
-                results[index] = value  # type: ignore[assignment]
+            if not isinstance(outcome, BaseException):
+                results[index] = outcome[0]
                 continue
-            assert isinstance(value, BaseException)
             # The first real error wins over the Cancelled it caused in other tasks.
-            if failure is None or (isinstance(failure, Cancelled) and not isinstance(value, Cancelled)):
-                failure = value
+            if failure is None or (isinstance(failure, Cancelled) and not isinstance(outcome, Cancelled)):
+                failure = outcome
             cancel.set()
             break  # the rest is _wind_down's: a bounded wait for what is still running
     except BaseException:  # KeyboardInterrupt while waiting: stop the workers too
@@ -160,22 +159,23 @@ GRACE = 1.0
 
 def _work(
     todo: queue.SimpleQueue[tuple[int, Callable[[], T]] | None],
-    finished: queue.SimpleQueue[tuple[int, bool, object]],
+    finished: queue.SimpleQueue[tuple[int, tuple[T] | BaseException]],
     cancel: threading.Event,
 ) -> None:
+    # A result travels as a 1-tuple, so a task that returns an exception is not a failure.
     with cancel_scope(cancel):
         while (item := todo.get()) is not None:
             index, task = item
             try:
                 check_cancelled()
-                finished.put((index, True, task()))
+                finished.put((index, (task(),)))
             except BaseException as exc:  # reported to run_all, in its thread
-                finished.put((index, False, exc))
+                finished.put((index, exc))
 
 
 def _wind_down(
     todo: queue.SimpleQueue[tuple[int, Callable[[], T]] | None],
-    finished: queue.SimpleQueue[tuple[int, bool, object]],
+    finished: queue.SimpleQueue[tuple[int, tuple[T] | BaseException]],
     workers: list[threading.Thread],
     in_flight: int,
 ) -> None:
@@ -231,7 +231,8 @@ class DaemonPool:
         from concurrent.futures import Future
 
         self._future = Future
-        self._todo: queue.SimpleQueue[tuple[Future[object], Callable[[], object]] | None]
+        # (run the task into its future, cancel that future); None tells a worker to stop.
+        self._todo: queue.SimpleQueue[tuple[Callable[[], None], Callable[[], bool]] | None]
         self._todo = queue.SimpleQueue()
         self._cancel = cancel
         self._shut = False
@@ -243,19 +244,22 @@ class DaemonPool:
 
     def submit(self, fn: Callable[..., T], *args: object) -> Future[T]:
         future: Future[T] = self._future()
-        self._todo.put((future, partial(fn, *args)))  # type: ignore[arg-type]
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+
+        self._todo.put((run, future.cancel))
         return future
 
     def _work(self) -> None:
         with cancel_scope(self._cancel or threading.Event()):
             while (item := self._todo.get()) is not None:
-                future, task = item
-                if not future.set_running_or_notify_cancel():
-                    continue
-                try:
-                    future.set_result(task())
-                except BaseException as exc:  # handed to whoever waits on the future
-                    future.set_exception(exc)
+                item[0]()
 
     def shutdown(self, *, cancel: bool = False, grace: float = GRACE) -> None:
         """Stop taking tasks; wait for running ones (at most ``grace`` s if cancelling).
@@ -272,7 +276,7 @@ class DaemonPool:
                 except queue.Empty:
                     break
                 if item is not None:
-                    item[0].cancel()
+                    item[1]()
         for _ in self._threads:
             self._todo.put(None)
         deadline = time.monotonic() + grace if cancel else None

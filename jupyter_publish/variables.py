@@ -10,7 +10,12 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 from .errors import SourceError
 
@@ -24,7 +29,7 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def variable_to_file(name: str, value: Any, folder: Path) -> Path:
+def variable_to_file(name: str, value: object, folder: Path) -> Path:
     """Serialise a notebook variable as ``folder/NAME.ext`` so it can be published.
 
     Types are recognised through modules already imported (a DataFrame exists only if
@@ -59,7 +64,7 @@ def variable_to_file(name: str, value: Any, folder: Path) -> Path:
     )
 
 
-def _write_frame(name: str, frame: Any, folder: Path) -> Path:
+def _write_frame(name: str, frame: pd.DataFrame, folder: Path) -> Path:
     """Parquet keeps dtypes; CSV when pyarrow is missing or cannot store the frame."""
     if importlib.util.find_spec("pyarrow") is not None:
         path = folder / f"{name}.parquet"
@@ -74,7 +79,7 @@ def _write_frame(name: str, frame: Any, folder: Path) -> Path:
     return path
 
 
-def _write_array(name: str, array: Any, folder: Path, numpy: Any) -> Path:
+def _write_array(name: str, array: np.ndarray, folder: Path, numpy: ModuleType) -> Path:
     path = folder / f"{name}.npy"
     try:
         numpy.save(path, array, allow_pickle=False)
@@ -83,7 +88,7 @@ def _write_array(name: str, array: Any, folder: Path, numpy: Any) -> Path:
     return path
 
 
-def _write_json(name: str, value: Any, folder: Path) -> Path:
+def _write_json(name: str, value: object, folder: Path) -> Path:
     path = folder / f"{name}.json"
     try:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -33,5 +33,8 @@ echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
+echo "== mypy"
+.venv/bin/mypy
+
 echo "== pytest"
 exec .venv/bin/python -m pytest "$@"

