@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .ledger import Ledger
-from .publisher import publish, resume
+from .publisher import Job, begin_job, publish, record_failure, resume
 
 
 def jobs(limit: int | None = None, *, ledger: Ledger | None = None) -> Any:
@@ -29,4 +29,4 @@ def fetch(ref: Any, dest: Any = None, *, verify: bool = True, extract: bool = Tr
     return _fetch(ref, dest, verify=verify, extract=extract, **options)
 
 
-__all__ = ["cids", "fetch", "jobs", "publish", "resume"]
+__all__ = ["Job", "begin_job", "cids", "fetch", "jobs", "publish", "record_failure", "resume"]
