@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .ledger import Ledger
-from .publisher import publish, resume
+from .publisher import Job, begin_job, publish, record_failure, resume
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,4 +42,4 @@ def fetch(
     return _fetch(ref, dest, verify=verify, extract=extract, **options)
 
 
-__all__ = ["cids", "fetch", "jobs", "publish", "resume"]
+__all__ = ["Job", "begin_job", "cids", "fetch", "jobs", "publish", "record_failure", "resume"]

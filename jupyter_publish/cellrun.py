@@ -2,19 +2,29 @@
 
 ``OUTPUT`` (and ``$JUPYTER_PUBLISH_OUTPUT``) point at the folder while the cell runs;
 stdout and stderr are teed into ``stdout``/``stderr`` files so output stays live and is
-also published; ``exitCode`` says whether the cell raised. No IPython import here.
+also published; ``exitCode`` says whether the cell raised. :func:`publish_cell` is the
+whole ``%%publish`` run: the cell (synced every few seconds if asked), then its outcome
+handed to the front door's :class:`~jupyter_publish.publisher.Job`, which records it.
+No IPython import here: the shell is whatever runs the cell.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from .publisher import Job
+    from .results import PublishedResult
 
 OUTPUT_ENV = "JUPYTER_PUBLISH_OUTPUT"
 """Environment variable holding the ``%%publish`` output folder (for subprocesses)."""
@@ -102,3 +112,152 @@ def is_empty(folder: Path) -> bool:
     return all(
         not (folder / name).exists() or (folder / name).stat().st_size == 0 for name in ("stdout", "stderr")
     )
+
+
+# -- a %%publish cell, run and published ------------------------------------------------
+
+
+class CellFailed(Exception):
+    """The cell raised and ``publish_on_error`` was not asked: nothing was published, the
+    job is recorded as failed, and the folder (with the traceback in stderr) is kept."""
+
+    def __init__(self, job_id: str, folder: Path, error: BaseException) -> None:
+        super().__init__(f"cell failed: {describe(error)}")
+        self.job_id, self.folder, self.error = job_id, folder, error
+
+
+class NothingToPublish(Exception):
+    """The cell wrote no files and printed nothing, and that was not ``optional``."""
+
+
+class OutputsKept(Exception):
+    """Publishing the cell's outputs failed; they are kept in ``folder`` to publish again."""
+
+    def __init__(self, folder: Path, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.folder, self.cause = folder, cause
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """A ``%%publish`` run that did not fail the cell's way (see :class:`CellFailed`)."""
+
+    result: PublishedResult | None
+    """``None``: nothing to publish and ``optional``."""
+    error: BaseException | None
+    """The cell's error, published anyway (``publish_on_error``)."""
+
+
+def describe(exc: BaseException, limit: int = 200) -> str:
+    """``ZeroDivisionError: division by zero``, one line, not too long, no secret."""
+    from .redact import scrub
+
+    detail = " ".join(scrub(str(exc)).split())
+    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def output_folder(keep_under: str | os.PathLike[str] | None, job_id: str) -> tuple[Path, bool]:
+    """A fresh OUTPUT folder, and whether it is temporary: ``keep_under/JOB_ID`` if given
+    (kept after the publish), else a temporary folder removed once published."""
+    if keep_under:
+        folder = Path(keep_under).expanduser() / job_id
+        folder.mkdir(parents=True)
+        return folder, False
+    return Path(tempfile.mkdtemp(prefix=f"{job_id}-output-")), True
+
+
+@contextlib.contextmanager
+def quiet_tracebacks(shell: Any) -> Iterator[None]:
+    """While the cell runs, its traceback is not printed: the magic reports the failure
+    in one line, and the traceback is written to OUTPUT/stderr like a job's."""
+    saved = {name: shell.__dict__.get(name) for name in ("showtraceback", "showsyntaxerror")}
+    shell.showtraceback = shell.showsyntaxerror = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                shell.__dict__.pop(name, None)
+            else:
+                shell.__dict__[name] = value
+
+
+def run_into(shell: Any, folder: Path, cell: str, syncer: Any = None) -> BaseException | None:
+    """Run the cell with OUTPUT bound and its output teed; return its exception, if any.
+
+    ``syncer`` (a :class:`~jupyter_publish.sync.Syncer`) runs only while the cell does.
+    """
+    with bound_output(shell.user_ns, folder), teed(folder), quiet_tracebacks(shell):
+        if syncer is not None:
+            syncer.start()
+        try:
+            outcome = shell.run_cell(cell)
+        finally:
+            if syncer is not None:
+                syncer.stop()
+    error: BaseException | None = outcome.error_before_exec or outcome.error_in_exec
+    write_exit_code(folder, error)
+    return error
+
+
+def publish_cell(
+    shell: Any,
+    cell: str,
+    job: Job,
+    folder: Path,
+    *,
+    temporary: bool,
+    options: dict[str, Any],
+    sync_every: float | None = None,
+    note: Callable[[str], None] | None = None,
+    optional: bool = False,
+    publish_on_error: bool = False,
+) -> CellOutcome:
+    """Run ``cell`` into ``folder`` and publish it as ``job`` with ``options``.
+
+    With ``sync_every``, what changed is published every so many seconds while the cell
+    runs (to ``job``'s destination, which should have its placeholders resolved), then
+    the final publish is the last sync: every file, plain. A temporary folder is removed
+    once published; kept when the cell failed or the publish did (a long computation
+    must not be lost to a network error).
+    """
+    from .errors import PublishError
+    from .sync import Syncer
+
+    syncer = None
+    if sync_every is not None:
+        options = {**options, "archive": False}
+        syncer = Syncer(folder, sync_every, _round_publisher(job, options), note or (lambda text: None))
+    keep = not temporary
+    try:
+        error = run_into(shell, folder, cell, syncer)
+        if error is not None and not publish_on_error:
+            keep = True  # the partial outputs, and the traceback in its stderr file
+            failure = CellFailed(job.job_id, folder, error)
+            job.fail(str(failure))
+            raise failure
+        if is_empty(folder):
+            if optional:
+                return CellOutcome(None, error)
+            raise NothingToPublish("the cell wrote no files to OUTPUT and printed nothing")
+        try:
+            result = job.publish(folder, **options)
+        except BaseException as exc:
+            keep = True
+            if not isinstance(exc, PublishError):
+                raise
+            raise OutputsKept(folder, exc) from None
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return CellOutcome(result, error)
+
+
+def _round_publisher(job: Job, options: dict[str, Any]) -> Callable[[Path, int], PublishedResult]:
+    """What a :class:`~jupyter_publish.sync.Syncer` round calls: ``job``'s round publish."""
+
+    def publish_snapshot(snapshot: Path, round_number: int) -> PublishedResult:
+        return job.publish_round(snapshot, round_number, **options)
+
+    return publish_snapshot

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
+PROJECT_SECTION = "jupyter_publish"
+"""The ``[tool.jupyter_publish]`` table of a ``pyproject.toml``: the magics' settings."""
 HOME_ENV = "JUPYTER_PUBLISH_HOME"
 QUIET_ENV = "JUPYTER_PUBLISH_QUIET"
 
@@ -102,3 +107,28 @@ def retries() -> int:
 
         raise DestinationError(f"{RETRIES_ENV} must be a whole number, not {value:g}")
     return int(value)
+
+
+def find_project_settings(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The nearest ``pyproject.toml`` (from ``start`` upwards) with a ``[tool.jupyter_publish]`` table."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: tomli if it is there, else no project settings
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            return None
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            warnings.warn(f"jupyter-publish: cannot read {candidate}: {exc}", stacklevel=2)
+            continue
+        section = data.get("tool", {}).get(PROJECT_SECTION)
+        if isinstance(section, dict):
+            return candidate, section
+    return None

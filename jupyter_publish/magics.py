@@ -1,48 +1,38 @@
 """IPython magics: ``%%publish``, ``%publish``, ``%%fetch``, ``%fetch``, ``%jobs``, ``%cids``.
 
-A thin layer over :mod:`jupyter_publish.api`: parse arguments, substitute ``{{name}}``
-notebook variables, run the cell with an ``OUTPUT`` folder, then call the core and
-show its result. Every error the user can act on becomes an ``IPython`` UsageError
-(one line, no traceback). This module and ``widgets`` are the only ones that import
-IPython; the core is imported lazily so ``%load_ext jupyter_publish`` stays instant.
+A thin layer over :mod:`jupyter_publish.api` that wires three parts: what a line
+means (:mod:`.magic_args`), running a cell into its OUTPUT folder and handing the
+outcome to the front door's job (:mod:`.cellrun`), and what is shown
+(:mod:`.magic_display`). The magics never write the ledger or resolve placeholders:
+the publisher does. Every error the user can act on becomes an ``IPython`` UsageError
+(one line, no traceback). This module, its two ``magic_`` helpers and ``widgets`` are
+the only ones that import IPython; the core is imported lazily so
+``%load_ext jupyter_publish`` stays instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import glob
-import os
-import re
-import shutil
-import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.display import display
-from IPython.utils.process import arg_split
+from IPython.core.magic_arguments import magic_arguments
 from traitlets import Bool, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .cellrun import bound_output, is_empty, teed, write_exit_code
-from .sync import Syncer, round_job_id
-from .variables import variable_to_file
+from . import magic_args, magic_display
+from .config import PROJECT_SECTION, find_project_settings
 
 if TYPE_CHECKING:
     from .destinations import Destination
-    from .results import FetchResult, PublishedResult
+    from .results import FetchResult
 
-PROJECT_SECTION = "jupyter_publish"
-
-_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
 # Trait defaults that apply only to some destinations (explicit options always pass,
 # so a misplaced --endpoint is still reported by the core).
 _TRAIT_OPTIONS = {"s3": ("endpoint", "region", "profile"), "ipfs": ("api", "gateway")}
@@ -50,141 +40,7 @@ _PUBLISH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "pre
 _FETCH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "auth")
 
 
-# -- argument declarations -------------------------------------------------------------
-
-
-def _arguments(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Apply magic_arguments ``argument`` decorators so the help lists them in order."""
-
-    def apply(func: Any) -> Any:
-        for deco in reversed(decorators):
-            func = deco(func)
-        return func
-
-    return apply
-
-
-_S3_ARGS = (
-    argument("--endpoint", metavar="URL", help="S3 endpoint URL (MinIO, SeaweedFS, Ceph...)."),
-    argument("--region", help="S3 region."),
-    argument("--profile", help="AWS profile for the credentials."),
-)
-_IPFS_ARGS = (
-    argument("--api", metavar="URL", help="Kubo-compatible RPC API (default: IPFS_API, ~/.ipfs/api)."),
-    argument("--gateway", metavar="URL", help="IPFS gateway for links and reads (default: IPFS_GATEWAY)."),
-)
-_AUTH_ARG = argument(
-    "--auth",
-    metavar="USER:PASSWORD",
-    help="HTTP basic auth; write --auth {{var}} so the secret stays out of the notebook. Never echoed.",
-)
-
-_JOBS_ARG = argument(
-    "--jobs",
-    metavar="N",
-    type=int,
-    help="Objects (or ranges of a large one) in flight at once (default: PublishMagics.max_concurrency).",
-)
-
-_publish_arguments = _arguments(
-    argument(
-        "targets",
-        nargs="*",
-        metavar="DEST_OR_SOURCE",
-        help="Cell magic: the destination (default: PublishMagics.default_destination). "
-        "Line magic: files, folders, globs or notebook variable names.",
-    ),
-    argument(
-        "--to", metavar="DEST", help="Destination: local, s3://BUCKET/KEY, ipfs:// or http(s)://HOST/PATH/."
-    ),
-    argument(
-        "--archive",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="Publish one deterministic .tar.gz (default: PublishMagics.archive) or file by file.",
-    ),
-    argument("--name", metavar="NAME", help="A name for the result (archive NAME.tar.gz)."),
-    argument("--out", metavar="VAR", help="Store the PublishedResult in this notebook variable."),
-    argument(
-        "--presign", metavar="DURATION", help="S3: add a presigned download link valid 90s, 15m, 1h, 7d."
-    ),
-    argument(
-        "--sync-every",
-        metavar="SECONDS",
-        type=float,
-        help="Cell magic: publish new and changed files of OUTPUT every SECONDS while the cell runs, "
-        "then all of OUTPUT file by file to the same prefix (not with --archive).",
-    ),
-    argument(
-        "--optional",
-        action="store_true",
-        help="Cell magic: an empty OUTPUT (no files, nothing printed) is not an error.",
-    ),
-    argument(
-        "--publish-on-error",
-        action="store_true",
-        help="Cell magic: publish OUTPUT even if the cell raised (exitCode 1).",
-    ),
-    argument("--quiet", action="store_true", help="No progress bars and no notes."),
-    *_S3_ARGS,
-    *_IPFS_ARGS,
-    argument("--method", metavar="METHOD", help="HTTP upload method: PUT (default) or POST (form upload)."),
-    _AUTH_ARG,
-    argument(
-        "--cid-version",
-        type=int,
-        choices=(0, 1),
-        help="IPFS CID version recorded for every file (default: PublishMagics.cid_version).",
-    ),
-    argument(
-        "--compression",
-        choices=("gzip", "zstd", "none"),
-        help="Archive as .tar.gz, .tar.zst or .tar (default: PublishMagics.compression).",
-    ),
-    _JOBS_ARG,
-    argument(
-        "--skip-unreadable",
-        action="store_true",
-        help="Leave out (and list) unreadable entries instead of failing.",
-    ),
-    argument("--follow-symlinks", action="store_true", help="Follow symlinks that lead out of a folder."),
-    argument(
-        "--no-hidden",
-        dest="hidden",
-        action="store_false",
-        help="Leave out dotfiles and dotfolders (as ipfs add -r without --hidden).",
-    ),
-    argument("--ui", action="store_true", help="Line magic: show the publish panel instead."),
-)
-
-_fetch_arguments = _arguments(
-    argument(
-        "refs", nargs="*", metavar="REF", help="Job ID, s3://, ipfs://, http(s):// or local:// reference."
-    ),
-    argument(
-        "--to", metavar="DIR", help="Folder to fetch into (default: PublishMagics.fetch_dir or ./NAME)."
-    ),
-    argument("--no-preview", action="store_true", help="Show one line per fetch instead of a preview."),
-    argument("--no-verify", action="store_true", help="Do not check sha256/CIDs (not recommended)."),
-    argument("--no-extract", action="store_true", help="Keep archives as they are."),
-    argument(
-        "--max-ratio",
-        type=float,
-        metavar="N",
-        default=None,
-        help="Refuse an archive expanding more than N times its size past 1 GiB (default 200; 0: no cap).",
-    ),
-    argument("--out", metavar="VAR", help="Store the FetchResult (a list for several) in this variable."),
-    argument("--quiet", action="store_true", help="No progress bars."),
-    *_S3_ARGS,
-    *_IPFS_ARGS,
-    _AUTH_ARG,
-    _JOBS_ARG,
-    argument("--ui", action="store_true", help="Show the fetch panel instead."),
-)
-
-
-# -- small helpers ---------------------------------------------------------------------
+# -- errors at the edge ----------------------------------------------------------------
 
 
 def _one_line(exc: BaseException) -> str:
@@ -192,15 +48,6 @@ def _one_line(exc: BaseException) -> str:
 
     text = " ".join(scrub(str(exc)).split())
     return text or type(exc).__name__
-
-
-def _describe(exc: BaseException, limit: int = 200) -> str:
-    """``ZeroDivisionError: division by zero``, one line, not too long."""
-    from .redact import scrub
-
-    detail = " ".join(scrub(str(exc)).split())
-    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @contextlib.contextmanager
@@ -216,127 +63,16 @@ def _usage_errors(prefix: str = "") -> Iterator[None]:
         raise UsageError(f"{prefix}{_one_line(exc)}") from None
 
 
-def _check_variable_name(name: str | None, option: str = "--out") -> None:
-    import keyword
-
-    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
-        raise UsageError(f"{option} needs a Python variable name, not {name!r}")
-
-
-def _is_path(token: str) -> bool:
-    expanded = os.path.expanduser(token)
-    if glob.has_magic(token):
-        return bool(glob.glob(expanded, recursive=True))
-    return os.path.lexists(expanded)
-
-
 def pin_placeholders(dest: Destination, job_id: str) -> Destination:
     """Resolve a key template once, so every sync and the final publish share one prefix.
 
-    ``{executionID}`` differs per publish and is left to the publisher.
+    ``{executionID}`` differs per publish and is left to the publisher. Kept for
+    callers of this name: the front door does it, :func:`jupyter_publish.api.begin_job`
+    with ``resolve_placeholders=True``.
     """
-    from . import ids
-    from .destinations import placeholder_values, resolve_some
+    from .publisher import begin_job
 
-    values = placeholder_values(
-        job_id=job_id,
-        execution_id="",
-        node_id=ids.node_id(),
-        user=ids.current_user(),
-        notebook=ids.notebook_name(),
-        now=datetime.now(timezone.utc),
-    )
-    values.pop("executionID")
-    return dataclasses.replace(dest, key=resolve_some(dest.key, values), url=resolve_some(dest.url, values))
-
-
-@contextlib.contextmanager
-def _quiet_tracebacks(shell: Any) -> Iterator[None]:
-    """While the cell runs, its traceback is not printed: the magic reports the failure
-    in one line, and the traceback is written to OUTPUT/stderr like a job's."""
-    saved = {name: shell.__dict__.get(name) for name in ("showtraceback", "showsyntaxerror")}
-    shell.showtraceback = shell.showsyntaxerror = lambda *args, **kwargs: None
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                shell.__dict__.pop(name, None)
-            else:
-                shell.__dict__[name] = value
-
-
-def _where(error: BaseException) -> str:
-    """`` at line N`` of the cell, when the traceback says so."""
-    line = getattr(error, "lineno", None)  # SyntaxError
-    tb = error.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.startswith("<ipython-input-") or "ipykernel_" in (
-            tb.tb_frame.f_code.co_filename
-        ):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f" at line {line}" if line else ""
-
-
-class _Notes:
-    """Where progress notes go.
-
-    In a kernel: an ``ipywidgets.Output`` displayed now, so notes from the sync thread
-    land in this cell (a thread's prints follow the *current* parent header). Elsewhere:
-    the stdout of the moment the cell started, never the tee into OUTPUT/stdout.
-    """
-
-    def __init__(self, shell: Any, quiet: bool) -> None:
-        self.quiet = quiet
-        self._stream = sys.stdout
-        self._widget: Any = None
-        if not quiet and getattr(shell, "kernel", None) is not None:
-            try:
-                import ipywidgets
-
-                self._widget = ipywidgets.Output()
-                display(self._widget)
-            except Exception:  # no widgets: notes go to the stream
-                self._widget = None
-
-    def __call__(self, text: str) -> None:
-        if self.quiet:
-            return
-        line = f"jupyter-publish: {text}\n"
-        if self._widget is not None:
-            self._widget.append_stdout(line)
-        else:
-            self._stream.write(line)
-            self._stream.flush()
-
-
-# -- project settings ------------------------------------------------------------------
-
-
-def find_project_settings(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
-    """The nearest ``pyproject.toml`` (from ``start`` upwards) with a ``[tool.jupyter_publish]`` table."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ModuleNotFoundError:
-            return None
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / "pyproject.toml"
-        if not candidate.is_file():
-            continue
-        try:
-            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            warnings.warn(f"jupyter-publish: cannot read {candidate}: {exc}", stacklevel=2)
-            continue
-        section = data.get("tool", {}).get(PROJECT_SECTION)
-        if isinstance(section, dict):
-            return candidate, section
-    return None
+    return begin_job(dest, job_id=job_id, resolve_placeholders=True).destination
 
 
 # -- the magics ------------------------------------------------------------------------
@@ -449,45 +185,22 @@ class PublishMagics(Magics, Configurable):
 
     def _parse(self, func: Any, line: str, magic: str) -> argparse.Namespace:
         """Split like a shell, substitute ``{{name}}`` per argument, then parse."""
-        line = _VARIABLE.sub(lambda match: "{{" + match.group(1) + "}}", line)  # {{ x }} is one word
-        try:
-            argv = arg_split(line, posix=os.name == "posix")
-        except ValueError:
-            raise UsageError(f"{magic}: unbalanced quotes in the arguments") from None
-        argv = [self.expand(token) for token in argv]
-        try:
-            args, extra = func.parser.parse_known_intermixed_args(argv)
-        except UsageError as exc:
-            raise UsageError(f"{magic}: {exc} (see {magic}?)") from None
-        if extra:
-            options = [token for token in extra if token.startswith("-")]
-            # Only option names are echoed: a stray value might be a secret.
-            what = f"unknown option {options[0]}" if options else f"{len(extra)} unexpected argument(s)"
-            raise UsageError(f"{magic}: {what} (see {magic}?)")
-        return args
+        return magic_args.parse(func, line, magic, self._namespace)
 
     def expand(self, text: str) -> str:
         """Replace ``{{name}}`` (or ``{{name.attr}}``) with the notebook value; ``{x}`` stays."""
-        return _VARIABLE.sub(lambda match: str(self._lookup(match.group(1))), text)
+        return magic_args.expand(text, self._namespace)
 
-    def _lookup(self, dotted: str) -> Any:
-        head, *attributes = dotted.split(".")
-        namespace = self.shell.user_ns if self.shell is not None else {}
-        if head not in namespace:
-            raise UsageError(f"no variable {head!r} in the notebook: define it or remove {{{{{dotted}}}}}")
-        value = namespace[head]
-        for attribute in attributes:
-            if not hasattr(value, attribute):
-                raise UsageError(f"{head!r} has no attribute {attribute!r} (in {{{{{dotted}}}}})")
-            value = getattr(value, attribute)
-        return value
+    @property
+    def _namespace(self) -> dict[str, Any]:
+        return self.shell.user_ns if self.shell is not None else {}
 
     # -- %publish / %%publish -----------------------------------------------------
 
     @no_var_expand
     @line_cell_magic
     @magic_arguments()
-    @_publish_arguments
+    @magic_args.publish_arguments
     def publish(self, line: str, cell: str | None = None) -> None:
         """Publish results with a job ID, sha256 and IPFS CID for every file.
 
@@ -507,7 +220,7 @@ class PublishMagics(Magics, Configurable):
         """
         magic = "%publish" if cell is None else "%%publish"
         args = self._parse(self.publish, line, magic)
-        _check_variable_name(args.out)
+        magic_args.check_variable_name(args.out)
         if cell is None:
             self._publish_line(args)
         else:
@@ -532,205 +245,70 @@ class PublishMagics(Magics, Configurable):
             check_options(dest)
         return dest
 
-    def _publish_kwargs(self, args: argparse.Namespace, name: str | None) -> dict[str, Any]:
-        return {
-            "archive": self.archive if args.archive is None else args.archive,
-            "name": name,
-            "cid_version": self.cid_version if args.cid_version is None else args.cid_version,
-            "quiet": True if (args.quiet or self.quiet) else None,
-            "max_concurrency": self.max_concurrency if args.jobs is None else args.jobs,
-            "compression": self.compression if args.compression is None else args.compression,
-            "skip_unreadable": args.skip_unreadable,
-            "follow_symlinks": args.follow_symlinks,
-            "hidden": args.hidden,
-        }
-
-    def _show_result(self, result: Any, out: str | None) -> None:
-        if out:
-            self.shell.user_ns[out] = result
-        display(result)
-
     def _publish_line(self, args: argparse.Namespace) -> None:
         if args.ui:
-            self._ui("publish_panel", shell=self.shell, default_destination=self.default_destination)
-            return
-        for given, option in (
-            (args.sync_every is not None, "--sync-every"),
-            (args.optional, "--optional"),
-            (args.publish_on_error, "--publish-on-error"),
-        ):
-            if given:
-                raise UsageError(f"{option} applies to the cell magic %%publish only")
-        if not args.targets:
-            raise UsageError(
-                "%publish needs files, folders, globs or notebook variables: "
-                "%publish PATH_OR_VAR... --to DEST"
+            magic_display.show_panel(
+                "publish_panel", shell=self.shell, default_destination=self.default_destination
             )
+            return
+        magic_args.check_line_publish(args)
         dest = self._destination(args.to or self.default_destination, args)
-        kwargs = self._publish_kwargs(args, args.name)
+        options = magic_args.PublishOptions.settle(args, self)
         from . import api
 
         with tempfile.TemporaryDirectory(prefix="jp-vars-") as tmp, _usage_errors():
-            sources = [self._source(token, Path(tmp)) for token in args.targets]
-            result = api.publish(sources, dest, **kwargs)
-        self._show_result(result, args.out)
-
-    def _source(self, token: str, folder: Path) -> str:
-        """An existing path wins; otherwise a notebook variable, serialised into ``folder``."""
-        if _is_path(token):
-            return token
-        namespace = self.shell.user_ns
-        if token.isidentifier() and token in namespace:
-            return str(variable_to_file(token, namespace[token], folder))
-        if token.isidentifier():
-            raise UsageError(f"cannot publish {token!r}: no such file, folder or notebook variable")
-        return token  # the core explains missing paths and empty globs
-
-    def _cell_destination(self, args: argparse.Namespace) -> str:
-        if args.ui:
-            raise UsageError("--ui applies to the line magic: use %publish --ui")
-        if len(args.targets) > 1:
-            raise UsageError(
-                "%%publish takes one destination; write files to OUTPUT in the cell, "
-                "or publish existing files with %publish PATH... --to DEST"
-            )
-        if args.targets and args.to and args.targets[0] != args.to:
-            raise UsageError("%%publish: give the destination once (either DEST or --to DEST)")
-        if args.sync_every is not None and args.sync_every <= 0:
-            raise UsageError("--sync-every needs a positive number of seconds")
-        if args.sync_every is not None and args.archive:
-            raise UsageError(
-                "--sync-every and --archive don't combine: syncing publishes OUTPUT file by file "
-                "to one prefix (drop --archive)"
-            )
-        return (args.targets or [args.to or self.default_destination])[0]
+            sources = [magic_args.source(token, self._namespace, Path(tmp)) for token in args.targets]
+            result = api.publish(sources, dest, name=args.name, **options.keywords())
+        magic_display.show_result(result, args.out, self._namespace)
 
     def _publish_cell(self, args: argparse.Namespace, cell: str) -> None:
-        from . import api, ids
-        from .errors import PublishError
+        from . import api, cellrun
 
-        dest = self._destination(self._cell_destination(args), args)
-        kwargs = self._publish_kwargs(args, args.name or "outputs")
-        job_id = ids.new_job_id()
-        if args.sync_every is not None:
-            # Rounds publish changed files to this prefix while the cell runs; the final
-            # publish (after the thread stops) is then the last sync: every file, plain, so
-            # each key holds its final contents and the manifest, written last, lists all.
-            dest = pin_placeholders(dest, job_id)
-            kwargs["archive"] = False
-        folder, temporary = self._output_folder(job_id)
-        keep = not temporary
+        plan = magic_args.CellOptions.settle(args, self.default_destination)
+        dest = self._destination(plan.destination, args)
+        options = magic_args.PublishOptions.settle(args, self)
+        with _usage_errors():
+            # Sync rounds publish changed files while the cell runs; the final publish (after
+            # they stop) is then the last sync: every file, plain, to the same prefix, so each
+            # key holds its final contents and the manifest, written last, lists them all.
+            job = api.begin_job(
+                dest, name=args.name or "outputs", resolve_placeholders=plan.sync_every is not None
+            )
+            folder, temporary = cellrun.output_folder(self.fetch_dir, job.job_id)
+        notes = None if plan.sync_every is None else magic_display.Notes(self.shell, bool(options.quiet))
         try:
-            error = self._run_into(folder, cell, dest, job_id, args, kwargs)
-            if error is not None and not args.publish_on_error:
-                self._record_failed(job_id, dest, kwargs["name"], error)
-                keep = True  # the partial outputs, and the traceback in its stderr file
-                raise UsageError(
-                    f"cell failed{_where(error)} ({_describe(error)}); nothing was published — job "
-                    f"{job_id} recorded as failed; outputs and traceback kept in {folder}; "
-                    "use --publish-on-error to publish anyway"
-                ) from None
-            if is_empty(folder):
-                if args.optional:
-                    if not kwargs["quiet"]:
-                        print(
-                            "jupyter-publish: nothing to publish (--optional): the cell wrote no files "
-                            "to OUTPUT and printed nothing"
-                        )
-                    return
-                raise UsageError(
-                    "nothing to publish: the cell wrote no files to OUTPUT and printed nothing "
-                    "(use --optional if that can happen)"
-                )
-            try:
-                result = api.publish(folder, dest, job_id=job_id, **kwargs)
-            except BaseException as exc:
-                keep = True  # a long computation must not be lost to a network error
-                if not isinstance(exc, PublishError):
-                    raise
-                raise UsageError(
-                    f"{_one_line(exc)} — the cell's outputs are kept in {folder}: "
-                    f"publish them with %publish {folder} --to DEST"
-                ) from None
-        finally:
-            if not keep:
-                shutil.rmtree(folder, ignore_errors=True)
-        self._show_result(result, args.out)
-        if error is not None:
-            raise UsageError(
-                f"cell failed{_where(error)} ({_describe(error)}); published anyway as job {job_id} "
-                "(--publish-on-error), the traceback in its stderr"
-            ) from None
-
-    def _output_folder(self, job_id: str) -> tuple[Path, bool]:
-        """A fresh OUTPUT folder: kept under fetch_dir if configured, else temporary."""
-        if self.fetch_dir:
-            folder = Path(self.fetch_dir).expanduser() / job_id
-            with _usage_errors():
-                folder.mkdir(parents=True)
-            return folder, False
-        return Path(tempfile.mkdtemp(prefix=f"{job_id}-output-")), True
-
-    def _run_into(
-        self,
-        folder: Path,
-        cell: str,
-        dest: Destination,
-        job_id: str,
-        args: argparse.Namespace,
-        kwargs: dict[str, Any],
-    ) -> BaseException | None:
-        """Run the cell with OUTPUT bound and its output teed; return its exception, if any."""
-        syncer = None
-        if args.sync_every is not None:
-            notes = _Notes(self.shell, bool(kwargs["quiet"]))
-            syncer = Syncer(folder, args.sync_every, self._sync_publisher(dest, job_id, kwargs), notes)
-        with bound_output(self.shell.user_ns, folder), teed(folder), _quiet_tracebacks(self.shell):
-            if syncer is not None:
-                syncer.start()
-            try:
-                outcome = self.shell.run_cell(cell)
-            finally:
-                if syncer is not None:
-                    syncer.stop()
-        error = outcome.error_before_exec or outcome.error_in_exec
-        write_exit_code(folder, error)
-        return error
-
-    def _sync_publisher(
-        self, dest: Destination, job_id: str, kwargs: dict[str, Any]
-    ) -> Callable[[Path, int], PublishedResult]:
-        from . import api
-
-        def publish_snapshot(snapshot: Path, round_number: int) -> PublishedResult:
-            options = {**kwargs, "archive": False, "quiet": True}
-            options["name"] = f"{kwargs['name']} sync {round_number} of {job_id}"
-            return api.publish(snapshot, dest, job_id=round_job_id(job_id, round_number), **options)
-
-        return publish_snapshot
-
-    @staticmethod
-    def _record_failed(job_id: str, dest: Destination, name: str, error: BaseException) -> None:
-        from . import ids
-        from .ledger import Ledger
-
-        ledger = Ledger()
-        ledger.start(
-            job_id=job_id,
-            execution_id=ids.new_execution_id(),
-            node_id=ids.node_id(),
-            name=name,
-            type=dest.scheme,
-            destination=dest.text,
-        )
-        ledger.fail(job_id, f"cell failed: {_describe(error)}")
+            outcome = cellrun.publish_cell(
+                self.shell,
+                cell,
+                job,
+                folder,
+                temporary=temporary,
+                options=options.keywords(),
+                sync_every=plan.sync_every,
+                note=notes,
+                optional=plan.optional,
+                publish_on_error=plan.publish_on_error,
+            )
+        except cellrun.CellFailed as failure:
+            raise UsageError(magic_display.cell_failed(failure)) from None
+        except cellrun.NothingToPublish:
+            raise UsageError(magic_display.NOTHING_TO_PUBLISH) from None
+        except cellrun.OutputsKept as kept:
+            raise UsageError(magic_display.outputs_kept(_one_line(kept.cause), kept.folder)) from None
+        if outcome.result is None:  # --optional, and nothing to publish
+            if not options.quiet:
+                print(magic_display.NOTHING_TO_PUBLISH_NOTE)
+            return
+        magic_display.show_result(outcome.result, args.out, self._namespace)
+        if outcome.error is not None:
+            raise UsageError(magic_display.published_anyway(outcome.error, job.job_id)) from None
 
     # -- %fetch / %%fetch ---------------------------------------------------------
 
     @no_var_expand
     @line_cell_magic
     @magic_arguments()
-    @_fetch_arguments
+    @magic_args.fetch_arguments
     def fetch(self, line: str, cell: str | None = None) -> None:
         """Fetch published results back, verify every byte, and preview them inline.
 
@@ -741,13 +319,13 @@ class PublishMagics(Magics, Configurable):
         """
         magic = "%fetch" if cell is None else "%%fetch"
         args = self._parse(self.fetch, line, magic)
-        _check_variable_name(args.out)
+        magic_args.check_variable_name(args.out)
         if args.ui:
-            self._ui("fetch_panel")
+            magic_display.show_panel("fetch_panel")
             return
         refs = list(args.refs)
         if cell is not None:
-            refs += [self.expand(ref) for ref in _reference_lines(cell)]
+            refs += [self.expand(ref) for ref in magic_args.reference_lines(cell)]
         if not refs:
             raise UsageError(
                 "give a reference: %fetch REF (a job ID, s3://..., ipfs://..., https://..., local://...) "
@@ -755,28 +333,17 @@ class PublishMagics(Magics, Configurable):
             )
         results = [self._fetch_one(ref, args, several=len(refs) > 1) for ref in refs]
         if args.out:
-            self.shell.user_ns[args.out] = results[0] if len(results) == 1 else results
+            self._namespace[args.out] = results[0] if len(results) == 1 else results
 
     def _fetch_one(self, ref: str, args: argparse.Namespace, several: bool) -> FetchResult:
         from . import api
 
         options = {key: getattr(self, key) for key in _FETCH_BACKEND_ARGS if getattr(self, key, None)}
         options.update({key: getattr(args, key) for key in _FETCH_BACKEND_ARGS if getattr(args, key)})
+        settled = magic_args.FetchOptions.settle(args, self)
         with _usage_errors(f"{ref}: " if several else ""):
-            result = api.fetch(
-                ref,
-                self._fetch_target(ref, args.to),
-                verify=not args.no_verify,
-                extract=not args.no_extract,
-                quiet=True if (args.quiet or self.quiet) else None,
-                max_concurrency=self.max_concurrency if args.jobs is None else args.jobs,
-                **({} if args.max_ratio is None else {"max_ratio": args.max_ratio}),
-                **options,
-            )
-        if self.preview and not args.no_preview:
-            display(result)
-        else:
-            print(str(result))
+            result = api.fetch(ref, self._fetch_target(ref, args.to), **settled.keywords(), **options)
+        magic_display.show_fetched(result, self.preview and not args.no_preview)
         return result
 
     def _fetch_target(self, ref: str, to: str | None) -> Path | None:
@@ -794,13 +361,12 @@ class PublishMagics(Magics, Configurable):
     @no_var_expand
     @line_magic
     @magic_arguments()
-    @argument("--limit", type=int, metavar="N", help="Only the N newest jobs.")
-    @argument("--ui", action="store_true", help="Show the jobs browser instead.")
+    @magic_args.jobs_arguments
     def jobs(self, line: str) -> Any:
         """Every publish recorded in the ledger (newest first), as a pandas DataFrame."""
         args = self._parse(self.jobs, line, "%jobs")
         if args.ui:
-            self._ui("jobs_browser")
+            magic_display.show_panel("jobs_browser")
             return None
         from . import api
 
@@ -810,7 +376,7 @@ class PublishMagics(Magics, Configurable):
     @no_var_expand
     @line_cell_magic
     @magic_arguments()
-    @argument("job", nargs="?", metavar="JOB", help="A job ID (or unique prefix); default: every job.")
+    @magic_args.cids_arguments
     def cids(self, line: str, cell: str | None = None) -> Any:
         """CIDs as a pandas DataFrame.
 
@@ -828,24 +394,6 @@ class PublishMagics(Magics, Configurable):
 
         with _usage_errors():
             return api.cids(args.job)
-
-    # -- widgets ------------------------------------------------------------------
-
-    def _ui(self, factory: str, **kwargs: Any) -> None:
-        """Show a panel from ``jupyter_publish.widgets`` (imported only when asked for)."""
-        try:
-            from . import widgets
-
-            make = getattr(widgets, factory)
-        except (ImportError, AttributeError) as exc:
-            raise UsageError(f"--ui needs jupyter_publish.widgets.{factory} (ipywidgets): {exc}") from None
-        display(make(**kwargs))
-
-
-def _reference_lines(cell: str) -> list[str]:
-    """One reference per line; blank lines and ``#`` comment lines are skipped."""
-    lines = (line.strip() for line in cell.splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _cids_in_text(text: str) -> Any:
@@ -888,6 +436,7 @@ def unload_ipython_extension(ip: Any) -> None:
 
 
 __all__ = [
+    "PROJECT_SECTION",
     "PublishMagics",
     "find_project_settings",
     "load_ipython_extension",

@@ -1,7 +1,8 @@
 """The publish pipeline: sources -> bundle -> backend -> verified result -> ledger.
 
 This is the one place that ties the pieces together; backends only move bytes, and
-the magics, widgets and command line all call :func:`publish`.
+the magics, widgets and command line all call :func:`publish` — a ``%%publish`` cell
+through :func:`begin_job`, whose :class:`Job` also records a cell that failed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,7 @@ from . import ids, journal, redact
 from .backends import Backend, Upload, backend_class
 from .bundle import Bundle, collect
 from .cid import DagNode, cid_params, tree_node
-from .destinations import Destination, object_key, parse_destination, placeholder_values
+from .destinations import Destination, object_key, parse_destination, placeholder_values, resolve_some
 from .destinations import resolve_template as resolve
 from .errors import BackendError, DestinationError, IntegrityError, PublishError, SourceError
 from .hashing import ContentHasher, Digest, HashingReader
@@ -110,15 +111,7 @@ def publish(
         "hidden": hidden,
     }
     spec = _resume_spec(paths, dest, job, settings)
-    ledger.start(
-        job_id=job.job_id,
-        execution_id=job.execution_id,
-        node_id=job.node_id,
-        name=name or "results",
-        type=dest.scheme,
-        destination=dest.text,
-        spec=spec,
-    )
+    _record_start(ledger, job, name, dest, spec)
     return _execute(paths, dest, job, ledger, spec, quiet)
 
 
@@ -285,6 +278,118 @@ def _new_job(notebook: str | None, job_id: str | None) -> _Job:
         now=datetime.now(timezone.utc),
     )
     return job
+
+
+def _record_start(
+    ledger: Ledger, job: _Job, name: str | None, dest: Destination, spec: dict[str, Any] | None = None
+) -> None:
+    """The job's ``running`` row: one shape for a publish and for a job that failed before it."""
+    ledger.start(
+        job_id=job.job_id,
+        execution_id=job.execution_id,
+        node_id=job.node_id,
+        name=name or "results",
+        type=dest.scheme,
+        destination=dest.text,
+        spec=spec,
+    )
+
+
+# -- a job begun before its outputs exist (a %%publish cell) ----------------------------
+
+
+def record_failure(
+    job_id: str,
+    to: str | Destination,
+    *,
+    name: str | None = None,
+    reason: str,
+    ledger: Ledger | None = None,
+) -> None:
+    """Record ``job_id`` as ``failed`` with ``reason`` although nothing was published.
+
+    A ``%%publish`` cell that raised is a job that failed, like a publish that failed:
+    ``jobs()`` lists it with its reason. The row has the shape a publish writes.
+    """
+    dest = to if isinstance(to, Destination) else parse_destination(to)
+    ledger = ledger or Ledger()
+    _record_start(ledger, _new_job(None, job_id), name, dest)
+    ledger.fail(job_id, reason)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A publish whose job ID is chosen before its outputs exist (see :func:`begin_job`).
+
+    Its destination is checked once, and its placeholders resolved once when asked, so
+    sync rounds and the final publish share one prefix. How it ends is recorded here:
+    :meth:`publish` records a publish, :meth:`fail` a job that failed before it.
+    """
+
+    job_id: str
+    destination: Destination
+    name: str | None = None
+    notebook: str | None = None
+    ledger: Ledger | None = None
+
+    def publish(self, paths: Sequence[PathLike] | PathLike, **options: Any) -> PublishedResult:
+        """:func:`publish` under this job's ID, destination and name."""
+        return publish(
+            paths,
+            self.destination,
+            name=self.name,
+            notebook=self.notebook,
+            ledger=self.ledger,
+            job_id=self.job_id,
+            **options,
+        )
+
+    def publish_round(
+        self, paths: Sequence[PathLike] | PathLike, round_number: int, **options: Any
+    ) -> PublishedResult:
+        """Sync round ``round_number``: a quiet plain publish to this job's destination,
+        under a job ID sorting before this job's (:func:`~jupyter_publish.sync.round_job_id`)."""
+        from .sync import round_job_id
+
+        settings = {
+            **options,
+            "archive": False,
+            "quiet": True,
+            "name": f"{self.name} sync {round_number} of {self.job_id}",
+            "notebook": self.notebook,
+            "ledger": self.ledger,
+            "job_id": round_job_id(self.job_id, round_number),
+        }
+        return publish(paths, self.destination, **settings)
+
+    def fail(self, reason: str) -> None:
+        """Record this job as failed before anything was published (:func:`record_failure`)."""
+        record_failure(self.job_id, self.destination, name=self.name, reason=reason, ledger=self.ledger)
+
+
+def begin_job(
+    to: str | Destination = "local",
+    *,
+    name: str | None = None,
+    job_id: str | None = None,
+    resolve_placeholders: bool = False,
+    notebook: str | None = None,
+    ledger: Ledger | None = None,
+    **backend_opts: Any,
+) -> Job:
+    """A :class:`Job` for ``to``, its destination and options checked now (a typo fails
+    before any work). ``resolve_placeholders`` fixes every placeholder but
+    ``{executionID}`` (which differs per publish) now, so every publish of the job —
+    each sync round and the final one — writes under one prefix.
+    """
+    dest = to if isinstance(to, Destination) else parse_destination(to)
+    dest = dest.with_options(**backend_opts)
+    check_options(dest)
+    job = _new_job(notebook, job_id)
+    if resolve_placeholders:
+        values = {k: v for k, v in job.values.items() if k != "executionID"}
+        dest = replace(dest, key=resolve_some(dest.key, values), url=resolve_some(dest.url, values))
+    return Job(job.job_id, dest, name, notebook, ledger)
 
 
 def _safe_label(label: str) -> str:

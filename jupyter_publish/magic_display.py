@@ -1,0 +1,125 @@
+"""What the magics show: result cards and previews, panels, progress notes, and the
+one-line text of a ``%%publish`` run that did not go to plan.
+
+Only the magics import this module (it imports IPython). The wording lives here so the
+cell runner reports facts (:mod:`jupyter_publish.cellrun`) and the magics decide nothing
+about how they read.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.display import display
+
+from .cellrun import CellFailed, describe
+
+
+def show_result(result: Any, out: str | None, namespace: MutableMapping[str, Any]) -> None:
+    """The result's card, and the result in notebook variable ``out`` if asked."""
+    if out:
+        namespace[out] = result
+    display(result)
+
+
+def show_fetched(result: Any, preview: bool) -> None:
+    """A fetch's preview, or one line per fetch."""
+    if preview:
+        display(result)
+    else:
+        print(str(result))
+
+
+def show_panel(factory: str, **kwargs: Any) -> None:
+    """A panel from ``jupyter_publish.widgets`` (imported only when asked for)."""
+    try:
+        from . import widgets
+
+        make = getattr(widgets, factory)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"--ui needs jupyter_publish.widgets.{factory} (ipywidgets): {exc}") from None
+    display(make(**kwargs))
+
+
+class Notes:
+    """Where progress notes go.
+
+    In a kernel: an ``ipywidgets.Output`` displayed now, so notes from the sync thread
+    land in this cell (a thread's prints follow the *current* parent header). Elsewhere:
+    the stdout of the moment the cell started, never the tee into OUTPUT/stdout.
+    """
+
+    def __init__(self, shell: Any, quiet: bool) -> None:
+        self.quiet = quiet
+        self._stream = sys.stdout
+        self._widget: Any = None
+        if not quiet and getattr(shell, "kernel", None) is not None:
+            try:
+                import ipywidgets
+
+                self._widget = ipywidgets.Output()
+                display(self._widget)
+            except Exception:  # no widgets: notes go to the stream
+                self._widget = None
+
+    def __call__(self, text: str) -> None:
+        if self.quiet:
+            return
+        line = f"jupyter-publish: {text}\n"
+        if self._widget is not None:
+            self._widget.append_stdout(line)
+        else:
+            self._stream.write(line)
+            self._stream.flush()
+
+
+# -- a %%publish run, in one line --------------------------------------------------------
+
+
+def where(error: BaseException) -> str:
+    """`` at line N`` of the cell, when the traceback says so."""
+    line = getattr(error, "lineno", None)  # SyntaxError
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<ipython-input-") or "ipykernel_" in (
+            tb.tb_frame.f_code.co_filename
+        ):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" at line {line}" if line else ""
+
+
+def cell_failed(failure: CellFailed) -> str:
+    error = failure.error
+    return (
+        f"cell failed{where(error)} ({describe(error)}); nothing was published — job "
+        f"{failure.job_id} recorded as failed; outputs and traceback kept in {failure.folder}; "
+        "use --publish-on-error to publish anyway"
+    )
+
+
+def published_anyway(error: BaseException, job_id: str) -> str:
+    return (
+        f"cell failed{where(error)} ({describe(error)}); published anyway as job {job_id} "
+        "(--publish-on-error), the traceback in its stderr"
+    )
+
+
+NOTHING_TO_PUBLISH = (
+    "nothing to publish: the cell wrote no files to OUTPUT and printed nothing "
+    "(use --optional if that can happen)"
+)
+NOTHING_TO_PUBLISH_NOTE = (
+    "jupyter-publish: nothing to publish (--optional): the cell wrote no files to OUTPUT and printed nothing"
+)
+
+
+def outputs_kept(reason: str, folder: Path) -> str:
+    """``reason`` (one line) why the publish failed, and how to publish the kept outputs."""
+    return (
+        f"{reason} — the cell's outputs are kept in {folder}: publish them with %publish {folder} --to DEST"
+    )
