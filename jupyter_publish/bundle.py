@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SourceError
-from .hashing import CHUNK
+from .sizes import CHUNK
 from .walk import ACCESS_EFFECTIVE, walk_tree
 
 

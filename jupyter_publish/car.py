@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .cid import _varint
+from .dagpb import varint
 
 
 def _cbor_head(major: int, n: int) -> bytes:
@@ -37,14 +37,14 @@ def car_header(roots: Iterable[bytes]) -> bytes:
     for cid in roots:
         body += b"\xd8\x2a" + _cbor_head(2, len(cid) + 1) + b"\x00" + cid
     body += _cbor_text("version") + b"\x01"
-    return _varint(len(body)) + body
+    return varint(len(body)) + body
 
 
 def encode_car(roots: Iterable[bytes], blocks: Iterable[tuple[bytes, bytes]]) -> Iterator[bytes]:
     """The CAR v1 stream over ``blocks`` (CID bytes, block bytes), one piece at a time."""
     yield car_header(roots)
     for cid, data in blocks:
-        yield _varint(len(cid) + len(data)) + cid + data
+        yield varint(len(cid) + len(data)) + cid + data
 
 
 # -- reading (tests, and anyone checking what was sent) ---------------------------------------

@@ -6,12 +6,19 @@ themes because they only use borders and the inherited text colour.
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any
 
-from .results import escape, human_size
+from .sizes import human_size
 
 if TYPE_CHECKING:
     from .results import FetchResult, PublishedResult
+
+
+def escape(value: object) -> str:
+    """Text made safe inside HTML, attribute values included."""
+    return html.escape(str(value), quote=True)
+
 
 _STYLE = (
     "border:1px solid #8884;border-radius:6px;padding:8px 12px;margin:4px 0;"

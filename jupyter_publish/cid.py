@@ -38,6 +38,10 @@ from typing import Any
 from multiformats import CID
 
 from . import hamt
+from .dagpb import SHA256 as _SHA256
+from .dagpb import bytes_field as _bytes_field
+from .dagpb import dag_pb_block as _dag_pb_block
+from .dagpb import varint as _varint
 from .errors import DestinationError, SourceError
 
 __all__ = [
@@ -60,7 +64,6 @@ CHUNK_SIZE: int = 262144
 CHUNKER: str = f"size-{CHUNK_SIZE}"  # Kubo's --chunker spelling of the one chunker we use
 MAX_LINKS: int = 174
 
-_SHA256 = b"\x12\x20"  # multihash prefix: sha2-256, 32 bytes
 _V1_DAG_PB = b"\x01\x70"  # CIDv1 prefix, codec dag-pb
 _V1_RAW = b"\x01\x55"  # CIDv1 prefix, codec raw
 _READ_SIZE = 4 * CHUNK_SIZE
@@ -76,27 +79,6 @@ class DagNode:
     cid: str  # CIDv0 'Qm…' or CIDv1 base32 'baf…'
     tsize: int  # cumulative encoded size (what a parent link's Tsize holds)
     size: int  # logical content size in bytes (file size; for dirs sum of files)
-
-
-def _varint(n: int) -> bytes:
-    """Unsigned LEB128 varint, as protobuf and multiformats use."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _bytes_field(key: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field; ``key`` is the tag byte (field << 3 | 2)."""
-    return bytes((key,)) + _varint(len(payload)) + payload
-
-
-def _pb_link(cid: bytes, name: bytes, tsize: int) -> bytes:
-    """PBLink {Hash=1, Name=2, Tsize=3}, wrapped as PBNode field Links=2."""
-    body = _bytes_field(0x0A, cid) + _bytes_field(0x12, name) + b"\x18" + _varint(tsize)
-    return _bytes_field(0x12, body)
 
 
 def _cid_bytes(block: bytes, prefix: bytes) -> bytes:
@@ -154,11 +136,6 @@ def _cid_raw(text: str) -> bytes:
     except (KeyError, ValueError):
         pass
     return bytes(parse_cid(text))
-
-
-def _dag_pb_block(links: list[tuple[bytes, bytes, int]], unixfs: bytes) -> bytes:
-    """A dag-pb block in canonical order: every link, then Data."""
-    return b"".join(_pb_link(*link) for link in links) + _bytes_field(0x0A, unixfs)
 
 
 class FileCidBuilder:

@@ -50,6 +50,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, TypeVar
 
 from .errors import SourceError, UnsafeArchiveError
+from .sizes import CHUNK, human_size
+from .text import one_line
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -65,7 +67,6 @@ __all__ = [
     "remove_tree",
 ]
 
-CHUNK = 1024 * 1024
 DEFAULT_MAX_RATIO = 200.0
 """Expanded bytes per archive byte above which (past ``RATIO_FLOOR``) a bomb is assumed."""
 RATIO_FLOOR = 2**30
@@ -347,11 +348,10 @@ def extract_archive(
     return [dest / rel for rel in writer.written]
 
 
-def _reason(exc: BaseException, limit: int = 200) -> str:
+def _reason(exc: BaseException) -> str:
     """A library's error text on one line: tarfile's ``r:*`` lists every method it tried,
     one per line."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(exc, 200)
 
 
 def _message(archive: Path, member: str | None, reason: str) -> str:
@@ -592,8 +592,6 @@ class _Writer:
         return allowed, why
 
     def _bomb(self) -> str:
-        from .results import human_size
-
         return (
             f"would expand the archive more than {self.limits.max_ratio:g} times "
             f"(past {human_size(self.limits.ratio_cap or 0)}), like a decompression bomb; "

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .cid import FileCidBuilder, read_pieces
+from .sizes import CHUNK
 from .transfer import check_cancelled
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 """A sha256 as we record it: 64 lowercase hex digits (checked in documents a store holds)."""
 
-CHUNK = 1024 * 1024
 QUEUE_BYTES = 8 * CHUNK
 """Bytes waiting for the hash worker, whatever the chunk size (S3 parts are 8 MiB):
 a lagging worker slows the reader down instead of holding parts in memory."""

@@ -188,19 +188,17 @@ _fetch_arguments = _arguments(
 
 
 def _one_line(exc: BaseException) -> str:
-    from .redact import scrub
+    """What a UsageError says: the error on one line, secrets masked."""
+    from .text import one_line
 
-    text = " ".join(scrub(str(exc)).split())
-    return text or type(exc).__name__
+    return one_line(exc, scrub=True)
 
 
-def _describe(exc: BaseException, limit: int = 200) -> str:
-    """``ZeroDivisionError: division by zero``, one line, not too long."""
-    from .redact import scrub
+def _describe(exc: BaseException) -> str:
+    """``ZeroDivisionError: division by zero``, one line, not too long, secrets masked."""
+    from .text import describe
 
-    detail = " ".join(scrub(str(exc)).split())
-    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return describe(exc, scrub=True)
 
 
 @contextlib.contextmanager

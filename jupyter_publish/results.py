@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .cards import escape as escape  # re-exported: cards once imported it from here
+from .sizes import human_size
 
 
 @dataclass
@@ -124,7 +126,7 @@ class PublishedResult:
     def __str__(self) -> str:
         lines = [
             f"job {self.job_id} -> {self.uri}",
-            f"  {sum(f.kind == 'file' for f in self.files)} files, {_human(self.total_size)}",
+            f"  {sum(f.kind == 'file' for f in self.files)} files, {human_size(self.total_size)}",
         ]
         if self.params.get("CID"):
             lines.append(f"  IPFS CID {self.params['CID']} (pinned)")
@@ -194,20 +196,3 @@ class FetchResult:
         from .cards import fetch_card
 
         return fetch_card(self)
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
-def human_size(size: int) -> str:
-    return _human(size)
-
-
-def escape(value: object) -> str:
-    return html.escape(str(value), quote=True)

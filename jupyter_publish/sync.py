@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .text import describe
+
 if TYPE_CHECKING:
     from .results import PublishedResult
 
@@ -40,12 +42,6 @@ def round_job_id(final_job_id: str, round_number: int) -> str:
     millis = int("".join(f"{_CROCKFORD.index(ch):05b}" for ch in ulid), 2) >> 80
     value = (millis - 1) << 80 | round_number << 40 | secrets.randbits(40)
     return "j-" + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
-
-def _describe(exc: BaseException, limit: int = 200) -> str:
-    detail = " ".join(str(exc).split())
-    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Syncer:
@@ -84,7 +80,7 @@ class Syncer:
             try:
                 self.sync_once()
             except Exception as exc:  # keep syncing; the final publish still runs
-                self._note(f"sync failed ({_describe(exc)}); retrying in {self.every:g} s")
+                self._note(f"sync failed ({describe(exc)}); retrying in {self.every:g} s")
 
     def _changed(self) -> dict[str, tuple[int, int]]:
         changed = {}

@@ -40,11 +40,12 @@ from jupyter_publish.errors import (
     TransientError,
 )
 from jupyter_publish.retry import Replay, exactly, exhausted, reset_while_connecting, retrying, stalled
+from jupyter_publish.sizes import CHUNK
+from jupyter_publish.text import one_line
 
 if TYPE_CHECKING:
     import httpx
 
-CHUNK = 1024 * 1024
 MAX_REDIRECTS = 5
 HEADERS_ENV = "JUPYTER_PUBLISH_HTTP_HEADERS"
 AUTH_ENV = "JUPYTER_PUBLISH_HTTP_AUTH"
@@ -113,11 +114,6 @@ def _strip_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
 
 def _quote_name(name: str) -> str:
     return "/".join(quote(segment, safe="") for segment in name.split("/"))
-
-
-def _one_line(text: str, limit: int = 120) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 class HttpBackend:
@@ -189,7 +185,7 @@ class HttpBackend:
     @staticmethod
     def _scrub(text: str) -> str:
         """Every known secret masked in every encoding (see :mod:`jupyter_publish.redact`)."""
-        return _one_line(redact.scrub(text), limit=300)
+        return one_line(text, 300, scrub=True)
 
     def _transport_error(self, url: str, exc: Exception) -> BackendError:
         """A refused connection is final; a timeout is a stall; a connection that broke
@@ -228,7 +224,7 @@ class HttpBackend:
         detail = response.reason_phrase or "error"
         peek = self._peek_text(response)
         if peek and response.headers.get("content-type", "").startswith("text/plain"):
-            detail += f": {_one_line(redact.scrub(peek))}"  # scrubbed before it is cut
+            detail += f": {one_line(peek, 120, scrub=True)}"  # scrubbed before it is cut
         # A busy or restarting server: worth another try of an idempotent request.
         kind = TransientError if status in _TRANSIENT_STATUS else BackendError
         raise kind(self._scrub(f"{url} answered HTTP {status} {detail}"))

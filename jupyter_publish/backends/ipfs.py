@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 
 from ..errors import BackendError, DestinationError, SourceError, TransientError
 from ..retry import Replay, exactly, exhausted, retrying
+from ..sizes import CHUNK
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
-from .kubo import CHUNK, KuboClient, multiaddr_to_url, normalize_hash
+from .kubo import KuboClient, multiaddr_to_url, normalize_hash
 
 SCHEME = "ipfs://"
 

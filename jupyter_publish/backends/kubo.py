@@ -31,9 +31,12 @@ from ..errors import (
     TransientError,
 )
 from ..retry import reset_while_connecting, stalled
+from ..sizes import CHUNK
+from ..text import one_line
 
 DEFAULT_API = "http://127.0.0.1:5001"
-CHUNK = 1024 * 1024
+_LIMIT = 300
+"""Characters of a daemon's error message kept in ours."""
 CAT_WINDOW = 64 * 1024 * 1024
 """``cat`` asks for this many bytes per request, so the RPC timeout bounds each window,
 not the whole download of a large file."""
@@ -153,11 +156,6 @@ def ipfs_path(ref: str) -> str:
     elif ref.startswith("/"):
         return ref  # /ipns/… or an MFS path: the daemon decides
     return "/ipfs/" + ref.strip("/")
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- multipart bodies ------------------------------------------------------------------------
@@ -322,9 +320,7 @@ class KuboClient:
             return stalled(
                 f"the IPFS API at {self.api_url}", f"IPFS {cmd} of {what or 'the upload'}", self.timeout
             )
-        return TransientError(
-            f"the IPFS API at {self.api_url} broke off {cmd}: {_one_line(str(error)) or type(error).__name__}"
-        )
+        return TransientError(f"the IPFS API at {self.api_url} broke off {cmd}: {one_line(error, _LIMIT)}")
 
     def _not_found_in_time(self, what: str) -> NotFoundError:
         return NotFoundError(f"{what} not found on the IPFS node within {self.timeout:g}s")
@@ -334,7 +330,7 @@ class KuboClient:
             message = str(response.json().get("Message") or "")
         except (ValueError, AttributeError):
             message = response.text
-        message = _one_line(message) or response.reason_phrase
+        message = one_line(message, _LIMIT) or response.reason_phrase
         status = response.status_code
         if status in (401, 403):
             return CredentialsError(f"the IPFS API at {self.api_url} refused {cmd} ({status}): {message}")
@@ -395,7 +391,7 @@ class KuboClient:
         for entry in _json_lines(response.text):
             if entry.get("Type") == "error" and "Message" in entry:
                 raise BackendError(
-                    f"the IPFS daemon at {self.api_url} failed add: {_one_line(entry['Message'])}"
+                    f"the IPFS daemon at {self.api_url} failed add: {one_line(entry['Message'], _LIMIT)}"
                 )
             if "Hash" in entry:
                 added.append(
@@ -427,7 +423,7 @@ class KuboClient:
             if root.get("PinErrorMsg"):
                 raise BackendError(
                     f"the IPFS daemon at {self.api_url} failed to pin an imported root: "
-                    f"{_one_line(root['PinErrorMsg'])}"
+                    f"{one_line(root['PinErrorMsg'], _LIMIT)}"
                 )
             cid = (root.get("Cid") or {}).get("/")
             if cid:
@@ -537,7 +533,7 @@ def _json_lines(text: str) -> Iterator[dict[str, Any]]:
                 value = json.loads(line)
             except ValueError:
                 raise BackendError(
-                    f"the IPFS API sent a reply that is not JSON: {_one_line(line, 120)}"
+                    f"the IPFS API sent a reply that is not JSON: {one_line(line, 120)}"
                 ) from None
             if isinstance(value, dict):
                 yield value

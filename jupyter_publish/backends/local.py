@@ -26,9 +26,9 @@ from .. import config
 from ..errors import BackendError, DestinationError, NotFoundError
 from ..hashing import SHA256_HEX
 from ..retry import exactly
+from ..sizes import CHUNK
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
-CHUNK = 1024 * 1024
 _UNKNOWN = object()
 
 
@@ -133,7 +133,7 @@ class LocalBackend:
 
     def _url(self, name: str) -> str | None:
         if self._serve_base is _UNKNOWN:  # asked once per publish, not once per file
-            from ..serve import running_server_url
+            from ..serve_state import running_server_url
 
             self._serve_base = running_server_url()
         base = self._serve_base
