@@ -14,9 +14,9 @@ destination's own origin, and never appear in params, messages or logs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
-import secrets
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
@@ -39,6 +39,7 @@ from jupyter_publish.errors import (
     RangeIgnored,
     TransientError,
 )
+from jupyter_publish.multipart import Form, Part
 from jupyter_publish.retry import Replay, exactly, exhausted, reset_while_connecting, retrying, stalled
 from jupyter_publish.sizes import CHUNK
 from jupyter_publish.text import one_line
@@ -278,14 +279,14 @@ class HttpBackend:
             def body() -> Generator[bytes, None, None]:
                 return self._file_chunks(upload, replay, progress)
         else:
-            boundary = "jupyter-publish-" + secrets.token_hex(16)
-            head, tail = _form_parts(upload, boundary)
-            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+            form, part = Form(), Part(_form_filename(upload), upload.content_type)
+            headers["Content-Type"] = form.content_type
             if upload.size is not None:
-                headers["Content-Length"] = str(len(head) + upload.size + len(tail))
+                headers["Content-Length"] = str(form.overhead([part]) + upload.size)
 
             def body() -> Generator[bytes, None, None]:
-                return self._form_chunks(upload, replay, head, tail, progress)
+                chunks = self._file_chunks(upload, replay, progress)
+                return form.body([dataclasses.replace(part, chunks=chunks)])
 
         def attempt() -> str:
             content = body()
@@ -397,14 +398,6 @@ class HttpBackend:
                 if fresh:
                     progress(fresh)
 
-    @classmethod
-    def _form_chunks(
-        cls, upload: Upload, replay: Replay, head: bytes, tail: bytes, progress: ProgressCallback | None
-    ) -> Generator[bytes, None, None]:
-        yield head
-        yield from cls._file_chunks(upload, replay, progress)
-        yield tail
-
     # -- fetch ---------------------------------------------------------------------
     def list(self, ref: str) -> list[RemoteObject]:
         """One URL is one object; HEAD tells its size when the server says."""
@@ -510,14 +503,7 @@ _NO_HEAD = object()
 """The server refuses HEAD: ask with a ranged GET instead."""
 
 
-def _form_parts(upload: Upload, boundary: str) -> tuple[bytes, bytes]:
-    """The multipart bytes before and after the file's content (one ``file`` part)."""
+def _form_filename(upload: Upload) -> str:
+    """The form's file name: the last path segment, as ``curl -F file=@x`` sends it."""
     filename = upload.name.rsplit("/", 1)[-1]
-    filename = re.sub(r"[\r\n]", "", filename).replace('"', "%22")
-    head = (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        f"Content-Type: {upload.content_type}\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    return head, tail
+    return re.sub(r"[\r\n]", "", filename).replace('"', "%22")

@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,6 +29,7 @@ from ..errors import (
     PublishError,
     TransientError,
 )
+from ..multipart import Form, Part
 from ..retry import reset_while_connecting, stalled
 from ..sizes import CHUNK
 from ..text import one_line
@@ -200,7 +200,7 @@ def _quote_filename(name: str) -> str:
     return quoted
 
 
-def _chunks(source: AddSource) -> Iterator[bytes]:
+def _chunks(source: AddSource) -> Generator[bytes, None, None]:
     if source is None:
         return
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -212,26 +212,24 @@ def _chunks(source: AddSource) -> Iterator[bytes]:
         yield from source
 
 
-def _multipart(
-    entries: list[tuple[str, AddSource]],
-    boundary: str,
-    progress: Callable[[int], None] | None,
-) -> Iterator[bytes]:
-    """The request body, one part at a time; each file is read once, as it is sent."""
+def _parts(entries: list[tuple[str, AddSource]], progress: Callable[[int], None] | None) -> Iterator[Part]:
+    """The request's parts, in order; each file is read once, as it is sent."""
     for name, source in entries:
         kind = "application/x-directory" if source is None else "application/octet-stream"
-        yield (
-            f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="file"; filename="{_quote_filename(name)}"\r\n'
-            f"Content-Type: {kind}\r\n\r\n"
-        ).encode()
-        for chunk in _chunks(source):
-            if chunk:
-                yield chunk
-                if progress is not None:
-                    progress(len(chunk))
-        yield b"\r\n"
-    yield f"--{boundary}--\r\n".encode()
+        yield Part(_quote_filename(name), kind, _counted(_chunks(source), progress))
+
+
+def _counted(
+    chunks: Generator[bytes, None, None], progress: Callable[[int], None] | None
+) -> Generator[bytes, None, None]:
+    """The chunks, each counted once it was sent on; closing this closes the source."""
+    try:
+        for chunk in chunks:
+            yield chunk
+            if progress is not None and chunk:
+                progress(len(chunk))
+    finally:
+        chunks.close()
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -370,7 +368,7 @@ class KuboClient:
         long as it takes; the client timeout still bounds every read and write.
         """
         entries = _tree(files)
-        boundary = "jupyter-publish-" + secrets.token_hex(12)
+        form = Form()
         params: list[tuple[str, Any]] = [
             ("cid-version", int(cid_version)),
             ("pin", pin),
@@ -384,8 +382,8 @@ class KuboClient:
             "add",
             params,
             rpc_timeout=False,
-            content=_multipart(entries, boundary, progress),
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            content=form.body(_parts(entries, progress)),
+            headers={"Content-Type": form.content_type},
         )
         added = []
         for entry in _json_lines(response.text):
@@ -409,13 +407,13 @@ class KuboClient:
         Blocks the CAR links to but does not hold must already be on the node (pinning a
         root pins its whole DAG). No RPC timeout, as for ``add``.
         """
-        boundary = "jupyter-publish-" + secrets.token_hex(12)
+        form = Form()
         response = self._call(
             "dag/import",
             [("pin-roots", pin_roots)],
             rpc_timeout=False,
-            content=_multipart([("dag.car", car)], boundary, None),
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            content=form.body(_parts([("dag.car", car)], None)),
+            headers={"Content-Type": form.content_type},
         )
         roots = []
         for entry in _json_lines(response.text):
