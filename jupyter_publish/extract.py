@@ -59,8 +59,10 @@ if TYPE_CHECKING:
     from .hashing import ContentHasher, Digest
 
 __all__ = [
+    "ARCHIVE_SUFFIXES",
     "ArchiveMember",
     "archive_format",
+    "archive_suffix",
     "extract_archive",
     "is_archive",
     "list_archive",
@@ -90,6 +92,8 @@ _TAR_SUFFIXES = (
 )
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZIP_SUFFIXES = (".zip",)
+ARCHIVE_SUFFIXES = tuple(sorted(_TAR_SUFFIXES + _ZIP_SUFFIXES, key=len, reverse=True))
+"""Every name ending this module extracts, longest first (``.tar.gz`` before ``.tar``)."""
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _MAX_LINK_TARGET = 4096
 # Errors that mean "the archive bytes are bad", as opposed to our own disk failing.
@@ -137,6 +141,12 @@ def archive_format(path: str | os.PathLike[str]) -> str | None:
     if not p.suffix and zipfile.is_zipfile(p):
         return "zip"
     return None
+
+
+def archive_suffix(name: str) -> str | None:
+    """The archive suffix ``name`` ends with (any case), by name alone: no file is read."""
+    lower = name.lower()
+    return next((name[len(name) - len(s) :] for s in ARCHIVE_SUFFIXES if lower.endswith(s)), None)
 
 
 def is_archive(path: str | os.PathLike[str]) -> bool:

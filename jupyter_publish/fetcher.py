@@ -38,7 +38,8 @@ from .errors import (
     NotFoundError,
     PublishError,
 )
-from .extract import DEFAULT_MAX_RATIO, remove_tree
+from .extract import ARCHIVE_SUFFIXES as ARCHIVE_SUFFIXES  # kept importable from here
+from .extract import DEFAULT_MAX_RATIO, archive_suffix, remove_tree
 from .hashing import ContentHasher, Digest, hash_file
 from .ledger import Ledger
 from .progress import Listener, listening, progress_bar, progress_listener
@@ -382,10 +383,8 @@ def _scheme_of(ref: str) -> str:
 def default_name(ref: str) -> str:
     tail = ref.split("://", 1)[-1].rstrip("/").split("?")[0]
     last = tail.rsplit("/", 1)[-1].replace("*", "").replace("?", "") or "fetched"
-    for suffix in ARCHIVE_SUFFIXES:
-        if last.endswith(suffix):
-            return last[: -len(suffix)] or "fetched"
-    return last
+    suffix = archive_suffix(last)
+    return (last[: -len(suffix)] or "fetched") if suffix else last
 
 
 def _backend_options(plan: _Plan) -> dict[str, Any]:
@@ -512,11 +511,9 @@ def _checked_against(item: _Item) -> str | None:
     return "+".join(checks) or None
 
 
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tzst", ".zip", ".tar")
-
-
 def _is_archive(name: str) -> bool:
-    return name.endswith(ARCHIVE_SUFFIXES)
+    """Every archive :mod:`.extract` unpacks is unpacked here (by name: a fetch plans first)."""
+    return archive_suffix(name) is not None
 
 
 def _already_present(item: _Item, target: Path, extract: bool) -> list[FetchedFile] | None:
