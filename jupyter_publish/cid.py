@@ -446,9 +446,11 @@ def cid_of(
     only Kubo's defaults exist (raw leaves exactly for CIDv1, fixed 256 KiB chunks).
     """
     _check_params(cid_version, raw_leaves, chunker)
+    from .walk import stat_named
+
     path = os.fspath(path)
+    st = stat_named(path, "compute the CID of")
     try:
-        st = os.stat(path)
         if stat.S_ISREG(st.st_mode):
             return file_node(path, cid_version).cid
         if stat.S_ISDIR(st.st_mode):
