@@ -256,7 +256,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
     frame = jobs(args.limit)
     if not args.json:
-        frame = frame[["job_id", "status", "type", "name", "n_files", "total_size", "uri", "error"]]
+        frame = frame[["job_id", "status", "type", "scheme", "name", "n_files", "total_size", "uri", "error"]]
     _frame_out(frame, args.json)
     return 0
 

@@ -718,7 +718,7 @@ class PublishMagics(Magics, Configurable):
             execution_id=ids.new_execution_id(),
             node_id=ids.node_id(),
             name=name,
-            type=dest.scheme,
+            scheme=dest.scheme,
             destination=dest.text,
         )
         ledger.fail(job_id, f"cell failed: {_describe(error)}")

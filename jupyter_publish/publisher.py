@@ -115,7 +115,7 @@ def publish(
         execution_id=job.execution_id,
         node_id=job.node_id,
         name=name or "results",
-        type=dest.scheme,
+        scheme=dest.scheme,
         destination=dest.text,
         spec=spec,
     )
@@ -258,9 +258,10 @@ def _check_resumable(row: dict[str, Any]) -> None:
         raise PublishError(
             f"job {job_id} has no record of its sources (an older version ran it): publish again"
         )
-    if row["type"] not in RESUMABLE:
+    scheme = row.get("scheme") or row["type"]  # an older version kept the scheme in type
+    if scheme not in RESUMABLE:
         raise PublishError(
-            f"job {job_id} went to {row['type']}: resume continues S3 and local publishes only; publish again"
+            f"job {job_id} went to {scheme}: resume continues S3 and local publishes only; publish again"
         )
 
 
