@@ -55,10 +55,10 @@ def result_card(result: PublishedResult) -> str:
         ("Destination", f"<code>{escape(result.uri)}</code>"),
         ("Size", f"{len(files)} files, {human_size(result.total_size)}"),
     ]
-    pinned = result.params.get("CID")
-    if pinned:
-        facts.append(("IPFS CID", f"<code>{escape(pinned)}</code> (pinned)"))
-    if result.root_cid and result.root_cid != pinned:
+    ipfs_cid = result.params.get("CID")
+    if ipfs_cid:
+        facts.append(("IPFS CID", f"<code>{escape(ipfs_cid)}</code>{escape(result.pin_note)}"))
+    if result.root_cid and result.root_cid != ipfs_cid:
         facts.append(("Content CID", f"<code>{escape(result.root_cid)}</code>"))
     if result.archive:
         facts.append(("Archive sha256", f"<code>{escape(result.archive.sha256)}</code>"))

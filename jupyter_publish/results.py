@@ -64,6 +64,13 @@ class PublishedResult:
     def total_size(self) -> int:
         return sum(f.size for f in self.files if f.kind == "file")
 
+    @property
+    def pin_note(self) -> str:
+        """`` (pinned)`` or `` (not pinned)`` after an IPFS CID, as recorded; nothing when
+        the record does not say (results from before it was recorded)."""
+        pinned = self.params.get("Pinned")
+        return "" if pinned is None else " (pinned)" if pinned else " (not pinned)"
+
     def manifest(self) -> list[dict[str, Any]]:
         # FileRecord holds only plain values: a shallow copy is what asdict makes, 20x faster.
         return [dict(f.__dict__) for f in self.files]
@@ -129,7 +136,7 @@ class PublishedResult:
             f"  {sum(f.kind == 'file' for f in self.files)} files, {human_size(self.total_size)}",
         ]
         if self.params.get("CID"):
-            lines.append(f"  IPFS CID {self.params['CID']} (pinned)")
+            lines.append(f"  IPFS CID {self.params['CID']}{self.pin_note}")
         if self.root_cid and self.root_cid != self.params.get("CID"):
             lines.append(f"  content CID {self.root_cid} (the folder, as `jupyter-publish cid` computes it)")
         if self.archive:

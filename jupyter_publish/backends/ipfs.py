@@ -148,7 +148,7 @@ class IpfsBackend:
             )
         return StoreOutcome(
             type="ipfs",
-            params={"CID": root, **self._api_param()},
+            params={"CID": root, "Pinned": self.pin, **self._api_param()},
             uri=f"{SCHEME}{root}",
             objects=objects,
             url=self.gateway_url(root),
