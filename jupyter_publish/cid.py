@@ -42,7 +42,7 @@ from .dagpb import SHA256 as _SHA256
 from .dagpb import bytes_field as _bytes_field
 from .dagpb import dag_pb_block as _dag_pb_block
 from .dagpb import varint as _varint
-from .errors import DestinationError, SourceError
+from .errors import CidError, SourceError
 
 __all__ = [
     "CHUNKER",
@@ -491,15 +491,15 @@ def cid_params(cid_version: int = 0, *, hidden: bool = True, symlinks: str = "fo
 
 
 def parse_cid(text: str) -> CID:
-    """Parse a CID string (any multibase); raise DestinationError if it is not one."""
+    """Parse a CID string (any multibase); raise :class:`CidError` if it is not one."""
     shown = repr(text) if len(str(text)) <= 100 else repr(str(text)[:100] + "…")
     if not isinstance(text, str):
-        raise DestinationError(f"{shown} is not a valid CID: not a string")
+        raise CidError(f"{shown} is not a valid CID: not a string")
     try:
         return CID.decode(text.strip())
     except (ValueError, KeyError, TypeError, IndexError) as e:  # IndexError: a bare "b"
         reason = e.args[0] if e.args else type(e).__name__
-        raise DestinationError(f"{shown} is not a valid CID: {reason}") from None
+        raise CidError(f"{shown} is not a valid CID: {reason}") from None
 
 
 def normalize_cid(text: str) -> str:

@@ -36,7 +36,9 @@ from .errors import (
     DestinationError,
     IntegrityError,
     NotFoundError,
+    OptionError,
     PublishError,
+    RefError,
 )
 from .extract import ARCHIVE_SUFFIXES as ARCHIVE_SUFFIXES  # kept importable from here
 from .extract import DEFAULT_MAX_RATIO, archive_suffix, remove_tree
@@ -135,7 +137,7 @@ def _checked_ratio(max_ratio: Any) -> float | None:
     if max_ratio is None or (not isinstance(max_ratio, bool) and max_ratio == 0):
         return None
     if isinstance(max_ratio, bool) or not isinstance(max_ratio, int | float) or not max_ratio > 0:
-        raise DestinationError(f"max_ratio must be a positive number, or 0/None for none, not {max_ratio!r}")
+        raise OptionError(f"max_ratio must be a positive number, or 0/None for none, not {max_ratio!r}")
     return float(max_ratio)
 
 
@@ -173,7 +175,7 @@ def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     if isinstance(ref, os.PathLike):
         ref = os.fspath(ref)
     if not isinstance(ref, str) or not ref.strip():
-        raise DestinationError(f"cannot fetch {ref!r}: give a URI, a job ID or a PublishedResult")
+        raise RefError(f"cannot fetch {ref!r}: give a URI, a job ID or a PublishedResult")
     ref = ref.strip()
     if "://" in ref:
         return _plan_uri(ref, ledger, options)
@@ -243,9 +245,7 @@ def _spec_to_uri(fields: dict[str, str], options: dict[str, Any]) -> str:
         return fields["url"]  # a local publisher's result is served over HTTP
     if kind == "local" and fields.get("jobid"):
         return f"local://{fields['jobid']}/"
-    raise DestinationError(
-        f"cannot fetch a published result of type {kind or '?'!r} with params {sorted(fields)}"
-    )
+    raise RefError(f"cannot fetch a published result of type {kind or '?'!r} with params {sorted(fields)}")
 
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -376,7 +376,7 @@ def _scheme_of(ref: str) -> str:
     """The registered backend scheme of a URI (https is served by the http backend)."""
     scheme = ref.split("://", 1)[0].lower()
     if scheme not in known_schemes():
-        raise DestinationError(f"cannot fetch {ref!r}: use s3://, ipfs://, http(s)://, local:// or a job ID")
+        raise RefError(f"cannot fetch {ref!r}: use s3://, ipfs://, http(s)://, local:// or a job ID")
     return "http" if scheme == "https" else scheme
 
 

@@ -22,7 +22,7 @@ from .bundle import Bundle, collect
 from .cid import DagNode, cid_params, tree_node
 from .destinations import Destination, object_key, parse_destination, placeholder_values
 from .destinations import resolve_template as resolve
-from .errors import BackendError, DestinationError, IntegrityError, PublishError, SourceError
+from .errors import BackendError, IntegrityError, OptionError, PublishError, SourceError
 from .hashing import ContentHasher, Digest, HashingReader
 from .ledger import Ledger, utc_now
 from .progress import progress_bar
@@ -88,9 +88,9 @@ def publish(
     Every failure after the destination is understood is recorded as a ``failed`` job.
     """
     if cid_version not in (0, 1):
-        raise DestinationError(f"cid_version must be 0 or 1, not {cid_version!r}")
+        raise OptionError(f"cid_version must be 0 or 1, not {cid_version!r}")
     if compression not in ("gzip", "zstd", "none"):
-        raise DestinationError(f"compression must be gzip, zstd or none, not {compression!r}")
+        raise OptionError(f"compression must be gzip, zstd or none, not {compression!r}")
     concurrency = checked_concurrency(max_concurrency)
     dest = to if isinstance(to, Destination) else parse_destination(to)
     dest = dest.with_options(**backend_opts)
@@ -270,7 +270,7 @@ def check_options(dest: Destination) -> None:
     unknown = sorted(set(dest.options) - allowed)
     if unknown:
         hint = ", ".join(sorted(allowed)) or "none"
-        raise DestinationError(
+        raise OptionError(
             f"option {unknown[0]!r} does not apply to {dest.scheme} destinations (they take: {hint})"
         )
 

@@ -21,7 +21,7 @@ from typing import Any
 import ipywidgets as w
 
 from . import api
-from .errors import CredentialsError, DestinationError, PublishError, SourceError
+from .errors import CredentialsError, PublishError, RefError, SourceError
 from .progress import listening
 from .results import FetchResult, PublishedResult
 from .sizes import human_size
@@ -409,7 +409,7 @@ class FetchPanel(_TaskPanel):
     def _task(self) -> FetchResult:
         ref = self.ref.value.strip()
         if not ref:
-            raise DestinationError("nothing to fetch: type a job ID or a URI")
+            raise RefError("nothing to fetch: type a job ID or a URI")
         dest = self.dest.value.strip() or None
         return api.fetch(ref, dest, verify=self.verify.value, quiet=True)
 

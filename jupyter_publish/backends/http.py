@@ -36,6 +36,7 @@ from jupyter_publish.errors import (
     CredentialsError,
     DestinationError,
     NotFoundError,
+    OptionError,
     RangeIgnored,
     TransientError,
 )
@@ -63,7 +64,7 @@ def parse_headers(text: str) -> dict[str, str]:
     for item in _HEADER_SPLIT.split(text.strip()):
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
-            raise DestinationError(f"{HEADERS_ENV} must look like 'Name: value; Name2: value2'")
+            raise OptionError(f"{HEADERS_ENV} must look like 'Name: value; Name2: value2'")
         headers[name.strip()] = value.strip().rstrip(";").strip()
     return headers
 
@@ -72,7 +73,7 @@ def parse_auth(text: str, source: str = AUTH_ENV) -> tuple[str, str]:
     """``"user:password"`` -> (user, password); the password may contain ``:``."""
     user, sep, password = text.partition(":")
     if not sep:
-        raise DestinationError(f"{source} must look like 'user:password'")
+        raise OptionError(f"{source} must look like 'user:password'")
     return user, password
 
 
@@ -139,7 +140,7 @@ class HttpBackend:
         self.url, url_auth = _strip_userinfo(_checked_url(url)) if url else ("", None)
         self.method = method.upper()
         if self.method not in METHODS:
-            raise DestinationError(f"--method must be PUT or POST, not {method!r}")
+            raise OptionError(f"--method must be PUT or POST, not {method!r}")
         env_headers = os.environ.get(HEADERS_ENV, "")
         self._headers = parse_headers(env_headers) if env_headers.strip() else {}
         self._headers.update(headers or {})

@@ -24,8 +24,8 @@ from ..config import idle_timeout
 from ..errors import (
     BackendError,
     CredentialsError,
-    DestinationError,
     NotFoundError,
+    OptionError,
     PublishError,
     TransientError,
 )
@@ -87,7 +87,7 @@ def api_url(text: str) -> str:
         path = path[: -len("/api/v0")] if path.endswith("/api/v0") else path
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
     except ValueError:
-        raise DestinationError(
+        raise OptionError(
             f"cannot use {_redact(text)!r} as an IPFS API address: "
             "write http://host:port, /ip4/HOST/tcp/PORT or host:port"
         ) from None

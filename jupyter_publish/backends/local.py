@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import config
-from ..errors import BackendError, DestinationError, NotFoundError
+from ..errors import BackendError, DestinationError, NotFoundError, RefError
 from ..hashing import SHA256_HEX
 from ..retry import exactly
 from ..sizes import CHUNK
@@ -219,8 +219,8 @@ def _read_from(path: Path, offset: int, length: int | None = None) -> Iterator[b
 
 def _split_ref(ref: str) -> tuple[str, str, str]:
     if not ref.startswith("local://"):
-        raise DestinationError(f"not a local reference: {ref!r} (expected local://JOB_ID/PATH)")
+        raise RefError(f"not a local reference: {ref!r} (expected local://JOB_ID/PATH)")
     job_id, sep, rest = ref[len("local://") :].partition("/")
     if not job_id:
-        raise DestinationError(f"no job ID in {ref!r}: write local://JOB_ID/PATH")
+        raise RefError(f"no job ID in {ref!r}: write local://JOB_ID/PATH")
     return job_id, sep, rest
