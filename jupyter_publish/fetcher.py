@@ -63,6 +63,8 @@ class _Item:
     """For an archive: the manifest of the files inside it, checked after extraction."""
     ranged: bool | None = None
     """The store serves byte ranges of it (None: the backend's default, or ask)."""
+    cid_version: int | None = None
+    """The CID version its result recorded (None: none recorded, read it from ``cid``)."""
 
 
 @dataclass
@@ -295,10 +297,18 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
     manifest = [f.__dict__ for f in result.files if f.kind == "file"]
     if result.archive is not None:
         a = result.archive
-        items = [_Item(a.path, a.location or result.uri, a.size, a.sha256, None, manifest)]
+        where = a.location or result.uri
+        items = [_Item(a.path, where, a.size, a.sha256, None, manifest, cid_version=result.cid_version)]
     else:
         items = [
-            _Item(f.path, f.location or "", f.size, f.sha256, f.cid if result.type == "ipfs" else None)
+            _Item(
+                f.path,
+                f.location or "",
+                f.size,
+                f.sha256,
+                f.cid if result.type == "ipfs" else None,
+                cid_version=result.cid_version,
+            )
             for f in result.files
             if f.kind == "file"
         ]
@@ -430,7 +440,7 @@ def _fetch_items(
             ranged = _use_ranges(backend, ranged_reads, item)
             # An archive to unpack is checked by sha256 (its members get CIDs as extracted).
             unpack = extract and _is_archive(item.name) and not item.cid
-            hasher = ContentHasher(_cid_version(item.cid), background=not ranged, cid=not unpack)
+            hasher = ContentHasher(_cid_version(item), background=not ranged, cid=not unpack)
             try:
                 download(
                     backend,
@@ -487,8 +497,15 @@ def _use_ranges(backend: Any, ranged_reads: bool | None, item: _Item) -> bool:
     return bool(item.ranged if item.ranged is not None else ranged_reads)
 
 
-def _cid_version(cid: str | None) -> int:
-    return 1 if cid and not cid.startswith("Qm") else 0
+def _cid_version(item: _Item) -> int:
+    """The version the result recorded, else the one its CID is written in, else 0."""
+    if item.cid_version is not None:
+        return item.cid_version
+    if item.cid:
+        from .cid import parse_cid
+
+        return int(parse_cid(item.cid).version)
+    return 0
 
 
 def _verify(item: _Item, hasher: ContentHasher) -> None:
@@ -552,7 +569,7 @@ def _extract_into(
     # Each member is hashed while it is written: nothing is read back from disk.
     digests: dict[str, Digest] = {}
     with _busy(staging):  # no progress hook while unpacking: waiters see the lock touched
-        extract_archive(archive, tree, digests=digests, cid_version=0, max_ratio=max_ratio)
+        extract_archive(archive, tree, digests=digests, cid_version=_cid_version(item), max_ratio=max_ratio)
     expected = {e["path"]: e for e in item.archive_of or []}
     files: list[FetchedFile] = []
     for rel in sorted(digests):
