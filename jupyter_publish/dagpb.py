@@ -7,7 +7,7 @@ imports the module that imports it.
 
 from __future__ import annotations
 
-__all__ = ["SHA256", "bytes_field", "dag_pb_block", "pb_link", "varint"]
+__all__ = ["SHA256", "bytes_field", "dag_pb_block", "pb_link", "read_varint", "varint"]
 
 SHA256 = b"\x12\x20"
 """Multihash prefix: sha2-256, 32 bytes."""
@@ -21,6 +21,18 @@ def varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``data[pos:]`` and the position after it (the inverse of :func:`varint`)."""
+    n = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        n |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return n, pos
 
 
 def bytes_field(key: int, payload: bytes) -> bytes:

@@ -58,7 +58,6 @@ class ContentHasher:
         self._sha: hashlib._Hash | None = hashlib.sha256()
         # cid=False: sha256 only (an archive's own bytes, checked by sha256 alone).
         self._cid: FileCidBuilder | None = FileCidBuilder(cid_version) if cid else None
-        self._with_cid = cid
         self._queued = 0
         self._room = threading.Condition()
         self.size = 0

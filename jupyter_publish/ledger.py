@@ -494,10 +494,11 @@ def _migrate_type(db: sqlite3.Connection) -> None:
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Bring a ledger made by an older version up to date (ADD COLUMN keeps every row)."""
     have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-    if "scheme" not in have:
-        with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
-            db.execute("ALTER TABLE jobs ADD COLUMN scheme TEXT")
-            _migrate_type(db)
+    for name, kind in SCHEME_COLUMN.items():
+        if name not in have:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+                _migrate_type(db)
     for table, columns in (("jobs", LIVENESS_COLUMNS), ("multipart_uploads", UPLOAD_COLUMNS)):
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for name, kind in columns.items():

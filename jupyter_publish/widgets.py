@@ -86,16 +86,6 @@ def show(output: w.Output, *bundles: dict[str, Any]) -> None:
     output.outputs = tuple(_display_data(b) for b in bundles)
 
 
-def output_text(output: w.Output) -> str:
-    """Everything an Output shows, as one string (for tests and for redaction checks)."""
-    parts = []
-    for item in output.outputs:
-        data = item.get("data") or {}
-        parts += [str(v) for v in data.values()]
-        parts.append(str(item.get("text", "")))
-    return "\n".join(parts)
-
-
 def split_paths(text: str) -> list[str]:
     """``"a.csv, results/ , *.png"`` -> ``["a.csv", "results/", "*.png"]``."""
     return [part.strip() for part in text.split(",") if part.strip()]

@@ -15,13 +15,13 @@ import pytest
 from jupyter_publish import api
 from jupyter_publish.errors import SourceError
 from jupyter_publish.progress import listening, progress_bar
+from jupyter_publish.testing.widgets import output_text
 from jupyter_publish.widgets import (
     FetchPanel,
     JobsBrowser,
     PublishPanel,
     fetch_panel,
     jobs_browser,
-    output_text,
     publish_panel,
     split_paths,
 )
