@@ -57,7 +57,7 @@ def test_human_size() -> None:
 
 
 def test_no_module_defines_its_own_chunk_size() -> None:
-    own = re.compile(r"^CHUNK\s*=", re.M)
+    own = re.compile(r"^(CHUNK|MiB)\s*=", re.M)
     assert [p.name for p in PACKAGE.rglob("*.py") if own.search(p.read_text())] == ["sizes.py"]
 
 

@@ -42,9 +42,9 @@ from ..errors import (
 )
 from ..hashing import SHA256_HEX
 from ..retry import exhausted, retrying, stalled
+from ..sizes import MiB, human_size
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
-MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
 """Multipart part and ranged-GET size, as AWS's performance guidelines suggest (8-16 MB)."""
 MAX_PARTS = 10_000
@@ -622,7 +622,7 @@ class S3Backend:
         where = f"s3://{bucket}/{key}"
         data = retrying(lambda: self._manifest_bytes(bucket, key, where))
         if len(data) > MAX_MANIFEST_BYTES:
-            raise _bad_manifest(where, f"larger than {MAX_MANIFEST_BYTES >> 20} MiB")
+            raise _bad_manifest(where, f"larger than {human_size(MAX_MANIFEST_BYTES)}")
         try:
             return json.loads(data)
         except RecursionError:
