@@ -90,6 +90,8 @@ def stat_named(path: str | os.PathLike[str], verb: str = "publish") -> os.stat_r
     text = os.fspath(path)
     try:
         return os.stat(text)
+    except ValueError:  # a NUL byte: no file can have that name
+        raise SourceError(f"cannot {verb} {text!r}: no such file or folder") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise SymlinkError(_loop_line(text, verb)) from None

@@ -50,8 +50,9 @@ def test_a_named_broken_link_and_a_missing_path_say_which(tmp_path: Path) -> Non
     broken.symlink_to("gone")
     (line,) = _lines(broken, SourceError)
     assert line == f"cannot publish {str(broken)!r}: a broken symlink (its target does not exist)"
-    (line,) = _lines(tmp_path / "missing", SourceError)
-    assert line == f"cannot publish {str(tmp_path / 'missing')!r}: no such file or folder"
+    for missing in (tmp_path / "missing", tmp_path / "nul\x00.txt"):
+        (line,) = _lines(missing, SourceError)
+        assert line == f"cannot publish {str(missing)!r}: no such file or folder"
 
 
 def test_a_loop_inside_the_folder_has_the_same_words(tmp_path: Path) -> None:
