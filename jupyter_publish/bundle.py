@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TypedDict
 
 from .errors import SourceError
-from .hashing import CHUNK
-from .walk import ACCESS_EFFECTIVE, walk_tree
+from .sizes import CHUNK
+from .walk import ACCESS_EFFECTIVE, stat_named, walk_tree
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,7 @@ def _expand(item: str | os.PathLike[str]) -> list[Path]:
             raise SourceError(f"no files match {text!r}: check the pattern and the working folder")
         return [Path(m) for m in matches]
     path = Path(text).expanduser()
-    if not path.exists():
-        raise SourceError(f"cannot publish {text!r}: no such file or folder")
+    stat_named(path)
     if not os.access(path, os.R_OK):
         raise SourceError(f"cannot publish {text!r}: permission denied (not readable)")
     return [path]

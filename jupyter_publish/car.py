@@ -1,15 +1,16 @@
-"""A minimal CAR v1 writer (and reader, for checking): how a DAG we built reaches a daemon.
+"""A minimal CAR v1 writer: how a DAG we built reaches a daemon.
 
 ``ipfs dag import`` (Kubo and js-ipfs) takes a CAR: a dag-cbor header ``{roots, version:
 1}`` then, per block, ``varint(len(cid) + len(data)) + cid + data``. Only what we need is
-here: CIDs as binary (v0 multihash or v1), no dependency.
+here: CIDs as binary (v0 multihash or v1), no dependency. The reader that checks what
+was sent is test support: :mod:`jupyter_publish.testing.car`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .cid import _varint
+from .dagpb import varint
 
 
 def _cbor_head(major: int, n: int) -> bytes:
@@ -37,83 +38,11 @@ def car_header(roots: Iterable[bytes]) -> bytes:
     for cid in roots:
         body += b"\xd8\x2a" + _cbor_head(2, len(cid) + 1) + b"\x00" + cid
     body += _cbor_text("version") + b"\x01"
-    return _varint(len(body)) + body
+    return varint(len(body)) + body
 
 
 def encode_car(roots: Iterable[bytes], blocks: Iterable[tuple[bytes, bytes]]) -> Iterator[bytes]:
     """The CAR v1 stream over ``blocks`` (CID bytes, block bytes), one piece at a time."""
     yield car_header(roots)
     for cid, data in blocks:
-        yield _varint(len(cid) + len(data)) + cid + data
-
-
-# -- reading (tests, and anyone checking what was sent) ---------------------------------------
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    n = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        n |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return n, pos
-
-
-def _cid_length(data: bytes, pos: int) -> int:
-    """The length of the binary CID at ``pos``: a v0 multihash, or v1 version+codec+multihash."""
-    if data[pos : pos + 2] == b"\x12\x20":
-        return 34
-    start = pos
-    for _ in range(3):  # version, codec, hash function
-        _, pos = _read_varint(data, pos)
-    digest_len, pos = _read_varint(data, pos)
-    return pos + digest_len - start
-
-
-def _cbor_item(data: bytes, pos: int) -> tuple[object, int]:
-    """One dag-cbor item of the kinds a CAR header uses (map, array, text, uint, CID)."""
-    major, info = data[pos] >> 5, data[pos] & 0x1F
-    pos += 1
-    if info < 24:
-        n = info
-    else:
-        width = 1 << (info - 24)
-        n, pos = int.from_bytes(data[pos : pos + width], "big"), pos + width
-    if major == 0:
-        return n, pos
-    if major in (2, 3):
-        raw = data[pos : pos + n]
-        return (raw if major == 2 else raw.decode()), pos + n
-    if major == 4:
-        items = []
-        for _ in range(n):
-            item, pos = _cbor_item(data, pos)
-            items.append(item)
-        return items, pos
-    if major == 5:
-        mapping = {}
-        for _ in range(n):
-            key, pos = _cbor_item(data, pos)
-            mapping[key], pos = _cbor_item(data, pos)
-        return mapping, pos
-    if major == 6 and n == 42:
-        link, pos = _cbor_item(data, pos)
-        assert isinstance(link, bytes) and link[:1] == b"\x00", "a CID link starts with 0x00"
-        return link[1:], pos
-    raise ValueError(f"unsupported CBOR item (major {major}) in a CAR header")
-
-
-def decode_car(data: bytes) -> tuple[dict[str, object], list[tuple[bytes, bytes]]]:
-    """The header and the (CID bytes, block bytes) of a whole CAR v1 held in memory."""
-    length, pos = _read_varint(data, 0)
-    header, end = _cbor_item(data, pos)
-    if end != pos + length or not isinstance(header, dict):
-        raise ValueError("malformed CAR header")
-    pos = end
-    blocks = []
-    while pos < len(data):
-        length, pos = _read_varint(data, pos)
-        cid_len = _cid_length(data, pos)
-        blocks.append((data[pos : pos + cid_len], data[pos + cid_len : pos + length]))
-        pos += length
-    return header, blocks
+        yield varint(len(cid) + len(data)) + cid + data

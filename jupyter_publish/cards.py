@@ -6,12 +6,19 @@ themes because they only use borders and the inherited text colour.
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any
 
-from .results import escape, human_size
+from .sizes import human_size
 
 if TYPE_CHECKING:
     from .results import FetchResult, PublishedResult
+
+
+def escape(value: object) -> str:
+    """Text made safe inside HTML, attribute values included."""
+    return html.escape(str(value), quote=True)
+
 
 _STYLE = (
     "border:1px solid #8884;border-radius:6px;padding:8px 12px;margin:4px 0;"
@@ -48,10 +55,10 @@ def result_card(result: PublishedResult) -> str:
         ("Destination", f"<code>{escape(result.uri)}</code>"),
         ("Size", f"{len(files)} files, {human_size(result.total_size)}"),
     ]
-    pinned = result.params.get("CID")
-    if pinned:
-        facts.append(("IPFS CID", f"<code>{escape(pinned)}</code> (pinned)"))
-    if result.root_cid and result.root_cid != pinned:
+    ipfs_cid = result.params.get("CID")
+    if ipfs_cid:
+        facts.append(("IPFS CID", f"<code>{escape(ipfs_cid)}</code>{escape(result.pin_note)}"))
+    if result.root_cid and result.root_cid != ipfs_cid:
         facts.append(("Content CID", f"<code>{escape(result.root_cid)}</code>"))
     if result.archive:
         facts.append(("Archive sha256", f"<code>{escape(result.archive.sha256)}</code>"))

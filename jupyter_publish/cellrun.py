@@ -150,11 +150,9 @@ class CellOutcome:
 
 def describe(exc: BaseException, limit: int = 200) -> str:
     """``ZeroDivisionError: division by zero``, one line, not too long, no secret."""
-    from .redact import scrub
+    from .text import describe as one_line_description
 
-    detail = " ".join(scrub(str(exc)).split())
-    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line_description(exc, limit, scrub=True)
 
 
 def output_folder(keep_under: str | os.PathLike[str] | None, job_id: str) -> tuple[Path, bool]:

@@ -38,7 +38,11 @@ from typing import Any
 from multiformats import CID
 
 from . import hamt
-from .errors import DestinationError, SourceError
+from .dagpb import SHA256 as _SHA256
+from .dagpb import bytes_field as _bytes_field
+from .dagpb import dag_pb_block as _dag_pb_block
+from .dagpb import varint as _varint
+from .errors import CidError, SourceError
 
 __all__ = [
     "CHUNKER",
@@ -60,7 +64,6 @@ CHUNK_SIZE: int = 262144
 CHUNKER: str = f"size-{CHUNK_SIZE}"  # Kubo's --chunker spelling of the one chunker we use
 MAX_LINKS: int = 174
 
-_SHA256 = b"\x12\x20"  # multihash prefix: sha2-256, 32 bytes
 _V1_DAG_PB = b"\x01\x70"  # CIDv1 prefix, codec dag-pb
 _V1_RAW = b"\x01\x55"  # CIDv1 prefix, codec raw
 _READ_SIZE = 4 * CHUNK_SIZE
@@ -76,27 +79,6 @@ class DagNode:
     cid: str  # CIDv0 'Qm…' or CIDv1 base32 'baf…'
     tsize: int  # cumulative encoded size (what a parent link's Tsize holds)
     size: int  # logical content size in bytes (file size; for dirs sum of files)
-
-
-def _varint(n: int) -> bytes:
-    """Unsigned LEB128 varint, as protobuf and multiformats use."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _bytes_field(key: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field; ``key`` is the tag byte (field << 3 | 2)."""
-    return bytes((key,)) + _varint(len(payload)) + payload
-
-
-def _pb_link(cid: bytes, name: bytes, tsize: int) -> bytes:
-    """PBLink {Hash=1, Name=2, Tsize=3}, wrapped as PBNode field Links=2."""
-    body = _bytes_field(0x0A, cid) + _bytes_field(0x12, name) + b"\x18" + _varint(tsize)
-    return _bytes_field(0x12, body)
 
 
 def _cid_bytes(block: bytes, prefix: bytes) -> bytes:
@@ -154,11 +136,6 @@ def _cid_raw(text: str) -> bytes:
     except (KeyError, ValueError):
         pass
     return bytes(parse_cid(text))
-
-
-def _dag_pb_block(links: list[tuple[bytes, bytes, int]], unixfs: bytes) -> bytes:
-    """A dag-pb block in canonical order: every link, then Data."""
-    return b"".join(_pb_link(*link) for link in links) + _bytes_field(0x0A, unixfs)
 
 
 class FileCidBuilder:
@@ -469,9 +446,11 @@ def cid_of(
     only Kubo's defaults exist (raw leaves exactly for CIDv1, fixed 256 KiB chunks).
     """
     _check_params(cid_version, raw_leaves, chunker)
+    from .walk import stat_named
+
     path = os.fspath(path)
+    st = stat_named(path, "compute the CID of")
     try:
-        st = os.stat(path)
         if stat.S_ISREG(st.st_mode):
             return file_node(path, cid_version).cid
         if stat.S_ISDIR(st.st_mode):
@@ -512,15 +491,15 @@ def cid_params(cid_version: int = 0, *, hidden: bool = True, symlinks: str = "fo
 
 
 def parse_cid(text: str) -> CID:
-    """Parse a CID string (any multibase); raise DestinationError if it is not one."""
+    """Parse a CID string (any multibase); raise :class:`CidError` if it is not one."""
     shown = repr(text) if len(str(text)) <= 100 else repr(str(text)[:100] + "…")
     if not isinstance(text, str):
-        raise DestinationError(f"{shown} is not a valid CID: not a string")
+        raise CidError(f"{shown} is not a valid CID: not a string")
     try:
         return CID.decode(text.strip())
     except (ValueError, KeyError, TypeError, IndexError) as e:  # IndexError: a bare "b"
         reason = e.args[0] if e.args else type(e).__name__
-        raise DestinationError(f"{shown} is not a valid CID: {reason}") from None
+        raise CidError(f"{shown} is not a valid CID: {reason}") from None
 
 
 def normalize_cid(text: str) -> str:

@@ -256,7 +256,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
     frame = jobs(args.limit)
     if not args.json:
-        frame = frame[["job_id", "status", "type", "name", "n_files", "total_size", "uri", "error"]]
+        frame = frame[["job_id", "status", "type", "scheme", "name", "n_files", "total_size", "uri", "error"]]
     _frame_out(frame, args.json)
     return 0
 
@@ -340,6 +340,7 @@ def _run_command(args: argparse.Namespace) -> int:
     """One command; every expected failure is one line on stderr and an exit code."""
     from .journal import Terminated
     from .redact import scrub
+    from .text import one_line
 
     try:
         return COMMANDS[args.command](args)
@@ -348,11 +349,11 @@ def _run_command(args: argparse.Namespace) -> int:
         _exit_now(EXIT_TERMINATED)
     except DestinationError as exc:
         # One line whatever a library put in the text (the edge's safety net).
-        print(f"jupyter-publish: error: {' '.join(scrub(str(exc)).split())}", file=sys.stderr)
+        print(f"jupyter-publish: error: {one_line(exc, scrub=True)}", file=sys.stderr)
         return EXIT_USAGE
     except PublishError as exc:
         # One line whatever a library put in the text (the edge's safety net).
-        print(f"jupyter-publish: error: {' '.join(scrub(str(exc)).split())}", file=sys.stderr)
+        print(f"jupyter-publish: error: {one_line(exc, scrub=True)}", file=sys.stderr)
         return EXIT_FAILURE
     except BrokenPipeError:  # `jupyter-publish jobs | head`: the reader has gone
         sys.stderr.close()

@@ -88,9 +88,9 @@ def _number(name: str, default: float, low: float, high: float) -> float:
     except ValueError:
         value = float("nan")
     if not low <= value <= high:  # also refuses nan
-        from .errors import DestinationError
+        from .errors import OptionError
 
-        raise DestinationError(f"{name} must be a number from {low:g} to {high:g}, not {text!r}")
+        raise OptionError(f"{name} must be a number from {low:g} to {high:g}, not {text!r}")
     return value
 
 
@@ -103,9 +103,9 @@ def retries() -> int:
     """``$JUPYTER_PUBLISH_RETRIES`` extra attempts after a transient fault (0–20), default 4."""
     value = _number(RETRIES_ENV, float(DEFAULT_RETRIES), 0, 20)
     if not value.is_integer():
-        from .errors import DestinationError
+        from .errors import OptionError
 
-        raise DestinationError(f"{RETRIES_ENV} must be a whole number, not {value:g}")
+        raise OptionError(f"{RETRIES_ENV} must be a whole number, not {value:g}")
     return int(value)
 
 

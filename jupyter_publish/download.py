@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import BackendError, IntegrityError, RangeIgnored
-from .hashing import CHUNK, ContentHasher
+from .hashing import ContentHasher
 from .retry import retrying
+from .sizes import CHUNK
 from .transfer import Cancelled, DaemonPool, cancel_scope, check_cancelled
 
 RANGE_SIZE = 8 * 1024 * 1024

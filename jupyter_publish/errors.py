@@ -17,6 +17,23 @@ class DestinationError(PublishError, ValueError):
     """A destination or reference string is malformed or uses an unknown placeholder."""
 
 
+class OptionError(DestinationError):
+    """An option or setting has a value it cannot take (``cid_version=7``, ``--jobs 0``,
+    ``$JUPYTER_PUBLISH_RETRIES=-3``, an endpoint that is not a URL).
+
+    A :class:`DestinationError` only so that ``except DestinationError`` written before
+    this class existed still catches it; the name says what is wrong."""
+
+
+class RefError(DestinationError):
+    """What was given to fetch (a URI, a job ID, a result, a Bacalhau spec) cannot be read
+    as one. A :class:`DestinationError` for the same reason as :class:`OptionError`."""
+
+
+class CidError(RefError):
+    """A text is not a valid CID (a CID is a reference to content)."""
+
+
 class SourceError(PublishError, OSError):
     """A path to publish is missing, unreadable, or empty."""
 

@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeVar
 
 from .errors import SourceError, UnsafeArchiveError
+from .sizes import CHUNK, human_size
+from .text import one_line
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -58,15 +60,16 @@ if TYPE_CHECKING:
     from .hashing import ContentHasher, Digest
 
 __all__ = [
+    "ARCHIVE_SUFFIXES",
     "ArchiveMember",
     "archive_format",
+    "archive_suffix",
     "extract_archive",
     "is_archive",
     "list_archive",
     "remove_tree",
 ]
 
-CHUNK = 1024 * 1024
 DEFAULT_MAX_RATIO = 200.0
 """Expanded bytes per archive byte above which (past ``RATIO_FLOOR``) a bomb is assumed."""
 RATIO_FLOOR = 2**30
@@ -90,6 +93,8 @@ _TAR_SUFFIXES = (
 )
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZIP_SUFFIXES = (".zip",)
+ARCHIVE_SUFFIXES = tuple(sorted(_TAR_SUFFIXES + _ZIP_SUFFIXES, key=len, reverse=True))
+"""Every name ending this module extracts, longest first (``.tar.gz`` before ``.tar``)."""
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _MAX_LINK_TARGET = 4096
 # Errors that mean "the archive bytes are bad", as opposed to our own disk failing.
@@ -137,6 +142,12 @@ def archive_format(path: str | os.PathLike[str]) -> str | None:
     if not p.suffix and zipfile.is_zipfile(p):
         return "zip"
     return None
+
+
+def archive_suffix(name: str) -> str | None:
+    """The archive suffix ``name`` ends with (any case), by name alone: no file is read."""
+    lower = name.lower()
+    return next((name[len(name) - len(s) :] for s in ARCHIVE_SUFFIXES if lower.endswith(s)), None)
 
 
 def is_archive(path: str | os.PathLike[str]) -> bool:
@@ -354,11 +365,10 @@ def extract_archive(
     return [dest / rel for rel in writer.written]
 
 
-def _reason(exc: BaseException, limit: int = 200) -> str:
+def _reason(exc: BaseException) -> str:
     """A library's error text on one line: tarfile's ``r:*`` lists every method it tried,
     one per line."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(exc, 200)
 
 
 def _message(archive: Path, member: str | None, reason: str) -> str:
@@ -599,8 +609,6 @@ class _Writer:
         return allowed, why
 
     def _bomb(self) -> str:
-        from .results import human_size
-
         return (
             f"would expand the archive more than {self.limits.max_ratio:g} times "
             f"(past {human_size(self.limits.ratio_cap or 0)}), like a decompression bomb; "

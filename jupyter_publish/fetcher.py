@@ -36,9 +36,12 @@ from .errors import (
     DestinationError,
     IntegrityError,
     NotFoundError,
+    OptionError,
     PublishError,
+    RefError,
 )
-from .extract import DEFAULT_MAX_RATIO, remove_tree
+from .extract import ARCHIVE_SUFFIXES as ARCHIVE_SUFFIXES  # kept importable from here
+from .extract import DEFAULT_MAX_RATIO, archive_suffix, remove_tree
 from .hashing import ContentHasher, Digest, hash_file
 from .ledger import Ledger
 from .progress import Listener, listening, progress_bar, progress_listener
@@ -60,6 +63,8 @@ class _Item:
     """For an archive: the manifest of the files inside it, checked after extraction."""
     ranged: bool | None = None
     """The store serves byte ranges of it (None: the backend's default, or ask)."""
+    cid_version: int | None = None
+    """The CID version its result recorded (None: none recorded, read it from ``cid``)."""
 
 
 @dataclass
@@ -134,7 +139,7 @@ def _checked_ratio(max_ratio: Any) -> float | None:
     if max_ratio is None or (not isinstance(max_ratio, bool) and max_ratio == 0):
         return None
     if isinstance(max_ratio, bool) or not isinstance(max_ratio, int | float) or not max_ratio > 0:
-        raise DestinationError(f"max_ratio must be a positive number, or 0/None for none, not {max_ratio!r}")
+        raise OptionError(f"max_ratio must be a positive number, or 0/None for none, not {max_ratio!r}")
     return float(max_ratio)
 
 
@@ -172,7 +177,7 @@ def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     if isinstance(ref, os.PathLike):
         ref = os.fspath(ref)
     if not isinstance(ref, str) or not ref.strip():
-        raise DestinationError(f"cannot fetch {ref!r}: give a URI, a job ID or a PublishedResult")
+        raise RefError(f"cannot fetch {ref!r}: give a URI, a job ID or a PublishedResult")
     ref = ref.strip()
     if "://" in ref:
         return _plan_uri(ref, ledger, options)
@@ -242,9 +247,7 @@ def _spec_to_uri(fields: dict[str, str], options: dict[str, Any]) -> str:
         return fields["url"]  # a local publisher's result is served over HTTP
     if kind == "local" and fields.get("jobid"):
         return f"local://{fields['jobid']}/"
-    raise DestinationError(
-        f"cannot fetch a published result of type {kind or '?'!r} with params {sorted(fields)}"
-    )
+    raise RefError(f"cannot fetch a published result of type {kind or '?'!r} with params {sorted(fields)}")
 
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -294,10 +297,18 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
     manifest = [f.__dict__ for f in result.files if f.kind == "file"]
     if result.archive is not None:
         a = result.archive
-        items = [_Item(a.path, a.location or result.uri, a.size, a.sha256, None, manifest)]
+        where = a.location or result.uri
+        items = [_Item(a.path, where, a.size, a.sha256, None, manifest, cid_version=result.cid_version)]
     else:
         items = [
-            _Item(f.path, f.location or "", f.size, f.sha256, f.cid if result.type == "ipfs" else None)
+            _Item(
+                f.path,
+                f.location or "",
+                f.size,
+                f.sha256,
+                f.cid if result.type == "ipfs" else None,
+                cid_version=result.cid_version,
+            )
             for f in result.files
             if f.kind == "file"
         ]
@@ -375,17 +386,15 @@ def _scheme_of(ref: str) -> str:
     """The registered backend scheme of a URI (https is served by the http backend)."""
     scheme = ref.split("://", 1)[0].lower()
     if scheme not in known_schemes():
-        raise DestinationError(f"cannot fetch {ref!r}: use s3://, ipfs://, http(s)://, local:// or a job ID")
+        raise RefError(f"cannot fetch {ref!r}: use s3://, ipfs://, http(s)://, local:// or a job ID")
     return "http" if scheme == "https" else scheme
 
 
 def default_name(ref: str) -> str:
     tail = ref.split("://", 1)[-1].rstrip("/").split("?")[0]
     last = tail.rsplit("/", 1)[-1].replace("*", "").replace("?", "") or "fetched"
-    for suffix in ARCHIVE_SUFFIXES:
-        if last.endswith(suffix):
-            return last[: -len(suffix)] or "fetched"
-    return last
+    suffix = archive_suffix(last)
+    return (last[: -len(suffix)] or "fetched") if suffix else last
 
 
 def _backend_options(plan: _Plan) -> dict[str, Any]:
@@ -431,7 +440,7 @@ def _fetch_items(
             ranged = _use_ranges(backend, ranged_reads, item)
             # An archive to unpack is checked by sha256 (its members get CIDs as extracted).
             unpack = extract and _is_archive(item.name) and not item.cid
-            hasher = ContentHasher(_cid_version(item.cid), background=not ranged, cid=not unpack)
+            hasher = ContentHasher(_cid_version(item), background=not ranged, cid=not unpack)
             try:
                 download(
                     backend,
@@ -488,8 +497,15 @@ def _use_ranges(backend: Any, ranged_reads: bool | None, item: _Item) -> bool:
     return bool(item.ranged if item.ranged is not None else ranged_reads)
 
 
-def _cid_version(cid: str | None) -> int:
-    return 1 if cid and not cid.startswith("Qm") else 0
+def _cid_version(item: _Item) -> int:
+    """The version the result recorded, else the one its CID is written in, else 0."""
+    if item.cid_version is not None:
+        return item.cid_version
+    if item.cid:
+        from .cid import parse_cid
+
+        return int(parse_cid(item.cid).version)
+    return 0
 
 
 def _verify(item: _Item, hasher: ContentHasher) -> None:
@@ -512,11 +528,9 @@ def _checked_against(item: _Item) -> str | None:
     return "+".join(checks) or None
 
 
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.zst", ".tzst", ".zip", ".tar")
-
-
 def _is_archive(name: str) -> bool:
-    return name.endswith(ARCHIVE_SUFFIXES)
+    """Every archive :mod:`.extract` unpacks is unpacked here (by name: a fetch plans first)."""
+    return archive_suffix(name) is not None
 
 
 def _already_present(item: _Item, target: Path, extract: bool) -> list[FetchedFile] | None:
@@ -555,7 +569,7 @@ def _extract_into(
     # Each member is hashed while it is written: nothing is read back from disk.
     digests: dict[str, Digest] = {}
     with _busy(staging):  # no progress hook while unpacking: waiters see the lock touched
-        extract_archive(archive, tree, digests=digests, cid_version=0, max_ratio=max_ratio)
+        extract_archive(archive, tree, digests=digests, cid_version=_cid_version(item), max_ratio=max_ratio)
     expected = {e["path"]: e for e in item.archive_of or []}
     files: list[FetchedFile] = []
     for rel in sorted(digests):

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 
+from .dagpb import SHA256, bytes_field, dag_pb_block
+
 __all__ = ["FANOUT", "HAMT_SHARDING_SIZE", "SHARD_AT_THRESHOLD", "murmur3_x64_128", "needs_sharding", "shard"]
 
 HAMT_SHARDING_SIZE: int = 262144  # Kubo's Import.UnixFSHAMTDirectorySizeThreshold default
@@ -134,12 +136,10 @@ def _shard_node(
         else:
             cid, tsize = _shard_node(group, depth + 1, cid_prefix, blocks)
             links.append((cid, label, tsize))
-    from .cid import _SHA256, _bytes_field, _dag_pb_block
-
     bits = bitfield.to_bytes((bitfield.bit_length() + 7) // 8, "big")
-    unixfs = b"\x08\x05" + _bytes_field(0x12, bits) + _SHARD_TAIL
-    block = _dag_pb_block(links, unixfs)
-    cid = cid_prefix + _SHA256 + hashlib.sha256(block).digest()
+    unixfs = b"\x08\x05" + bytes_field(0x12, bits) + _SHARD_TAIL
+    block = dag_pb_block(links, unixfs)
+    cid = cid_prefix + SHA256 + hashlib.sha256(block).digest()
     if blocks is not None:
         blocks.append((cid, block))
     return cid, len(block) + sum(link[2] for link in links)

@@ -20,12 +20,12 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 from .cid import FileCidBuilder, read_pieces
+from .sizes import CHUNK
 from .transfer import check_cancelled
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 """A sha256 as we record it: 64 lowercase hex digits (checked in documents a store holds)."""
 
-CHUNK = 1024 * 1024
 QUEUE_BYTES = 8 * CHUNK
 """Bytes waiting for the hash worker, whatever the chunk size (S3 parts are 8 MiB):
 a lagging worker slows the reader down instead of holding parts in memory."""
@@ -61,7 +61,6 @@ class ContentHasher:
         self._sha: hashlib._Hash | None = hashlib.sha256()
         # cid=False: sha256 only (an archive's own bytes, checked by sha256 alone).
         self._cid: FileCidBuilder | None = FileCidBuilder(cid_version) if cid else None
-        self._with_cid = cid
         self._queued = 0
         self._room = threading.Condition()
         self.size = 0

@@ -15,13 +15,34 @@ import socket
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_SET = frozenset(_CROCKFORD)
 
 
 def ulid(now_ms: int | None = None) -> str:
     """A 26-character, lexicographically time-sortable unique identifier."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | secrets.randbits(80)
+    return encode_ulid((ms << 80) | secrets.randbits(80))
+
+
+def encode_ulid(value: int) -> str:
+    """The 26 Crockford base32 characters of a 128-bit ULID value."""
+    if not 0 <= value < 1 << 128:
+        raise ValueError(f"a ULID is 128 bits, not {value.bit_length()}")
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def decode_ulid(text: str) -> int:
+    """The 128-bit value of a ULID (``j-``/``e-`` prefix allowed); ValueError if it is not one.
+
+    Its top 48 bits are the creation time in milliseconds: ``decode_ulid(u) >> 80``.
+    """
+    body = text[2:] if text[:2] in ("j-", "e-") else text
+    if len(body) != 26 or not _CROCKFORD_SET.issuperset(body) or body[0] > "7":
+        raise ValueError(f"not a ULID: {text!r}")
+    value = 0
+    for ch in body:
+        value = value << 5 | _CROCKFORD.index(ch)
+    return value
 
 
 def new_job_id() -> str:

@@ -80,6 +80,10 @@ ledgers get them on open, NULL for their jobs (which are then never called dead)
 UPLOAD_COLUMNS = {"profile": "TEXT", "attempts": "INTEGER NOT NULL DEFAULT 0"}
 """Added to ``multipart_uploads``: the AWS profile the upload was made with (a name, never
 a key) to abort it with, and how many aborts failed (stale ones are given up)."""
+SCHEME_COLUMN = {"scheme": "TEXT"}
+"""Added to ``jobs``: where a job went (``local``, ``s3``, ``ipfs``, ``http``). ``type`` was
+that once; it is now the published result's Bacalhau ``Type`` (``urlDownload`` for HTTP),
+the same value as :attr:`PublishedResult.type`, and NULL while a job has no result."""
 WAL_ATTEMPTS = 20
 """Switching a brand-new database to WAL can meet ``database is locked`` (FACTS.md)."""
 
@@ -209,21 +213,22 @@ class Ledger:
         execution_id: str,
         node_id: str,
         name: str,
-        type: str,
+        scheme: str,
         destination: str,
         spec: dict[str, Any] | None = None,
     ) -> None:
-        """Record a job as ``running`` by this process (PID, host, start time)."""
+        """Record a job as ``running`` by this process (PID, host, start time), going to
+        a ``scheme`` destination (its result ``type`` is recorded when it is published)."""
         from .journal import identity
 
         pid, host, started = identity()
         with self._connect() as db:
             db.execute(
-                "INSERT INTO jobs (job_id, execution_id, node_id, name, status, type, destination,"
-                " created_at, pid, host, proc_start, spec_json)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job_id, execution_id, node_id, name, type, destination, utc_now(),
+                "INSERT INTO jobs (job_id, execution_id, node_id, name, status, type, scheme,"
+                " destination, created_at, pid, host, proc_start, spec_json)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (  # type is NOT NULL in every ledger: the scheme until the result says
+                    job_id, execution_id, node_id, name, scheme, scheme, destination, utc_now(),
                     pid, host, started, _spec_text(spec),
                 ),
             )  # fmt: skip
@@ -344,9 +349,10 @@ class Ledger:
     def finish(self, result: PublishedResult) -> None:
         with self._connect() as db:
             db.execute(
-                "UPDATE jobs SET status='published', uri=?, url=?, root_cid=?, n_files=?,"
+                "UPDATE jobs SET status='published', type=?, uri=?, url=?, root_cid=?, n_files=?,"
                 " total_size=?, finished_at=?, result_json=?, error=NULL WHERE job_id=?",
                 (
+                    result.type,
                     _link(result.uri),
                     _link(result.url),
                     result.root_cid,
@@ -391,11 +397,11 @@ class Ledger:
 
     def status(self, job_id: str) -> dict[str, Any]:
         self.reap(abort_uploads=False)
-        return dict(self._find(job_id))
+        return _job_row(self._find(job_id))
 
     def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
         query = (
-            "SELECT job_id, execution_id, node_id, name, status, type, destination, uri, url,"
+            "SELECT job_id, execution_id, node_id, name, status, type, scheme, destination, uri, url,"
             " root_cid, n_files, total_size, created_at, finished_at, error FROM jobs"
             " ORDER BY job_id DESC"
         )
@@ -405,7 +411,7 @@ class Ledger:
             params = (int(limit),)
         self.reap(abort_uploads=False)
         with self._connect() as db:
-            return [dict(r) for r in db.execute(query, params).fetchall()]
+            return [_job_row(r) for r in db.execute(query, params).fetchall()]
 
     def files(self, job_id: str | None = None) -> list[dict[str, Any]]:
         query = (
@@ -461,8 +467,38 @@ class Ledger:
         return found
 
 
+def _job_row(row: sqlite3.Row) -> dict[str, Any]:
+    """A jobs row as read: ``type`` only once there is a result, ``scheme`` always (a row an
+    older version wrote after this one migrated the ledger has its scheme in ``type``)."""
+    job = dict(row)
+    job["scheme"] = job.get("scheme") or job["type"]
+    if job["status"] != "published":
+        job["type"] = None
+    return job
+
+
+def _migrate_type(db: sqlite3.Connection) -> None:
+    """Once, when ``scheme`` is added: it takes what ``type`` held, and a published job's
+    ``type`` becomes its result's (they differed for HTTP: ``http`` vs ``urlDownload``)."""
+    db.execute("UPDATE jobs SET scheme = type WHERE scheme IS NULL")
+    rows = db.execute(
+        "SELECT job_id, result_json FROM jobs WHERE status='published' AND result_json IS NOT NULL"
+    )
+    for job_id, text in rows.fetchall():
+        with contextlib.suppress(ValueError, AttributeError):
+            kind = json.loads(text).get("Type")
+            if isinstance(kind, str) and kind:
+                db.execute("UPDATE jobs SET type=? WHERE job_id=?", (kind, job_id))
+
+
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Bring a ledger made by an older version up to date (ADD COLUMN keeps every row)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    for name, kind in SCHEME_COLUMN.items():
+        if name not in have:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+                _migrate_type(db)
     for table, columns in (("jobs", LIVENESS_COLUMNS), ("multipart_uploads", UPLOAD_COLUMNS)):
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for name, kind in columns.items():

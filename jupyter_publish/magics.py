@@ -44,10 +44,10 @@ _FETCH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "auth"
 
 
 def _one_line(exc: BaseException) -> str:
-    from .redact import scrub
+    """What a UsageError says: the error on one line, secrets masked."""
+    from .text import one_line
 
-    text = " ".join(scrub(str(exc)).split())
-    return text or type(exc).__name__
+    return one_line(exc, scrub=True)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .errors import SourceError
+from .sizes import human_size
+from .text import one_line
 
 __all__ = ["Preview", "kind_of", "preview"]
 
@@ -196,7 +198,7 @@ def _safely(reader: Callable[[Path, _Opts], Preview], p: Path, opts: _Opts, kind
     try:
         return reader(p, opts)
     except Exception as exc:  # parsers raise many types (pandas, pyarrow, json, zlib…)
-        note = f"could not read as {kind}: {_one_line(exc)}"
+        note = f"could not read as {kind}: {one_line(exc, 200)}"
     if kind in _TEXT_KINDS or _looks_like_text(p):
         try:  # e.g. a CSV pandas can't parse is still worth reading as text
             return _with_note(_preview_text(p, opts), note)
@@ -212,30 +214,13 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _fmt_size(n: int) -> str:
-    """Human size (binary units): what a user scans for in a listing."""
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
-
-
 def _header_text(p: Path, label: str, notes: list[str]) -> str:
     extra = "".join(f"\n({n})" for n in notes)
-    return f"{p.name} — {label}, {_fmt_size(_size(p))}{extra}"
+    return f"{p.name} — {label}, {human_size(_size(p))}{extra}"
 
 
 def _header_html(p: Path, label: str, notes: list[str]) -> str:
-    meta = f"{_e(label)} · {_e(_fmt_size(_size(p)))}"
+    meta = f"{_e(label)} · {_e(human_size(_size(p)))}"
     note_html = "".join(f'<div style="color:#a60">{_e(n)}</div>' for n in notes)
     return (
         f'<div style="font-family:monospace"><b>{_e(p.name)}</b> '
@@ -434,7 +419,7 @@ def _preview_json(p: Path, opts: _Opts) -> Preview:
     data, more = _read_head(p, _JSON_PARSE_LIMIT)
     if more:
         head, cut_notes = _text_body(p, opts)
-        notes = [f"larger than {_fmt_size(_JSON_PARSE_LIMIT)}: showing the start of the text", *cut_notes]
+        notes = [f"larger than {human_size(_JSON_PARSE_LIMIT)}: showing the start of the text", *cut_notes]
         body = f'<pre style="max-height:30em;overflow:auto">{_e(head)}</pre>'
         return Preview(
             "json", f"{_header_text(p, 'JSON', notes)}\n{head}", _wrap(p, "JSON", notes, body), path=p
@@ -594,7 +579,7 @@ def _preview_archive(p: Path, opts: _Opts) -> Preview:
     files = [m for m in members if not m.is_dir]
     total = sum(m.size for m in files)
     count = f"{len(members):,}" if complete else f"at least {len(members):,}"
-    notes = [f"{count} members, {len(files):,} files, {_fmt_size(total)} uncompressed"]
+    notes = [f"{count} members, {len(files):,} files, {human_size(total)} uncompressed"]
     rows_html, rows_text = [], []
     for m in members[:_ARCHIVE_SHOWN]:
         try:  # flag what extract_archive would refuse, before anyone tries
@@ -602,7 +587,7 @@ def _preview_archive(p: Path, opts: _Opts) -> Preview:
             warn = ""
         except _Refused as exc:
             warn = f"unsafe: {exc.reason}"
-        size = "" if m.is_dir else _fmt_size(m.size)
+        size = "" if m.is_dir else human_size(m.size)
         rows_html.append([_e(m.name), _e(size), _e(m.kind), _e(warn)])
         rows_text.append(f"  {m.name}{'/' if m.is_dir else ''}  {size}  {m.kind}  {warn}".rstrip())
     if len(members) > _ARCHIVE_SHOWN:
@@ -706,7 +691,7 @@ def _preview_folder(p: Path, opts: _Opts) -> Preview:
     total = sum(e.size for e in files)
     complete = len(entries) < _FOLDER_SCAN_LIMIT
     count = f"{len(files):,}" if complete else f"at least {len(files):,}"
-    notes = [f"{count} files, {_fmt_size(total)}"]
+    notes = [f"{count} files, {human_size(total)}"]
     listed = entries[: opts.max_files]
     if len(entries) > len(listed):
         notes.append(f"listing the first {len(listed)} entries")
@@ -762,7 +747,7 @@ def _tree_lines(entries: list[_Entry]) -> list[str]:
         elif e.link is not None:
             detail = f"{name} -> {e.link}"
         else:
-            detail = f"{name}  {_fmt_size(e.size)}  {e.kind}"
+            detail = f"{name}  {human_size(e.size)}  {e.kind}"
         lines.append(f"{prefix}{'└── ' if last else '├── '}{detail}")
     return lines
 
@@ -789,7 +774,7 @@ def _folder_table(root: Path, files: list[_Entry]) -> str:
             thumb = _thumbnail(root / e.rel)
             budget -= e.size if thumb else 0
         name = f"{e.rel} -> {e.link}" if e.link is not None else e.rel
-        size = "" if e.link is not None else _fmt_size(e.size)
+        size = "" if e.link is not None else human_size(e.size)
         rows.append([_e(name), _e(size), _e(e.kind), thumb])
     return _table(["path", "size", "kind", ""], rows)
 

@@ -23,7 +23,7 @@ from .bundle import Bundle, collect
 from .cid import DagNode, cid_params, tree_node
 from .destinations import Destination, object_key, parse_destination, placeholder_values, resolve_some
 from .destinations import resolve_template as resolve
-from .errors import BackendError, DestinationError, IntegrityError, PublishError, SourceError
+from .errors import BackendError, IntegrityError, OptionError, PublishError, SourceError
 from .hashing import ContentHasher, Digest, HashingReader
 from .ledger import Ledger, utc_now
 from .progress import progress_bar
@@ -89,9 +89,9 @@ def publish(
     Every failure after the destination is understood is recorded as a ``failed`` job.
     """
     if cid_version not in (0, 1):
-        raise DestinationError(f"cid_version must be 0 or 1, not {cid_version!r}")
+        raise OptionError(f"cid_version must be 0 or 1, not {cid_version!r}")
     if compression not in ("gzip", "zstd", "none"):
-        raise DestinationError(f"compression must be gzip, zstd or none, not {compression!r}")
+        raise OptionError(f"compression must be gzip, zstd or none, not {compression!r}")
     concurrency = checked_concurrency(max_concurrency)
     dest = to if isinstance(to, Destination) else parse_destination(to)
     dest = dest.with_options(**backend_opts)
@@ -251,9 +251,10 @@ def _check_resumable(row: dict[str, Any]) -> None:
         raise PublishError(
             f"job {job_id} has no record of its sources (an older version ran it): publish again"
         )
-    if row["type"] not in RESUMABLE:
+    scheme = row.get("scheme") or row["type"]  # an older version kept the scheme in type
+    if scheme not in RESUMABLE:
         raise PublishError(
-            f"job {job_id} went to {row['type']}: resume continues S3 and local publishes only; publish again"
+            f"job {job_id} went to {scheme}: resume continues S3 and local publishes only; publish again"
         )
 
 
@@ -262,7 +263,7 @@ def check_options(dest: Destination) -> None:
     unknown = sorted(set(dest.options) - allowed)
     if unknown:
         hint = ", ".join(sorted(allowed)) or "none"
-        raise DestinationError(
+        raise OptionError(
             f"option {unknown[0]!r} does not apply to {dest.scheme} destinations (they take: {hint})"
         )
 
@@ -289,7 +290,7 @@ def _record_start(
         execution_id=job.execution_id,
         node_id=job.node_id,
         name=name or "results",
-        type=dest.scheme,
+        scheme=dest.scheme,
         destination=dest.text,
         spec=spec,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -10,6 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     import pandas as pd
+
+from .cards import escape as escape  # re-exported: cards once imported it from here
+from .sizes import human_size
 
 
 @dataclass
@@ -76,6 +78,13 @@ class PublishedResult:
     def total_size(self) -> int:
         return sum(f.size for f in self.files if f.kind == "file")
 
+    @property
+    def pin_note(self) -> str:
+        """`` (pinned)`` or `` (not pinned)`` after an IPFS CID, as recorded; nothing when
+        the record does not say (results from before it was recorded)."""
+        pinned = self.params.get("Pinned")
+        return "" if pinned is None else " (pinned)" if pinned else " (not pinned)"
+
     def manifest(self) -> list[dict[str, Any]]:
         # FileRecord holds only plain values: a shallow copy is what asdict makes, 20x faster.
         return [dict(f.__dict__) for f in self.files]
@@ -138,10 +147,10 @@ class PublishedResult:
     def __str__(self) -> str:
         lines = [
             f"job {self.job_id} -> {self.uri}",
-            f"  {sum(f.kind == 'file' for f in self.files)} files, {_human(self.total_size)}",
+            f"  {sum(f.kind == 'file' for f in self.files)} files, {human_size(self.total_size)}",
         ]
         if self.params.get("CID"):
-            lines.append(f"  IPFS CID {self.params['CID']} (pinned)")
+            lines.append(f"  IPFS CID {self.params['CID']}{self.pin_note}")
         if self.root_cid and self.root_cid != self.params.get("CID"):
             lines.append(f"  content CID {self.root_cid} (the folder, as `jupyter-publish cid` computes it)")
         if self.archive:
@@ -212,20 +221,3 @@ class FetchResult:
 
 FetchRef: TypeAlias = "str | os.PathLike[str] | PublishedResult | dict[str, Any]"
 """What ``fetch`` takes: a URI or job ID, a :class:`PublishedResult`, or a Bacalhau result spec."""
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
-def human_size(size: int) -> str:
-    return _human(size)
-
-
-def escape(value: object) -> str:
-    return html.escape(str(value), quote=True)

@@ -23,17 +23,13 @@ import signal
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 from . import config
 from .backends.local import LocalBackend
 from .errors import PublishError
-
-CHUNK = 1024 * 1024
-
-
-def _state_file() -> Path:
-    return config.home() / "serve.json"
+from .serve_state import running_server_url as running_server_url  # kept importable from here
+from .serve_state import state_file
+from .sizes import CHUNK
 
 
 def serve_token() -> str:
@@ -50,16 +46,6 @@ def serve_token() -> str:
         out.write(token)
     os.replace(tmp, path)
     return token
-
-
-def running_server_url() -> str | None:
-    """The base URL of a live ``jupyter-publish serve`` for this home, if any."""
-    try:
-        state = json.loads(_state_file().read_text())
-        os.kill(int(state["pid"]), 0)
-    except (OSError, ValueError, KeyError):
-        return None
-    return str(state["url"])
 
 
 class _StoreHandler(BaseHTTPRequestHandler):
@@ -140,7 +126,7 @@ def serve(port: int = 0) -> None:
     server = make_server(port, token)
     url = f"http://127.0.0.1:{server.server_address[1]}/{token}"
     state = json.dumps({"url": url, "pid": os.getpid()})
-    config.private_file(_state_file()).write_text(state)  # it names the token: 0600
+    config.private_file(state_file()).write_text(state)  # it names the token: 0600
     print(f"serving {config.home() / 'store'} read-only at {url}/JOB_ID/PATH (Ctrl-C stops)", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` cleans up like Ctrl-C
     try:
@@ -150,4 +136,4 @@ def serve(port: int = 0) -> None:
     finally:
         server.server_close()
         with contextlib.suppress(OSError):
-            _state_file().unlink()
+            state_file().unlink()

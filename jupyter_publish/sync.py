@@ -18,11 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .ids import decode_ulid, encode_ulid
+from .text import describe
+
 if TYPE_CHECKING:
     from .results import PublishedResult
 
 SYNC_THREAD_NAME = "jupyter-publish-sync"
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def round_job_id(final_job_id: str, round_number: int) -> str:
@@ -34,18 +36,13 @@ def round_job_id(final_job_id: str, round_number: int) -> str:
     the newest, or a file changed after its last round would be checked against the draft.
     Rounds take the final ID's millisecond less one, the round number, then 40 random bits.
     """
-    ulid = final_job_id.removeprefix("j-")
-    if len(ulid) != 26 or not 0 < round_number < 1 << 40:
+    try:
+        millis = decode_ulid(final_job_id.removeprefix("j-")) >> 80
+    except ValueError:
+        millis = -1
+    if millis <= 0 or not 0 < round_number < 1 << 40:
         raise ValueError(f"not a job ID and round number: {final_job_id!r}, {round_number!r}")
-    millis = int("".join(f"{_CROCKFORD.index(ch):05b}" for ch in ulid), 2) >> 80
-    value = (millis - 1) << 80 | round_number << 40 | secrets.randbits(40)
-    return "j-" + "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
-
-
-def _describe(exc: BaseException, limit: int = 200) -> str:
-    detail = " ".join(str(exc).split())
-    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return "j-" + encode_ulid((millis - 1) << 80 | round_number << 40 | secrets.randbits(40))
 
 
 class Syncer:
@@ -84,7 +81,7 @@ class Syncer:
             try:
                 self.sync_once()
             except Exception as exc:  # keep syncing; the final publish still runs
-                self._note(f"sync failed ({_describe(exc)}); retrying in {self.every:g} s")
+                self._note(f"sync failed ({describe(exc)}); retrying in {self.every:g} s")
 
     def _changed(self) -> dict[str, tuple[int, int]]:
         changed = {}

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 JOB_COLUMNS = [
-    "job_id", "name", "status", "type", "destination", "uri", "url", "root_cid",
+    "job_id", "name", "status", "type", "scheme", "destination", "uri", "url", "root_cid",
     "n_files", "total_size", "created_at", "finished_at", "error", "execution_id", "node_id",
 ]  # fmt: skip
 CID_PARAM_COLUMNS = ["cid_version", "raw_leaves", "chunker", "hidden", "symlinks"]

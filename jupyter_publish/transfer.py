@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from .errors import DestinationError
+from .errors import OptionError
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -55,13 +55,13 @@ def concurrency(value: float | str | None = None) -> int:
         value = os.environ.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY
         source = CONCURRENCY_ENV if os.environ.get(CONCURRENCY_ENV) else source
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise DestinationError(f"{source} must be a whole number, not {value!r}")
+        raise OptionError(f"{source} must be a whole number, not {value!r}")
     try:
         count = int(value)
     except (TypeError, ValueError):
-        raise DestinationError(f"{source} must be a whole number, not {value!r}") from None
+        raise OptionError(f"{source} must be a whole number, not {value!r}") from None
     if not 1 <= count <= MAX_CONCURRENCY:
-        raise DestinationError(f"{source} must be 1 to {MAX_CONCURRENCY}, not {count}")
+        raise OptionError(f"{source} must be 1 to {MAX_CONCURRENCY}, not {count}")
     return count
 
 

@@ -18,15 +18,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .errors import SourceError
+from .text import one_line
 
 SUPPORTED_TYPES = (
     "pandas DataFrame/Series (.parquet, or .csv without pyarrow), matplotlib Figure (.png), "
     "dict/list (.json), str (.txt), bytes (.bin), numpy array (.npy)"
 )
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def variable_to_file(name: str, value: object, folder: Path) -> Path:
@@ -84,7 +81,7 @@ def _write_array(name: str, array: np.ndarray, folder: Path, numpy: ModuleType) 
     try:
         numpy.save(path, array, allow_pickle=False)
     except ValueError as exc:
-        raise SourceError(f"cannot publish {name!r} as .npy: {_one_line(exc)}") from None
+        raise SourceError(f"cannot publish {name!r} as .npy: {one_line(exc)}") from None
     return path
 
 
@@ -93,6 +90,6 @@ def _write_json(name: str, value: object, folder: Path) -> Path:
     try:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     except (TypeError, ValueError) as exc:
-        raise SourceError(f"cannot publish {name!r} as JSON: {_one_line(exc)}") from None
+        raise SourceError(f"cannot publish {name!r} as JSON: {one_line(exc)}") from None
     path.write_text(text + "\n", encoding="utf-8")
     return path

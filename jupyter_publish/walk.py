@@ -81,6 +81,28 @@ def skipped_line(skipped: list[str]) -> str:
     return f"skipped {len(skipped)} unreadable entr{'y' if len(skipped) == 1 else 'ies'}: {shown}"
 
 
+def stat_named(path: str | os.PathLike[str], verb: str = "publish") -> os.stat_result:
+    """The stat of a path the user named (always followed), or the walk's one line for it.
+
+    Publishing and ``cid_of`` both start here, so a named path that is missing, a broken
+    link or a symlink loop fails with the same words as the same thing inside a folder.
+    """
+    text = os.fspath(path)
+    try:
+        return os.stat(text)
+    except ValueError:  # a NUL byte: no file can have that name
+        raise SourceError(f"cannot {verb} {text!r}: no such file or folder") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SymlinkError(_loop_line(text, verb)) from None
+        if isinstance(exc, FileNotFoundError):
+            broken = os.path.islink(text)
+            reason = "a broken symlink (its target does not exist)" if broken else "no such file or folder"
+        else:
+            reason = _reason(exc)
+        raise SourceError(f"cannot {verb} {text!r}: {reason}") from None
+
+
 def walk_tree(
     root: str | os.PathLike[str],
     prefix: str = "",
@@ -192,7 +214,8 @@ def _unreadable(out: Walked, path: str, name: str, reason: str, skip: bool, verb
 
 
 def _loop_line(path: str, verb: str) -> str:
-    return f"cannot {verb} {path!r}: a symlink loop (it leads back into a folder above it); remove the link"
+    reason = "a symlink loop (it leads back to itself or a folder above it)"
+    return f"cannot {verb} {path!r}: {reason}; remove the link"
 
 
 __all__ = [

@@ -21,9 +21,11 @@ from typing import Any
 import ipywidgets as w
 
 from . import api
-from .errors import CredentialsError, DestinationError, PublishError, SourceError
+from .errors import CredentialsError, PublishError, RefError, SourceError
 from .progress import listening
-from .results import FetchResult, PublishedResult, human_size
+from .results import FetchResult, PublishedResult
+from .sizes import human_size
+from .text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,8 @@ def _n_files(n: int) -> str:
     return f"{n} file" if n == 1 else f"{n} files"
 
 
-def one_line(message: str, limit: int = 400) -> str:
-    """Collapse an error to one short line: the notebook shows it, not a traceback."""
-    text = " ".join(str(message).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+_ERROR_LIMIT = 400
+"""Characters of an error a widget shows: the notebook shows one line, not a traceback."""
 
 
 _DONE = "<span style='color:#2e7d32'>&#x2714;</span>"
@@ -60,7 +60,7 @@ _DONE = "<span style='color:#2e7d32'>&#x2714;</span>"
 
 
 def _error_html(message: str) -> str:
-    return f"<span style='color:#d32f2f'>&#x26A0; {html.escape(one_line(message))}</span>"
+    return f"<span style='color:#d32f2f'>&#x26A0; {html.escape(one_line(message, _ERROR_LIMIT))}</span>"
 
 
 def _display_data(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -84,16 +84,6 @@ def mimebundle(obj: Any) -> dict[str, Any]:
 def show(output: w.Output, *bundles: dict[str, Any]) -> None:
     """Replace an Output's contents; safe from a thread because it never uses ``with out:``."""
     output.outputs = tuple(_display_data(b) for b in bundles)
-
-
-def output_text(output: w.Output) -> str:
-    """Everything an Output shows, as one string (for tests and for redaction checks)."""
-    parts = []
-    for item in output.outputs:
-        data = item.get("data") or {}
-        parts += [str(v) for v in data.values()]
-        parts.append(str(item.get("text", "")))
-    return "\n".join(parts)
 
 
 def split_paths(text: str) -> list[str]:
@@ -224,7 +214,7 @@ class _TaskPanel(w.VBox):
             message = f"{type(exc).__name__}: {exc}"
         from .redact import scrub
 
-        self.last_error = one_line(scrub(self._redact(message)))
+        self.last_error = one_line(scrub(self._redact(message)), _ERROR_LIMIT)
         self.progress.bar_style = "danger"
         self.status.value = _error_html(self.last_error)
 
@@ -409,7 +399,7 @@ class FetchPanel(_TaskPanel):
     def _task(self) -> FetchResult:
         ref = self.ref.value.strip()
         if not ref:
-            raise DestinationError("nothing to fetch: type a job ID or a URI")
+            raise RefError("nothing to fetch: type a job ID or a URI")
         dest = self.dest.value.strip() or None
         return api.fetch(ref, dest, verify=self.verify.value, quiet=True)
 

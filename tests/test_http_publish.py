@@ -28,6 +28,8 @@ def test_publish_records_cids_and_round_trips(request, server, archive, results,
     nginx = request.getfixturevalue(server)
     result = jp.publish(results, f"{nginx.base_url}/drop/{{jobID}}/", archive=archive)
     assert result.type == "urlDownload"
+    job = Ledger().status(result.job_id)  # the ledger's type is the result's, not the scheme
+    assert (job["type"], job["scheme"]) == ("urlDownload", "http")
     cids = jp.cids(result.job_id)
     for name in ("a.csv", "sub/b.txt"):
         row = cids[cids["path"] == name].iloc[0]

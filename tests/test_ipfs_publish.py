@@ -135,3 +135,13 @@ def test_fetch_through_the_gateway_verifies_the_cid(ipfs_node, results, tmp_path
     assert fetched.verified
     (only,) = fetched.files
     assert only.path.read_bytes() == (results / "deep/er/blob.bin").read_bytes()
+
+
+def test_an_unpinned_publish_does_not_say_pinned(ipfs_env, results):
+    result = jp.publish(results, "ipfs://", archive=False, pin=False)
+    assert result.params["Pinned"] is False
+    assert f"IPFS CID {result.params['CID']} (not pinned)" in str(result)
+    assert "(not pinned)" in result._repr_html_() and "(pinned)" not in result._repr_html_()
+    assert result.params["CID"] not in KuboClient(ipfs_env.api_url).pin_ls()
+    again = jp.publish(results, "ipfs://", archive=False)
+    assert again.params["Pinned"] is True and f"{again.params['CID']} (pinned)" in str(again)

@@ -16,8 +16,9 @@ import pytest
 
 import jupyter_publish as jp
 from jupyter_publish.backends.kubo import KuboClient
-from jupyter_publish.car import decode_car, encode_car
+from jupyter_publish.car import encode_car
 from jupyter_publish.cid import DagNode, _cid_raw, _cid_str, cid_of, tree_blocks
+from jupyter_publish.testing.car import decode_car
 
 
 @pytest.mark.parametrize("cid_version", [0, 1])

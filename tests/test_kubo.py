@@ -301,7 +301,7 @@ def test_backend_round_trip(ipfs_node, tmp_path, cid_version):
         assert sorted(opened) == sorted(TREE)  # each upload read exactly once
         assert sum(sent) == sum(len(data) for data in TREE.values())
         assert outcome.type == "ipfs"
-        assert outcome.params == {"CID": root_cid, "API": ipfs_node.api_url}
+        assert outcome.params == {"CID": root_cid, "Pinned": True, "API": ipfs_node.api_url}
         assert outcome.uri == f"ipfs://{root_cid}"
         assert outcome.url == f"{ipfs_node.gateway_url}/ipfs/{root_cid}"
         assert [obj.name for obj in outcome.objects] == list(TREE)

@@ -334,7 +334,7 @@ def test_a_5000_file_job_is_written_in_one_transaction(
 ) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     ledger.start(
-        job_id="j-big", execution_id="e-1", node_id="n-1", name="x", type="local", destination="local"
+        job_id="j-big", execution_id="e-1", node_id="n-1", name="x", scheme="local", destination="local"
     )
     result = _result("j-big", 5000)
     with traced_sql(monkeypatch) as (statements, connections):
@@ -353,7 +353,7 @@ def test_lookups_by_location_use_indexes(tmp_path: Path, monkeypatch: pytest.Mon
     """Fetching a prefix looks up every object: each lookup must be an index search, not a scan."""
     ledger = Ledger(tmp_path / "ledger.sqlite")
     for job in ("j-1", "j-2"):
-        ledger.start(job_id=job, execution_id="e", node_id="n", name="x", type="local", destination="local")
+        ledger.start(job_id=job, execution_id="e", node_id="n", name="x", scheme="local", destination="local")
         ledger.finish(_result(job, 2000))
     with sqlite3.connect(ledger.path) as db:
         db.execute("ANALYZE")  # with statistics SQLite once preferred scanning every row

@@ -271,10 +271,11 @@ def check_s3_ipfs_http(nb: Any, work: Path, home: Path) -> None:
     ipfs_job = assert_card(code_cell(nb, "%publish readings --to ipfs://"))
     http_job = assert_card(code_cell(nb, "%%publish {{drop_url}}"))
     jobs = {j["job_id"]: j for j in ledger_jobs(home)}
-    assert {job: jobs[job]["type"] for job in (s3_job, ipfs_job, http_job)} == {
-        s3_job: "s3",
-        ipfs_job: "ipfs",
-        http_job: "http",
+    # type is the result's (Bacalhau's Type, as PublishedResult.type); scheme where it went
+    assert {job: (jobs[job]["type"], jobs[job]["scheme"]) for job in (s3_job, ipfs_job, http_job)} == {
+        s3_job: ("s3", "s3"),
+        ipfs_job: ("ipfs", "ipfs"),
+        http_job: ("urlDownload", "http"),
     }
     assert all(j["status"] == "published" for j in jobs.values())
 

@@ -15,13 +15,13 @@ import pytest
 from jupyter_publish import api
 from jupyter_publish.errors import SourceError
 from jupyter_publish.progress import listening, progress_bar
+from jupyter_publish.testing.widgets import output_text
 from jupyter_publish.widgets import (
     FetchPanel,
     JobsBrowser,
     PublishPanel,
     fetch_panel,
     jobs_browser,
-    output_text,
     publish_panel,
     split_paths,
 )
@@ -479,7 +479,7 @@ def test_jobs_browser_shows_an_interrupted_job_and_why() -> None:
 
     ledger = Ledger()
     ledger.start(
-        job_id="j-killed", execution_id="e", node_id="n", name="x", type="s3", destination="s3://b/k"
+        job_id="j-killed", execution_id="e", node_id="n", name="x", scheme="s3", destination="s3://b/k"
     )
     no_such_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # never a live process
     with sqlite3.connect(ledger.path) as db:

@@ -14,9 +14,9 @@ destination's own origin, and never appear in params, messages or logs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
-import secrets
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
@@ -36,15 +36,18 @@ from jupyter_publish.errors import (
     CredentialsError,
     DestinationError,
     NotFoundError,
+    OptionError,
     RangeIgnored,
     TransientError,
 )
+from jupyter_publish.multipart import Form, Part
 from jupyter_publish.retry import Replay, exactly, exhausted, reset_while_connecting, retrying, stalled
+from jupyter_publish.sizes import CHUNK
+from jupyter_publish.text import one_line
 
 if TYPE_CHECKING:
     import httpx
 
-CHUNK = 1024 * 1024
 MAX_REDIRECTS = 5
 HEADERS_ENV = "JUPYTER_PUBLISH_HTTP_HEADERS"
 AUTH_ENV = "JUPYTER_PUBLISH_HTTP_AUTH"
@@ -61,7 +64,7 @@ def parse_headers(text: str) -> dict[str, str]:
     for item in _HEADER_SPLIT.split(text.strip()):
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
-            raise DestinationError(f"{HEADERS_ENV} must look like 'Name: value; Name2: value2'")
+            raise OptionError(f"{HEADERS_ENV} must look like 'Name: value; Name2: value2'")
         headers[name.strip()] = value.strip().rstrip(";").strip()
     return headers
 
@@ -70,7 +73,7 @@ def parse_auth(text: str, source: str = AUTH_ENV) -> tuple[str, str]:
     """``"user:password"`` -> (user, password); the password may contain ``:``."""
     user, sep, password = text.partition(":")
     if not sep:
-        raise DestinationError(f"{source} must look like 'user:password'")
+        raise OptionError(f"{source} must look like 'user:password'")
     return user, password
 
 
@@ -115,11 +118,6 @@ def _quote_name(name: str) -> str:
     return "/".join(quote(segment, safe="") for segment in name.split("/"))
 
 
-def _one_line(text: str, limit: int = 120) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 class HttpBackend:
     """Publish by HTTP upload; fetch back any http(s) URL."""
 
@@ -142,7 +140,7 @@ class HttpBackend:
         self.url, url_auth = _strip_userinfo(_checked_url(url)) if url else ("", None)
         self.method = method.upper()
         if self.method not in METHODS:
-            raise DestinationError(f"--method must be PUT or POST, not {method!r}")
+            raise OptionError(f"--method must be PUT or POST, not {method!r}")
         env_headers = os.environ.get(HEADERS_ENV, "")
         self._headers = parse_headers(env_headers) if env_headers.strip() else {}
         self._headers.update(headers or {})
@@ -189,7 +187,7 @@ class HttpBackend:
     @staticmethod
     def _scrub(text: str) -> str:
         """Every known secret masked in every encoding (see :mod:`jupyter_publish.redact`)."""
-        return _one_line(redact.scrub(text), limit=300)
+        return one_line(text, 300, scrub=True)
 
     def _transport_error(self, url: str, exc: Exception) -> BackendError:
         """A refused connection is final; a timeout is a stall; a connection that broke
@@ -228,7 +226,7 @@ class HttpBackend:
         detail = response.reason_phrase or "error"
         peek = self._peek_text(response)
         if peek and response.headers.get("content-type", "").startswith("text/plain"):
-            detail += f": {_one_line(redact.scrub(peek))}"  # scrubbed before it is cut
+            detail += f": {one_line(peek, 120, scrub=True)}"  # scrubbed before it is cut
         # A busy or restarting server: worth another try of an idempotent request.
         kind = TransientError if status in _TRANSIENT_STATUS else BackendError
         raise kind(self._scrub(f"{url} answered HTTP {status} {detail}"))
@@ -282,14 +280,14 @@ class HttpBackend:
             def body() -> Generator[bytes, None, None]:
                 return self._file_chunks(upload, replay, progress)
         else:
-            boundary = "jupyter-publish-" + secrets.token_hex(16)
-            head, tail = _form_parts(upload, boundary)
-            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+            form, part = Form(), Part(_form_filename(upload), upload.content_type)
+            headers["Content-Type"] = form.content_type
             if upload.size is not None:
-                headers["Content-Length"] = str(len(head) + upload.size + len(tail))
+                headers["Content-Length"] = str(form.overhead([part]) + upload.size)
 
             def body() -> Generator[bytes, None, None]:
-                return self._form_chunks(upload, replay, head, tail, progress)
+                chunks = self._file_chunks(upload, replay, progress)
+                return form.body([dataclasses.replace(part, chunks=chunks)])
 
         def attempt() -> str:
             content = body()
@@ -401,14 +399,6 @@ class HttpBackend:
                 if fresh:
                     progress(fresh)
 
-    @classmethod
-    def _form_chunks(
-        cls, upload: Upload, replay: Replay, head: bytes, tail: bytes, progress: ProgressCallback | None
-    ) -> Generator[bytes, None, None]:
-        yield head
-        yield from cls._file_chunks(upload, replay, progress)
-        yield tail
-
     # -- fetch ---------------------------------------------------------------------
     def list(self, ref: str) -> list[RemoteObject]:
         """One URL is one object; HEAD tells its size when the server says."""
@@ -514,14 +504,7 @@ _NO_HEAD = object()
 """The server refuses HEAD: ask with a ranged GET instead."""
 
 
-def _form_parts(upload: Upload, boundary: str) -> tuple[bytes, bytes]:
-    """The multipart bytes before and after the file's content (one ``file`` part)."""
+def _form_filename(upload: Upload) -> str:
+    """The form's file name: the last path segment, as ``curl -F file=@x`` sends it."""
     filename = upload.name.rsplit("/", 1)[-1]
-    filename = re.sub(r"[\r\n]", "", filename).replace('"', "%22")
-    head = (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        f"Content-Type: {upload.content_type}\r\n\r\n"
-    ).encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    return head, tail
+    return re.sub(r"[\r\n]", "", filename).replace('"', "%22")

@@ -14,10 +14,11 @@ import urllib.parse
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, ClassVar
 
-from ..errors import BackendError, DestinationError, SourceError, TransientError
+from ..errors import BackendError, OptionError, RefError, SourceError, TransientError
 from ..retry import Replay, exactly, exhausted, retrying
+from ..sizes import CHUNK
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
-from .kubo import CHUNK, KuboClient, multiaddr_to_url, normalize_hash
+from .kubo import KuboClient, multiaddr_to_url, normalize_hash
 
 SCHEME = "ipfs://"
 
@@ -31,7 +32,7 @@ def gateway_base(gateway: str | None = None) -> str | None:
         try:
             return multiaddr_to_url(text)
         except ValueError:
-            raise DestinationError(f"cannot use {text!r} as an IPFS gateway address") from None
+            raise OptionError(f"cannot use {text!r} as an IPFS gateway address") from None
     if "://" not in text:
         text = f"http://{text}"
     if text.endswith("/ipfs"):
@@ -50,7 +51,7 @@ def split_ref(ref: str) -> tuple[str, str]:
             break
     cid, _, path = text.partition("/")
     if not cid:
-        raise DestinationError(f"no CID in {ref!r}: write ipfs://CID[/path]")
+        raise RefError(f"no CID in {ref!r}: write ipfs://CID[/path]")
     parse_cid(cid)
     path = "/".join(part for part in path.split("/") if part)
     return normalize_hash(cid), path
@@ -82,7 +83,7 @@ class IpfsBackend:
         self.empty_dirs = list(empty_dirs)
         """Folders with no files, added too so the root CID is the folder's ``cid_of``."""
         if int(cid_version) not in (0, 1):
-            raise DestinationError(f"cid_version must be 0 or 1, not {cid_version!r}")
+            raise OptionError(f"cid_version must be 0 or 1, not {cid_version!r}")
         self.cid_version = int(cid_version)
         self.pin = bool(pin)
         self.gateway = gateway_base(gateway)
@@ -147,7 +148,7 @@ class IpfsBackend:
             )
         return StoreOutcome(
             type="ipfs",
-            params={"CID": root, **self._api_param()},
+            params={"CID": root, "Pinned": self.pin, **self._api_param()},
             uri=f"{SCHEME}{root}",
             objects=objects,
             url=self.gateway_url(root),

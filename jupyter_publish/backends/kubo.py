@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,15 +24,19 @@ from ..config import idle_timeout
 from ..errors import (
     BackendError,
     CredentialsError,
-    DestinationError,
     NotFoundError,
+    OptionError,
     PublishError,
     TransientError,
 )
+from ..multipart import Form, Part
 from ..retry import reset_while_connecting, stalled
+from ..sizes import CHUNK
+from ..text import one_line
 
 DEFAULT_API = "http://127.0.0.1:5001"
-CHUNK = 1024 * 1024
+_LIMIT = 300
+"""Characters of a daemon's error message kept in ours."""
 CAT_WINDOW = 64 * 1024 * 1024
 """``cat`` asks for this many bytes per request, so the RPC timeout bounds each window,
 not the whole download of a large file."""
@@ -84,7 +87,7 @@ def api_url(text: str) -> str:
         path = path[: -len("/api/v0")] if path.endswith("/api/v0") else path
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
     except ValueError:
-        raise DestinationError(
+        raise OptionError(
             f"cannot use {_redact(text)!r} as an IPFS API address: "
             "write http://host:port, /ip4/HOST/tcp/PORT or host:port"
         ) from None
@@ -155,11 +158,6 @@ def ipfs_path(ref: str) -> str:
     return "/ipfs/" + ref.strip("/")
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 # -- multipart bodies ------------------------------------------------------------------------
 def _check_name(name: str) -> str:
     parts = name.split("/")
@@ -202,7 +200,7 @@ def _quote_filename(name: str) -> str:
     return quoted
 
 
-def _chunks(source: AddSource) -> Iterator[bytes]:
+def _chunks(source: AddSource) -> Generator[bytes, None, None]:
     if source is None:
         return
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -214,26 +212,24 @@ def _chunks(source: AddSource) -> Iterator[bytes]:
         yield from source
 
 
-def _multipart(
-    entries: list[tuple[str, AddSource]],
-    boundary: str,
-    progress: Callable[[int], None] | None,
-) -> Iterator[bytes]:
-    """The request body, one part at a time; each file is read once, as it is sent."""
+def _parts(entries: list[tuple[str, AddSource]], progress: Callable[[int], None] | None) -> Iterator[Part]:
+    """The request's parts, in order; each file is read once, as it is sent."""
     for name, source in entries:
         kind = "application/x-directory" if source is None else "application/octet-stream"
-        yield (
-            f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="file"; filename="{_quote_filename(name)}"\r\n'
-            f"Content-Type: {kind}\r\n\r\n"
-        ).encode()
-        for chunk in _chunks(source):
-            if chunk:
-                yield chunk
-                if progress is not None:
-                    progress(len(chunk))
-        yield b"\r\n"
-    yield f"--{boundary}--\r\n".encode()
+        yield Part(_quote_filename(name), kind, _counted(_chunks(source), progress))
+
+
+def _counted(
+    chunks: Generator[bytes, None, None], progress: Callable[[int], None] | None
+) -> Generator[bytes, None, None]:
+    """The chunks, each counted once it was sent on; closing this closes the source."""
+    try:
+        for chunk in chunks:
+            yield chunk
+            if progress is not None and chunk:
+                progress(len(chunk))
+    finally:
+        chunks.close()
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -322,9 +318,7 @@ class KuboClient:
             return stalled(
                 f"the IPFS API at {self.api_url}", f"IPFS {cmd} of {what or 'the upload'}", self.timeout
             )
-        return TransientError(
-            f"the IPFS API at {self.api_url} broke off {cmd}: {_one_line(str(error)) or type(error).__name__}"
-        )
+        return TransientError(f"the IPFS API at {self.api_url} broke off {cmd}: {one_line(error, _LIMIT)}")
 
     def _not_found_in_time(self, what: str) -> NotFoundError:
         return NotFoundError(f"{what} not found on the IPFS node within {self.timeout:g}s")
@@ -334,7 +328,7 @@ class KuboClient:
             message = str(response.json().get("Message") or "")
         except (ValueError, AttributeError):
             message = response.text
-        message = _one_line(message) or response.reason_phrase
+        message = one_line(message, _LIMIT) or response.reason_phrase
         status = response.status_code
         if status in (401, 403):
             return CredentialsError(f"the IPFS API at {self.api_url} refused {cmd} ({status}): {message}")
@@ -374,7 +368,7 @@ class KuboClient:
         long as it takes; the client timeout still bounds every read and write.
         """
         entries = _tree(files)
-        boundary = "jupyter-publish-" + secrets.token_hex(12)
+        form = Form()
         params: list[tuple[str, Any]] = [
             ("cid-version", int(cid_version)),
             ("pin", pin),
@@ -388,14 +382,14 @@ class KuboClient:
             "add",
             params,
             rpc_timeout=False,
-            content=_multipart(entries, boundary, progress),
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            content=form.body(_parts(entries, progress)),
+            headers={"Content-Type": form.content_type},
         )
         added = []
         for entry in _json_lines(response.text):
             if entry.get("Type") == "error" and "Message" in entry:
                 raise BackendError(
-                    f"the IPFS daemon at {self.api_url} failed add: {_one_line(entry['Message'])}"
+                    f"the IPFS daemon at {self.api_url} failed add: {one_line(entry['Message'], _LIMIT)}"
                 )
             if "Hash" in entry:
                 added.append(
@@ -413,13 +407,13 @@ class KuboClient:
         Blocks the CAR links to but does not hold must already be on the node (pinning a
         root pins its whole DAG). No RPC timeout, as for ``add``.
         """
-        boundary = "jupyter-publish-" + secrets.token_hex(12)
+        form = Form()
         response = self._call(
             "dag/import",
             [("pin-roots", pin_roots)],
             rpc_timeout=False,
-            content=_multipart([("dag.car", car)], boundary, None),
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            content=form.body(_parts([("dag.car", car)], None)),
+            headers={"Content-Type": form.content_type},
         )
         roots = []
         for entry in _json_lines(response.text):
@@ -427,7 +421,7 @@ class KuboClient:
             if root.get("PinErrorMsg"):
                 raise BackendError(
                     f"the IPFS daemon at {self.api_url} failed to pin an imported root: "
-                    f"{_one_line(root['PinErrorMsg'])}"
+                    f"{one_line(root['PinErrorMsg'], _LIMIT)}"
                 )
             cid = (root.get("Cid") or {}).get("/")
             if cid:
@@ -537,7 +531,7 @@ def _json_lines(text: str) -> Iterator[dict[str, Any]]:
                 value = json.loads(line)
             except ValueError:
                 raise BackendError(
-                    f"the IPFS API sent a reply that is not JSON: {_one_line(line, 120)}"
+                    f"the IPFS API sent a reply that is not JSON: {one_line(line, 120)}"
                 ) from None
             if isinstance(value, dict):
                 yield value

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .. import config
-from ..errors import BackendError, DestinationError, NotFoundError
+from ..errors import BackendError, DestinationError, NotFoundError, RefError
 from ..hashing import SHA256_HEX
 from ..retry import exactly
+from ..sizes import CHUNK
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
-CHUNK = 1024 * 1024
 _UNKNOWN = object()
 
 
@@ -133,7 +133,7 @@ class LocalBackend:
 
     def _url(self, name: str) -> str | None:
         if self._serve_base is _UNKNOWN:  # asked once per publish, not once per file
-            from ..serve import running_server_url
+            from ..serve_state import running_server_url
 
             self._serve_base = running_server_url()
         base = self._serve_base
@@ -219,8 +219,8 @@ def _read_from(path: Path, offset: int, length: int | None = None) -> Iterator[b
 
 def _split_ref(ref: str) -> tuple[str, str, str]:
     if not ref.startswith("local://"):
-        raise DestinationError(f"not a local reference: {ref!r} (expected local://JOB_ID/PATH)")
+        raise RefError(f"not a local reference: {ref!r} (expected local://JOB_ID/PATH)")
     job_id, sep, rest = ref[len("local://") :].partition("/")
     if not job_id:
-        raise DestinationError(f"no job ID in {ref!r}: write local://JOB_ID/PATH")
+        raise RefError(f"no job ID in {ref!r}: write local://JOB_ID/PATH")
     return job_id, sep, rest

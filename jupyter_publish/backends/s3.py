@@ -30,19 +30,21 @@ from typing import Any, ClassVar
 
 from ..errors import (
     BackendError,
+    CidError,
     CredentialsError,
-    DestinationError,
     NotFoundError,
+    OptionError,
     PublishError,
     RangeIgnored,
+    RefError,
     SourceError,
     TransientError,
 )
 from ..hashing import SHA256_HEX
 from ..retry import exhausted, retrying, stalled
+from ..sizes import MiB, human_size
 from .base import RemoteObject, StoredObject, StoreOutcome, Upload
 
-MiB = 1024 * 1024
 PART_SIZE = 8 * MiB
 """Multipart part and ranged-GET size, as AWS's performance guidelines suggest (8-16 MB)."""
 MAX_PARTS = 10_000
@@ -78,9 +80,9 @@ def parse_duration(text: str | int | float | None) -> int | None:
     try:
         seconds = int(raw[:-1]) * units[raw[-1]] if raw[-1] in units else int(raw)
     except (ValueError, IndexError):
-        raise DestinationError(f"cannot read duration {text!r}: write e.g. 3600, 15m, 1h or 7d") from None
+        raise OptionError(f"cannot read duration {text!r}: write e.g. 3600, 15m, 1h or 7d") from None
     if not 1 <= seconds <= 7 * 86400:
-        raise DestinationError(f"presigned URLs last 1 second to 7 days, not {text!r}")
+        raise OptionError(f"presigned URLs last 1 second to 7 days, not {text!r}")
     return seconds
 
 
@@ -122,7 +124,7 @@ class S3Backend:
         **_ignored: Any,
     ) -> None:
         if endpoint and not endpoint.startswith(("http://", "https://")):
-            raise DestinationError(f"S3 endpoint {endpoint!r} is not a URL: write http(s)://HOST[:PORT]")
+            raise OptionError(f"S3 endpoint {endpoint!r} is not a URL: write http(s)://HOST[:PORT]")
         # Explicit keys (the widget's password fields) go to this client only: never to
         # the environment, the result or the ledger.
         self._keys = {
@@ -620,7 +622,7 @@ class S3Backend:
         where = f"s3://{bucket}/{key}"
         data = retrying(lambda: self._manifest_bytes(bucket, key, where))
         if len(data) > MAX_MANIFEST_BYTES:
-            raise _bad_manifest(where, f"larger than {MAX_MANIFEST_BYTES >> 20} MiB")
+            raise _bad_manifest(where, f"larger than {human_size(MAX_MANIFEST_BYTES)}")
         try:
             return json.loads(data)
         except RecursionError:
@@ -898,7 +900,6 @@ def manifest_entries(doc: Any, where: str) -> tuple[dict[str, tuple[str | None, 
     type and form, and anything unexpected is one BackendError naming the manifest.
     """
     from ..cid import parse_cid
-    from ..errors import DestinationError
 
     if not isinstance(doc, dict):
         raise _bad_manifest(where, f"a JSON {type(doc).__name__} instead of an object")
@@ -917,7 +918,7 @@ def manifest_entries(doc: Any, where: str) -> tuple[dict[str, tuple[str | None, 
         if cid is not None:
             try:
                 parse_cid(cid)
-            except DestinationError:
+            except CidError:
                 raise _bad_manifest(where, f"entry {number} has an invalid CID") from None
         if kind == "dir":
             if path not in (".", ""):
@@ -937,8 +938,8 @@ def _split_version(uri: str) -> tuple[str, str | None]:
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
-        raise DestinationError(f"not an S3 URI: {uri!r} (expected s3://BUCKET/KEY)")
+        raise RefError(f"not an S3 URI: {uri!r} (expected s3://BUCKET/KEY)")
     bucket, _, key = uri[5:].partition("/")
     if not bucket:
-        raise DestinationError(f"no bucket in {uri!r}: write s3://BUCKET/KEY")
+        raise RefError(f"no bucket in {uri!r}: write s3://BUCKET/KEY")
     return bucket, key

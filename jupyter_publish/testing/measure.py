@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-MiB = 1024 * 1024
+from jupyter_publish.sizes import MiB
 
 
 def peak_rss_kb() -> int:

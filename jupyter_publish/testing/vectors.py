@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
-MiB = 1024 * 1024
+from jupyter_publish.sizes import MiB
 
 FACTS_CIDS: dict[int, tuple[str, str]] = {
     1 * MiB: (

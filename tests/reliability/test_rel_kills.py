@@ -331,8 +331,12 @@ def test_a_reused_pid_or_another_host_is_judged_right(isolated_home):
     assert journal.is_alive(pid, started)
     assert not journal.is_alive(pid, str(int(started or 0) + 1)) or started is None
     ledger = Ledger()
-    ledger.start(job_id="j-here", execution_id="e", node_id="n", name="x", type="local", destination="local")
-    ledger.start(job_id="j-away", execution_id="e", node_id="n", name="x", type="local", destination="local")
+    ledger.start(
+        job_id="j-here", execution_id="e", node_id="n", name="x", scheme="local", destination="local"
+    )
+    ledger.start(
+        job_id="j-away", execution_id="e", node_id="n", name="x", scheme="local", destination="local"
+    )
     with sqlite3.connect(ledger.path) as db:  # a dead process here; one on another machine
         db.execute("UPDATE jobs SET proc_start='1' WHERE job_id='j-here'")
         db.execute("UPDATE jobs SET host='elsewhere', pid=1 WHERE job_id='j-away'")

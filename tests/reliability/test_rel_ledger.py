@@ -33,7 +33,7 @@ def work(i):
         pass
     try:
         Ledger(path).start(job_id=f"j-{tag}-{i}", execution_id="e", node_id="n", name="x",
-                           type="local", destination="local")
+                           scheme="local", destination="local")
     except BaseException:
         errors.append(traceback.format_exc().strip().splitlines()[-1])
 
@@ -125,7 +125,7 @@ def test_a_ledger_is_never_visible_half_made(tmp_path: Path) -> None:
 
 
 def _add(ledger: Ledger, job_id: str) -> None:
-    ledger.start(job_id=job_id, execution_id="e", node_id="n", name="x", type="local", destination="local")
+    ledger.start(job_id=job_id, execution_id="e", node_id="n", name="x", scheme="local", destination="local")
 
 
 @pytest.mark.parametrize(

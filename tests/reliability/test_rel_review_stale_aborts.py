@@ -30,7 +30,9 @@ def _stale_upload(home: Path, endpoint: str, upload_id: str = "stale-upload", **
     """A failed job whose multipart upload at ``endpoint`` is still recorded as open."""
     ledger = Ledger(home / "ledger.sqlite")
     job_id = f"j-stale-{upload_id}"
-    ledger.start(job_id=job_id, execution_id="e", node_id="n", name="old", type="s3", destination="s3://b/k")
+    ledger.start(
+        job_id=job_id, execution_id="e", node_id="n", name="old", scheme="s3", destination="s3://b/k"
+    )
     ledger.fail(job_id, "failed earlier")
     bucket, key = extra.get("bucket", "b"), extra.get("key", "k")
     ledger.record_upload(job_id, endpoint, "us-east-1", bucket, key, upload_id, extra.get("profile"))

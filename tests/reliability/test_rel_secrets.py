@@ -158,7 +158,8 @@ def test_magics_and_widget_output(ip, echo, results, isolated_home, env_secrets)
         ip.run_cell("%jobs")
     assert_clean("%jobs", io.stdout + io.stderr + "".join(str(o.data) for o in io.outputs))
 
-    from jupyter_publish.widgets import PublishPanel, output_text
+    from jupyter_publish.testing.widgets import output_text
+    from jupyter_publish.widgets import PublishPanel
 
     panel = PublishPanel(paths=[results], destination=f"{echo}/drop/")
     assert panel.publish_now() is None

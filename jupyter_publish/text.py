@@ -1,0 +1,34 @@
+"""Error text on one line: what a notebook, a CLI or a ledger row shows of a failure.
+
+One copy for the whole package: every edge (magics, widgets, the CLI) and every backend
+(a server's reply, a library's message that lists what it tried one per line) collapses
+text the same way, so a traceback-like blob never reaches the user.
+"""
+
+from __future__ import annotations
+
+from .redact import scrub as _scrub
+
+__all__ = ["describe", "one_line"]
+
+
+def one_line(value: object, limit: int | None = None, *, scrub: bool = False) -> str:
+    """``value`` (an exception or any text) with its whitespace collapsed to single spaces.
+
+    An exception with no message gives its class name. ``limit`` cuts the line with an
+    ellipsis so it stays that many characters; ``scrub`` removes secrets first (text
+    from a user's cell or a server may quote a URL with its credentials).
+    """
+    text = str(value)
+    if scrub:
+        text = _scrub(text)
+    line = " ".join(text.split())
+    if not line and isinstance(value, BaseException):
+        line = type(value).__name__
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
+def describe(exc: BaseException, limit: int = 200, *, scrub: bool = False) -> str:
+    """``ZeroDivisionError: division by zero``: the class and message, on one line."""
+    detail = one_line(str(exc), scrub=scrub)
+    return one_line(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__, limit)
