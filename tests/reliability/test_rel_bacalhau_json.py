@@ -73,6 +73,13 @@ HOSTILE: dict[str, tuple[Any, Any]] = {
     "bare-string-json": ('"just a string"', 0),
     "huge-int": ("[" + "9" * 100_000 + "]", "error"),
     "unterminated-huge": (("[" + "1," * 20_000) * 200, "error"),
+    "repr-brackets-never-closed": ("{'a': [\n" * 100_000, "error"),
+    "repr-line-start-braces": ("{\n" * 300_000, "error"),
+    "repr-set-value": ("{'Executions': {1, 2}}", 0),
+    "repr-after-print": (
+        "Execution ID: e-1\n{'Items': [{'ID': 'e-1', 'PublishedResult': {'Type': ''}}]}\n",
+        0,
+    ),
 }
 
 
