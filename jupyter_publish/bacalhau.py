@@ -144,25 +144,30 @@ def _scan_python(text: str) -> Iterator[Any]:
     (a notebook cell that pprints an answer and then prints more)."""
     if len(text) > _YAML_LIMIT:
         return
-    budget = _SCAN_BUDGET * len(text) + 1_000_000  # brackets that never close: no quadratic time
+    budget = [_PYTHON_SCAN_EVENTS]  # brackets and quotes looked at, over all attempts
     pos = 0
-    while (match := _LINE_START_BRACKET.search(text, pos)) is not None and budget > 0:
+    while (match := _LINE_START_BRACKET.search(text, pos)) is not None and budget[0] > 0:
         end = _bracket_end(text, match.start(), budget)
-        budget -= (end or len(text)) - match.start()
         found = _load_python(text[match.start() : end]) if end is not None else None
         if found is not None:
             yield found
         pos = end if found is not None and end is not None else match.end()
 
 
+_PYTHON_SCAN_EVENTS = 300_000
+"""A pprinted job is a few thousand brackets and quotes; text with hundreds of thousands of
+unclosed ones is not worth more than a fraction of a second."""
 _BRACKET_EVENT = re.compile(r"""[\[\]{}()'"\\\n]""")
 
 
-def _bracket_end(text: str, start: int, budget: int) -> int | None:
+def _bracket_end(text: str, start: int, budget: list[int]) -> int | None:
     """Where the bracket at ``start`` closes, skipping quoted strings; None if it does not
-    within ``budget`` characters."""
+    before the end or before ``budget[0]`` (decremented here) runs out."""
     depth, quote, escaped = 0, "", False
-    for match in _BRACKET_EVENT.finditer(text, start, min(len(text), start + budget)):
+    for match in _BRACKET_EVENT.finditer(text, start):
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
         char = match.group()
         if escaped:
             escaped = False
@@ -299,11 +304,11 @@ def _scan_json(text: str) -> Iterator[Any]:
         if match is None:
             return
         try:
-            obj, end = decoder.raw_decode(text, match.start())
+            obj, end = _decode_at(decoder, text, match.start())
         except RecursionError:
             raise _too_deep() from None
-        except ValueError as exc:
-            budget -= max(getattr(exc, "pos", len(text)) - match.start(), 64)
+        except ValueError as exc:  # exc.pos counts from match.start(): the work this attempt did
+            budget -= max(getattr(exc, "pos", len(text) - match.start()), 64)
             if budget < 0:
                 raise BacalhauDocumentError(
                     "no complete JSON document found in the Bacalhau output (is it cut short?)"
@@ -313,6 +318,29 @@ def _scan_json(text: str) -> Iterator[Any]:
         if isinstance(obj, dict | list):
             yield _normalise(obj)
         pos = end
+
+
+_WINDOW = 4096
+
+
+def _decode_at(decoder: json.JSONDecoder, text: str, start: int) -> tuple[Any, int]:
+    """``raw_decode`` of the document at ``start``, tried on a slice first.
+
+    A JSONDecodeError works out its line number by counting newlines from the start of the
+    string it was given, so failing on the whole text at every false start (``[2023-…`` log
+    lines, ``[{'…`` reprs) would take quadratic time. Only a failure the cut itself may have
+    caused (at the slice's end, or an unterminated string) is retried on the rest of the text.
+    """
+    window = text[start : start + _WINDOW]
+    try:
+        obj, end = decoder.raw_decode(window)
+        return obj, start + end
+    except json.JSONDecodeError as exc:
+        cut = start + _WINDOW < len(text)
+        if not cut or (exc.pos < len(window) - 8 and not exc.msg.startswith("Unterminated string")):
+            raise
+    obj, end = decoder.raw_decode(text[start:])
+    return obj, start + end
 
 
 def _walk_executions(root: Any, job_id: str | None = None) -> Iterator[tuple[dict[str, Any], str | None]]:
