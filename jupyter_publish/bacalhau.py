@@ -1,10 +1,14 @@
 """Read CIDs and published-result locations out of Bacalhau job descriptions and free text.
 
-``cids_from_bacalhau`` turns ``bacalhau describe --json`` (legacy, ≤ v1.3) and
-``bacalhau job describe --output json`` (v1.2+) output into one DataFrame row per
-execution that published something, whichever publisher it used. Executions are
-selected on a non-empty published result, never on a state number: the integer for
-"Completed" changed between Bacalhau versions.
+``cids_from_bacalhau`` turns ``bacalhau describe`` (legacy, ≤ v1.3) and
+``bacalhau job describe`` (v1.2+) output, JSON or YAML, into one DataFrame row per
+execution that published something, whichever publisher it used. It also reads what
+users paste besides: API answers (a ``curl`` line above them included), ``bacalhau list``
+and ``job get`` output, ``jq`` picks, Python SDK dicts as ``print``/``pprint`` show them,
+and ``docker run`` logs with a "Results CID". Executions are selected on a non-empty
+published result, never on a state number: the integer for "Completed" changed between
+Bacalhau versions. A result without a job ID in its document takes the one from its
+legacy name (``job-<ID>-shard-…``), else the one job the pasted text names.
 
 ``cids_in_text`` finds every valid CID in logs, ``ipfs add`` output, JSON and URLs.
 Candidates come from a regex and are kept only if ``multiformats`` decodes them, so a
@@ -13,6 +17,7 @@ base58-looking word is not mistaken for content.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -108,10 +113,78 @@ def _load_docs(doc: str | bytes | Mapping[str, Any] | list[Any]) -> list[Any]:
         raise _too_deep() from None
     except ValueError:  # JSONDecodeError, or an integer too long to convert
         pass
+    python_doc = _load_python(text)  # before YAML: YAML reads a repr's None as the text "None"
+    if python_doc is not None:
+        return [python_doc]
     yaml_docs = _load_yaml(text)
     if yaml_docs:
         return yaml_docs
-    return list(_scan_json(text))
+    return list(_scan_json(text)) or list(_scan_python(text))
+
+
+def _load_python(text: str) -> Any | None:
+    """The Python SDK and ``requests`` notebooks print dicts with ``print``/``pprint``:
+    ``{'results': [{'data': {'cid': …, 'url': None}}]}``. Read such a repr as data
+    (``ast.literal_eval`` evaluates literals only), or None if the text is not one."""
+    stripped = text.strip()
+    if stripped[:1] not in ("{", "[") or len(stripped) > _YAML_LIMIT:
+        return None
+    try:
+        value = ast.literal_eval(stripped)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return _normalise(value) if isinstance(value, dict | list) else None
+
+
+_LINE_START_BRACKET = re.compile(r"^[\[{]", re.MULTILINE)
+
+
+def _scan_python(text: str) -> Iterator[Any]:
+    """Yield each printed Python dict/list that starts a line, with other output around it
+    (a notebook cell that pprints an answer and then prints more)."""
+    if len(text) > _YAML_LIMIT:
+        return
+    budget = [_PYTHON_SCAN_EVENTS]  # brackets and quotes looked at, over all attempts
+    pos = 0
+    while (match := _LINE_START_BRACKET.search(text, pos)) is not None and budget[0] > 0:
+        end = _bracket_end(text, match.start(), budget)
+        found = _load_python(text[match.start() : end]) if end is not None else None
+        if found is not None:
+            yield found
+        pos = end if found is not None and end is not None else match.end()
+
+
+_PYTHON_SCAN_EVENTS = 300_000
+"""A pprinted job is a few thousand brackets and quotes; text with hundreds of thousands of
+unclosed ones is not worth more than a fraction of a second."""
+_BRACKET_EVENT = re.compile(r"""[\[\]{}()'"\\\n]""")
+
+
+def _bracket_end(text: str, start: int, budget: list[int]) -> int | None:
+    """Where the bracket at ``start`` closes, skipping quoted strings; None if it does not
+    before the end or before ``budget[0]`` (decremented here) runs out."""
+    depth, quote, escaped = 0, "", False
+    for match in _BRACKET_EVENT.finditer(text, start):
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        char = match.group()
+        if escaped:
+            escaped = False
+        elif quote:
+            if char == "\\":
+                escaped = match.end() < len(text) and _BRACKET_EVENT.match(text, match.end()) is not None
+            elif char == quote or char == "\n":  # a repr string never spans lines
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+            if depth == 0:
+                return match.end()
+    return None
 
 
 _YAML_LIMIT = 1024 * 1024
@@ -161,8 +234,25 @@ def _load_yaml(text: str) -> list[Any]:
 
 
 def _has_marker(doc: Any) -> bool:
-    items = doc if isinstance(doc, list) else [doc]
-    return any(isinstance(item, dict) and _MARKERS.intersection(item) for item in items[:100])
+    """A Bacalhau key at the top, or a few levels down (the legacy API wraps its answer in
+    ``{"jobs": …}``, ``{"state": …}``, ``{"events": …}``). Looks at a bounded number of
+    containers, breadth first, so a wide hostile document costs little."""
+    level, budget = [doc], 2_000
+    for _ in range(4):
+        following: list[Any] = []
+        for node in level:
+            for item in node[:100] if isinstance(node, list) else [node]:
+                budget -= 1
+                if isinstance(item, dict):
+                    if _MARKERS.intersection(item):
+                        return True
+                    following.extend(v for v in list(item.values())[:100] if isinstance(v, dict | list))
+                elif isinstance(item, list):
+                    following.append(item)
+            if budget <= 0:
+                return False
+        level = following
+    return False
 
 
 _CANONICAL_NAMES = "PublishedResult PublishedResults StorageSource CID URL S3 Bucket Key Region \
@@ -214,11 +304,11 @@ def _scan_json(text: str) -> Iterator[Any]:
         if match is None:
             return
         try:
-            obj, end = decoder.raw_decode(text, match.start())
+            obj, end = _decode_at(decoder, text, match.start())
         except RecursionError:
             raise _too_deep() from None
-        except ValueError as exc:
-            budget -= max(getattr(exc, "pos", len(text)) - match.start(), 64)
+        except ValueError as exc:  # exc.pos counts from match.start(): the work this attempt did
+            budget -= max(getattr(exc, "pos", len(text) - match.start()), 64)
             if budget < 0:
                 raise BacalhauDocumentError(
                     "no complete JSON document found in the Bacalhau output (is it cut short?)"
@@ -228,6 +318,29 @@ def _scan_json(text: str) -> Iterator[Any]:
         if isinstance(obj, dict | list):
             yield _normalise(obj)
         pos = end
+
+
+_WINDOW = 4096
+
+
+def _decode_at(decoder: json.JSONDecoder, text: str, start: int) -> tuple[Any, int]:
+    """``raw_decode`` of the document at ``start``, tried on a slice first.
+
+    A JSONDecodeError works out its line number by counting newlines from the start of the
+    string it was given, so failing on the whole text at every false start (``[2023-…`` log
+    lines, ``[{'…`` reprs) would take quadratic time. Only a failure the cut itself may have
+    caused (at the slice's end, or an unterminated string) is retried on the rest of the text.
+    """
+    window = text[start : start + _WINDOW]
+    try:
+        obj, end = decoder.raw_decode(window)
+        return obj, start + end
+    except json.JSONDecodeError as exc:
+        cut = start + _WINDOW < len(text)
+        if not cut or (exc.pos < len(window) - 8 and not exc.msg.startswith("Unterminated string")):
+            raise
+    obj, end = decoder.raw_decode(text[start:])
+    return obj, start + end
 
 
 def _walk_executions(root: Any, job_id: str | None = None) -> Iterator[tuple[dict[str, Any], str | None]]:
@@ -298,6 +411,39 @@ def _job_id_of(node: dict[str, Any]) -> str | None:
     state = node.get("State")
     if isinstance(state, dict) and state.get("JobID"):
         return _text(state["JobID"], "State.JobID")
+    return None
+
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_RESULT_NAME = re.compile(rf"^job-((?:j-)?{_UUID})-shard-\d+-host-", re.IGNORECASE)
+# A job ID as text names one: a v1 ``j-…`` ID anywhere; a legacy (bare UUID) one after
+# "Job ID:", "job '…'", a ``bacalhau get|describe …`` command, ``/jobs/…`` or in a result name.
+_V1_JOB_ID = re.compile(rf"(?<![0-9A-Za-z-])(j-{_UUID})(?![0-9A-Za-z-])", re.IGNORECASE)
+_NAMED_JOB_ID = re.compile(
+    r"(?:job[ _-]?id\s*[:=]\s*[\"']?|job\s+['\"]|/jobs?/|(?<![0-9A-Za-z-])job-"
+    r"|bacalhau\s+(?:job\s+)?(?:get|describe|executions|logs|history|stop|cancel)\s+(?:-\S+\s+)*)"
+    rf"({_UUID})(?![0-9A-Za-z])",
+    re.IGNORECASE,
+)
+_BARE_UUID = re.compile(rf"(?<![0-9A-Za-z-])({_UUID})(?![0-9A-Za-z-])", re.IGNORECASE)
+
+
+def _job_id_in_name(spec: Any) -> str | None:
+    """Legacy publishers name a result ``job-<job ID>-shard-<n>-host-<node ID>``: the only
+    place a ``/results`` answer or a jq-picked shard says which job it belongs to."""
+    name = spec.get("Name") if isinstance(spec, Mapping) else None
+    match = _RESULT_NAME.match(name) if isinstance(name, str) else None
+    return match.group(1) if match else None
+
+
+def _job_id_in_text(text: str) -> str | None:
+    """The one job the text names (CLI output, a ``curl …/jobs/ID/results`` line above an
+    answer, a ``bacalhau list`` table), or None if it names none or several. A bare UUID is
+    taken unlabelled only when it is the only one in the text."""
+    for pattern in (_V1_JOB_ID, _NAMED_JOB_ID, _BARE_UUID):
+        found = {match.group(1).lower() for match in pattern.finditer(text)}
+        if found:
+            return found.pop() if len(found) == 1 else None
     return None
 
 
@@ -419,7 +565,7 @@ def _row(execution: dict[str, Any], job_id: str | None) -> dict[str, str | None]
         return None
     row = dict.fromkeys(BACALHAU_COLUMNS)
     row.update(fields)
-    row["job_id"] = _text(execution.get("JobID"), "JobID") or job_id
+    row["job_id"] = _text(execution.get("JobID"), "JobID") or job_id or _job_id_in_name(spec)
     row["execution_id"] = _text(exec_id, "the execution ID")
     row["node_id"] = _text(execution.get("NodeID") or execution.get("SourceNodeID"), "NodeID")
     row["state"] = _state_of(execution)
@@ -438,16 +584,18 @@ def _frame(rows: list[dict[str, Any]], columns: list[str], ints: tuple[str, ...]
 def cids_from_bacalhau(doc: str | bytes | Mapping[str, Any] | list[Any]) -> pd.DataFrame:
     """One row per execution with a non-empty published result, from any Bacalhau describe output.
 
-    ``doc`` is the JSON text (leading warnings tolerated, several documents allowed) or
-    the parsed dict/list. Columns: job_id, execution_id, node_id, type, cid, bucket,
-    key, region, endpoint, url, checksum_sha256, version_id, state.
+    ``doc`` is the JSON, YAML or Python-repr text (leading warnings tolerated, several
+    documents allowed), CLI output naming a result CID, or the parsed dict/list. Columns:
+    job_id, execution_id, node_id, type, cid, bucket, key, region, endpoint, url,
+    checksum_sha256, version_id, state.
     """
     docs = _load_docs(doc)
+    text = doc.decode("utf-8", errors="replace") if isinstance(doc, bytes | bytearray) else doc
     if not docs:
-        return _frame(_rows_from_text(doc), BACALHAU_COLUMNS)
-    if isinstance(doc, str | bytes | bytearray) and not any(_has_marker(d) for d in docs):
+        return _frame(_named_job(_rows_from_text(doc), text), BACALHAU_COLUMNS)
+    if isinstance(text, str) and not any(_has_marker(d) for d in docs):
         try:  # e.g. `jq` output with `[]` in the command line: the CIDs, if any
-            return _frame(_rows_from_text(doc), BACALHAU_COLUMNS)
+            return _frame(_named_job(_rows_from_text(doc), text), BACALHAU_COLUMNS)
         except BacalhauDocumentError:
             pass
     rows = []
@@ -459,7 +607,18 @@ def cids_from_bacalhau(doc: str | bytes | Mapping[str, Any] | list[Any]) -> pd.D
             if row is not None:
                 found.append(row)
         rows.extend(_dedupe(found))
-    return _frame(rows, BACALHAU_COLUMNS)
+    return _frame(_named_job(rows, text), BACALHAU_COLUMNS)
+
+
+def _named_job(rows: list[dict[str, Any]], text: Any) -> list[dict[str, Any]]:
+    """Rows the documents left without a job ID take the one job the pasted text names
+    ("Job ID: …", ``bacalhau get …``, the ``curl …/jobs/ID/results`` line above an answer)."""
+    if not isinstance(text, str) or all(row["job_id"] for row in rows):
+        return rows
+    job_id = _job_id_in_text(text)
+    for row in rows:
+        row["job_id"] = row["job_id"] or job_id
+    return rows
 
 
 _IDENTITY = ("job_id", "node_id", "execution_id", "type", "cid", "bucket", "key", "url", "version_id")
@@ -482,6 +641,13 @@ def _rows_from_text(doc: Any) -> list[dict[str, Any]]:
     raw = doc.decode("utf-8", errors="replace") if isinstance(doc, bytes | bytearray) else doc
     found = cids_in_text(raw) if isinstance(raw, str) else None
     if found is None or not (found["kind"] == "content").any():
+        job_id = _job_id_in_text(raw) if isinstance(raw, str) else None
+        if job_id:  # `bacalhau job run` output: the job, but not where its results went
+            raise BacalhauDocumentError(
+                f"no JSON or YAML Bacalhau document and no CID found in the text, only job {job_id}: "
+                f"paste `bacalhau job describe {job_id} --output json` (v1) or "
+                f"`bacalhau describe {job_id}` (v0.x) output"
+            )
         raise BacalhauDocumentError(
             "no JSON or YAML Bacalhau document and no CID found in the text: "
             "paste `bacalhau describe` / `bacalhau job describe` output"
@@ -492,10 +658,14 @@ def _rows_from_text(doc: Any) -> list[dict[str, Any]]:
 
 def _results_items(doc: Any) -> list[dict[str, Any]]:
     """Results answers: ``{"Items" | "Results": [spec, …]}`` (v1 ``{"Type", "Params"}`` or legacy
-    ``StorageSpec`` items)."""
-    if not isinstance(doc, dict):
+    ``StorageSpec`` items), or the bare ``[spec, …]`` that ``bacalhau job get`` prints when it
+    has no downloader for the publisher."""
+    if isinstance(doc, list):
+        items, doc = doc, {}
+    elif isinstance(doc, dict):
+        items = doc.get("Items") if isinstance(doc.get("Items"), list) else doc.get("Results")
+    else:
         return []
-    items = doc.get("Items") if isinstance(doc.get("Items"), list) else doc.get("Results")
     rows = []
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict) or "ID" in item:
@@ -507,7 +677,8 @@ def _results_items(doc: Any) -> list[dict[str, Any]]:
         else:
             continue
         if fields is not None:
-            rows.append({**dict.fromkeys(BACALHAU_COLUMNS), **fields, "job_id": _job_id_of(doc)})
+            job_id = _job_id_of(doc) or _job_id_in_name(item)
+            rows.append({**dict.fromkeys(BACALHAU_COLUMNS), **fields, "job_id": job_id})
     return rows
 
 

@@ -73,6 +73,18 @@ HOSTILE: dict[str, tuple[Any, Any]] = {
     "bare-string-json": ('"just a string"', 0),
     "huge-int": ("[" + "9" * 100_000 + "]", "error"),
     "unterminated-huge": (("[" + "1," * 20_000) * 200, "error"),
+    # Every "[2023-" is a JSON false start: each failure must not cost a pass over the text.
+    "log-timestamps-then-json": (
+        "[2023-01-01T00:00:00] INFO x\n" * 20_000 + json.dumps(v1({"Type": "ipfs", "Params": {"CID": CID}})),
+        1,
+    ),
+    "repr-brackets-never-closed": ("{'a': [\n" * 100_000, "error"),
+    "repr-line-start-braces": ("{\n" * 300_000, "error"),
+    "repr-set-value": ("{'Executions': {1, 2}}", 0),
+    "repr-after-print": (
+        "Execution ID: e-1\n{'Items': [{'ID': 'e-1', 'PublishedResult': {'Type': ''}}]}\n",
+        0,
+    ),
 }
 
 
