@@ -660,6 +660,7 @@ def _results_items(doc: Any) -> list[dict[str, Any]]:
     """Results answers: ``{"Items" | "Results": [spec, …]}`` (v1 ``{"Type", "Params"}`` or legacy
     ``StorageSpec`` items), or the bare ``[spec, …]`` that ``bacalhau job get`` prints when it
     has no downloader for the publisher."""
+    items: Any
     if isinstance(doc, list):
         items, doc = doc, {}
     elif isinstance(doc, dict):
