@@ -26,7 +26,7 @@ import tarfile
 import threading
 import zlib
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from types import ModuleType
 from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
@@ -502,6 +502,8 @@ class ArchiveStream(io.RawIOBase):
             if isinstance(data, Future):
                 try:
                     data = data.result()
+                except CancelledError:  # close() from another thread cancelled the block
+                    raise ValueError("I/O operation on a closed archive stream") from None
                 except BaseException as exc:
                     self._fail(exc)
             self._chunk, self._at = data, 0
