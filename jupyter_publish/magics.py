@@ -32,6 +32,7 @@ from IPython.utils.process import arg_split
 from traitlets import Bool, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
+from .backends import DEFAULT_DESTINATION, BackendOption, all_options, backend_class, fetch_usage, usage
 from .cellrun import bound_output, is_empty, teed, write_exit_code
 from .sync import Syncer, round_job_id
 from .variables import variable_to_file
@@ -43,11 +44,13 @@ if TYPE_CHECKING:
 PROJECT_SECTION = "jupyter_publish"
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
-# Trait defaults that apply only to some destinations (explicit options always pass,
-# so a misplaced --endpoint is still reported by the core).
-_TRAIT_OPTIONS = {"s3": ("endpoint", "region", "profile"), "ipfs": ("api", "gateway")}
-_PUBLISH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "presign", "method", "auth")
-_FETCH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "auth")
+# Every backend option offered as a flag (from the registered backends' declarations);
+# a setting's value applies only to its own backend's destinations (explicit options
+# always pass, so a misplaced --endpoint is still reported by the core).
+_PUBLISH_FLAGS = [option for option in all_options("publish") if option.flag]
+_FETCH_FLAGS = [option for option in all_options("fetch") if option.flag]
+_PUBLISH_BACKEND_ARGS = tuple(option.name for option in _PUBLISH_FLAGS)
+_FETCH_BACKEND_ARGS = tuple(option.name for option in _FETCH_FLAGS)
 
 
 # -- argument declarations -------------------------------------------------------------
@@ -64,20 +67,22 @@ def _arguments(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return apply
 
 
-_S3_ARGS = (
-    argument("--endpoint", metavar="URL", help="S3 endpoint URL (MinIO, SeaweedFS, Ceph...)."),
-    argument("--region", help="S3 region."),
-    argument("--profile", help="AWS profile for the credentials."),
-)
-_IPFS_ARGS = (
-    argument("--api", metavar="URL", help="Kubo-compatible RPC API (default: IPFS_API, ~/.ipfs/api)."),
-    argument("--gateway", metavar="URL", help="IPFS gateway for links and reads (default: IPFS_GATEWAY)."),
-)
-_AUTH_ARG = argument(
-    "--auth",
-    metavar="USER:PASSWORD",
-    help="HTTP basic auth; write --auth {{var}} so the secret stays out of the notebook. Never echoed.",
-)
+def _setting_traits() -> dict[str, Unicode]:
+    """``PublishMagics.NAME`` settings for the backend options that declare one."""
+    return {
+        option.name: Unicode(None, allow_none=True, help=option.setting).tag(config=True)
+        for option in all_options("publish")
+        if option.setting
+    }
+
+
+def _option_argument(option: BackendOption) -> Callable[[Any], Any]:
+    """``--NAME`` for a backend option, as its backend declares it."""
+    extra: dict[str, Any] = {"metavar": option.metavar} if option.metavar else {}
+    if option.choices:
+        extra.update(type=str.upper, choices=option.choices)
+    return argument(f"--{option.name.replace('_', '-')}", dest=option.name, help=option.help, **extra)
+
 
 _JOBS_ARG = argument(
     "--jobs",
@@ -94,9 +99,7 @@ _publish_arguments = _arguments(
         help="Cell magic: the destination (default: PublishMagics.default_destination). "
         "Line magic: files, folders, globs or notebook variable names.",
     ),
-    argument(
-        "--to", metavar="DEST", help="Destination: local, s3://BUCKET/KEY, ipfs:// or http(s)://HOST/PATH/."
-    ),
+    argument("--to", metavar="DEST", help=f"Destination: {usage()}."),
     argument(
         "--archive",
         action=argparse.BooleanOptionalAction,
@@ -105,9 +108,6 @@ _publish_arguments = _arguments(
     ),
     argument("--name", metavar="NAME", help="A name for the result (archive NAME.tar.gz)."),
     argument("--out", metavar="VAR", help="Store the PublishedResult in this notebook variable."),
-    argument(
-        "--presign", metavar="DURATION", help="S3: add a presigned download link valid 90s, 15m, 1h, 7d."
-    ),
     argument(
         "--sync-every",
         metavar="SECONDS",
@@ -126,10 +126,7 @@ _publish_arguments = _arguments(
         help="Cell magic: publish OUTPUT even if the cell raised (exitCode 1).",
     ),
     argument("--quiet", action="store_true", help="No progress bars and no notes."),
-    *_S3_ARGS,
-    *_IPFS_ARGS,
-    argument("--method", metavar="METHOD", help="HTTP upload method: PUT (default) or POST (form upload)."),
-    _AUTH_ARG,
+    *(_option_argument(option) for option in _PUBLISH_FLAGS),
     argument(
         "--cid-version",
         type=int,
@@ -158,9 +155,7 @@ _publish_arguments = _arguments(
 )
 
 _fetch_arguments = _arguments(
-    argument(
-        "refs", nargs="*", metavar="REF", help="Job ID, s3://, ipfs://, http(s):// or local:// reference."
-    ),
+    argument("refs", nargs="*", metavar="REF", help=f"A job ID or a reference: {fetch_usage()}."),
     argument(
         "--to", metavar="DIR", help="Folder to fetch into (default: PublishMagics.fetch_dir or ./NAME)."
     ),
@@ -176,9 +171,7 @@ _fetch_arguments = _arguments(
     ),
     argument("--out", metavar="VAR", help="Store the FetchResult (a list for several) in this variable."),
     argument("--quiet", action="store_true", help="No progress bars."),
-    *_S3_ARGS,
-    *_IPFS_ARGS,
-    _AUTH_ARG,
+    *(_option_argument(option) for option in _FETCH_FLAGS),
     _JOBS_ARG,
     argument("--ui", action="store_true", help="Show the fetch panel instead."),
 )
@@ -346,14 +339,13 @@ def find_project_settings(start: Path | None = None) -> tuple[Path, dict[str, An
 class PublishMagics(Magics, Configurable):
     """Publish notebook results and fetch them back, verified.
 
-    Configure with ``%config PublishMagics.default_destination = "s3://bucket/{jobID}"``,
-    in an IPython profile, or in ``pyproject.toml`` under ``[tool.jupyter_publish]``.
+    Configure with ``%config PublishMagics.default_destination = "DEST"``, in an
+    IPython profile, or in ``pyproject.toml`` under ``[tool.jupyter_publish]``.
     """
 
     default_destination = Unicode(
-        "local",
-        help="Where %%publish and %publish go when no destination is given: "
-        "local, s3://BUCKET/KEY-TEMPLATE, ipfs:// or http(s)://HOST/PATH/.",
+        DEFAULT_DESTINATION,
+        help=f"Where %%publish and %publish go when no destination is given: {usage()}.",
     ).tag(config=True)
     archive = Bool(True, help="Publish one deterministic .tar.gz (False: file by file).").tag(config=True)
     quiet = Bool(False, help="No progress bars and no notes.").tag(config=True)
@@ -361,15 +353,8 @@ class PublishMagics(Magics, Configurable):
     cid_version = Int(0, help="IPFS CID version recorded for every file: 0 (Qm..) or 1 (bafy..).").tag(
         config=True
     )
-    endpoint = Unicode(None, allow_none=True, help="S3 endpoint URL for s3:// destinations.").tag(config=True)
-    region = Unicode(None, allow_none=True, help="S3 region for s3:// destinations.").tag(config=True)
-    profile = Unicode(None, allow_none=True, help="AWS profile for s3:// destinations.").tag(config=True)
-    api = Unicode(None, allow_none=True, help="IPFS (Kubo RPC) API URL for ipfs:// destinations.").tag(
-        config=True
-    )
-    gateway = Unicode(None, allow_none=True, help="IPFS gateway URL for ipfs:// links and reads.").tag(
-        config=True
-    )
+    # One setting per backend option that declares one (endpoint, region, api…).
+    locals().update(_setting_traits())
     max_concurrency = Int(
         None,
         allow_none=True,
@@ -503,7 +488,7 @@ class PublishMagics(Magics, Configurable):
 
         Write notebook variables as {{name}} in any argument; single-brace
         placeholders {jobID} {executionID} {nodeID} {date} {time} {user} {notebook}
-        are resolved by the publisher, e.g. s3://bucket/runs/{jobID}/{date}.
+        are resolved by the publisher in keys and paths, e.g. runs/{jobID}/{date}.
         """
         magic = "%publish" if cell is None else "%%publish"
         args = self._parse(self.publish, line, magic)
@@ -522,7 +507,7 @@ class PublishMagics(Magics, Configurable):
             dest = parse_destination(text)
             defaults = {
                 key: getattr(self, key)
-                for key in _TRAIT_OPTIONS.get(dest.scheme, ())
+                for key in (option.name for option in backend_class(dest.scheme).options if option.setting)
                 if getattr(self, key) and key not in dest.options
             }
             explicit = {
@@ -735,8 +720,8 @@ class PublishMagics(Magics, Configurable):
         """Fetch published results back, verify every byte, and preview them inline.
 
         ``%fetch REF`` or, with one reference per line (blank lines and # comments
-        ignored), ``%%fetch``. A reference is a job ID (or a unique prefix of one),
-        s3://BUCKET/KEY (or a prefix*), ipfs://CID[/path], https://... or local://...
+        ignored), ``%%fetch``. A reference is a job ID (or a unique prefix of one) or
+        a URI any registered backend reads (REF below lists them).
         Write notebook variables as {{name}}, e.g. %fetch {{result.job_id}}.
         """
         magic = "%fetch" if cell is None else "%%fetch"
@@ -750,8 +735,7 @@ class PublishMagics(Magics, Configurable):
             refs += [self.expand(ref) for ref in _reference_lines(cell)]
         if not refs:
             raise UsageError(
-                "give a reference: %fetch REF (a job ID, s3://..., ipfs://..., https://..., local://...) "
-                "or one per line under %%fetch"
+                f"give a reference: %fetch REF (a job ID, {fetch_usage()}) or one per line under %%fetch"
             )
         results = [self._fetch_one(ref, args, several=len(refs) > 1) for ref in refs]
         if args.out:

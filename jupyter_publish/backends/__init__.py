@@ -35,6 +35,9 @@ _REGISTRY: dict[str, str | type[Any]] = {
     "http": "jupyter_publish.backends.http.HttpBackend",
     "https": "jupyter_publish.backends.http.HttpBackend",
 }
+DEFAULT_DESTINATION = "local"
+"""Where a publish goes when no destination is given: the embedded store (no server,
+no credentials)."""
 _CLASSES: dict[str, type[BackendBase]] = {}
 """Imported (and, for a class not deriving from BackendBase, completed) classes by scheme."""
 
@@ -150,6 +153,7 @@ def fetch_usage() -> str:
 
 
 __all__ = [
+    "DEFAULT_DESTINATION",
     "Backend",
     "BackendBase",
     "BackendOption",
