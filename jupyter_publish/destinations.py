@@ -4,7 +4,7 @@ The text before ``://`` names the backend (``local`` and ``ipfs`` also stand alo
 registered backend class parses the rest (:meth:`BackendBase.parse_destination`), so
 this module knows only what every destination shares:
 
-* Bacalhau's ``,opt=NAME=VALUE`` suffix (``s3://b/k,opt=endpoint=…,opt=region=…``);
+* Bacalhau's ``DEST,opt=NAME=VALUE,opt=…`` suffix;
 * placeholders ``{jobID} {executionID} {nodeID} {date} {time} {user} {notebook}``,
   resolved once per publish, in UTC; any other ``{name}`` is an error rather than being
   left in a key by accident.
@@ -46,7 +46,7 @@ def parse_destination(text: str, **options: Any) -> Destination:
 
 
 def _split_inline_options(raw: str) -> tuple[str, dict[str, str]]:
-    """Split Bacalhau's ``s3://b/k,opt=endpoint=…,opt=region=…`` suffix."""
+    """Split Bacalhau's ``DEST,opt=NAME=VALUE,opt=…`` suffix (options of the backend)."""
     if ",opt=" not in raw and ",opt." not in raw:
         return raw, {}
     head, *parts = raw.split(",")

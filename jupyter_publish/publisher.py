@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import ids, journal, redact
-from .backends import Backend, PublishTarget, Upload, all_options, backend_class, registered_backends
+from .backends import (
+    DEFAULT_DESTINATION,
+    Backend,
+    PublishTarget,
+    Upload,
+    all_options,
+    backend_class,
+    registered_backends,
+)
 from .bundle import Bundle, collect
 from .cid import DagNode, cid_params, tree_node
 from .destinations import Destination, object_key, parse_destination, placeholder_values
@@ -43,7 +51,7 @@ class _Job:
 
 def publish(
     paths: Sequence[PathLike] | PathLike,
-    to: str | Destination = "local",
+    to: str | Destination = DEFAULT_DESTINATION,
     *,
     archive: bool = True,
     name: str | None = None,

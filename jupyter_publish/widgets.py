@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def default_destinations() -> list[str]:
-    """The starting point of every registered backend's destinations (``s3://``…)."""
+    """The starting point of every registered backend's destinations (its ``start``)."""
     return [cls.start for cls in registered_backends()]
 
 
@@ -562,7 +562,7 @@ class JobsBrowser(w.VBox):
     def copy_cid(self) -> str | None:
         """Put the selected job's CID in the CID box, ready to copy.
 
-        For an IPFS job that is the CID pinned on the node (``ipfs://CID``); for the
+        For a content-addressed store's job that is the CID its URI names (pinned); for the
         others, the folder's content CID.
         """
         row = self.selected

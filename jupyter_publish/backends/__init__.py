@@ -51,15 +51,6 @@ def register_backend(scheme: str, backend: str | type[Any], *, clobber: bool = F
     _CLASSES.pop(scheme, None)
 
 
-def _entry_point_backend(scheme: str) -> str | None:
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="jupyter_publish.backends"):
-        if ep.name == scheme:
-            return ep.value.replace(":", ".")
-    return None
-
-
 def _completed(target: type[Any], scheme: str) -> type[BackendBase]:
     """A class with every declaration: one that only speaks the per-object protocol
     (fetch-only, as fsspec's smallest filesystems) gets :class:`BackendBase`'s defaults."""
@@ -79,7 +70,7 @@ def backend_class(scheme: str) -> type[BackendBase]:
     found = _CLASSES.get(scheme)
     if found is not None:
         return found
-    target = _REGISTRY.get(scheme) or _entry_point_backend(scheme)
+    target = _REGISTRY.get(scheme) or _installed_entry_points().get(scheme)
     if target is None:
         known = ", ".join(sorted(_REGISTRY))
         raise DestinationError(f"no backend for {scheme!r}: known schemes are {known}")
@@ -91,15 +82,40 @@ def backend_class(scheme: str) -> type[BackendBase]:
 
 
 def known_schemes() -> list[str]:
-    return sorted(_REGISTRY)
+    """Every scheme registered or declared by an installed package's entry point."""
+    return sorted({*_REGISTRY, *_installed_entry_points()})
+
+
+def _installed_entry_points() -> dict[str, str]:
+    """Schemes that installed packages declare, once per process."""
+    global _INSTALLED
+    if _INSTALLED is None:
+        from importlib.metadata import entry_points
+
+        _INSTALLED = {
+            ep.name: ep.value.replace(":", ".") for ep in entry_points(group="jupyter_publish.backends")
+        }
+    return _INSTALLED
+
+
+_INSTALLED: dict[str, str] | None = None
 
 
 def registered_backends() -> list[type[BackendBase]]:
-    """Every registered backend class, once each, in registration order (imports them:
-    for help texts, option tables and lookups by result type)."""
+    """Every registered backend class (entry points included), once each, in
+    registration order; imports them, for help texts, option tables and lookups by
+    result type. An installed plugin that fails to import is left out, with a warning."""
+    import warnings
+
     found: dict[int, type[BackendBase]] = {}
-    for scheme in list(_REGISTRY):
-        cls = backend_class(scheme)
+    for scheme in [*_REGISTRY, *(s for s in _installed_entry_points() if s not in _REGISTRY)]:
+        try:
+            cls = backend_class(scheme)
+        except (ImportError, AttributeError) as exc:
+            if scheme in _REGISTRY:
+                raise
+            warnings.warn(f"jupyter-publish: backend {scheme!r} did not load: {exc}", stacklevel=2)
+            continue
         found.setdefault(id(cls), cls)
     return list(found.values())
 
@@ -107,7 +123,7 @@ def registered_backends() -> list[type[BackendBase]]:
 def scheme_of(ref: str) -> str:
     """The scheme of the backend that reads URI ``ref`` (``https://`` -> ``http``)."""
     scheme, sep, _ = ref.partition("://")
-    if not sep or scheme.lower() not in _REGISTRY:
+    if not sep or scheme.lower() not in known_schemes():
         raise DestinationError(f"cannot fetch {ref!r}: use {fetch_usage()} or a job ID")
     return backend_class(scheme).scheme
 

@@ -545,7 +545,11 @@ class S3Backend(BackendBase):
                     params[field] = objects[0].extra[field]
         url = objects[0].url if single else None
         return StoreOutcome(
-            type="s3", params=params, uri=f"s3://{self.bucket}/{key}", objects=list(objects), url=url
+            type=self.result_type,
+            params=params,
+            uri=f"s3://{self.bucket}/{key}",
+            objects=list(objects),
+            url=url,
         )
 
     def object_key(self, name: str) -> str:
