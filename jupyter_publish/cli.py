@@ -41,7 +41,7 @@ def _names_only(message: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .backends import DEFAULT_DESTINATION, fetch_usage, usage
+    from .backends import DEFAULT_DESTINATION, fetch_usage, registered_backends, usage
 
     parser = _Parser(prog="jupyter-publish", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="a name for the result (default: the folder's name)")
     _backend_flags(p, "publish")
     p.add_argument("--cid-version", type=int, choices=(0, 1), default=0)
-    p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin on IPFS")
+    p.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not pin what is published (stores that pin)"
+    )
     p.add_argument(
         "--compression",
         choices=("gzip", "zstd", "none"),
@@ -82,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quiet", "-q", action="store_true")
     f.add_argument("--json", action="store_true")
 
-    r = sub.add_parser("resume", help="continue an interrupted S3 (or local) publish")
+    resumable = " or ".join(cls.label for cls in registered_backends() if cls.resumable)
+    r = sub.add_parser("resume", help=f"continue an interrupted publish ({resumable})")
     r.add_argument("job", metavar="JOB", help="the job ID (a unique prefix is enough)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="print the result as JSON")

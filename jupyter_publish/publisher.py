@@ -41,6 +41,12 @@ from .transfer import store_all
 PathLike = str | os.PathLike[str]
 
 
+def __getattr__(name: str) -> Any:
+    if name == "RESUMABLE":  # the old constant, now each backend's own declaration
+        return tuple(cls.scheme for cls in registered_backends() if cls.resumable)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 @dataclass
 class _Job:
     job_id: str

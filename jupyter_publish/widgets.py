@@ -38,6 +38,19 @@ from .results import FetchResult, PublishedResult, human_size
 log = logging.getLogger(__name__)
 
 
+def __getattr__(name: str) -> Any:
+    # The old constants, now made from the registered backends' declarations.
+    if name == "DEFAULT_DESTINATIONS":
+        return tuple(default_destinations())
+    if name == "SCHEME_OPTIONS":
+        return {
+            cls.scheme: scheme_options(cls.scheme)
+            for cls in registered_backends()
+            if scheme_options(cls.scheme)
+        }
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def default_destinations() -> list[str]:
     """The starting point of every registered backend's destinations (its ``start``)."""
     return [cls.start for cls in registered_backends()]
