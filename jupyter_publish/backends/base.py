@@ -26,6 +26,7 @@ fetcher, the magics, the widgets, the command line and the cards ask the registr
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,7 +299,7 @@ class BackendBase:
 
     # -- options ---------------------------------------------------------------------
     @classmethod
-    def option_names(cls, use: str) -> list[str]:
+    def option_names(cls, use: str) -> builtins.list[str]:
         """The options it takes for ``use``: ``"publish"`` or ``"fetch"``."""
         return [o.name for o in cls.options if getattr(o, use)]
 
@@ -366,3 +367,15 @@ class BackendBase:
     def typed_credentials(cls, key_id: str, secret: str) -> dict[str, str | None]:
         """The publish panel's key/secret boxes as options for this one publish."""
         return {}
+
+    # -- the reading half of the per-object protocol (every backend implements it) -----
+    def list(self, ref: str) -> builtins.list[RemoteObject]:
+        """Expand ``ref`` into objects (see :class:`ObjectBackend`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list {ref!r}")
+
+    def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """Stream one object's bytes (see :class:`ObjectBackend`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read {location!r}")
+
+    def close(self) -> None:
+        """Release connections (nothing to release by default)."""
