@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
+from .backends import type_label
 from .sizes import human_size
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ _STYLE = (
     "font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;max-width:960px"
 )
 _MAX_ROWS = 20
-_KIND = {"local": "the local store", "s3": "S3", "ipfs": "IPFS", "urlDownload": "HTTP"}
 
 
 def _link(url: str | None, text: str | None = None) -> str:
@@ -73,7 +73,7 @@ def result_card(result: PublishedResult) -> str:
     return (
         f"<div class='jupyter-publish-result' style='{_STYLE}'>"
         f"<div style='font-weight:600;margin-bottom:4px'>&#x2714; Published "
-        f"<code>{escape(result.name)}</code> to {escape(_KIND.get(result.type, result.type))}</div>"
+        f"<code>{escape(result.name)}</code> to {escape(type_label(result.type))}</div>"
         f"<table>{table}</table>"
         f"<details><summary>{len(files)} files (sha256, CID)</summary><table>"
         f"<tr><th>path</th><th>size</th><th>sha256</th><th>CID</th></tr>{rows}{more}</table></details>"

@@ -41,24 +41,22 @@ def _names_only(message: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .backends import DEFAULT_DESTINATION, fetch_usage, registered_backends, usage
+
     parser = _Parser(prog="jupyter-publish", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("publish", help="publish files or folders; prints the job ID")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or glob patterns")
-    p.add_argument("--to", default="local", metavar="DEST", help="local, s3://…, ipfs://, http(s)://…")
+    p.add_argument("--to", default=DEFAULT_DESTINATION, metavar="DEST", help=usage())
     p.add_argument("--no-archive", dest="archive", action="store_false", help="upload file by file")
     p.add_argument("--name", help="a name for the result (default: the folder's name)")
-    p.add_argument("--endpoint", help="S3 endpoint URL (S3-compatible stores)")
-    p.add_argument("--region", help="S3 region")
-    p.add_argument("--profile", help="AWS profile")
-    p.add_argument("--presign", metavar="DURATION", help="add a presigned GET URL, e.g. 1h (S3)")
-    p.add_argument("--api", help="IPFS RPC API address (default: IPFS_API, ~/.ipfs/api, :5001)")
-    p.add_argument("--gateway", help="IPFS gateway for links (default: IPFS_GATEWAY)")
+    _backend_flags(p, "publish")
     p.add_argument("--cid-version", type=int, choices=(0, 1), default=0)
-    p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin on IPFS")
-    p.add_argument("--method", choices=("PUT", "POST"), help="HTTP upload method (default PUT)")
+    p.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not pin what is published (stores that pin)"
+    )
     p.add_argument(
         "--compression",
         choices=("gzip", "zstd", "none"),
@@ -71,9 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     f = sub.add_parser("fetch", help="fetch a URI or job ID, verified")
-    f.add_argument(
-        "ref", metavar="REF", help="s3://…, ipfs://CID[/path], http(s)://…, local://…, or a job ID"
-    )
+    f.add_argument("ref", metavar="REF", help=f"{fetch_usage()}, or a job ID")
     f.add_argument("--to", dest="dest", metavar="DIR", help="destination folder (default: ./REF-name)")
     f.add_argument("--no-verify", dest="verify", action="store_false")
     f.add_argument("--no-extract", dest="extract", action="store_false")
@@ -83,16 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="refuse an archive expanding more than N times its size past 1 GiB (default 200; 0: no cap)",
     )
-    f.add_argument("--endpoint", help="S3 endpoint URL")
-    f.add_argument("--region", help="S3 region")
-    f.add_argument("--profile", help="AWS profile")
-    f.add_argument("--api", help="IPFS RPC API address")
-    f.add_argument("--gateway", help="IPFS gateway to fetch through instead of the API")
+    _backend_flags(f, "fetch")
     f.add_argument("--jobs", "-j", type=int, metavar="N", help="objects or ranges in flight (default 10)")
     f.add_argument("--quiet", "-q", action="store_true")
     f.add_argument("--json", action="store_true")
 
-    r = sub.add_parser("resume", help="continue an interrupted S3 (or local) publish")
+    resumable = " or ".join(cls.label for cls in registered_backends() if cls.resumable)
+    r = sub.add_parser("resume", help=f"continue an interrupted publish ({resumable})")
     r.add_argument("job", metavar="JOB", help="the job ID (a unique prefix is enough)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -121,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=0)
 
     d = sub.add_parser("demo", help="publish a sample results folder to the local store")
-    d.add_argument("--to", default="local", metavar="DEST")
+    d.add_argument("--to", default=DEFAULT_DESTINATION, metavar="DEST")
     d.add_argument("--json", action="store_true")
     return parser
 
@@ -130,6 +123,27 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+def _backend_flags(parser: argparse.ArgumentParser, use: str) -> None:
+    """``--NAME`` for every registered backend's options for ``use`` (``publish`` or
+    ``fetch``), as the backends declare them. Secrets are no flags: ``ps`` shows them."""
+    from .backends import all_options
+
+    for option in all_options(use):
+        if option.flag and not option.secret:
+            extra: dict[str, Any] = {"metavar": option.metavar} if option.metavar else {}
+            if option.choices:
+                extra.update(type=str.upper, choices=option.choices)
+            parser.add_argument(
+                f"--{option.name.replace('_', '-')}", dest=option.name, help=option.help, **extra
+            )
+
+
+def _backend_options(args: argparse.Namespace, use: str) -> dict[str, Any]:
+    from .backends import all_options
+
+    return _options(args, [option.name for option in all_options(use)])
 
 
 def _options(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
@@ -179,7 +193,7 @@ def _walk_flags(parser: argparse.ArgumentParser) -> None:
 def cmd_publish(args: argparse.Namespace) -> int:
     from .publisher import publish
 
-    options = _options(args, ("endpoint", "region", "profile", "presign", "api", "gateway", "method"))
+    options = _backend_options(args, "publish")
     result = publish(
         args.paths,
         args.to,
@@ -205,7 +219,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from .api import fetch
 
-    options = _options(args, ("endpoint", "region", "profile", "api", "gateway"))
+    options = _backend_options(args, "fetch")
     result = fetch(
         args.ref,
         args.dest,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .backends import RemoteObject, backend_class, known_schemes
+from .backends import RemoteObject, backend_class, for_result_type, scheme_of
 from .download import RANGED_MIN, download
 from .errors import (
     BackendError,
@@ -46,8 +46,8 @@ from .hashing import ContentHasher, Digest, hash_file
 from .ledger import Ledger
 from .progress import Listener, listening, progress_bar, progress_listener
 from .results import FetchedFile, FetchResult, PublishedResult
-from .transfer import DEFAULT_CONCURRENCY, run_all
 from .transfer import concurrency as checked_concurrency
+from .transfer import run_all
 
 
 @dataclass
@@ -104,7 +104,7 @@ def fetch(
     max_ratio = _checked_ratio(max_ratio)
     options = {**options, "max_concurrency": concurrency}
     plan = _plan(ref, ledger or Ledger(), options)
-    backend = plan.backend or backend_class(plan.scheme)(**_backend_options(plan))
+    backend = plan.backend or backend_class(plan.scheme).for_reading(plan.ref, plan.options, lambda: None)
     try:
         _check_names(plan)
         target = Path(dest) if dest is not None else Path.cwd() / plan.name
@@ -193,8 +193,12 @@ def _plan_spec(spec: dict[str, Any], ledger: Ledger, options: dict[str, Any]) ->
     from .bacalhau import checked_spec  # wrong types in a spec: one line
 
     fields = _spec_fields(checked_spec(spec))
-    uri = _spec_to_uri(fields, options)
-    expected = _spec_sha256(fields) if fields.get("type") == "s3" else None
+    cls = for_result_type(fields.get("type", ""))
+    uri = cls.spec_uri(fields, options) if cls is not None else None
+    if uri is None:
+        kind = fields.get("type") or "?"
+        raise RefError(f"cannot fetch a published result of type {kind!r} with params {sorted(fields)}")
+    expected = _spec_sha256(fields) if cls is not None and cls.spec_checksum else None
     plan = _plan_uri(uri, ledger, options)
     if expected and len(plan.items) == 1:
         item = plan.items[0]
@@ -225,29 +229,7 @@ def _spec_fields(spec: dict[str, Any]) -> dict[str, str]:
         fields[name] = str(value)
     if fields.get("type"):
         fields["type"] = fields["type"].replace("_", "").replace("-", "").lower()
-    if fields.get("type") == "localdirectory":
-        fields["type"] = "local"
     return fields
-
-
-def _spec_to_uri(fields: dict[str, str], options: dict[str, Any]) -> str:
-    """Bacalhau's ``{"Type":…, "Params":…}`` published-result spec -> a URI."""
-    kind = fields.get("type", "")
-    if kind == "ipfs" and fields.get("cid"):
-        return f"ipfs://{fields['cid']}"
-    if kind == "s3" and fields.get("bucket"):
-        if fields.get("endpoint"):
-            options.setdefault("endpoint", fields["endpoint"])
-        if fields.get("region"):
-            options.setdefault("region", fields["region"])
-        uri = f"s3://{fields['bucket']}/{fields.get('key', '')}"
-        version = fields.get("versionid")
-        return f"{uri}?versionId={version}" if version and version != "null" else uri
-    if kind in {"urldownload", "url", "local"} and fields.get("url"):
-        return fields["url"]  # a local publisher's result is served over HTTP
-    if kind == "local" and fields.get("jobid"):
-        return f"local://{fields['jobid']}/"
-    raise RefError(f"cannot fetch a published result of type {kind or '?'!r} with params {sorted(fields)}")
 
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -280,19 +262,9 @@ def _spec_sha256(fields: dict[str, str]) -> str | None:
 
 def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
     """Exactly what a job published, with the checksums recorded at publish time."""
-    opts = dict(options)
-    if result.type == "s3":
-        if result.params.get("Endpoint"):
-            opts.setdefault("endpoint", result.params["Endpoint"])
-        if result.params.get("Region"):
-            opts.setdefault("region", result.params["Region"])
-    if result.type == "urlDownload":
-        # Credentials go to the drop the user configured them for, not to whatever
-        # origin its server named as the download URL.
-        opts.setdefault("url", result.destination if "://" in result.destination else "")
-    if result.type == "ipfs" and result.params.get("API"):
-        opts.setdefault("api", result.params["API"])  # the node it was published to
-    scheme = _scheme_of(result.uri)
+    scheme = scheme_of(result.uri)
+    cls = backend_class(scheme)
+    opts = {**cls.fetch_options(result), **options}
     dirs = [f.path for f in result.files if f.kind == "dir"]
     manifest = [f.__dict__ for f in result.files if f.kind == "file"]
     if result.archive is not None:
@@ -306,7 +278,7 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
                 f.location or "",
                 f.size,
                 f.sha256,
-                f.cid if result.type == "ipfs" else None,
+                f.cid if cls.content_addressed else None,
                 cid_version=result.cid_version,
             )
             for f in result.files
@@ -316,10 +288,8 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
 
 
 def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
-    scheme = _scheme_of(ref)
-    if scheme == "http" and not {"url", "auth", "headers"} & set(options):
-        options = {**options, "url": _credential_origin(ref, ledger)}
-    backend = backend_class(scheme)(**_backend_options(_Plan(ref, scheme, [], options, "")))
+    scheme = scheme_of(ref)
+    backend = backend_class(scheme).for_reading(ref, options, partial(_recorded_destination, ref, ledger))
     try:
         listed = backend.list(ref)
         remote = [obj for obj in listed if not getattr(obj, "is_dir", False)]
@@ -357,14 +327,10 @@ def _recorded_dirs(
     ]
 
 
-def _credential_origin(ref: str, ledger: Ledger) -> str:
-    """A recorded download URL gets the credentials of the drop it was published to
-    (none if its server named another origin); any other URL those of its own origin."""
+def _recorded_destination(ref: str, ledger: Ledger) -> str | None:
+    """The destination of the job that published ``ref``, if the ledger knows it."""
     row = ledger.find_by_location(ref)
-    if row is None:
-        return ref
-    destination = str(ledger.status(row["job_id"])["destination"])
-    return destination if destination.startswith(("http://", "https://")) else ""
+    return None if row is None else str(ledger.status(row["job_id"])["destination"])
 
 
 def _item_from_remote(obj: RemoteObject, recorded: dict[str, Any] | None, ledger: Ledger) -> _Item:
@@ -382,35 +348,11 @@ def _item_from_remote(obj: RemoteObject, recorded: dict[str, Any] | None, ledger
     return item
 
 
-def _scheme_of(ref: str) -> str:
-    """The registered backend scheme of a URI (https is served by the http backend)."""
-    scheme = ref.split("://", 1)[0].lower()
-    if scheme not in known_schemes():
-        raise RefError(f"cannot fetch {ref!r}: use s3://, ipfs://, http(s)://, local:// or a job ID")
-    return "http" if scheme == "https" else scheme
-
-
 def default_name(ref: str) -> str:
     tail = ref.split("://", 1)[-1].rstrip("/").split("?")[0]
     last = tail.rsplit("/", 1)[-1].replace("*", "").replace("?", "") or "fetched"
     suffix = archive_suffix(last)
     return (last[: -len(suffix)] or "fetched") if suffix else last
-
-
-def _backend_options(plan: _Plan) -> dict[str, Any]:
-    from .publisher import S3_KEY_OPTIONS
-
-    allowed = {
-        "s3": {"endpoint", "region", "profile", *S3_KEY_OPTIONS},
-        "ipfs": {"api", "gateway", "timeout"},
-        "http": {"headers", "auth", "timeout"},
-    }
-    opts = {k: v for k, v in plan.options.items() if k in allowed.get(plan.scheme, set()) and v is not None}
-    if plan.scheme in ("s3", "http"):
-        opts["max_concurrency"] = plan.options.get("max_concurrency", DEFAULT_CONCURRENCY)
-    if plan.scheme == "http":
-        opts["url"] = plan.options.get("url") or (plan.ref if "://" in plan.ref else "")
-    return opts
 
 
 # -- downloading ----------------------------------------------------------------------

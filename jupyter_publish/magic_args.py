@@ -22,6 +22,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
 from IPython.utils.process import arg_split  # type: ignore[attr-defined]  # re-exported, not declared
 
+from .backends import BackendOption, all_options, fetch_usage, usage
 from .variables import variable_to_file
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
@@ -42,20 +43,18 @@ def _arguments(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return apply
 
 
-_S3_ARGS = (
-    argument("--endpoint", metavar="URL", help="S3 endpoint URL (MinIO, SeaweedFS, Ceph...)."),
-    argument("--region", help="S3 region."),
-    argument("--profile", help="AWS profile for the credentials."),
-)
-_IPFS_ARGS = (
-    argument("--api", metavar="URL", help="Kubo-compatible RPC API (default: IPFS_API, ~/.ipfs/api)."),
-    argument("--gateway", metavar="URL", help="IPFS gateway for links and reads (default: IPFS_GATEWAY)."),
-)
-_AUTH_ARG = argument(
-    "--auth",
-    metavar="USER:PASSWORD",
-    help="HTTP basic auth; write --auth {{var}} so the secret stays out of the notebook. Never echoed.",
-)
+# Every backend option offered as a flag, from the registered backends' declarations.
+PUBLISH_FLAGS = [option for option in all_options("publish") if option.flag]
+FETCH_FLAGS = [option for option in all_options("fetch") if option.flag]
+
+
+def _option_argument(option: BackendOption) -> Callable[[Any], Any]:
+    """``--NAME`` for a backend option, as its backend declares it."""
+    extra: dict[str, Any] = {"metavar": option.metavar} if option.metavar else {}
+    if option.choices:
+        extra.update(type=str.upper, choices=option.choices)
+    return argument(f"--{option.name.replace('_', '-')}", dest=option.name, help=option.help, **extra)
+
 
 _JOBS_ARG = argument(
     "--jobs",
@@ -72,9 +71,7 @@ publish_arguments = _arguments(
         help="Cell magic: the destination (default: PublishMagics.default_destination). "
         "Line magic: files, folders, globs or notebook variable names.",
     ),
-    argument(
-        "--to", metavar="DEST", help="Destination: local, s3://BUCKET/KEY, ipfs:// or http(s)://HOST/PATH/."
-    ),
+    argument("--to", metavar="DEST", help=f"Destination: {usage()}."),
     argument(
         "--archive",
         action=argparse.BooleanOptionalAction,
@@ -83,9 +80,6 @@ publish_arguments = _arguments(
     ),
     argument("--name", metavar="NAME", help="A name for the result (archive NAME.tar.gz)."),
     argument("--out", metavar="VAR", help="Store the PublishedResult in this notebook variable."),
-    argument(
-        "--presign", metavar="DURATION", help="S3: add a presigned download link valid 90s, 15m, 1h, 7d."
-    ),
     argument(
         "--sync-every",
         metavar="SECONDS",
@@ -104,10 +98,7 @@ publish_arguments = _arguments(
         help="Cell magic: publish OUTPUT even if the cell raised (exitCode 1).",
     ),
     argument("--quiet", action="store_true", help="No progress bars and no notes."),
-    *_S3_ARGS,
-    *_IPFS_ARGS,
-    argument("--method", metavar="METHOD", help="HTTP upload method: PUT (default) or POST (form upload)."),
-    _AUTH_ARG,
+    *(_option_argument(option) for option in PUBLISH_FLAGS),
     argument(
         "--cid-version",
         type=int,
@@ -136,9 +127,7 @@ publish_arguments = _arguments(
 )
 
 fetch_arguments = _arguments(
-    argument(
-        "refs", nargs="*", metavar="REF", help="Job ID, s3://, ipfs://, http(s):// or local:// reference."
-    ),
+    argument("refs", nargs="*", metavar="REF", help=f"A job ID or a reference: {fetch_usage()}."),
     argument(
         "--to", metavar="DIR", help="Folder to fetch into (default: PublishMagics.fetch_dir or ./NAME)."
     ),
@@ -154,9 +143,7 @@ fetch_arguments = _arguments(
     ),
     argument("--out", metavar="VAR", help="Store the FetchResult (a list for several) in this variable."),
     argument("--quiet", action="store_true", help="No progress bars."),
-    *_S3_ARGS,
-    *_IPFS_ARGS,
-    _AUTH_ARG,
+    *(_option_argument(option) for option in FETCH_FLAGS),
     _JOBS_ARG,
     argument("--ui", action="store_true", help="Show the fetch panel instead."),
 )

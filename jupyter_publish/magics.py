@@ -27,17 +27,27 @@ from traitlets import Bool, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from . import magic_args, magic_display
+from .backends import DEFAULT_DESTINATION, all_options, backend_class, fetch_usage, usage
 from .config import PROJECT_SECTION, find_project_settings
 
 if TYPE_CHECKING:
     from .destinations import Destination
     from .results import FetchResult
 
-# Trait defaults that apply only to some destinations (explicit options always pass,
-# so a misplaced --endpoint is still reported by the core).
-_TRAIT_OPTIONS = {"s3": ("endpoint", "region", "profile"), "ipfs": ("api", "gateway")}
-_PUBLISH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "presign", "method", "auth")
-_FETCH_BACKEND_ARGS = ("endpoint", "region", "profile", "api", "gateway", "auth")
+# Backend options given as flags; a setting's value applies only to its own backend's
+# destinations (explicit options always pass, so a misplaced --endpoint is still
+# reported by the core).
+_PUBLISH_BACKEND_ARGS = tuple(option.name for option in magic_args.PUBLISH_FLAGS)
+_FETCH_BACKEND_ARGS = tuple(option.name for option in magic_args.FETCH_FLAGS)
+
+
+def _setting_traits() -> dict[str, Unicode]:
+    """``PublishMagics.NAME`` settings for the backend options that declare one."""
+    return {
+        option.name: Unicode(None, allow_none=True, help=option.setting).tag(config=True)
+        for option in all_options("publish")
+        if option.setting
+    }
 
 
 # -- errors at the edge ----------------------------------------------------------------
@@ -82,14 +92,13 @@ def pin_placeholders(dest: Destination, job_id: str) -> Destination:
 class PublishMagics(Magics, Configurable):
     """Publish notebook results and fetch them back, verified.
 
-    Configure with ``%config PublishMagics.default_destination = "s3://bucket/{jobID}"``,
-    in an IPython profile, or in ``pyproject.toml`` under ``[tool.jupyter_publish]``.
+    Configure with ``%config PublishMagics.default_destination = "DEST"``, in an
+    IPython profile, or in ``pyproject.toml`` under ``[tool.jupyter_publish]``.
     """
 
     default_destination = Unicode(
-        "local",
-        help="Where %%publish and %publish go when no destination is given: "
-        "local, s3://BUCKET/KEY-TEMPLATE, ipfs:// or http(s)://HOST/PATH/.",
+        DEFAULT_DESTINATION,
+        help=f"Where %%publish and %publish go when no destination is given: {usage()}.",
     ).tag(config=True)
     archive = Bool(True, help="Publish one deterministic .tar.gz (False: file by file).").tag(config=True)
     quiet = Bool(False, help="No progress bars and no notes.").tag(config=True)
@@ -97,15 +106,8 @@ class PublishMagics(Magics, Configurable):
     cid_version = Int(0, help="IPFS CID version recorded for every file: 0 (Qm..) or 1 (bafy..).").tag(
         config=True
     )
-    endpoint = Unicode(None, allow_none=True, help="S3 endpoint URL for s3:// destinations.").tag(config=True)
-    region = Unicode(None, allow_none=True, help="S3 region for s3:// destinations.").tag(config=True)
-    profile = Unicode(None, allow_none=True, help="AWS profile for s3:// destinations.").tag(config=True)
-    api = Unicode(None, allow_none=True, help="IPFS (Kubo RPC) API URL for ipfs:// destinations.").tag(
-        config=True
-    )
-    gateway = Unicode(None, allow_none=True, help="IPFS gateway URL for ipfs:// links and reads.").tag(
-        config=True
-    )
+    # One setting per backend option that declares one (endpoint, region, api…).
+    locals().update(_setting_traits())
     max_concurrency = Int(
         None,
         allow_none=True,
@@ -216,7 +218,7 @@ class PublishMagics(Magics, Configurable):
 
         Write notebook variables as {{name}} in any argument; single-brace
         placeholders {jobID} {executionID} {nodeID} {date} {time} {user} {notebook}
-        are resolved by the publisher, e.g. s3://bucket/runs/{jobID}/{date}.
+        are resolved by the publisher in keys and paths, e.g. runs/{jobID}/{date}.
         """
         magic = "%publish" if cell is None else "%%publish"
         args = self._parse(self.publish, line, magic)
@@ -235,7 +237,7 @@ class PublishMagics(Magics, Configurable):
             dest = parse_destination(text)
             defaults = {
                 key: getattr(self, key)
-                for key in _TRAIT_OPTIONS.get(dest.scheme, ())
+                for key in (option.name for option in backend_class(dest.scheme).options if option.setting)
                 if getattr(self, key) and key not in dest.options
             }
             explicit = {
@@ -313,8 +315,8 @@ class PublishMagics(Magics, Configurable):
         """Fetch published results back, verify every byte, and preview them inline.
 
         ``%fetch REF`` or, with one reference per line (blank lines and # comments
-        ignored), ``%%fetch``. A reference is a job ID (or a unique prefix of one),
-        s3://BUCKET/KEY (or a prefix*), ipfs://CID[/path], https://... or local://...
+        ignored), ``%%fetch``. A reference is a job ID (or a unique prefix of one) or
+        a URI any registered backend reads (REF below lists them).
         Write notebook variables as {{name}}, e.g. %fetch {{result.job_id}}.
         """
         magic = "%fetch" if cell is None else "%%fetch"
@@ -328,8 +330,7 @@ class PublishMagics(Magics, Configurable):
             refs += [self.expand(ref) for ref in magic_args.reference_lines(cell)]
         if not refs:
             raise UsageError(
-                "give a reference: %fetch REF (a job ID, s3://..., ipfs://..., https://..., local://...) "
-                "or one per line under %%fetch"
+                f"give a reference: %fetch REF (a job ID, {fetch_usage()}) or one per line under %%fetch"
             )
         results = [self._fetch_one(ref, args, several=len(refs) > 1) for ref in refs]
         if args.out:

@@ -18,12 +18,20 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import ids, journal, redact
-from .backends import Backend, Upload, backend_class
+from .backends import (
+    DEFAULT_DESTINATION,
+    Backend,
+    PublishTarget,
+    Upload,
+    all_options,
+    backend_class,
+    registered_backends,
+)
 from .bundle import Bundle, collect
 from .cid import DagNode, cid_params, tree_node
 from .destinations import Destination, object_key, parse_destination, placeholder_values, resolve_some
 from .destinations import resolve_template as resolve
-from .errors import BackendError, IntegrityError, OptionError, PublishError, SourceError
+from .errors import BackendError, OptionError, PublishError, SourceError
 from .hashing import ContentHasher, Digest, HashingReader
 from .ledger import Ledger, utc_now
 from .progress import progress_bar
@@ -33,17 +41,11 @@ from .transfer import store_all
 
 PathLike = str | os.PathLike[str]
 
-S3_KEY_OPTIONS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
-"""Explicit S3 keys: handed to that one boto3 session, never recorded."""
-_BACKEND_OPTIONS: dict[str, set[str]] = {
-    "local": set(),
-    "s3": {"endpoint", "region", "profile", "presign", *S3_KEY_OPTIONS},
-    "ipfs": {"api", "gateway", "timeout"},
-    "http": {"method", "headers", "auth", "timeout"},
-}
-_SECRET_OPTIONS = {*S3_KEY_OPTIONS, "auth", "headers"}
-"""Never written to the job's resume record (headers may carry tokens)."""
-RESUMABLE = ("s3", "local")
+
+def __getattr__(name: str) -> Any:
+    if name == "RESUMABLE":  # the old constant, now each backend's own declaration
+        return tuple(cls.scheme for cls in registered_backends() if cls.resumable)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -56,7 +58,7 @@ class _Job:
 
 def publish(
     paths: Sequence[PathLike] | PathLike,
-    to: str | Destination = "local",
+    to: str | Destination = DEFAULT_DESTINATION,
     *,
     archive: bool = True,
     name: str | None = None,
@@ -75,9 +77,8 @@ def publish(
 ) -> PublishedResult:
     """Publish files/folders/globs to a destination; return IDs, checksums and CIDs.
 
-    ``to`` is ``local``, ``s3://bucket/key-template``, ``ipfs://`` or ``http(s)://…``;
-    backend options (``endpoint``, ``region``, ``profile``, ``presign``, ``api``,
-    ``gateway``, ``method``, ``headers``, ``auth``) may be passed as keywords.
+    ``to`` is a destination of any registered backend (``jupyter-publish publish
+    --help`` lists them); the options that backend declares may be passed as keywords.
     ``max_concurrency`` objects move at once (default 10, ``$JUPYTER_PUBLISH_JOBS``);
     ``compression`` is ``gzip`` (``.tar.gz``, the default), ``zstd`` (``.tar.zst``) or
     ``none`` (``.tar``) for archives.
@@ -184,7 +185,7 @@ def _resume_spec(
     return {
         "paths": [os.path.abspath(os.fspath(p)) for p in items],
         "to": dest.text,
-        "options": {k: v for k, v in dest.options.items() if k not in _SECRET_OPTIONS},
+        "options": {k: v for k, v in dest.options.items() if k not in _secret_options()},
         "values": job.values,
         "settings": settings,
     }
@@ -252,14 +253,22 @@ def _check_resumable(row: dict[str, Any]) -> None:
             f"job {job_id} has no record of its sources (an older version ran it): publish again"
         )
     scheme = row.get("scheme") or row["type"]  # an older version kept the scheme in type
-    if scheme not in RESUMABLE:
+    if not backend_class(scheme).resumable:
+        which = " and ".join(cls.label for cls in registered_backends() if cls.resumable)
         raise PublishError(
-            f"job {job_id} went to {scheme}: resume continues S3 and local publishes only; publish again"
+            f"job {job_id} went to {scheme}: resume continues {which} publishes only; publish again"
         )
 
 
+def _secret_options() -> set[str]:
+    """Never written to the job's resume record (keys, passwords, headers with tokens)."""
+    return {option.name for option in all_options("publish") if option.secret}
+
+
 def check_options(dest: Destination) -> None:
-    allowed = _BACKEND_OPTIONS.get(dest.scheme, set())
+    """Refuse an option the destination's backend does not declare (a misplaced
+    ``--endpoint`` would otherwise be silently ignored)."""
+    allowed = set(backend_class(dest.scheme).option_names("publish"))
     unknown = sorted(set(dest.options) - allowed)
     if unknown:
         hint = ", ".join(sorted(allowed)) or "none"
@@ -409,29 +418,21 @@ def _make_backend(
     bundle: Bundle,
     suffix: str = ".tar.gz",
 ) -> tuple[Backend, str]:
-    """Instantiate the backend with resolved keys; return it and the archive file name."""
+    """The destination's backend configured for this job, and the archive file name."""
     archive_name = f"{label}{suffix}"
-    opts = dict(dest.options)
-    cls = backend_class(dest.scheme)
-    if dest.scheme == "local":
-        return cls(prefix=job.job_id), archive_name
-    if dest.scheme == "s3":
-        key = object_key(resolve(dest.key, job.values), archive=archive, archive_name=archive_name)
-        if archive:
-            archive_name = key.rsplit("/", 1)[-1]
-        return cls(bucket=dest.bucket, key=key, max_concurrency=concurrency, **opts), archive_name
-    if dest.scheme == "ipfs":
-        empty_dirs = () if archive else bundle.dirs
-        return cls(cid_version=cid_version, pin=pin, empty_dirs=empty_dirs, **opts), archive_name
-    url = resolve(dest.url, job.values)
-    if not url.endswith("/"):
-        base, _, last = url.rpartition("/")
-        if archive and "." in last:
-            archive_name, url = last, base + "/"
-        else:
-            url += "/"
-    count = 1 if archive else len(bundle.files)
-    return cls(url=url, max_concurrency=concurrency, expected_count=count, **opts), archive_name
+    target = PublishTarget(
+        job_id=job.job_id,
+        archive=archive,
+        archive_name=archive_name,
+        cid_version=cid_version,
+        pin=pin,
+        max_concurrency=concurrency,
+        dirs=tuple(bundle.dirs),
+        file_count=1 if archive else len(bundle.files),
+        resolve=partial(resolve, values=job.values),
+        object_key=partial(object_key, archive=archive, archive_name=archive_name),
+    )
+    return backend_class(dest.scheme).from_destination(dest, target)  # type: ignore[return-value]
 
 
 def _run(
@@ -483,8 +484,10 @@ def _run(
             readers.check([f.name for f in bundle.files])
             digests = readers.digests
         result = _result(bundle, dest, job, label, outcome, digests, archive_digest, cid_version)
-        _check_ipfs_root(
-            outcome, uploads, digests, archive_digest, [] if archive else bundle.dirs, cid_version
+        sent = {uploads[0].name: archive_digest} if archive_digest else digests
+        sent_dirs = [] if archive else bundle.dirs
+        backend_class(dest.scheme).check_outcome(
+            outcome, lambda: _tree({k: v for k, v in sent.items() if v}, sent_dirs, cid_version)[0].cid
         )
         if not archive and getattr(backend, "sidecar_manifest", False):
             backend.write_manifest(result.to_dict())  # type: ignore[union-attr]
@@ -715,23 +718,3 @@ def _result(
         root_cid=root.cid,
         cid_version=cid_version,
     )
-
-
-def _check_ipfs_root(
-    outcome: Any,
-    uploads: Sequence[Upload],
-    digests: dict[str, Digest],
-    archive_digest: Digest | None,
-    empty_dirs: Sequence[str],
-    cid_version: int,
-) -> None:
-    """The daemon's root CID must be the one we computed from the same bytes."""
-    remote = outcome.params.get("CID")
-    if outcome.type != "ipfs" or not remote:
-        return
-    sent = {uploads[0].name: archive_digest} if archive_digest else digests
-    expected, _ = _tree({k: v for k, v in sent.items() if v}, empty_dirs, cid_version)
-    from .cid import same_content_cid
-
-    if not same_content_cid(remote, expected.cid):
-        raise IntegrityError("IPFS root CID of the published folder", expected.cid, remote)

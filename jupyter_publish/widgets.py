@@ -21,7 +21,17 @@ from typing import Any
 import ipywidgets as w
 
 from . import api
-from .errors import CredentialsError, PublishError, RefError, SourceError
+from .backends import (
+    DEFAULT_DESTINATION,
+    BackendOption,
+    all_options,
+    backend_class,
+    fetch_usage,
+    registered_backends,
+    scheme_of,
+    usage,
+)
+from .errors import DestinationError, PublishError, RefError, SourceError
 from .progress import listening
 from .results import FetchResult, PublishedResult
 from .sizes import human_size
@@ -29,9 +39,43 @@ from .text import one_line
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DESTINATIONS = ("local", "ipfs://", "s3://", "https://")
-SCHEME_OPTIONS = {"s3": ("endpoint", "region", "profile", "presign"), "ipfs": ("api", "gateway")}
-"""Which option fields apply to which destination (the core rejects the others)."""
+
+def __getattr__(name: str) -> Any:
+    # The old constants, now made from the registered backends' declarations.
+    if name == "DEFAULT_DESTINATIONS":
+        return tuple(default_destinations())
+    if name == "SCHEME_OPTIONS":
+        return {
+            cls.scheme: scheme_options(cls.scheme)
+            for cls in registered_backends()
+            if scheme_options(cls.scheme)
+        }
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def default_destinations() -> list[str]:
+    """The starting point of every registered backend's destinations (its ``start``)."""
+    return [cls.start for cls in registered_backends()]
+
+
+def scheme_options(scheme: str) -> tuple[str, ...]:
+    """The option fields that apply to ``scheme``'s destinations (the core rejects the others)."""
+    return tuple(option.name for option in backend_class(scheme).options if option.field)
+
+
+def _uri_cid(uri: str) -> str | None:
+    """The CID a result URI names (a content-addressed store's), if any."""
+    try:
+        return backend_class(scheme_of(uri)).uri_cid(uri) if "://" in uri else None
+    except DestinationError:
+        return None
+
+
+def _panel_options() -> list[BackendOption]:
+    """Every backend option with a field in the publish panel, once per name."""
+    return [option for option in all_options("publish") if option.field]
+
+
 _STATUS_FILTERS = [("any status", ""), *((s, s) for s in ("published", "failed", "interrupted", "running"))]
 
 
@@ -119,7 +163,7 @@ def recent_destinations(limit: int = 20) -> list[str]:
         log.debug("could not read the ledger for recent destinations", exc_info=True)
         rows = []
     used = [r["destination"] for r in rows if r["status"] == "published" and r["destination"]]
-    return list(dict.fromkeys([*used, *DEFAULT_DESTINATIONS]))[:limit]
+    return list(dict.fromkeys([*used, *default_destinations()]))[:limit]
 
 
 # -- the shared run-in-a-thread machinery -------------------------------------------------
@@ -229,7 +273,7 @@ class PublishPanel(_TaskPanel):
         self,
         *,
         paths: Sequence[Any] | str | os.PathLike[str] | None = None,
-        destination: str | None = "local",
+        destination: str | None = DEFAULT_DESTINATION,
         shell: Any = None,
         default_destination: str | None = None,
         **options: Any,
@@ -238,11 +282,11 @@ class PublishPanel(_TaskPanel):
         self.last_result: PublishedResult | None = None
         self.paths = _text("Paths", _paths_text(paths, shell), "results/, table.csv, *.png (comma-separated)")
         self.destination = w.Combobox(
-            value=destination or default_destination or "local",
+            value=destination or default_destination or DEFAULT_DESTINATION,
             options=recent_destinations(),
             ensure_option=False,
             description="Destination",
-            placeholder="local, s3://bucket/{jobID}/, ipfs://, https://host/path/",
+            placeholder=usage(),
             layout=_wide(),
             style={"description_width": "110px"},
         )
@@ -266,27 +310,30 @@ class PublishPanel(_TaskPanel):
             value = options.pop(key, None)
             return _text(description, "" if value is None else str(value), placeholder)
 
-        self.endpoint = field("endpoint", "S3 endpoint", "https://… (AWS_ENDPOINT_URL_S3)")
-        self.region = field("region", "S3 region", "us-east-1")
-        self.profile = field("profile", "AWS profile", "a profile in ~/.aws/config")
-        self.presign = field("presign", "Presigned link", "lifetime, e.g. 1h or 7d")
-        self.api = field("api", "IPFS API", "http://127.0.0.1:5001 (IPFS_API)")
-        self.gateway = field("gateway", "IPFS gateway", "https://ipfs.io (IPFS_GATEWAY)")
+        # One field per backend option that declares one (endpoint, region, api…), as
+        # an attribute of that name: panel.endpoint.value.
+        self.option_fields = {
+            option.name: field(option.name, option.field or option.name, option.placeholder)
+            for option in _panel_options()
+        }
+        for name, text in self.option_fields.items():
+            setattr(self, name, text)
         self.name = field("name", "Name", "a label for the job (default: the folder name)")
         self.archive = w.Checkbox(value=bool(options.pop("archive", True)), description="one .tar.gz archive")
 
     def _accordion(self) -> w.Accordion:
-        fields = [self.name, self.archive, self.endpoint, self.region, self.profile, self.presign]
+        fields = [self.name, self.archive, *self.option_fields.values()]
+        which = [cls.credentials for cls in registered_backends() if cls.credentials]
         note = w.HTML(
-            "<small>Given to this publish's S3 client only (never put in the environment, "
+            "<small>Given to this publish's client only (never put in the environment, "
             "recorded in the ledger or shown), and cleared after each publish.</small>"
         )
         return w.Accordion(
             children=[
-                w.VBox([*fields, self.api, self.gateway]),
+                w.VBox(fields),
                 w.VBox([self.access_key, self.secret_key, note]),
             ],
-            titles=("Options", "S3 credentials"),
+            titles=("Options", " / ".join(which) or "Credentials"),
             selected_index=None,
             layout=_wide(),
         )
@@ -296,11 +343,12 @@ class PublishPanel(_TaskPanel):
         return self.run()
 
     def _describe(self) -> str:
-        return f"Publishing {self.paths.value.strip() or '…'} to {self.destination.value.strip() or 'local'}…"
+        destination = self.destination.value.strip() or DEFAULT_DESTINATION
+        return f"Publishing {self.paths.value.strip() or '…'} to {destination}…"
 
     def backend_options(self, scheme: str) -> dict[str, str]:
         """The filled-in option fields that apply to this scheme's backend."""
-        values = {name: getattr(self, name).value.strip() for name in SCHEME_OPTIONS.get(scheme, ())}
+        values = {name: self.option_fields[name].value.strip() for name in scheme_options(scheme)}
         return {name: value for name, value in values.items() if value}
 
     def _task(self) -> PublishedResult:
@@ -309,11 +357,10 @@ class PublishPanel(_TaskPanel):
         paths = split_paths(self.paths.value)
         if not paths:
             raise SourceError("nothing to publish: type one or more paths, separated by commas")
-        destination = self.destination.value.strip() or "local"
+        destination = self.destination.value.strip() or DEFAULT_DESTINATION
         scheme = parse_destination(destination).scheme  # a bad destination stops here, unrecorded
         options = {**self.extra_options, **self.backend_options(scheme)}
-        if scheme == "s3":
-            options.update(self._typed_keys())
+        options.update(self._typed_keys(scheme))
         return api.publish(
             paths,
             destination,
@@ -323,19 +370,13 @@ class PublishPanel(_TaskPanel):
             **options,
         )
 
-    def _typed_keys(self) -> dict[str, str | None]:
-        """The password boxes as explicit options for this one S3 client (empty: the AWS chain).
+    def _typed_keys(self, scheme: str) -> dict[str, str | None]:
+        """The password boxes as explicit options for this one publish's client (empty:
+        the backend's own chain), as the destination's backend takes them.
 
-        They go to that client's boto3 session only, never to os.environ, and replace the
-        chain's keys for this publish, session token included (it belongs to other keys).
+        They go to that client only, never to os.environ, and are cleared afterwards.
         """
-        access_key, secret_key = self.access_key.value, self.secret_key.value
-        if not access_key and not secret_key:
-            return {}
-        if not (access_key and secret_key):
-            raise CredentialsError("give both the access key and the secret key, or neither")
-        keys = {"aws_access_key_id": access_key, "aws_secret_access_key": secret_key}
-        return {**keys, "aws_session_token": None}  # None: not even one from the panel's options
+        return backend_class(scheme).typed_credentials(self.access_key.value, self.secret_key.value)
 
     def _redact(self, message: str) -> str:
         """Belt and braces: a store's error text must never echo a typed secret."""
@@ -375,7 +416,7 @@ class FetchPanel(_TaskPanel):
     def __init__(self, ref: Any = "", *, dest: str = "", verify: bool = True) -> None:
         super().__init__("Fetch", "download")
         self.last_result: FetchResult | None = None
-        self.ref = _text("Reference", _ref_text(ref), "job ID, s3://…, ipfs://CID, https://…, local://…")
+        self.ref = _text("Reference", _ref_text(ref), f"job ID, {fetch_usage()}")
         self.dest = _text("Into", dest, "a folder (default: ./NAME in the working folder)")
         self.verify = w.Checkbox(value=verify, description="verify sha256 / CID")
         self.preview = self.output
@@ -524,7 +565,7 @@ class JobsBrowser(w.VBox):
     def copy_cid(self) -> str | None:
         """Put the selected job's CID in the CID box, ready to copy.
 
-        For an IPFS job that is the CID pinned on the node (``ipfs://CID``); for the
+        For a content-addressed store's job that is the CID its URI names (pinned); for the
         others, the folder's content CID.
         """
         row = self.selected
@@ -532,7 +573,7 @@ class JobsBrowser(w.VBox):
             self.status.value = _error_html("select a job first")
             return None
         uri = str(row.get("uri") or "")
-        cid = uri[len("ipfs://") :].rstrip("/") if uri.startswith("ipfs://") else row.get("root_cid")
+        cid = _uri_cid(uri) or row.get("root_cid")
         if not cid:
             self.status.value = _error_html(f"job {row['job_id']} has no CID (status {row['status']})")
             return None

@@ -29,7 +29,7 @@ def _old_record_failed(job_id: str, dest_text: str, name: str, reason: str) -> N
         execution_id=ids.new_execution_id(),
         node_id=ids.node_id(),
         name=name,
-        type=dest.scheme,
+        scheme=dest.scheme,
         destination=dest.text,
     )
     ledger.fail(job_id, reason)

@@ -3,7 +3,9 @@
 Modelled on fsspec's protocol registry: a scheme maps to a dotted class path, so
 ``import jupyter_publish`` never imports boto3 or httpx. Third-party packages add
 schemes with :func:`register_backend` or the ``jupyter_publish.backends`` entry point
-group.
+group. Each class declares what the rest of the package needs to know about its scheme
+(:class:`~jupyter_publish.backends.base.BackendBase`); the helpers below are how the
+publisher, the fetcher and the front doors ask, so none of them names a scheme.
 """
 
 from __future__ import annotations
@@ -11,8 +13,20 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..errors import DestinationError
-from .base import Backend, BatchBackend, ObjectBackend, RemoteObject, StoredObject, StoreOutcome, Upload
+from ..errors import DestinationError, RefError
+from .base import (
+    Backend,
+    BackendBase,
+    BackendOption,
+    BatchBackend,
+    Destination,
+    ObjectBackend,
+    PublishTarget,
+    RemoteObject,
+    StoredObject,
+    StoreOutcome,
+    Upload,
+)
 
 _REGISTRY: dict[str, str | type[Any]] = {
     "local": "jupyter_publish.backends.local.LocalBackend",
@@ -21,50 +35,160 @@ _REGISTRY: dict[str, str | type[Any]] = {
     "http": "jupyter_publish.backends.http.HttpBackend",
     "https": "jupyter_publish.backends.http.HttpBackend",
 }
+DEFAULT_DESTINATION = "local"
+"""Where a publish goes when no destination is given: the embedded store (no server,
+no credentials)."""
+_CLASSES: dict[str, type[BackendBase]] = {}
+"""Imported (and, for a class not deriving from BackendBase, completed) classes by scheme."""
 
 
 def register_backend(scheme: str, backend: str | type[Any], *, clobber: bool = False) -> None:
-    """Make ``scheme://`` references use ``backend`` (a class or its dotted path)."""
+    """Make ``scheme://`` references and destinations use ``backend`` (a class or its
+    dotted path). The class declares the rest (:class:`BackendBase`)."""
     if scheme in _REGISTRY and not clobber:
         raise ValueError(f"scheme {scheme!r} is already registered; pass clobber=True")
     _REGISTRY[scheme] = backend
+    _CLASSES.pop(scheme, None)
 
 
-def _entry_point_backend(scheme: str) -> str | None:
-    from importlib.metadata import entry_points
+def _completed(target: type[Any], scheme: str) -> type[BackendBase]:
+    """A class with every declaration: one that only speaks the per-object protocol
+    (fetch-only, as fsspec's smallest filesystems) gets :class:`BackendBase`'s defaults."""
+    if issubclass(target, BackendBase):
+        return target
+    namespace = {
+        "__module__": target.__module__,
+        "__doc__": target.__doc__,
+        "scheme": getattr(target, "scheme", scheme),
+    }
+    return type(target.__name__, (target, BackendBase), namespace)
 
-    for ep in entry_points(group="jupyter_publish.backends"):
-        if ep.name == scheme:
-            return ep.value.replace(":", ".")
-    return None
 
-
-def backend_class(scheme: str) -> type[Any]:
+def backend_class(scheme: str) -> type[BackendBase]:
     """The backend class for ``scheme``, importing it on first use."""
-    target = _REGISTRY.get(scheme) or _entry_point_backend(scheme)
+    scheme = scheme.lower()
+    found = _CLASSES.get(scheme)
+    if found is not None:
+        return found
+    target = _REGISTRY.get(scheme) or _installed_entry_points().get(scheme)
     if target is None:
         known = ", ".join(sorted(_REGISTRY))
         raise DestinationError(f"no backend for {scheme!r}: known schemes are {known}")
     if isinstance(target, str):
         module_name, _, class_name = target.rpartition(".")
         target = getattr(importlib.import_module(module_name), class_name)
-        _REGISTRY[scheme] = target
-    return target  # type: ignore[return-value]
+    _CLASSES[scheme] = _completed(target, scheme)
+    return _CLASSES[scheme]
 
 
 def known_schemes() -> list[str]:
-    return sorted(_REGISTRY)
+    """Every scheme registered or declared by an installed package's entry point."""
+    return sorted({*_REGISTRY, *_installed_entry_points()})
+
+
+def _installed_entry_points() -> dict[str, str]:
+    """Schemes that installed packages declare, once per process."""
+    global _INSTALLED
+    if _INSTALLED is None:
+        from importlib.metadata import entry_points
+
+        _INSTALLED = {
+            ep.name: ep.value.replace(":", ".") for ep in entry_points(group="jupyter_publish.backends")
+        }
+    return _INSTALLED
+
+
+_INSTALLED: dict[str, str] | None = None
+
+
+def registered_backends() -> list[type[BackendBase]]:
+    """Every registered backend class (entry points included), once each, in
+    registration order; imports them, for help texts, option tables and lookups by
+    result type. An installed plugin that fails to import is left out, with a warning."""
+    import warnings
+
+    found: dict[int, type[BackendBase]] = {}
+    for scheme in [*_REGISTRY, *(s for s in _installed_entry_points() if s not in _REGISTRY)]:
+        try:
+            cls = backend_class(scheme)
+        except (ImportError, AttributeError) as exc:
+            if scheme in _REGISTRY:
+                raise
+            warnings.warn(f"jupyter-publish: backend {scheme!r} did not load: {exc}", stacklevel=2)
+            continue
+        found.setdefault(id(cls), cls)
+    return list(found.values())
+
+
+def scheme_of(ref: str) -> str:
+    """The scheme of the backend that reads URI ``ref`` (``https://`` -> ``http``)."""
+    scheme, sep, _ = ref.partition("://")
+    if not sep or scheme.lower() not in known_schemes():
+        raise RefError(f"cannot fetch {ref!r}: use {fetch_usage()} or a job ID")
+    return backend_class(scheme).scheme
+
+
+def for_result_type(result_type: str) -> type[BackendBase] | None:
+    """The backend producing Bacalhau result ``Type`` ``result_type`` (or reading a spec
+    of that type, any spelling), if one is registered."""
+    wanted = result_type.replace("_", "").replace("-", "").lower()
+    for cls in registered_backends():
+        if result_type == cls.result_type or wanted in cls.spec_types:
+            return cls
+    return None
+
+
+def type_label(result_type: str) -> str:
+    """What cards call the store behind a result ``Type`` (``S3``, ``the local store``)."""
+    cls = for_result_type(result_type)
+    return cls.label if cls is not None else result_type
+
+
+def all_options(use: str) -> list[BackendOption]:
+    """Every backend's options for ``use`` (``"publish"``/``"fetch"``), once per name."""
+    seen: dict[str, BackendOption] = {}
+    for cls in registered_backends():
+        for option in cls.options:
+            if getattr(option, use):
+                seen.setdefault(option.name, option)
+    return list(seen.values())
+
+
+def _either(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def usage() -> str:
+    """Every destination form, for help texts and errors: ``local, s3://BUCKET/KEY…``."""
+    return _either([cls.example for cls in registered_backends()])
+
+
+def fetch_usage() -> str:
+    """Every reference form, for help texts and errors."""
+    return _either([cls.fetch_example for cls in registered_backends()])
 
 
 __all__ = [
+    "DEFAULT_DESTINATION",
     "Backend",
+    "BackendBase",
+    "BackendOption",
     "BatchBackend",
+    "Destination",
     "ObjectBackend",
+    "PublishTarget",
     "RemoteObject",
     "StoreOutcome",
     "StoredObject",
     "Upload",
+    "all_options",
     "backend_class",
+    "fetch_usage",
+    "for_result_type",
     "known_schemes",
     "register_backend",
+    "registered_backends",
+    "scheme_of",
+    "type_label",
+    "usage",
 ]

@@ -19,12 +19,16 @@ import os
 import re
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from jupyter_publish import redact
 from jupyter_publish.backends.base import (
+    BackendBase,
+    BackendOption,
+    Destination,
     ProgressCallback,
+    PublishTarget,
     RemoteObject,
     StoredObject,
     StoreOutcome,
@@ -47,6 +51,8 @@ from jupyter_publish.text import one_line
 
 if TYPE_CHECKING:
     import httpx
+
+    from jupyter_publish.results import PublishedResult
 
 MAX_REDIRECTS = 5
 HEADERS_ENV = "JUPYTER_PUBLISH_HTTP_HEADERS"
@@ -118,10 +124,108 @@ def _quote_name(name: str) -> str:
     return "/".join(quote(segment, safe="") for segment in name.split("/"))
 
 
-class HttpBackend:
+class HttpBackend(BackendBase):
     """Publish by HTTP upload; fetch back any http(s) URL."""
 
     scheme: ClassVar[str] = "http"
+    schemes: ClassVar[tuple[str, ...]] = ("http", "https")
+    result_type: ClassVar[str] = "urlDownload"
+    spec_types: ClassVar[tuple[str, ...]] = ("urldownload", "url")
+    label: ClassVar[str] = "HTTP"
+    example: ClassVar[str] = "http(s)://HOST/PATH/"
+    fetch_example: ClassVar[str] = "https://..."
+    start: ClassVar[str] = "https://"
+    options: ClassVar[tuple[BackendOption, ...]] = (
+        BackendOption(
+            "method",
+            "HTTP upload method: PUT (default) or POST (form upload).",
+            metavar="METHOD",
+            choices=METHODS,
+            fetch=False,
+        ),
+        BackendOption("headers", "Extra request headers (may carry tokens).", flag=False, secret=True),
+        BackendOption(
+            "auth",
+            "HTTP basic auth; write --auth {{var}} so the secret stays out of the notebook. Never echoed.",
+            metavar="USER:PASSWORD",
+            secret=True,
+        ),
+        BackendOption("timeout", "Seconds without progress that end an attempt.", flag=False),
+    )
+
+    # -- declarations --------------------------------------------------------------
+    @classmethod
+    def parse_destination(cls, text: str) -> Destination | None:
+        """``http(s)://HOST[:PORT]/PATH/``; credentials or tokens in it are refused (they
+        would be recorded), and a password in it is never echoed."""
+        import urllib.parse
+
+        if not text.lower().startswith(("http://", "https://")):
+            return None
+        shown = redact.scrub(text)  # a password in the URL (even a malformed one) is never echoed
+        try:
+            parsed = urllib.parse.urlsplit(text)
+            parsed.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise DestinationError(f"malformed URL {shown!r}: {redact.scrub(str(exc))}") from None
+        if not parsed.hostname:
+            raise DestinationError(f"no host in {shown!r}: write http(s)://HOST[:PORT]/PATH/")
+        if parsed.username or parsed.password:
+            raise DestinationError(
+                "credentials in the destination URL would be recorded in the ledger: "
+                "pass them with --auth or JUPYTER_PUBLISH_HTTP_AUTH instead"
+            )
+        if parsed.query or parsed.fragment:
+            raise DestinationError(
+                f"{parsed.scheme}://{parsed.netloc}{parsed.path} has a query string or fragment: "
+                "uploads append file names to the path, and a token there would be recorded; "
+                "pass tokens with JUPYTER_PUBLISH_HTTP_HEADERS or auth= instead"
+            )
+        return Destination(cls.scheme, text, url=text)
+
+    @classmethod
+    def from_destination(cls, dest: Destination, target: PublishTarget) -> tuple[HttpBackend, str]:
+        """A URL ending in a file name names the archive; otherwise it is a folder."""
+        url, archive_name = target.resolve(dest.url), target.archive_name
+        if not url.endswith("/"):
+            base, _, last = url.rpartition("/")
+            if target.archive and "." in last:
+                archive_name, url = last, base + "/"
+            else:
+                url += "/"
+        backend = cls(
+            url=url, max_concurrency=target.max_concurrency, expected_count=target.file_count, **dest.options
+        )
+        return backend, archive_name
+
+    @classmethod
+    def fetch_options(cls, result: PublishedResult) -> dict[str, Any]:
+        # Credentials go to the drop the user configured them for, not to whatever
+        # origin its server named as the download URL.
+        return {"url": result.destination if "://" in result.destination else ""}
+
+    @classmethod
+    def for_reading(
+        cls, ref: str, options: Mapping[str, Any], recorded_destination: Callable[[], str | None]
+    ) -> HttpBackend:
+        """A recorded download URL gets the credentials of the drop it was published to
+        (none if its server named another origin); any other URL those of its own origin."""
+        url = options.get("url")
+        if not {"url", "auth", "headers"} & set(options):
+            recorded = recorded_destination()
+            url = (
+                ref
+                if recorded is None
+                else (recorded if recorded.startswith(("http://", "https://")) else "")
+            )
+        taken = {k: v for k, v in options.items() if k in cls.option_names("fetch") and v is not None}
+        max_concurrency = options.get("max_concurrency", 10)
+        return cls(url=url or (ref if "://" in ref else ""), max_concurrency=max_concurrency, **taken)
+
+    @classmethod
+    def spec_uri(cls, fields: Mapping[str, str], options: dict[str, Any]) -> str | None:
+        return fields.get("url") or None
+
     ranged_reads: ClassVar[bool | None] = None
     """Only servers that say ``Accept-Ranges: bytes`` (a HEAD tells) are read in ranges."""
 
@@ -247,7 +351,7 @@ class HttpBackend:
         (each file's own URL is in the manifest; the job ID fetches them all)."""
         where = objects[0].location if len(objects) == 1 else self.url
         return StoreOutcome(
-            type="urlDownload",
+            type=self.result_type,
             params={"URL": where, "Method": self.method},
             uri=where,
             objects=list(objects),

@@ -11,14 +11,27 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import BackendError, OptionError, RefError, SourceError, TransientError
+from ..errors import BackendError, DestinationError, OptionError, RefError, SourceError, TransientError
 from ..retry import Replay, exactly, exhausted, retrying
-from ..sizes import CHUNK
-from .base import RemoteObject, StoredObject, StoreOutcome, Upload
-from .kubo import KuboClient, multiaddr_to_url, normalize_hash
+from .base import (
+    BackendBase,
+    BackendOption,
+    Destination,
+    PublishTarget,
+    RemoteObject,
+    StoredObject,
+    StoreOutcome,
+    Upload,
+)
+
+if TYPE_CHECKING:
+    from ..results import PublishedResult
+
+# The Kubo client (httpx) is imported when first used: the magics read this class's
+# declarations when the extension loads, which must stay light.
 
 SCHEME = "ipfs://"
 
@@ -29,6 +42,8 @@ def gateway_base(gateway: str | None = None) -> str | None:
     if not text:
         return None
     if text.startswith("/"):  # a multiaddr, as in Kubo's Addresses.Gateway
+        from .kubo import multiaddr_to_url
+
         try:
             return multiaddr_to_url(text)
         except ValueError:
@@ -43,6 +58,7 @@ def gateway_base(gateway: str | None = None) -> str | None:
 def split_ref(ref: str) -> tuple[str, str]:
     """``ipfs://CID/a/b`` (or ``/ipfs/CID/a/b``, ``CID/a/b``) -> (normalised CID, ``a/b``)."""
     from ..cid import parse_cid
+    from .kubo import normalize_hash
 
     text = ref.strip()
     for prefix in (SCHEME, "/ipfs/"):
@@ -60,13 +76,88 @@ def split_ref(ref: str) -> tuple[str, str]:
 def _sent(upload: Upload, replay: Replay) -> Generator[bytes, None, None]:
     """The upload's bytes, opened only when its part is sent; a file that changed size
     fails in one line before the part is complete (the daemon then adds nothing)."""
+    from .kubo import CHUNK
+
     return exactly(replay.chunks(CHUNK), upload.size, upload.name)
 
 
-class IpfsBackend:
+class IpfsBackend(BackendBase):
     """Adds results to an IPFS node (pinned by default) and reads them back by CID."""
 
     scheme: ClassVar[str] = "ipfs"
+    label: ClassVar[str] = "IPFS"
+    example: ClassVar[str] = "ipfs://"
+    fetch_example: ClassVar[str] = "ipfs://CID[/path]"
+    content_addressed: ClassVar[bool] = True
+    options: ClassVar[tuple[BackendOption, ...]] = (
+        BackendOption(
+            "api",
+            "Kubo-compatible RPC API (default: IPFS_API, ~/.ipfs/api).",
+            metavar="URL",
+            setting="IPFS (Kubo RPC) API URL for ipfs:// destinations.",
+            field="IPFS API",
+            placeholder="http://127.0.0.1:5001 (IPFS_API)",
+        ),
+        BackendOption(
+            "gateway",
+            "IPFS gateway for links and reads (default: IPFS_GATEWAY).",
+            metavar="URL",
+            setting="IPFS gateway URL for ipfs:// links and reads.",
+            field="IPFS gateway",
+            placeholder="https://ipfs.io (IPFS_GATEWAY)",
+        ),
+        BackendOption("timeout", "Seconds without progress that end a request.", flag=False),
+    )
+
+    # -- declarations --------------------------------------------------------------------
+    @classmethod
+    def parse_destination(cls, text: str) -> Destination | None:
+        """``ipfs://`` only: content IDs are computed from the bytes, never chosen."""
+        lowered = text.lower()
+        if lowered in {"ipfs", "ipfs:", "ipfs://"}:
+            return Destination(cls.scheme, "ipfs://")
+        if lowered.startswith("ipfs://"):
+            raise DestinationError(
+                f"cannot publish to {text!r}: IPFS content IDs are computed, not chosen; use ipfs://"
+            )
+        return None
+
+    @classmethod
+    def from_destination(cls, dest: Destination, target: PublishTarget) -> tuple[IpfsBackend, str]:
+        empty_dirs = () if target.archive else target.dirs
+        backend = cls(cid_version=target.cid_version, pin=target.pin, empty_dirs=empty_dirs, **dest.options)
+        return backend, target.archive_name
+
+    @classmethod
+    def check_outcome(cls, outcome: StoreOutcome, sent_root: Callable[[], str]) -> None:
+        """The daemon's root CID must be the one the core computed from the same bytes."""
+        from ..cid import same_content_cid
+        from ..errors import IntegrityError
+
+        remote = outcome.params.get("CID")
+        if remote and not same_content_cid(remote, expected := sent_root()):
+            raise IntegrityError("IPFS root CID of the published folder", expected, remote)
+
+    @classmethod
+    def fetch_options(cls, result: PublishedResult) -> dict[str, Any]:
+        return {"api": result.params["API"]} if result.params.get("API") else {}  # the node it went to
+
+    @classmethod
+    def for_reading(
+        cls, ref: str, options: Mapping[str, Any], recorded_destination: Callable[[], str | None]
+    ) -> IpfsBackend:
+        taken = {k: v for k, v in options.items() if k in cls.option_names("fetch") and v is not None}
+        return cls(**taken)
+
+    @classmethod
+    def spec_uri(cls, fields: Mapping[str, str], options: dict[str, Any]) -> str | None:
+        return f"{SCHEME}{fields['cid']}" if fields.get("cid") else None
+
+    @classmethod
+    def uri_cid(cls, uri: str) -> str | None:
+        """The CID pinned on the node: ``ipfs://CID`` names it."""
+        return uri[len(SCHEME) :].rstrip("/") or None if uri.startswith(SCHEME) else None
+
     ranged_reads: ClassVar[bool] = False  # cat is read in windows already
 
     def __init__(
@@ -87,6 +178,8 @@ class IpfsBackend:
         self.cid_version = int(cid_version)
         self.pin = bool(pin)
         self.gateway = gateway_base(gateway)
+        from .kubo import KuboClient
+
         self.client = KuboClient(api, timeout=timeout)
         self.timeout = timeout
         # Fetching through a gateway was asked for: an explicit gateway and no API.
@@ -147,7 +240,7 @@ class IpfsBackend:
                 StoredObject(upload.name, location, self.gateway_url(root, upload.name), {"CID": cid})
             )
         return StoreOutcome(
-            type="ipfs",
+            type=self.result_type,
             params={"CID": root, "Pinned": self.pin, **self._api_param()},
             uri=f"{SCHEME}{root}",
             objects=objects,

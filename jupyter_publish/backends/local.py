@@ -17,7 +17,7 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +27,7 @@ from ..errors import BackendError, DestinationError, NotFoundError, RefError
 from ..hashing import SHA256_HEX
 from ..retry import exactly
 from ..sizes import CHUNK
-from .base import RemoteObject, StoredObject, StoreOutcome, Upload
+from .base import BackendBase, Destination, PublishTarget, RemoteObject, StoredObject, StoreOutcome, Upload
 
 _UNKNOWN = object()
 
@@ -42,10 +42,16 @@ def store_root() -> Path:
     return config.home() / "store"
 
 
-class LocalBackend:
+class LocalBackend(BackendBase):
     """Stores uploads in the content-addressed store under the jupyter-publish home."""
 
     scheme: ClassVar[str] = "local"
+    label: ClassVar[str] = "the local store"
+    example: ClassVar[str] = "local"
+    fetch_example: ClassVar[str] = "local://JOB_ID[/path]"
+    start: ClassVar[str] = "local"
+    spec_types: ClassVar[tuple[str, ...]] = ("local", "localdirectory")
+    resumable: ClassVar[bool] = True
     ranged_reads: ClassVar[bool] = False  # a local disk gains nothing from parallel reads
     max_concurrency_hint: ClassVar[int] = 1
     """Copies into the store run one at a time: measured on 20,000 files of 2 KiB, threads
@@ -65,6 +71,22 @@ class LocalBackend:
         self._names = itertools.count()
         self._fanout: set[str] = set()
         """Blob folders (``ab/``) known to exist: one mkdir each per instance, not per file."""
+
+    # -- declarations --------------------------------------------------------------
+    @classmethod
+    def parse_destination(cls, text: str) -> Destination | None:
+        """``local`` (also ``local:`` and ``local://``): the job ID is the place."""
+        return Destination(cls.scheme, "local") if text.lower() in {"local", "local:", "local://"} else None
+
+    @classmethod
+    def from_destination(cls, dest: Destination, target: PublishTarget) -> tuple[LocalBackend, str]:
+        return cls(prefix=target.job_id), target.archive_name
+
+    @classmethod
+    def spec_uri(cls, fields: Mapping[str, str], options: dict[str, Any]) -> str | None:
+        if fields.get("url"):
+            return fields["url"]  # a local publisher's result is served over HTTP
+        return f"local://{fields['jobid']}/" if fields.get("jobid") else None
 
     # -- publish -------------------------------------------------------------------
     def put(self, upload: Upload, progress: Callable[[int], None] | None = None) -> StoredObject:

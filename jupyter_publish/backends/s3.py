@@ -21,17 +21,19 @@ import io
 import itertools
 import json
 import os
+import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import (
     BackendError,
     CidError,
     CredentialsError,
+    DestinationError,
     NotFoundError,
     OptionError,
     PublishError,
@@ -43,7 +45,19 @@ from ..errors import (
 from ..hashing import SHA256_HEX
 from ..retry import exhausted, retrying, stalled
 from ..sizes import MiB, human_size
-from .base import RemoteObject, StoredObject, StoreOutcome, Upload
+from .base import (
+    BackendBase,
+    BackendOption,
+    Destination,
+    PublishTarget,
+    RemoteObject,
+    StoredObject,
+    StoreOutcome,
+    Upload,
+)
+
+if TYPE_CHECKING:
+    from ..results import PublishedResult
 
 PART_SIZE = 8 * MiB
 """Multipart part and ranged-GET size, as AWS's performance guidelines suggest (8-16 MB)."""
@@ -56,6 +70,9 @@ more connections run (a link caps each one) for the same memory."""
 STREAM_PARTS = 8
 """Parts of a stream (an archive being made) in flight: 8 x 5 MiB held at most."""
 MANIFEST_NAME = ".jupyter-publish.json"
+KEY_OPTIONS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+"""Explicit keys: handed to that one boto3 session, never recorded."""
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
 """Written last in a plain (non-archive) publish: the file list with sha256s, and the
 marker that the upload completed."""
 _CREDENTIAL_CODES = {
@@ -99,10 +116,52 @@ def _register_secrets(keys: dict[str, str | None]) -> None:
     redact.register(keys["aws_access_key_id"], identifier=True)
 
 
-class S3Backend:
+class S3Backend(BackendBase):
     """Publish to ``s3://bucket/key`` and read back objects, prefixes and globs."""
 
     scheme: ClassVar[str] = "s3"
+    label: ClassVar[str] = "S3"
+    example: ClassVar[str] = "s3://BUCKET/KEY"
+    fetch_example: ClassVar[str] = "s3://BUCKET/KEY (or a prefix*)"
+    resumable: ClassVar[bool] = True
+    spec_checksum: ClassVar[bool] = True
+    credentials: ClassVar[str | None] = "S3 credentials"
+    options: ClassVar[tuple[BackendOption, ...]] = (
+        BackendOption(
+            "endpoint",
+            "S3 endpoint URL (MinIO, SeaweedFS, Ceph...).",
+            metavar="URL",
+            setting="S3 endpoint URL for s3:// destinations.",
+            field="S3 endpoint",
+            placeholder="https://… (AWS_ENDPOINT_URL_S3)",
+        ),
+        BackendOption(
+            "region",
+            "S3 region.",
+            setting="S3 region for s3:// destinations.",
+            field="S3 region",
+            placeholder="us-east-1",
+        ),
+        BackendOption(
+            "profile",
+            "AWS profile for the credentials.",
+            setting="AWS profile for s3:// destinations.",
+            field="AWS profile",
+            placeholder="a profile in ~/.aws/config",
+        ),
+        BackendOption(
+            "presign",
+            "S3: add a presigned download link valid 90s, 15m, 1h, 7d.",
+            metavar="DURATION",
+            fetch=False,
+            field="Presigned link",
+            placeholder="lifetime, e.g. 1h or 7d",
+        ),
+        *(
+            BackendOption(key, "An explicit AWS key (never recorded).", flag=False, secret=True)
+            for key in KEY_OPTIONS
+        ),
+    )
     sidecar_manifest: ClassVar[bool] = True
     parallel_above: ClassVar[int] = PART_SIZE
     """Larger objects go multipart, parts in parallel: the core puts them one at a time."""
@@ -151,6 +210,53 @@ class S3Backend:
         """A :class:`~jupyter_publish.journal.MultipartJournal` the publisher sets: open
         multipart uploads are recorded before their parts go, so a killed job's can be
         aborted or continued later (``resume``)."""
+
+    # -- declarations --------------------------------------------------------------
+    @classmethod
+    def parse_destination(cls, text: str) -> Destination | None:
+        if not text.lower().startswith("s3://"):
+            return None
+        bucket, _, key = text[5:].partition("/")
+        if not bucket:
+            raise DestinationError(f"no bucket in {text!r}: write s3://BUCKET/KEY")
+        if "{" in bucket or not _BUCKET_RE.match(bucket):
+            raise DestinationError(
+                f"invalid bucket name {bucket!r} in {text!r}: use 3-63 lowercase letters, digits, '.', '-'"
+            )
+        return Destination(cls.scheme, text, bucket=bucket, key=key)
+
+    @classmethod
+    def from_destination(cls, dest: Destination, target: PublishTarget) -> tuple[S3Backend, str]:
+        key = target.object_key(target.resolve(dest.key))
+        name = key.rsplit("/", 1)[-1] if target.archive else target.archive_name
+        backend = cls(bucket=dest.bucket, key=key, max_concurrency=target.max_concurrency, **dest.options)
+        return backend, name
+
+    @classmethod
+    def fetch_options(cls, result: PublishedResult) -> dict[str, Any]:
+        recorded = {"endpoint": result.params.get("Endpoint"), "region": result.params.get("Region")}
+        return {name: value for name, value in recorded.items() if value}
+
+    @classmethod
+    def spec_uri(cls, fields: Mapping[str, str], options: dict[str, Any]) -> str | None:
+        if not fields.get("bucket"):
+            return None
+        for name in ("endpoint", "region"):
+            if fields.get(name):
+                options.setdefault(name, fields[name])
+        uri = f"s3://{fields['bucket']}/{fields.get('key', '')}"
+        version = fields.get("versionid")
+        return f"{uri}?versionId={version}" if version and version != "null" else uri
+
+    @classmethod
+    def typed_credentials(cls, key_id: str, secret: str) -> dict[str, str | None]:
+        """Both keys replace the chain's for this one client, session token included (it
+        belongs to other keys); neither: the AWS chain."""
+        if not key_id and not secret:
+            return {}
+        if not (key_id and secret):
+            raise CredentialsError("give both the access key and the secret key, or neither")
+        return {"aws_access_key_id": key_id, "aws_secret_access_key": secret, "aws_session_token": None}
 
     # -- client --------------------------------------------------------------------
     @property
@@ -442,7 +548,11 @@ class S3Backend:
                     params[field] = objects[0].extra[field]
         url = objects[0].url if single else None
         return StoreOutcome(
-            type="s3", params=params, uri=f"s3://{self.bucket}/{key}", objects=list(objects), url=url
+            type=self.result_type,
+            params=params,
+            uri=f"s3://{self.bucket}/{key}",
+            objects=list(objects),
+            url=url,
         )
 
     def object_key(self, name: str) -> str:
