@@ -185,6 +185,24 @@ def test_threshold_counts_bytes_not_characters(tmp_path: Path, delta: int, monke
     assert cid_of(folder) == kubo_022
 
 
+def test_a_name_that_is_not_utf8_is_refused_before_any_upload(tmp_path: Path) -> None:
+    """``cid_of`` keeps such a name (as Kubo); a publish used to upload everything and then
+    crash writing the ledger (``UnicodeEncodeError``), the job left unrecorded."""
+    folder = _tree(tmp_path / "t", "names")
+    with pytest.raises(jp.PublishError) as err:
+        jp.publish(folder, archive=False, quiet=True)
+    assert "not valid UTF-8" in assert_one_line(str(err.value))
+    assert Ledger().jobs() == [] or [j["status"] for j in Ledger().jobs()] == ["failed"]
+    assert not any((Path(os.environ["JUPYTER_PUBLISH_HOME"]) / "store").rglob("*caf*"))  # nothing sent
+    result = jp.publish(folder, archive=False, quiet=True, skip_unreadable=True)
+    assert len(result.skipped) == 3 and len([f for f in result.files if f.kind == "file"]) == len(NAMES) - 3
+    assert Ledger().result(result.job_id).skipped == result.skipped
+    one = os.fsdecode(os.path.join(os.fsencode(folder), b"\x80"))
+    with pytest.raises(jp.PublishError) as err:
+        jp.publish(one, quiet=True)
+    assert "not valid UTF-8" in assert_one_line(str(err.value))
+
+
 # -- recorded params read as data ----------------------------------------------------------
 def _published_with(tmp_path: Path, cid_params: object) -> tuple[PublishedResult, Path]:
     src = tmp_path / "src"
