@@ -16,6 +16,11 @@ Broke and fixed here:
   our CAR was already sent; a file missing from it was noticed only after ``dag/import``.
 * A Bacalhau S3 spec with a ``ChecksumSHA256`` whose Key names several objects (a prefix,
   a glob) fetched them all with the checksum silently unchecked.
+* A folder holding a name that is not valid UTF-8 (``cid_of`` keeps it, as Kubo) was
+  uploaded whole, then the publish crashed writing the ledger (``UnicodeEncodeError``).
+* Two names with equal murmur3 hashes (easy to make: each round is invertible in its
+  block) in a folder big enough to shard: a bare ``ValueError`` traceback from ``cid_of``
+  and the CLI, and a publish that uploaded everything before failing to build the tree.
 
 Held (kept as guards): names that sort differently as bytes and as text, names that are
 not UTF-8, control characters and newlines, 4095-byte and non-UTF-8 symlink targets, a
@@ -201,6 +206,51 @@ def test_a_name_that_is_not_utf8_is_refused_before_any_upload(tmp_path: Path) ->
     with pytest.raises(jp.PublishError) as err:
         jp.publish(one, quiet=True)
     assert "not valid UTF-8" in assert_one_line(str(err.value))
+
+
+# Two 32-byte ASCII names with equal murmur3-x64-128 (both halves): the second block of
+# each is solved from the state after the first (each round is invertible in its block).
+TWINS = [
+    bytes.fromhex("636f6c6c6973696f6e2d6e616d652d41636f6c6c6973696f6e2d6e616d652d42"),
+    bytes.fromhex("636f6c6c6973696f6e2d3136363430311767645f554d26316b4d7f027f320d4d"),
+]
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> Path:
+    """A folder past the sharding threshold holding both twins (Kubo's add fails on it)."""
+    folder = tmp_path / "twins"
+    folder.mkdir()
+    for i in range(2000):
+        (folder / f"{i:0100d}").write_bytes(b"x")
+    for name in TWINS:
+        _write(os.path.join(os.fsencode(folder), name), b"c")
+    return folder
+
+
+def test_the_twins_really_collide() -> None:
+    assert len({hamt.murmur3_x64_128(name) for name in TWINS}) == 1
+    assert all(name.decode("ascii") and b"/" not in name and b"\0" not in name for name in TWINS)
+
+
+def test_a_full_hash_collision_is_one_line_everywhere(twins: Path, capsys) -> None:
+    from jupyter_publish.cli import main
+
+    with pytest.raises(jp.PublishError) as err:  # was a bare ValueError: a traceback at the CLI
+        cid_of(twins)
+    assert isinstance(err.value, ValueError)
+    assert "rename one" in assert_one_line(str(err.value))
+    assert main(["cid", str(twins)]) == 1
+    assert "murmur3" in assert_one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_a_full_hash_collision_fails_before_any_upload(twins: Path, archive: bool) -> None:
+    """It used to upload all 2002 files (or the archive), then fail building the tree."""
+    with pytest.raises(jp.PublishError) as err:
+        jp.publish(twins, archive=archive, quiet=True)
+    assert "murmur3" in assert_one_line(str(err.value))
+    assert not [p for p in (Path(os.environ["JUPYTER_PUBLISH_HOME"]) / "store").rglob("*") if p.is_file()]
 
 
 # -- recorded params read as data ----------------------------------------------------------
