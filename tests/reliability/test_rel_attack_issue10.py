@@ -18,6 +18,7 @@ Broke and fixed here:
   a glob) fetched them all with the checksum silently unchecked.
 * A folder holding a name that is not valid UTF-8 (``cid_of`` keeps it, as Kubo) was
   uploaded whole, then the publish crashed writing the ledger (``UnicodeEncodeError``).
+* ``decode_car`` returned a truncated last block as if whole and never checked a hash.
 * Two names with equal murmur3 hashes (easy to make: each round is invertible in its
   block) in a folder big enough to shard: a bare ``ValueError`` traceback from ``cid_of``
   and the CLI, and a publish that uploaded everything before failing to build the tree.
@@ -317,6 +318,20 @@ def test_cid_of_refuses_params_that_mean_nothing(tmp_path: Path) -> None:
     numpy = pytest.importorskip("numpy")
     assert cid_of(tmp_path, hidden=numpy.bool_(False)) == cid_of(tmp_path, hidden=False)
     assert cid_of(tmp_path, hidden=False) != cid_of(tmp_path)
+
+
+# -- the CAR reader -------------------------------------------------------------------------
+def test_the_car_reader_refuses_a_truncated_or_forged_car() -> None:
+    """It returned a truncated last block as if whole, and never checked a block's hash."""
+    from jupyter_publish.car import decode_car, encode_car
+    from jupyter_publish.cid import _cid_raw
+
+    empty = _cid_raw("QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH")  # an empty file's block
+    car = b"".join(encode_car([empty], [(empty, b"\x0a\x04\x08\x02\x18\x00")]))
+    assert decode_car(car)[1] == [(empty, b"\x0a\x04\x08\x02\x18\x00")]
+    for bad in (car[:-3], car[:5], b"", b"\xff" * 10, car[:-1] + b"\x01"):
+        with pytest.raises(ValueError):
+            decode_car(bad)
 
 
 # -- a hostile IPFS daemon -----------------------------------------------------------------
