@@ -31,8 +31,9 @@ murmur3 hashes share 4.5 bytes) and at the threshold ±1 byte with multi-byte na
 and the npm ``ipfs-unixfs-importer`` (CIDv1), run once offline on the trees made below.
 
 Still broken, in ``bacalhau.py`` (another helper's file; strict xfail until fixed):
-``cids_in_text`` decodes every CID-looking token with ``multiformats.CID.decode`` (~1-4 ms
-each, no cache), so a pasted log of 20,000 lines naming CIDs takes a minute or more.
+``cids_in_text`` decodes every CID-looking token with ``multiformats.CID.decode`` (~0.3 ms
+for a repeated token, ~0.6 ms for a new one unloaded, 2-4 ms on a busy machine), so a pasted
+log of 100,000 lines naming CIDs takes a minute or more.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from hostile import assert_one_line
 import jupyter_publish as jp
 from jupyter_publish import hamt
 from jupyter_publish.bacalhau import BacalhauDocumentError
-from jupyter_publish.cid import _cid_str, cid_of, file_node
+from jupyter_publish.cid import cid_of, file_node
 from jupyter_publish.errors import BackendError, NotFoundError
 from jupyter_publish.ledger import Ledger
 from jupyter_publish.results import PublishedResult
@@ -528,19 +529,29 @@ def test_a_version_that_does_not_exist_is_one_line(s3_env, s3_versioned_bucket, 
 
 
 # -- bacalhau.py (not fixed here: another helper is editing it) ----------------------------
+LONG_LOG = """
+import hashlib
+from jupyter_publish.bacalhau import cids_in_text
+from jupyter_publish.cid import _cid_str
+n = 100_000
+cids = [_cid_str(b"\\x12\\x20" + hashlib.sha256(b"%d" % i).digest()) for i in range(n)]
+frame = cids_in_text("\\n".join(f"{cid} out/{i}.txt" for i, cid in enumerate(cids)))  # 5.6 MB
+assert len(set(frame["cid"])) == n
+"""
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="bacalhau._decode_cid decodes every token with multiformats (~1-4 ms each, no cache)",
+    reason="bacalhau._decode_cid decodes every token with multiformats (~0.3-4 ms each)",
 )
-@pytest.mark.parametrize("distinct", [False, True], ids=["same-cid", "distinct-cids"])
-def test_cids_in_text_of_a_long_log_is_quick(distinct: bool) -> None:
-    from jupyter_publish.bacalhau import cids_in_text
+def test_cids_in_text_of_a_long_log_is_quick() -> None:
+    """100,000 log lines naming distinct CIDs: ~5 s at 50 µs a line; at the ~600 µs a line
+    measured unloaded, a minute. Run apart, so the slow case stops at the limit."""
+    import subprocess
+    import sys
 
-    cids_in_text("warm up the lazy imports")
-    n = 20_000
-    cids = [_cid_str(b"\x12\x20" + hashlib.sha256(b"%d" % (i if distinct else 0)).digest()) for i in range(n)]
-    text = "\n".join(f"{cid} out/{i}.txt" for i, cid in enumerate(cids))  # 1.1 MB
-    started = time.monotonic()
-    frame = cids_in_text(text)
-    assert len(set(frame["cid"])) == (n if distinct else 1)
-    assert time.monotonic() - started < 10
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    try:
+        subprocess.run([sys.executable, "-c", LONG_LOG], env=env, check=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("cids_in_text took over 30 s for 100,000 lines")
