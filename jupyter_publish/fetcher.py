@@ -200,7 +200,17 @@ def _plan_spec(spec: dict[str, Any], ledger: Ledger, options: dict[str, Any]) ->
         raise RefError(f"cannot fetch a published result of type {kind!r} with params {sorted(fields)}")
     expected = _spec_sha256(fields) if cls is not None and cls.spec_checksum else None
     plan = _plan_uri(uri, ledger, options)
-    if expected and len(plan.items) == 1:
+    if expected and len(plan.items) != 1:
+        # A Key that is a prefix or has glob characters: the checksum is of no one of them,
+        # and a recorded checksum is never quietly left unchecked.
+        plan.backend.close()
+        from .bacalhau import BacalhauDocumentError
+
+        raise BacalhauDocumentError(
+            f"the published result's ChecksumSHA256 is of one object, but {uri} names "
+            f"{len(plan.items)}; give the one object's Key, or drop the checksum to fetch them all unchecked"
+        )
+    if expected:
         item = plan.items[0]
         if item.sha256 and item.sha256 != expected:
             plan.backend.close()

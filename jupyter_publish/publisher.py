@@ -139,6 +139,7 @@ def _execute(
                 follow_symlinks=s.get("follow_symlinks", False),
                 hidden=s.get("hidden", True),
             )
+            _check_shards(bundle, s["cid_version"])
             sources = spec.get("sources")
             if "sources" not in spec:
                 sources = journal.fingerprint(bundle)
@@ -657,6 +658,26 @@ def _tree(
     files: dict[str, DagNode | None] = {name: DagNode(d.cid, d.tsize, d.size) for name, d in digests.items()}
     files.update({d: None for d in dirs})
     return tree_node(files, cid_version)
+
+
+def _check_shards(bundle: Bundle, cid_version: int) -> None:
+    """Fail before any upload if the folder's CID cannot exist (a HAMT hash collision).
+
+    Sharding and shard layout depend only on names and CID lengths (fixed per version),
+    so the tree of any same-version placeholder CIDs decides exactly as the real one will.
+    """
+    if not bundle.files and not bundle.dirs:
+        return
+    placeholder = DagNode(_PLACEHOLDER[cid_version], 0, 0)
+    files: dict[str, DagNode | None] = {f.name: placeholder for f in bundle.files}
+    files.update(dict.fromkeys(bundle.dirs))
+    tree_node(files, cid_version)
+
+
+_PLACEHOLDER = {
+    0: "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH",  # an empty file's CIDv0
+    1: "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",  # the empty raw block
+}
 
 
 def _result(

@@ -227,14 +227,13 @@ class IpfsBackend(BackendBase):
         root = cids.get("")
         if root is None:
             raise BackendError(f"the IPFS daemon at {self.client.api_url} reported no root CID")
+        # Checked before anything is built over them or sent back (dag/import).
+        for name in [upload.name for upload in uploads] + [""]:
+            self._check_reported(name, cids.get(name))
         root = self._our_root(root, added, uploads)
         objects = []
         for upload in uploads:
-            cid = cids.get(upload.name)
-            if cid is None:
-                raise BackendError(
-                    f"the IPFS daemon at {self.client.api_url} did not report a CID for {upload.name!r}"
-                )
+            cid = cids[upload.name]
             location = f"{SCHEME}{root}/{upload.name}"
             objects.append(
                 StoredObject(upload.name, location, self.gateway_url(root, upload.name), {"CID": cid})
@@ -246,6 +245,21 @@ class IpfsBackend(BackendBase):
             objects=objects,
             url=self.gateway_url(root),
         )
+
+    def _check_reported(self, name: str, cid: Any) -> None:
+        """Each file the daemon added must come back with a CID (and only a CID)."""
+        from ..cid import parse_cid
+
+        what = repr(name) if name else "the folder"
+        if cid is None:
+            raise BackendError(f"the IPFS daemon at {self.client.api_url} did not report a CID for {what}")
+        try:
+            parse_cid(cid)
+        except DestinationError:
+            shown = repr(cid) if len(str(cid)) <= 80 else repr(str(cid)[:80] + "…")
+            raise BackendError(
+                f"the IPFS daemon at {self.client.api_url} reported {shown} for {what}, which is not a CID"
+            ) from None
 
     def _our_root(self, root: str, added: list[dict[str, Any]], uploads: Sequence[Upload]) -> str:
         """The folder's root as ``cid_of`` builds it, over the file CIDs the daemon reported.
