@@ -219,7 +219,8 @@ def resume_job(
     job_id = row["job_id"]
     _check_resumable(row)
     spec = json.loads(row["spec_json"])
-    dest = parse_destination(spec["to"]).with_options(**spec["options"], **backend_opts)
+    # Options given again (the endpoint the job was published with) replace the recorded ones.
+    dest = parse_destination(spec["to"]).with_options(**{**spec["options"], **backend_opts})
     check_options(dest)
     walk = spec["settings"]
     bundle = collect(
