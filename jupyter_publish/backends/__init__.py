@@ -11,7 +11,7 @@ publisher, the fetcher and the front doors ask, so none of them names a scheme.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import cast
 
 from ..errors import DestinationError, RefError
 from .base import (
@@ -20,6 +20,7 @@ from .base import (
     BackendOption,
     BatchBackend,
     Destination,
+    ManifestSidecar,
     ObjectBackend,
     PublishTarget,
     RemoteObject,
@@ -28,7 +29,7 @@ from .base import (
     Upload,
 )
 
-_REGISTRY: dict[str, str | type[Any]] = {
+_REGISTRY: dict[str, str | type[object]] = {
     "local": "jupyter_publish.backends.local.LocalBackend",
     "s3": "jupyter_publish.backends.s3.S3Backend",
     "ipfs": "jupyter_publish.backends.ipfs.IpfsBackend",
@@ -42,7 +43,7 @@ _CLASSES: dict[str, type[BackendBase]] = {}
 """Imported (and, for a class not deriving from BackendBase, completed) classes by scheme."""
 
 
-def register_backend(scheme: str, backend: str | type[Any], *, clobber: bool = False) -> None:
+def register_backend(scheme: str, backend: str | type[object], *, clobber: bool = False) -> None:
     """Make ``scheme://`` references and destinations use ``backend`` (a class or its
     dotted path). The class declares the rest (:class:`BackendBase`)."""
     if scheme in _REGISTRY and not clobber:
@@ -51,7 +52,7 @@ def register_backend(scheme: str, backend: str | type[Any], *, clobber: bool = F
     _CLASSES.pop(scheme, None)
 
 
-def _completed(target: type[Any], scheme: str) -> type[BackendBase]:
+def _completed(target: type[object], scheme: str) -> type[BackendBase]:
     """A class with every declaration: one that only speaks the per-object protocol
     (fetch-only, as fsspec's smallest filesystems) gets :class:`BackendBase`'s defaults."""
     if issubclass(target, BackendBase):
@@ -61,7 +62,8 @@ def _completed(target: type[Any], scheme: str) -> type[BackendBase]:
         "__doc__": target.__doc__,
         "scheme": getattr(target, "scheme", scheme),
     }
-    return type(target.__name__, (target, BackendBase), namespace)
+    # A class made at run time from both: mypy cannot see its bases.
+    return cast("type[BackendBase]", type(target.__name__, (target, BackendBase), namespace))
 
 
 def backend_class(scheme: str) -> type[BackendBase]:
@@ -175,6 +177,7 @@ __all__ = [
     "BackendOption",
     "BatchBackend",
     "Destination",
+    "ManifestSidecar",
     "ObjectBackend",
     "PublishTarget",
     "RemoteObject",

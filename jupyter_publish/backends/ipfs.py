@@ -9,6 +9,7 @@ result has one root CID (the folder) and every file keeps its relative path unde
 
 from __future__ import annotations
 
+import builtins
 import os
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -76,7 +77,7 @@ def split_ref(ref: str) -> tuple[str, str]:
 def _sent(upload: Upload, replay: Replay) -> Generator[bytes, None, None]:
     """The upload's bytes, opened only when its part is sent; a file that changed size
     fails in one line before the part is complete (the daemon then adds nothing)."""
-    from .kubo import CHUNK
+    from ..sizes import CHUNK
 
     return exactly(replay.chunks(CHUNK), upload.size, upload.name)
 
@@ -318,7 +319,7 @@ class IpfsBackend(BackendBase):
             return [RemoteObject(name, f"{SCHEME}{target}", size=stat.get("Size"), cid=stat["Hash"])]
         return self._walk(target)
 
-    def _walk(self, target: str) -> list[RemoteObject]:
+    def _walk(self, target: str) -> builtins.list[RemoteObject]:  # `list` is the method above
         found: list[RemoteObject] = []
         pending = [""]
         while pending:

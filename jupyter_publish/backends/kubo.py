@@ -277,11 +277,11 @@ class KuboClient:
         )
 
     # -- plumbing --------------------------------------------------------------------------
-    def _query(self, params: Iterable[tuple[str, Any]], rpc_timeout: bool) -> list[tuple[str, str]]:
+    def _query(self, params: Iterable[tuple[str, Any]], rpc_timeout: bool) -> tuple[tuple[str, str], ...]:
         query = [(k, ("true" if v else "false") if isinstance(v, bool) else str(v)) for k, v in params]
         if rpc_timeout:
             query.append(("timeout", f"{max(1, round(self.timeout * 1000))}ms"))
-        return query
+        return tuple(query)  # what httpx takes as repeated parameters, typed (a list is invariant)
 
     def _call(
         self,
@@ -390,10 +390,12 @@ class KuboClient:
 
     # -- commands ---------------------------------------------------------------------------
     def version(self) -> dict[str, Any]:
-        return self._call("version").json()
+        reply: dict[str, Any] = self._call("version").json()
+        return reply
 
     def id(self) -> dict[str, Any]:
-        return self._call("id").json()
+        reply: dict[str, Any] = self._call("id").json()
+        return reply
 
     def add(
         self,
@@ -517,7 +519,7 @@ class KuboClient:
         """The entries of one directory: ``{"Name", "Hash", "Size", "Type": file|dir|…}``."""
         path = ipfs_path(cid_path)
         response = self._call("ls", [("arg", path), ("resolve-type", True), ("size", True)], what=cid_path)
-        links = []
+        links: list[dict[str, Any]] = []
         for reply in _json_lines(response.text):
             for obj in reply.get("Objects") or []:
                 links.extend(obj.get("Links") or [])
@@ -533,7 +535,7 @@ class KuboClient:
 
     def files_stat(self, path: str) -> dict[str, Any]:
         """Type (file/dir), Hash, Size and CumulativeSize of an ``/ipfs/…`` path or CID."""
-        stat = self._call("files/stat", [("arg", ipfs_path(path))], what=path).json()
+        stat: dict[str, Any] = self._call("files/stat", [("arg", ipfs_path(path))], what=path).json()
         stat["Hash"] = normalize_hash(stat.get("Hash", ""))
         stat["Type"] = _entry_type(stat.get("Type"))
         for key in ("Size", "CumulativeSize", "Blocks"):
