@@ -203,7 +203,8 @@ def _plan_spec(spec: dict[str, Any], ledger: Ledger, options: dict[str, Any]) ->
     if expected and len(plan.items) != 1:
         # A Key that is a prefix or has glob characters: the checksum is of no one of them,
         # and a recorded checksum is never quietly left unchecked.
-        plan.backend.close()
+        if plan.backend is not None:
+            plan.backend.close()
         from .bacalhau import BacalhauDocumentError
 
         raise BacalhauDocumentError(
