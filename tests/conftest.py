@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         used = set(getattr(item, "fixturenames", ())) | {p for p in params if isinstance(p, str)}
         if used & SERVER_FIXTURES:
             item.add_marker(pytest.mark.servers)
+        if "reliability" in item.path.parts:  # the adversarial catalogue: faults, kills, races
+            item.add_marker(pytest.mark.reliability)
 
 
 def pytest_configure(config: pytest.Config) -> None:
