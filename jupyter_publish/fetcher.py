@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .backends import RemoteObject, backend_class, for_result_type, scheme_of
+from .backends import RemoteObject, backend_class, for_result_type, register_secrets, scheme_of
 from .download import RANGED_MIN, download
 from .errors import (
     BackendError,
@@ -102,6 +102,7 @@ def fetch(
     """
     concurrency = checked_concurrency(max_concurrency)
     max_ratio = _checked_ratio(max_ratio)
+    register_secrets(options)  # a plugin's token quoted in its error is masked
     options = {**options, "max_concurrency": concurrency}
     plan = _plan(ref, ledger or Ledger(), options)
     backend = plan.backend or backend_class(plan.scheme).for_reading(plan.ref, plan.options, lambda: None)

@@ -23,9 +23,10 @@ from .backends import (
     Backend,
     PublishTarget,
     Upload,
-    all_options,
     backend_class,
+    register_secrets,
     registered_backends,
+    secret_options,
 )
 from .bundle import Bundle, collect
 from .cid import DagNode, cid_params, tree_node
@@ -262,12 +263,14 @@ def _check_resumable(row: dict[str, Any]) -> None:
 
 def _secret_options() -> set[str]:
     """Never written to the job's resume record (keys, passwords, headers with tokens)."""
-    return {option.name for option in all_options("publish") if option.secret}
+    return set(secret_options())
 
 
 def check_options(dest: Destination) -> None:
     """Refuse an option the destination's backend does not declare (a misplaced
-    ``--endpoint`` would otherwise be silently ignored)."""
+    ``--endpoint`` would otherwise be silently ignored); hand the scrubber the values
+    of the secret ones (every publish, begin_job and resume passes here)."""
+    register_secrets(dest.options)
     allowed = set(backend_class(dest.scheme).option_names("publish"))
     unknown = sorted(set(dest.options) - allowed)
     if unknown:
