@@ -494,11 +494,17 @@ def _migrate_type(db: sqlite3.Connection) -> None:
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Bring a ledger made by an older version up to date (ADD COLUMN keeps every row)."""
     have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-    for name, kind in SCHEME_COLUMN.items():
-        if name not in have:
-            with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
+    if any(name not in have for name in SCHEME_COLUMN):
+        # The column and its rows change in one transaction: an ALTER committed alone left,
+        # in a process killed before the rows were done, a column never filled. Another
+        # process opening the ledger waits here, then finds the column there.
+        db.execute("BEGIN IMMEDIATE")
+        have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in SCHEME_COLUMN.items():
+            if name not in have:
                 db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
                 _migrate_type(db)
+        db.commit()
     for table, columns in (("jobs", LIVENESS_COLUMNS), ("multipart_uploads", UPLOAD_COLUMNS)):
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for name, kind in columns.items():

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -235,3 +236,126 @@ def test_a_declared_secret_never_reaches_the_ledger_errors_or_repr(registry, tmp
         texts["ledger"] = json.dumps([list(r) for r in ledger.execute("SELECT * FROM jobs")])
     hits = find_secrets(all_forms([TOKEN]), texts, folders=[isolated_home])
     assert hits == [], "; ".join(hits)
+
+
+# -- a ledger written by the code before the merge ------------------------------------------
+
+
+def _old_ledger_module() -> Any:
+    """The ledger module as it was before ``scheme`` (``git show 7ea5ad7:…/ledger.py``)."""
+    import importlib.util
+    import subprocess
+
+    source = subprocess.run(
+        ["git", "show", "7ea5ad7:jupyter_publish/ledger.py"],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+    )
+    if source.returncode != 0:
+        pytest.skip("no git history here to take the old ledger from")
+    spec = importlib.util.spec_from_loader("jupyter_publish._old_ledger", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "jupyter_publish"
+    exec(compile(source.stdout, "old_ledger.py", "exec"), module.__dict__)
+    return module
+
+
+def _old_ledger_with_jobs(tmp_path: Path, home: Path) -> tuple[Path, jp.PublishedResult, str]:
+    """An old ledger holding a local publish (done by today's code, recorded by the old
+    ledger), a published HTTP job, and an interrupted local job with its resume record."""
+    old = _old_ledger_module()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("alpha\n")
+    (src / "b.txt").write_text("beta\n")
+    result = jp.publish(src, archive=False)  # today's ledger, at home
+    path = tmp_path / "old.sqlite"
+    ledger = old.Ledger(path)
+    ledger.start(
+        job_id=result.job_id, execution_id=result.execution_id, node_id=result.node_id,
+        name="src", type="local", destination="local",
+    )  # fmt: skip
+    ledger.finish(result)
+    http = {"Type": "urlDownload", "Params": {"URL": "http://127.0.0.1:1/x/"}}
+    ledger.start(
+        job_id="j-http", execution_id="e", node_id="n", name="x", type="http",
+        destination="http://127.0.0.1:1/x/",
+    )  # fmt: skip
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE jobs SET status='published', result_json=? WHERE job_id='j-http'", (json.dumps(http),)
+        )
+    # an interrupted job: today's publisher writes the spec; copy its row's spec into the old ledger
+    from jupyter_publish.ledger import Ledger
+
+    row = Ledger().job_row(result.job_id)
+    spec = json.loads(row["spec_json"])
+    ledger.start(
+        job_id="j-cut", execution_id="e2", node_id=result.node_id, name="src", type="local",
+        destination="local", spec=spec,
+    )  # fmt: skip
+    ledger.fail("j-cut", "interrupted by the user")
+    return path, result, "j-cut"
+
+
+def test_an_old_ledger_reads_fetches_and_resumes(tmp_path, isolated_home):
+    from jupyter_publish.ledger import Ledger
+
+    path, result, cut = _old_ledger_with_jobs(tmp_path, isolated_home)
+    ledger = Ledger(path)
+    got = {j["job_id"]: (j["status"], j["type"], j["scheme"]) for j in ledger.jobs()}
+    assert got[result.job_id] == ("published", "local", "local")
+    assert got["j-http"] == ("published", "urlDownload", "http")
+    assert got[cut] == ("failed", None, "local")
+    fetched = jp.fetch(result.job_id, tmp_path / "back", ledger=ledger)
+    assert fetched.verified and (tmp_path / "back" / "a.txt").read_text() == "alpha\n"
+    resumed = jp.resume(cut, ledger=ledger)
+    assert resumed.job_id == cut and {f.path for f in resumed.files} >= {"a.txt", "b.txt"}
+    assert {j["job_id"]: j["scheme"] for j in ledger.jobs()}[cut] == "local"
+
+
+def test_a_migration_cut_short_is_finished_on_the_next_open(tmp_path, isolated_home, monkeypatch):
+    """``ALTER TABLE`` committed on its own: a process killed before the rows were
+    migrated left ``scheme`` present and never filled (``type`` still ``http`` for
+    an HTTP result). The column and its rows now change in one transaction."""
+    from jupyter_publish import ledger as ledger_module
+
+    path, _result, _cut = _old_ledger_with_jobs(tmp_path, isolated_home)
+
+    def killed(db: sqlite3.Connection) -> None:
+        db.execute("UPDATE jobs SET scheme = type WHERE scheme IS NULL")
+        raise KeyboardInterrupt  # the kernel was interrupted mid-migration
+
+    monkeypatch.setattr(ledger_module, "_migrate_type", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ledger_module.Ledger(path)
+    monkeypatch.undo()
+    got = {j["job_id"]: (j["type"], j["scheme"]) for j in ledger_module.Ledger(path).jobs()}
+    assert got["j-http"] == ("urlDownload", "http")
+
+
+def test_two_processes_migrating_an_old_ledger_at_once(tmp_path, isolated_home):
+    import subprocess
+
+    path, _result, _cut = _old_ledger_with_jobs(tmp_path, isolated_home)
+    code = (
+        "import sys; from pathlib import Path; from jupyter_publish.ledger import Ledger;"
+        "jobs = Ledger(Path(sys.argv[1])).jobs();"
+        "print(sorted((j['job_id'], j['type'], j['scheme']) for j in jobs))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(6)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err.decode()[-500:] for _, err in outs]
+    from jupyter_publish.ledger import Ledger
+
+    final = sorted((j["job_id"], j["type"], j["scheme"]) for j in Ledger(path).jobs())
+    assert ("j-http", "urlDownload", "http") in final
+    for out, _ in outs:  # none saw a half-migrated ledger
+        assert "('j-http', 'urlDownload', 'http')" in out.decode()
