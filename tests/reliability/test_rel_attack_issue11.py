@@ -359,3 +359,97 @@ def test_two_processes_migrating_an_old_ledger_at_once(tmp_path, isolated_home):
     assert ("j-http", "urlDownload", "http") in final
     for out, _ in outs:  # none saw a half-migrated ledger
         assert "('j-http', 'urlDownload', 'http')" in out.decode()
+
+
+# -- the magics' settings -----------------------------------------------------------------
+
+
+def _setting_options() -> list[BackendOption]:
+    return [o for cls in backends.registered_backends() for o in cls.options if o.setting]
+
+
+@pytest.mark.parametrize("option", _setting_options(), ids=lambda o: o.name)
+def test_a_backend_setting_applies_to_its_own_destinations_only(ip, tmp_path, isolated_home, option):
+    """``%config PublishMagics.NAME`` for each backend setting: a local publish is not
+    refused for carrying another backend's option; that backend's destination gets it."""
+    from jupyter_publish.magics import PublishMagics
+
+    magics = ip.magics_manager.registry["PublishMagics"]
+    assert isinstance(magics, PublishMagics)
+    (tmp_path / "a.txt").write_text("a\n")
+    value = "http://127.0.0.1:9" if option.name in ("endpoint", "api", "gateway") else "eu-west-1x"
+    ip.run_line_magic("config", f"PublishMagics.{option.name} = {value!r}")
+    try:
+        assert getattr(magics, option.name) == value
+        ip.run_line_magic("publish", f"{tmp_path / 'a.txt'} --to local --quiet --out jp_attack_r")
+        assert ip.user_ns.pop("jp_attack_r").type == "local"
+        owners = [cls for cls in backends.registered_backends() if option in cls.options]
+        for cls in owners:
+            text = cls.example.replace("BUCKET", "bucket").replace("…", "x").replace("HOST", "127.0.0.1:9")
+            args = argparse_namespace()
+            dest = magics._destination(text, args)
+            assert dest.options.get(option.name) == value, (cls.scheme, dest.options)
+    finally:
+        ip.run_line_magic("config", f"PublishMagics.{option.name} = None")
+
+
+def argparse_namespace() -> Any:
+    import argparse
+
+    from jupyter_publish import magic_args
+
+    return argparse.Namespace(**{o.name: None for o in magic_args.PUBLISH_FLAGS})
+
+
+def test_publish_help_lists_every_backend_flag(ip):
+    from jupyter_publish.magics import PublishMagics
+
+    help_text = PublishMagics.publish.__doc__ or ""
+    fetch_help = PublishMagics.fetch.__doc__ or ""
+    for cls in backends.registered_backends():
+        for option in cls.options:
+            if option.flag and option.publish:
+                assert f"--{option.name.replace('_', '-')}" in help_text, option.name
+            if option.flag and option.fetch:
+                assert f"--{option.name.replace('_', '-')}" in fetch_help, option.name
+
+
+@pytest.mark.parametrize("name", ["shell", "config", "parent", "cids", "expand"])
+def test_a_plugin_setting_named_like_a_magics_attribute_does_not_break_the_extension(name, tmp_path):
+    """A plugin (installed, so known when the magics class is made) declaring a setting
+    ``shell``/``config``/``parent`` stopped ``%load_ext`` (the shell was validated as a
+    string); ``cids``/``expand`` handed the magics' own method to the backend as a value."""
+    import subprocess
+
+    code = f"""
+import sys, warnings
+warnings.simplefilter("ignore")
+sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+from memory_backend import MemoryBackend, STORES
+from jupyter_publish import backends
+from jupyter_publish.backends.base import BackendOption, Destination
+
+class Plugin(MemoryBackend):
+    scheme = "plug"
+    options = (BackendOption({name!r}, "x", setting="a plugin setting", fetch=False),)
+
+    @classmethod
+    def parse_destination(cls, text):
+        return Destination("plug", text, bucket="lab", key=text.partition("://")[2])
+
+    def __init__(self, **kw):
+        assert not callable(kw.get({name!r})), kw
+        super().__init__(**{{k: v for k, v in kw.items() if k != {name!r}}})
+
+backends.register_backend("plug", Plugin)
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+ip.run_line_magic("load_ext", "jupyter_publish")
+open("a.txt", "w").write("a")
+ip.run_line_magic("publish", "a.txt --to plug://runs/ --quiet --out r")
+assert ip.user_ns["r"].type == "plug", ip.user_ns["r"]
+print("OK")
+"""
+    env = {**__import__("os").environ, "JUPYTER_PUBLISH_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.stdout.strip().endswith("OK"), done.stderr[-2000:]
