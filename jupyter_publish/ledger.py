@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .errors import NotFoundError
+from .errors import NotFoundError, PublishError
 from .redact import scrub
 from .results import PublishedResult
 
@@ -222,16 +222,23 @@ class Ledger:
         from .journal import identity
 
         pid, host, started = identity()
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO jobs (job_id, execution_id, node_id, name, status, type, scheme,"
-                " destination, created_at, pid, host, proc_start, spec_json)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (  # type is NOT NULL in every ledger: the scheme until the result says
-                    job_id, execution_id, node_id, name, scheme, scheme, destination, utc_now(),
-                    pid, host, started, _spec_text(spec),
-                ),
-            )  # fmt: skip
+        try:
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO jobs (job_id, execution_id, node_id, name, status, type, scheme,"
+                    " destination, created_at, pid, host, proc_start, spec_json)"
+                    " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (  # type is NOT NULL in every ledger: the scheme until the result says
+                        job_id, execution_id, node_id, name, scheme, scheme, destination, utc_now(),
+                        pid, host, started, _spec_text(spec),
+                    ),
+                )  # fmt: skip
+        except sqlite3.IntegrityError:  # a Job published (or failed) twice: say so, in one line
+            status = self.status(job_id).get("status", "recorded")
+            raise PublishError(
+                f"job {job_id} is already {status}: a job is recorded once (resume a failed one, "
+                "or publish under a new job)"
+            ) from None
 
     def set_spec(self, job_id: str, spec: dict[str, Any]) -> None:
         """What ``resume`` needs to run the job again (sources, options; never a secret)."""

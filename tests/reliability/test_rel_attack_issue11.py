@@ -453,3 +453,49 @@ print("OK")
     env = {**__import__("os").environ, "JUPYTER_PUBLISH_HOME": str(tmp_path / "home")}
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert done.stdout.strip().endswith("OK"), done.stderr[-2000:]
+
+
+# -- begin_job / Job --------------------------------------------------------------------------
+
+
+def test_a_job_is_recorded_once(tmp_path, isolated_home):
+    """A Job published twice, or failed after it was published, hit the ledger's
+    primary key and raised sqlite3.IntegrityError (not a PublishError: a traceback in a
+    notebook). It is one PublishError now, and the published record stands."""
+    from jupyter_publish.errors import PublishError
+
+    (tmp_path / "a.txt").write_text("a\n")
+    job = api.begin_job("local", resolve_placeholders=True)
+    first = job.publish(tmp_path / "a.txt", archive=False)
+    with pytest.raises(PublishError, match="already published"):
+        job.publish(tmp_path / "a.txt", archive=False)
+    with pytest.raises(PublishError, match="already published"):
+        job.fail("a late failure")
+    failed = api.begin_job("local")
+    failed.fail("the cell raised")
+    with pytest.raises(PublishError, match="already failed"):
+        failed.fail("again")
+    rows = {j["job_id"]: (j["status"], j["error"]) for j in jp.jobs().to_dict("records")}
+    assert rows[first.job_id][0] == "published"
+    assert rows[failed.job_id] == ("failed", "the cell raised")
+
+
+def test_placeholders_are_resolved_once_for_every_round(registry, tmp_path, isolated_home, monkeypatch):
+    import time
+
+    jp.register_backend("mem", MemoryBackend, clobber=True)
+    (tmp_path / "a.txt").write_text("a\n")
+    job = api.begin_job("mem://lab/{jobID}/{date}-{time}/", resolve_placeholders=True)
+    assert "{" not in job.destination.key
+    first = job.publish_round(tmp_path / "a.txt", 1)
+    time.sleep(1.1)  # a second {time} resolution would now differ
+    last = job.publish(tmp_path / "a.txt", archive=False)
+    assert first.uri == last.uri == f"mem://lab/{job.destination.key}"
+
+
+def test_a_secret_in_a_failure_reason_is_not_stored(registry, tmp_path, isolated_home):
+    backends.register_backend("vault", Vault)
+    job = api.begin_job("vault://v/runs/", token=TOKEN)
+    job.fail(f"the cell printed the token {TOKEN} and raised")
+    hits = find_secrets(all_forms([TOKEN]), {"jobs": json.dumps(jp.jobs().astype(str).to_dict("records"))})
+    assert hits == [] and "***" in jp.jobs()["error"].iloc[0]
