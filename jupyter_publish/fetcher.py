@@ -350,10 +350,14 @@ def _item_from_remote(obj: RemoteObject, recorded: dict[str, Any] | None, ledger
 
 
 def default_name(ref: str) -> str:
+    """The folder a fetch of ``ref`` fills by default: its last segment, archive suffix
+    cut. Never ``.`` or ``..`` (``…/...zip`` cut to ``..`` extracted into the parent of
+    the working folder): a name of dots only is ``fetched``."""
     tail = ref.split("://", 1)[-1].rstrip("/").split("?")[0]
     last = tail.rsplit("/", 1)[-1].replace("*", "").replace("?", "") or "fetched"
     suffix = archive_suffix(last)
-    return (last[: -len(suffix)] or "fetched") if suffix else last
+    name = last[: -len(suffix)] if suffix else last
+    return name if name.strip(".") else "fetched"
 
 
 # -- downloading ----------------------------------------------------------------------

@@ -499,3 +499,80 @@ def test_a_secret_in_a_failure_reason_is_not_stored(registry, tmp_path, isolated
     job.fail(f"the cell printed the token {TOKEN} and raised")
     hits = find_secrets(all_forms([TOKEN]), {"jobs": json.dumps(jp.jobs().astype(str).to_dict("records"))})
     assert hits == [] and "***" in jp.jobs()["error"].iloc[0]
+
+
+# -- archive suffixes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ref", "name"),
+    [
+        ("https://h/a/..", "fetched"),
+        ("https://h/a/...zip", "fetched"),
+        ("https://h/a/..tar.gz", "fetched"),
+        ("s3://bucket/k/.", "fetched"),
+        ("https://h/x.TAR.GZ", "x"),
+        ("https://h/x.tar.gz.zip", "x.tar.gz"),
+        ("https://h/x.Tar.Xz", "x"),
+        ("https://h/.hidden.zip", ".hidden"),
+    ],
+)
+def test_the_default_folder_is_never_dots(ref, name):
+    from jupyter_publish.fetcher import default_name
+
+    assert default_name(ref) == name
+
+
+def test_fetching_a_dots_archive_stays_in_the_working_folder(tmp_path, isolated_home, monkeypatch):
+    """``local://JOB/...zip`` cut to ``..`` by its suffix extracted into the parent of
+    the working folder."""
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    with zipfile.ZipFile(src / "...zip", "w") as archive:
+        archive.writestr("evil.txt", "x")
+    result = jp.publish(src, archive=False)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    fetched = jp.fetch(result.uri + "...zip")
+    assert not (tmp_path / "evil.txt").exists()
+    assert fetched.dest.resolve().parent == cwd.resolve()
+    assert (fetched.dest / "evil.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize("suffix", [".TAR.GZ", ".Tar.Bz2", ".tar.XZ", ".TGZ", ".ZIP", ".tar.zst"])
+def test_every_archive_suffix_in_any_case_is_extracted(tmp_path, isolated_home, suffix):
+    import io
+    import tarfile
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    path = src / f"bundle{suffix}"
+    lower = suffix.lower()
+    if lower == ".zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("inner/a.txt", "alpha")
+    else:
+        mode = {".tar.gz": "w:gz", ".tgz": "w:gz", ".tar.bz2": "w:bz2", ".tar.xz": "w:xz"}.get(lower)
+        if mode is None:  # zstd
+            try:
+                from compression import zstd  # type: ignore[import-not-found]
+            except ImportError:
+                from backports import zstd
+            raw = io.BytesIO()
+            with tarfile.open(fileobj=raw, mode="w") as tar:
+                info = tarfile.TarInfo("inner/a.txt")
+                info.size = 5
+                tar.addfile(info, io.BytesIO(b"alpha"))
+            path.write_bytes(zstd.compress(raw.getvalue()))
+        else:
+            with tarfile.open(path, mode) as tar:
+                info = tarfile.TarInfo("inner/a.txt")
+                info.size = 5
+                tar.addfile(info, io.BytesIO(b"alpha"))
+    result = jp.publish(src, archive=False)
+    fetched = jp.fetch(result.uri + path.name, tmp_path / "out")
+    assert (tmp_path / "out" / "inner" / "a.txt").read_text() == "alpha", fetched.files
