@@ -576,3 +576,62 @@ def test_every_archive_suffix_in_any_case_is_extracted(tmp_path, isolated_home, 
     result = jp.publish(src, archive=False)
     fetched = jp.fetch(result.uri + path.name, tmp_path / "out")
     assert (tmp_path / "out" / "inner" / "a.txt").read_text() == "alpha", fetched.files
+
+
+# -- the multipart encoder --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ['quo"te.txt', "new\r\nline.txt", "naïve ünï 文件.txt", "back\\slash\\"])
+def test_a_form_file_name_cannot_break_its_header_and_the_length_is_exact(name):
+    from jupyter_publish.backends.http import _form_filename
+    from jupyter_publish.multipart import Form, Part
+
+    upload = Upload(name=f"dir/{name}", size=3, open=lambda: None)  # type: ignore[arg-type,return-value]
+    part = Part(_form_filename(upload), "text/plain", [b"abc"])
+    form = Form()
+    body = b"".join(form.body([part]))
+    assert len(body) == form.overhead([part]) + 3
+    head = body.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.count("\r\n") == 2  # boundary, Content-Disposition, Content-Type: no line injected
+    disposition = head.split("\r\n")[1]
+    assert disposition.count('"') == 4  # name="file" and filename="…": the name opened no quote
+    with pytest.raises(ValueError):
+        form.head(Part('a"b', "text/plain"))
+
+
+def test_a_form_body_streams_a_large_file(tmp_path):
+    """A 512 MiB (sparse) file through the encoder: the process grows by far less than it."""
+    import subprocess
+
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as handle:
+        handle.truncate(512 * 2**20)
+    code = f"""
+import resource
+from jupyter_publish.multipart import Form, Part
+def chunks():
+    with open({str(big)!r}, "rb") as f:
+        while block := f.read(1 << 20):
+            yield block
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+form = Form()
+sent = sum(len(c) for c in form.body([Part("big.bin", "application/octet-stream", chunks())]))
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(sent - form.overhead([Part("big.bin", "application/octet-stream")]), grown)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    sent, grown_kib = map(int, done.stdout.split())
+    assert sent == 512 * 2**20
+    assert grown_kib < 32 * 1024, f"grew {grown_kib} KiB"
+
+
+def test_an_inline_secret_never_reaches_the_command_lines_output(registry, tmp_path, isolated_home, capsys):
+    backends.register_backend("vault", Vault)
+    (tmp_path / "a.txt").write_text("a\n")
+    code = cli.main(["publish", str(tmp_path / "a.txt"), "--to", f"vault://v/r/,opt=token={TOKEN}", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1 and "401" in err
+    assert cli.main(["jobs", "--json"]) == 0
+    listed, _ = capsys.readouterr()
+    hits = find_secrets(all_forms([TOKEN]), {"stdout": out, "stderr": err, "jobs": listed}, [isolated_home])
+    assert hits == [], "; ".join(hits)
