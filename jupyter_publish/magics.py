@@ -248,7 +248,9 @@ class PublishMagics(Magics, Configurable):
             dest = parse_destination(text)
             defaults = {
                 key: getattr(self, key)
-                for key in (o.name for o in backend_class(dest.scheme).options if o.name in _SETTINGS)
+                for key in (
+                    o.name for o in backend_class(dest.scheme).options if o.setting and o.name in _SETTINGS
+                )
                 if getattr(self, key) and key not in dest.options
             }
             explicit = {

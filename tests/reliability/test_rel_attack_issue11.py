@@ -635,3 +635,22 @@ def test_an_inline_secret_never_reaches_the_command_lines_output(registry, tmp_p
     listed, _ = capsys.readouterr()
     hits = find_secrets(all_forms([TOKEN]), {"stdout": out, "stderr": err, "jobs": listed}, [isolated_home])
     assert hits == [], "; ".join(hits)
+
+
+def test_another_backends_setting_of_the_same_name_does_not_leak(ip, registry, isolated_home):
+    """S3 declares an ``endpoint`` setting; a plugin's own ``endpoint`` option (no setting:
+    it means something else there) got ``PublishMagics.endpoint``, S3's server, too."""
+
+    class Relay(Vault):
+        scheme: ClassVar[str] = "relay"
+        options: ClassVar[tuple[BackendOption, ...]] = (BackendOption("endpoint", "The relay's own host."),)
+
+    backends.register_backend("relay", Relay)
+    magics = ip.magics_manager.registry["PublishMagics"]
+    ip.run_line_magic("config", "PublishMagics.endpoint = 'http://127.0.0.1:9'")
+    try:
+        assert "endpoint" not in magics._destination("relay://v/runs/", argparse_namespace()).options
+        s3 = magics._destination("s3://bucket/runs/", argparse_namespace())
+        assert s3.options["endpoint"] == "http://127.0.0.1:9"
+    finally:
+        ip.run_line_magic("config", "PublishMagics.endpoint = None")
