@@ -147,11 +147,18 @@ def _installed_entry_points() -> dict[str, str]:
     if _INSTALLED is None:
         from importlib.metadata import entry_points
 
-        _INSTALLED = {
-            ep.name.lower(): ep.value.replace(":", ".")
-            for ep in entry_points(group="jupyter_publish.backends")
-            if _SCHEME.match(ep.name.lower())
-        }
+        _INSTALLED = {}
+        for ep in entry_points(group="jupyter_publish.backends"):
+            scheme = ep.name.lower()
+            if not _SCHEME.match(scheme) or scheme in _BUILT_IN:
+                import warnings
+
+                why = "is built in" if scheme in _BUILT_IN else "is not a URI scheme"
+                warnings.warn(
+                    f"jupyter-publish: installed backend {ep.value} ignored: {ep.name!r} {why}", stacklevel=2
+                )
+                continue
+            _INSTALLED[scheme] = ep.value.replace(":", ".")
     return _INSTALLED
 
 

@@ -654,3 +654,16 @@ def test_another_backends_setting_of_the_same_name_does_not_leak(ip, registry, i
         assert s3.options["endpoint"] == "http://127.0.0.1:9"
     finally:
         ip.run_line_magic("config", "PublishMagics.endpoint = None")
+
+
+@pytest.mark.parametrize("name", ["s3", "HTTPS", "bad name"])
+def test_an_installed_backend_cannot_shadow_a_built_in_one_silently(registry, monkeypatch, name):
+    from importlib import metadata
+
+    point = metadata.EntryPoint(name=name, value="evil_pkg:Evil", group="jupyter_publish.backends")
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [point])
+    monkeypatch.setattr(backends, "_INSTALLED", None)
+    with pytest.warns(UserWarning, match="evil_pkg:Evil ignored"):
+        schemes = backends.known_schemes()
+    assert name.lower() not in backends._INSTALLED
+    assert "s3" in schemes and backends.backend_class("s3").__name__ == "S3Backend"
