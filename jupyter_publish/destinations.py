@@ -44,7 +44,7 @@ def parse_destination(text: str, **options: Any) -> Destination:
         raise DestinationError(f"unknown destination {raw!r}: use {usage()}")
     template_names(dest.key or dest.url)  # reject unknown placeholders early
     dest = dest.with_options(**inline, **options)
-    register_secrets(dest.options)  # a secret typed inline (,opt=token=…) is masked from now on
+    register_secrets(dest.options, dest.scheme)  # a secret typed inline (,opt=token=…) is masked now
     return dest
 
 

@@ -223,20 +223,25 @@ def all_options(use: str) -> list[BackendOption]:
     return list(seen.values())
 
 
-def secret_options() -> frozenset[str]:
-    """Option names any registered backend declares ``secret``: never recorded, and their
-    values masked wherever they turn up (a name one backend keeps secret stays secret
-    even if another, registered first, declares it plainly)."""
-    return frozenset(o.name for cls in registered_backends() for o in cls.options if o.secret)
+def secret_options(scheme: str | None = None) -> frozenset[str]:
+    """Option names declared ``secret``: never recorded, and their values masked wherever
+    they turn up (a name one backend keeps secret stays secret even if another declares
+    it plainly). With ``scheme``: that backend's and those already imported, so a
+    ``local`` publish imports no other backend; without: every registered one's."""
+    classes = registered_backends() if scheme is None else [backend_class(scheme), *_CLASSES.values()]
+    return frozenset(o.name for cls in classes for o in cls.options if o.secret)
 
 
-def register_secrets(options: Mapping[str, Any]) -> None:
+def register_secrets(options: Mapping[str, Any], scheme: str | None = None) -> None:
     """Give the scrubber the value of every secret option in ``options`` (a string, or the
     strings of a mapping or sequence: headers, a user/password pair), so that a plugin's
-    error quoting its token is masked in messages, ledger rows and cards alike."""
+    error quoting its token is masked in messages, ledger rows and cards alike.
+    ``scheme``: the backend they go to, if known (see :func:`secret_options`)."""
     from .. import redact
 
-    names = secret_options()
+    if not options:
+        return
+    names = secret_options(scheme)
     for name, value in options.items():
         if name not in names:
             continue

@@ -667,3 +667,27 @@ def test_an_installed_backend_cannot_shadow_a_built_in_one_silently(registry, mo
         schemes = backends.known_schemes()
     assert name.lower() not in backends._INSTALLED
     assert "s3" in schemes and backends.backend_class("s3").__name__ == "S3Backend"
+
+
+def test_a_local_publish_and_fetch_import_no_other_backend(tmp_path):
+    """Masking secret options must not import every backend to learn their names: a
+    local publish and fetch stay as light as before (backends are imported when used)."""
+    import subprocess
+
+    (tmp_path / "a.txt").write_text("a\n")
+    code = (
+        "import sys, jupyter_publish as jp\n"
+        "r = jp.publish('a.txt')\n"
+        "jp.fetch(r.job_id, 'back')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('jupyter_publish.backends.')"
+        " or m.split('.')[0] in ('httpx', 'boto3', 'botocore')))\n"
+    )
+    env = {
+        **__import__("os").environ,
+        "JUPYTER_PUBLISH_HOME": str(tmp_path / "home"),
+        "JUPYTER_PUBLISH_QUIET": "1",
+    }
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = eval(done.stdout.strip().splitlines()[-1])
+    assert set(loaded) <= {"jupyter_publish.backends.base", "jupyter_publish.backends.local"}, loaded
