@@ -17,7 +17,7 @@ from typing import TypedDict
 
 from .errors import SourceError
 from .sizes import CHUNK
-from .walk import ACCESS_EFFECTIVE, stat_named, walk_tree
+from .walk import ACCESS_EFFECTIVE, NOT_TEXT, is_text, stat_named, walk_tree
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ def collect(
         files, dirs = [], []
         for path in expanded:
             if path.is_dir():
+                if not is_text(path.resolve().name):  # it would prefix every name under it
+                    raise SourceError(f"cannot publish {os.fspath(path)!r}: {NOT_TEXT}; rename it")
                 sub_files, sub_dirs, sub_skipped = _walk(path, path.resolve().name + "/", options)
                 files += sub_files
                 dirs += sub_dirs or ([] if sub_files else [path.resolve().name])
@@ -88,6 +90,7 @@ def collect(
             else:
                 files.append(_source(path, path.name))
         label = expanded[0].resolve().stem if len(expanded) == 1 else "results"
+    label = label if is_text(label) else "results"  # only a label: never refused for it
     _reject_duplicates(files)
     if not files and not dirs:
         raise SourceError(f"nothing to publish: {', '.join(map(str, items))} holds no files")
@@ -120,7 +123,7 @@ def _walk(root: Path, prefix: str, options: _WalkOptions) -> tuple[list[SourceFi
     :func:`jupyter_publish.walk.walk_tree` decides what is unreadable and which symlinks
     may be followed, the same way for ``cid_of``.
     """
-    walked = walk_tree(root, prefix, **options)
+    walked = walk_tree(root, prefix, **options, text_names=True)
     files = [
         SourceFile(name=f.name, path=Path(f.path), size=f.size, mode=0o755 if f.mode & 0o111 else 0o644)
         for f in walked.files
@@ -135,6 +138,8 @@ def _source(path: Path, name: str) -> SourceFile:
     answer (effective IDs, ACLs, root) without an open and close per file.
     """
     text = os.fspath(path)
+    if not is_text(name):
+        raise SourceError(f"cannot publish {text!r}: {NOT_TEXT}; rename it")
     try:
         info = os.stat(text)
         if not stat.S_ISREG(info.st_mode):  # never open a FIFO or device: it could block

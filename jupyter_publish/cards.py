@@ -95,7 +95,6 @@ def fetch_card(result: FetchResult) -> dict[str, Any]:
 
         shown = preview(result.dest)
         inner = shown._repr_mimebundle_()
-        inner = inner[0] if isinstance(inner, tuple) else inner
         if "text/html" in inner:
             bundle["text/html"] = head + inner["text/html"]
         bundle["text/plain"] = f"{result}\n{inner.get('text/plain', '')}"

@@ -47,6 +47,7 @@ from .errors import CidError, SourceError
 __all__ = [
     "CHUNKER",
     "CHUNK_SIZE",
+    "CID_PARAM_KEYS",
     "DagNode",
     "FileCidBuilder",
     "cid_of",
@@ -56,6 +57,7 @@ __all__ = [
     "file_node",
     "normalize_cid",
     "parse_cid",
+    "recorded_params",
     "same_content_cid",
     "tree_node",
 ]
@@ -446,8 +448,11 @@ def cid_of(
     only Kubo's defaults exist (raw leaves exactly for CIDv1, fixed 256 KiB chunks).
     """
     _check_params(cid_version, raw_leaves, chunker)
-    from .walk import stat_named
+    hidden = _flag("hidden", hidden)
+    from .walk import SYMLINK_MODES, stat_named
 
+    if symlinks not in SYMLINK_MODES:  # refused for a file too: the params must mean something
+        raise ValueError(f"symlinks must be 'node' or 'follow', not {symlinks!r}")
     path = os.fspath(path)
     st = stat_named(path, "compute the CID of")
     try:
@@ -474,6 +479,20 @@ def _check_params(cid_version: int, raw_leaves: bool | None, chunker: str) -> No
         raise ValueError(f"chunker {chunker!r} is not supported: only {CHUNKER!r} (Kubo's default)")
 
 
+def _flag(name: str, value: Any) -> bool:
+    """A True/False keyword (numpy's bool too, as a DataFrame row gives it); never a truthy
+    string: ``hidden="false"`` from a hand-edited record must not quietly mean True."""
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, int | float | str | bytes):
+        try:
+            if value in (True, False):
+                return bool(value)
+        except (TypeError, ValueError):  # pandas.NA: its truth is ambiguous
+            pass
+    raise ValueError(f"{name} must be True or False, not {value!r}")
+
+
 def cid_params(cid_version: int = 0, *, hidden: bool = True, symlinks: str = "follow") -> dict[str, Any]:
     """How a CID was made, as ``cid_of`` keywords: ``cid_of(path, **cid_params(...))`` recomputes it.
 
@@ -488,6 +507,37 @@ def cid_params(cid_version: int = 0, *, hidden: bool = True, symlinks: str = "fo
         "hidden": bool(hidden),
         "symlinks": symlinks,
     }
+
+
+CID_PARAM_KEYS: tuple[str, ...] = ("cid_version", "raw_leaves", "chunker", "hidden", "symlinks")
+_PARAM_TYPES: dict[str, type] = {
+    "cid_version": int,
+    "raw_leaves": bool,
+    "chunker": str,
+    "hidden": bool,
+    "symlinks": str,
+}
+
+
+def recorded_params(value: Any) -> dict[str, Any]:
+    """The ``cid_params`` a stored record holds, read as data: exactly :data:`CID_PARAM_KEYS`.
+
+    A value of the wrong type (or a record whose params are not a mapping at all) is
+    ``None``, unknown, never guessed; an unknown key is dropped, so a record can never
+    put its own ``cid`` or ``path`` over a row's. Values of the right type are kept as
+    recorded (``cid_of`` refuses the ones it cannot honour, in one line). Nothing
+    recorded (``None``, ``{}``): ``{}``, and the caller applies the defaults then in force.
+    """
+    if not value:
+        return {}
+    if not isinstance(value, Mapping):
+        value = {}
+    out: dict[str, Any] = {}
+    for key, kind in _PARAM_TYPES.items():
+        got = value.get(key)
+        right = isinstance(got, kind) and not (kind is int and isinstance(got, bool))
+        out[key] = got if right and not (isinstance(got, str) and len(got) > 100) else None
+    return out
 
 
 def parse_cid(text: str) -> CID:

@@ -23,7 +23,7 @@ EXIT_TERMINATED = 128 + 15
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not the whole usage block
+    def error(self, message: str) -> NoReturn:  # one line, not the whole usage block
         self.exit(EXIT_USAGE, f"{self.prog}: error: {_names_only(message)} (see {self.prog} --help)\n")
 
 

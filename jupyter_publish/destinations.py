@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .backends import backend_class, known_schemes, register_secrets, usage
-from .backends.base import OPTION_ALIASES, BackendBase, Destination
+from .backends.base import OPTION_ALIASES, BackendBase
+from .backends.base import Destination as Destination  # re-exported: its home before backends parsed
 from .errors import DestinationError
 from .text import describe
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .backends import RemoteObject, backend_class, for_result_type, register_secrets, scheme_of
+from .backends import BackendBase, RemoteObject, backend_class, for_result_type, register_secrets, scheme_of
 from .download import RANGED_MIN, download
 from .errors import (
     BackendError,
@@ -75,7 +75,7 @@ class _Plan:
     options: dict[str, Any]
     name: str
     job_id: str | None = None
-    backend: Any = None
+    backend: BackendBase | None = None
     """The backend that listed the reference, reused for the download (one client)."""
     dirs: list[str] = field(default_factory=list)
     """Folders of the published tree (empty ones must be recreated: no file implies them)."""
@@ -201,10 +201,22 @@ def _plan_spec(spec: dict[str, Any], ledger: Ledger, options: dict[str, Any]) ->
         raise RefError(f"cannot fetch a published result of type {kind!r} with params {sorted(fields)}")
     expected = _spec_sha256(fields) if cls is not None and cls.spec_checksum else None
     plan = _plan_uri(uri, ledger, options)
-    if expected and len(plan.items) == 1:
+    if expected and len(plan.items) != 1:
+        # A Key that is a prefix or has glob characters: the checksum is of no one of them,
+        # and a recorded checksum is never quietly left unchecked.
+        if plan.backend is not None:
+            plan.backend.close()
+        from .bacalhau import BacalhauDocumentError
+
+        raise BacalhauDocumentError(
+            f"the published result's ChecksumSHA256 is of one object, but {uri} names "
+            f"{len(plan.items)}; give the one object's Key, or drop the checksum to fetch them all unchecked"
+        )
+    if expected:
         item = plan.items[0]
         if item.sha256 and item.sha256 != expected:
-            plan.backend.close()
+            if plan.backend is not None:  # a URI's plan keeps the backend that listed it
+                plan.backend.close()
             raise IntegrityError(f"sha256 the store reports for {item.location}", expected, item.sha256)
         item.sha256 = expected
     return plan
@@ -365,7 +377,7 @@ def default_name(ref: str) -> str:
 
 def _fetch_items(
     plan: _Plan,
-    backend: Any,
+    backend: BackendBase,
     target: Path,
     staging: Path,
     verify: bool,
@@ -431,7 +443,7 @@ def _fetch_items(
     return done
 
 
-def _use_ranges(backend: Any, ranged_reads: bool | None, item: _Item) -> bool:
+def _use_ranges(backend: BackendBase, ranged_reads: bool | None, item: _Item) -> bool:
     """Whether ``item`` is read in parallel ranges: large, and served in ranges."""
     if (item.size or 0) < RANGED_MIN:
         return False
@@ -543,8 +555,7 @@ def _extract_into(
         (target / rel_dir).mkdir(parents=True, exist_ok=True)
     placed = []
     for f in files:
-        rel = f.path.relative_to(tree)
-        final = target / rel
+        final = target / f.path.relative_to(tree)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(f.path, final)
         os.utime(final)  # deterministic archives store mtime 0; the fetch time is more useful

@@ -25,8 +25,26 @@ from __future__ import annotations
 import hashlib
 
 from .dagpb import SHA256, bytes_field, dag_pb_block
+from .errors import SourceError
 
-__all__ = ["FANOUT", "HAMT_SHARDING_SIZE", "SHARD_AT_THRESHOLD", "murmur3_x64_128", "needs_sharding", "shard"]
+__all__ = [
+    "FANOUT",
+    "HAMT_SHARDING_SIZE",
+    "SHARD_AT_THRESHOLD",
+    "HashCollisionError",
+    "murmur3_x64_128",
+    "needs_sharding",
+    "shard",
+]
+
+
+class HashCollisionError(SourceError, ValueError):
+    """Two names of one sharded folder share all 64 hash bits: no HAMT can hold them.
+
+    murmur3 is no cryptographic hash: such names are easy to make on purpose. boxo fails
+    the same way (``ipfs add`` refuses the folder), so there is no CID to match: say so.
+    """
+
 
 HAMT_SHARDING_SIZE: int = 262144  # Kubo's Import.UnixFSHAMTDirectorySizeThreshold default
 FANOUT: int = 256
@@ -119,8 +137,12 @@ def _shard_node(
     blocks: list[tuple[bytes, bytes]] | None = None,
 ) -> tuple[bytes, int]:
     if depth == 8:
-        names = sorted(e[1] for e in entries)
-        raise ValueError(f"HAMT hash collision on all 64 bits: {names!r}")
+        names = ", ".join(repr(name)[:80] for name in sorted(e[1] for e in entries)[:3])
+        raise HashCollisionError(
+            f"a folder large enough to be sharded holds names whose murmur3 hashes are equal "
+            f"(all 64 bits): {names}; no IPFS implementation can shard it (ipfs add refuses it too): "
+            "rename one of them"
+        )
     slots: dict[int, list[tuple[bytes, bytes, bytes, int]]] = {}
     for entry in entries:
         slots.setdefault(entry[0][depth], []).append(entry)

@@ -164,6 +164,11 @@ class ContentHasher:
             self._failure = self._failure or RuntimeError("the transfer was abandoned")
             self._seal()
         if self._worker is not None:
+            # The end marker again: a signal (SIGTERM's Terminated) landing inside _seal,
+            # after _sealed was set, can leave it unqueued, and the join would wait forever.
+            # The queue is unbounded and the worker stops at the first marker: a second one is harmless.
+            if self._queue is not None:
+                self._queue.put(None)
             self._worker.join()
             self._worker = self._queue = None
         self._release()

@@ -442,17 +442,20 @@ class Ledger:
     def _cid_params(db: sqlite3.Connection, job_ids: set[str]) -> dict[str, dict[str, Any]]:
         """Each job's recorded ``cid_params``, read once per job (not once per file row:
         a 20,000-file job's record is parsed once). Older records get the defaults then in force."""
-        from .cid import cid_params
+        from .cid import cid_params, recorded_params
 
         how: dict[str, dict[str, Any]] = {}
         for job_id in job_ids:
+            # json_extract gives a JSON text only for an object or array (a string comes bare):
+            # whatever a hand-edited record holds is read as data, never trusted as a dict.
             row = db.execute(
-                "SELECT json_extract(result_json, '$.cid_params'), json_extract(result_json, '$.cid_version')"
-                " FROM jobs WHERE job_id = ?",
+                "SELECT json_extract(result_json, '$.cid_params'), json_type(result_json, '$.cid_params'),"
+                " json_extract(result_json, '$.cid_version') FROM jobs WHERE job_id = ?",
                 (job_id,),
             ).fetchone()
-            recorded = json.loads(row[0]) if row and row[0] else None
-            how[job_id] = recorded or cid_params(int(row[1] or 0) if row else 0)
+            params, kind, version = row if row else (None, None, 0)
+            recorded = recorded_params(json.loads(params) if kind == "object" and params else params)
+            how[job_id] = recorded or _defaults(cid_params, version)
         return how
 
     def find_by_location(self, location: str) -> dict[str, Any] | None:
@@ -496,6 +499,14 @@ def _migrate_type(db: sqlite3.Connection) -> None:
             kind = json.loads(text).get("Type")
             if isinstance(kind, str) and kind:
                 db.execute("UPDATE jobs SET type=? WHERE job_id=?", (kind, job_id))
+
+
+def _defaults(cid_params: Any, version: Any) -> dict[str, Any]:
+    """The params of a record from before they were recorded; a version that is not 0 or 1
+    (a hand-edited record) leaves them all unknown rather than guessed."""
+    if version in (None, 0, 1) and not isinstance(version, bool):
+        return dict(cid_params(version or 0))
+    return dict.fromkeys(cid_params(0))
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:

@@ -16,7 +16,7 @@ import argparse
 import contextlib
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,10 @@ from .backends import DEFAULT_DESTINATION, all_options, backend_class, fetch_usa
 from .config import PROJECT_SECTION, find_project_settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.utils.bunch import Bunch
+
     from .destinations import Destination
     from .results import FetchResult
 
@@ -41,11 +45,11 @@ _PUBLISH_BACKEND_ARGS = tuple(option.name for option in magic_args.PUBLISH_FLAGS
 _FETCH_BACKEND_ARGS = tuple(option.name for option in magic_args.FETCH_FLAGS)
 
 
-def _setting_traits() -> dict[str, Unicode]:
+def _setting_traits() -> dict[str, Unicode[str | None, str | bytes | None]]:
     """``PublishMagics.NAME`` settings for the backend options that declare one; a name
     the magics class has already (a plugin's ``shell`` or ``config`` would replace the
     shell with a string and stop the extension loading) is left out, with a warning."""
-    traits: dict[str, Unicode] = {}
+    traits: dict[str, Unicode[str | None, str | bytes | None]] = {}
     for option in all_options("publish"):
         if not option.setting:
             continue
@@ -139,13 +143,13 @@ class PublishMagics(Magics, Configurable):
     """The pyproject.toml whose ``[tool.jupyter_publish]`` settings were applied, if any."""
 
     @validate("cid_version")
-    def _valid_cid_version(self, proposal: Any) -> int:
+    def _valid_cid_version(self, proposal: Bunch) -> int:
         if proposal["value"] not in (0, 1):
             raise TraitError(f"cid_version must be 0 or 1, not {proposal['value']!r}")
         return int(proposal["value"])
 
     @validate("max_concurrency")
-    def _valid_concurrency(self, proposal: Any) -> int | None:
+    def _valid_concurrency(self, proposal: Bunch) -> int | None:
         from .transfer import MAX_CONCURRENCY
 
         if proposal["value"] is None:
@@ -155,13 +159,13 @@ class PublishMagics(Magics, Configurable):
         return int(proposal["value"])
 
     @validate("compression")
-    def _valid_compression(self, proposal: Any) -> str:
+    def _valid_compression(self, proposal: Bunch) -> str:
         if proposal["value"] not in ("gzip", "zstd", "none"):
             raise TraitError(f"compression must be gzip, zstd or none, not {proposal['value']!r}")
         return str(proposal["value"])
 
     @validate("default_destination")
-    def _valid_destination(self, proposal: Any) -> str:
+    def _valid_destination(self, proposal: Bunch) -> str:
         from .destinations import parse_destination
         from .errors import DestinationError
 
@@ -196,7 +200,7 @@ class PublishMagics(Magics, Configurable):
 
     # -- parsing ------------------------------------------------------------------
 
-    def _parse(self, func: Any, line: str, magic: str) -> argparse.Namespace:
+    def _parse(self, func: Callable[..., object], line: str, magic: str) -> argparse.Namespace:
         """Split like a shell, substitute ``{{name}}`` per argument, then parse."""
         return magic_args.parse(func, line, magic, self._namespace)
 
@@ -378,7 +382,7 @@ class PublishMagics(Magics, Configurable):
     @line_magic
     @magic_arguments()
     @magic_args.jobs_arguments
-    def jobs(self, line: str) -> Any:
+    def jobs(self, line: str) -> pd.DataFrame | None:
         """Every publish recorded in the ledger (newest first), as a pandas DataFrame."""
         args = self._parse(self.jobs, line, "%jobs")
         if args.ui:
@@ -393,7 +397,7 @@ class PublishMagics(Magics, Configurable):
     @line_cell_magic
     @magic_arguments()
     @magic_args.cids_arguments
-    def cids(self, line: str, cell: str | None = None) -> Any:
+    def cids(self, line: str, cell: str | None = None) -> pd.DataFrame:
         """CIDs as a pandas DataFrame.
 
         ``%cids [JOB]``: one row per published file, folder and archive (path, cid,
@@ -412,7 +416,7 @@ class PublishMagics(Magics, Configurable):
             return api.cids(args.job)
 
 
-def _cids_in_text(text: str) -> Any:
+def _cids_in_text(text: str) -> pd.DataFrame:
     try:
         from .bacalhau import cids_in_text
     except ImportError as exc:
@@ -429,7 +433,7 @@ _SETTINGS = frozenset(PublishMagics.class_trait_names(backend_setting=True))
 _LOADED: dict[int, PublishMagics] = {}
 
 
-def load_ipython_extension(ip: Any) -> PublishMagics:
+def load_ipython_extension(ip: InteractiveShell) -> PublishMagics:
     """Register one PublishMagics (Magics.__init__ adds it to ``ip.configurables``)."""
     unload_ipython_extension(ip)
     magics = PublishMagics(shell=ip)
@@ -439,9 +443,10 @@ def load_ipython_extension(ip: Any) -> PublishMagics:
     return magics
 
 
-def unload_ipython_extension(ip: Any) -> None:
+def unload_ipython_extension(ip: InteractiveShell) -> None:
     """Remove the magics and the configurable, so ``%reload_ext`` leaves no duplicate."""
-    magics = _LOADED.pop(id(ip), None)
+    # Typed as what it is in ``ip.configurables`` (IPython infers that list's items as shells).
+    magics: Configurable | None = _LOADED.pop(id(ip), None)
     if magics is None:
         return
     for table in ip.magics_manager.magics.values():

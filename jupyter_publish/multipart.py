@@ -9,7 +9,7 @@ the name as is); the encoder only refuses a name that would break its header lin
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 
 __all__ = ["Form", "Part"]
@@ -53,7 +53,7 @@ class Form:
         """Bytes the body adds to the parts' own: a Content-Length is this plus their sizes."""
         return sum(len(self.head(p)) + 2 for p in parts) + len(self.end())
 
-    def body(self, parts: Iterable[Part]) -> Iterator[bytes]:
+    def body(self, parts: Iterable[Part]) -> Generator[bytes, None, None]:
         """The whole body, one chunk at a time; each part is read only as it is sent."""
         for part in parts:
             yield self.head(part)

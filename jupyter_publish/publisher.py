@@ -7,6 +7,7 @@ through :func:`begin_job`, whose :class:`Job` also records a cell that failed.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -15,13 +16,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from . import ids, journal, redact
 from .backends import (
     DEFAULT_DESTINATION,
     Backend,
+    BatchBackend,
+    ManifestSidecar,
+    ObjectBackend,
     PublishTarget,
+    StoreOutcome,
     Upload,
     backend_class,
     register_secrets,
@@ -33,12 +38,15 @@ from .cid import DagNode, cid_params, tree_node
 from .destinations import Destination, object_key, parse_destination, placeholder_values, resolve_some
 from .destinations import resolve_template as resolve
 from .errors import BackendError, OptionError, PublishError, SourceError
-from .hashing import ContentHasher, Digest, HashingReader
+from .hashing import ByteSource, ContentHasher, Digest, HashingReader
 from .ledger import Ledger, utc_now
 from .progress import progress_bar
 from .results import FileRecord, PublishedResult
 from .transfer import concurrency as checked_concurrency
 from .transfer import store_all
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 PathLike = str | os.PathLike[str]
 
@@ -140,6 +148,7 @@ def _execute(
                 follow_symlinks=s.get("follow_symlinks", False),
                 hidden=s.get("hidden", True),
             )
+            _check_shards(bundle, s["cid_version"])
             sources = spec.get("sources")
             if "sources" not in spec:
                 sources = journal.fingerprint(bundle)
@@ -219,7 +228,8 @@ def resume_job(
     job_id = row["job_id"]
     _check_resumable(row)
     spec = json.loads(row["spec_json"])
-    dest = parse_destination(spec["to"]).with_options(**spec["options"], **backend_opts)
+    # Options given again (the endpoint the job was published with) replace the recorded ones.
+    dest = parse_destination(spec["to"]).with_options(**{**spec["options"], **backend_opts})
     check_options(dest)
     walk = spec["settings"]
     bundle = collect(
@@ -430,7 +440,11 @@ def _make_backend(
         resolve=partial(resolve, values=job.values),
         object_key=partial(object_key, archive=archive, archive_name=archive_name),
     )
-    return backend_class(dest.scheme).from_destination(dest, target)  # type: ignore[return-value]
+    backend, name = backend_class(dest.scheme).from_destination(dest, target)
+    if not isinstance(backend, (ObjectBackend, BatchBackend)):  # a registered class that only reads
+        backend.close()
+        raise BackendError(f"the {dest.scheme} backend only reads: it has neither put() nor publish()")
+    return backend, name
 
 
 def _run(
@@ -487,8 +501,8 @@ def _run(
         backend_class(dest.scheme).check_outcome(
             outcome, lambda: _tree({k: v for k, v in sent.items() if v}, sent_dirs, cid_version)[0].cid
         )
-        if not archive and getattr(backend, "sidecar_manifest", False):
-            backend.write_manifest(result.to_dict())  # type: ignore[union-attr]
+        if not archive and isinstance(backend, ManifestSidecar) and backend.sidecar_manifest:
+            backend.write_manifest(result.to_dict())
         return result
     finally:
         readers.abandon()
@@ -508,7 +522,8 @@ def _remake_archive(bundle: Bundle, sources: list[list[Any]] | None, compression
     difference = journal.changed(sources, journal.fingerprint(bundle)) if sources is not None else None
     if difference:
         raise SourceError(f"{difference} while it was being published; publish again")
-    return ArchiveStream(bundle, compression=compression)  # type: ignore[return-value]
+    # A raw stream: Upload.remake's BinaryIO names what backends read, not a base class.
+    return cast(BinaryIO, ArchiveStream(bundle, compression=compression))
 
 
 class _Readers:
@@ -530,7 +545,7 @@ class _Readers:
     def opener(
         self,
         name: str,
-        source: Callable[[], BinaryIO],
+        source: Callable[[], ByteSource],
         size: int | None,
         cid_version: int,
         progress: Callable[[int], None] | None = None,
@@ -544,7 +559,8 @@ class _Readers:
             reader = _RecordingReader(source(), hasher, size, progress, name, self)
             with self._lock:
                 self._open[name] = reader
-            return reader  # type: ignore[return-value]
+            # A raw reader: Upload.open's BinaryIO names what backends read, not a base class.
+            return cast(BinaryIO, reader)
 
         return open_reader
 
@@ -590,7 +606,7 @@ class _RecordingReader(HashingReader):
 
     def __init__(
         self,
-        source: BinaryIO,
+        source: ByteSource,
         hasher: ContentHasher,
         size: int | None,
         progress: Callable[[int], None] | None,
@@ -606,9 +622,9 @@ class _RecordingReader(HashingReader):
             self._at_end = True
         return data
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         count = super().readinto(buffer)
-        if not count and len(buffer):
+        if not count and memoryview(buffer).nbytes:
             self._at_end = True
         return count
 
@@ -636,7 +652,7 @@ def _file_uploads(
     ]
 
 
-def _open_source(path: Path) -> BinaryIO:
+def _open_source(path: Path) -> io.BufferedReader:
     try:
         return open(path, "rb")
     except OSError as exc:
@@ -657,12 +673,32 @@ def _tree(
     return tree_node(files, cid_version)
 
 
+def _check_shards(bundle: Bundle, cid_version: int) -> None:
+    """Fail before any upload if the folder's CID cannot exist (a HAMT hash collision).
+
+    Sharding and shard layout depend only on names and CID lengths (fixed per version),
+    so the tree of any same-version placeholder CIDs decides exactly as the real one will.
+    """
+    if not bundle.files and not bundle.dirs:
+        return
+    placeholder = DagNode(_PLACEHOLDER[cid_version], 0, 0)
+    files: dict[str, DagNode | None] = {f.name: placeholder for f in bundle.files}
+    files.update(dict.fromkeys(bundle.dirs))
+    tree_node(files, cid_version)
+
+
+_PLACEHOLDER = {
+    0: "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH",  # an empty file's CIDv0
+    1: "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",  # the empty raw block
+}
+
+
 def _result(
     bundle: Bundle,
     dest: Destination,
     job: _Job,
     label: str,
-    outcome: Any,
+    outcome: StoreOutcome,
     digests: dict[str, Digest],
     archive_digest: Digest | None,
     cid_version: int,

@@ -14,6 +14,14 @@ from .cards import escape as escape  # re-exported: cards once imported it from 
 from .sizes import human_size
 
 
+def _version(value: Any) -> int:
+    """A record's ``cid_version``; anything but a whole number reads as 0 (how it began)."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 @dataclass
 class FileRecord:
     """One entry of a manifest: a published file, folder or archive."""
@@ -112,6 +120,8 @@ class PublishedResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PublishedResult:
+        from .cid import recorded_params
+
         archive = data.get("archive")
         return cls(
             job_id=data["job_id"],
@@ -127,9 +137,9 @@ class PublishedResult:
             url=data.get("url"),
             archive=FileRecord.from_dict(archive) if archive else None,
             root_cid=data.get("root_cid"),
-            cid_version=int(data.get("cid_version") or 0),
+            cid_version=_version(data.get("cid_version")),
             skipped=[str(s) for s in data.get("skipped") or []],
-            cid_params=dict(data.get("cid_params") or {}),
+            cid_params=recorded_params(data.get("cid_params")),
         )
 
     def cids(self) -> pd.DataFrame:
@@ -142,7 +152,10 @@ class PublishedResult:
         return [*self.files, *([self.archive] if self.archive else [])]
 
     def files_row(self, record: FileRecord) -> dict[str, Any]:
-        return {"job_id": self.job_id, "destination": self.destination, **asdict(record), **self.cid_params}
+        from .cid import CID_PARAM_KEYS
+
+        how = {key: self.cid_params.get(key) for key in CID_PARAM_KEYS}  # never over the record's own
+        return {"job_id": self.job_id, "destination": self.destination, **asdict(record), **how}
 
     def __str__(self) -> str:
         lines = [

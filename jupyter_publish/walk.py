@@ -112,8 +112,13 @@ def walk_tree(
     verb: str = "publish",
     symlinks: str = "follow",
     hidden: bool = True,
+    text_names: bool = False,
 ) -> Walked:
-    """Every readable file and every empty folder under ``root``, named ``prefix + relpath``."""
+    """Every readable file and every empty folder under ``root``, named ``prefix + relpath``.
+
+    ``text_names``: a name that is not valid UTF-8 is unreadable (publishing: a store key,
+    a manifest and the ledger hold text); ``cid_of`` keeps it, as bytes, like ``ipfs add``.
+    """
     if symlinks not in SYMLINK_MODES:
         raise ValueError(f"symlinks must be 'node' or 'follow', not {symlinks!r}")
     top = os.fspath(root)
@@ -138,6 +143,9 @@ def walk_tree(
         for entry in entries:
             child = rel + entry.name
             if not hidden and entry.name.startswith("."):
+                continue
+            if text_names and not is_text(entry.name):
+                _unreadable(out, entry.path, child, NOT_TEXT, skip_unreadable, verb)
                 continue
             if symlinks == "node" and entry.is_symlink():
                 try:
@@ -197,6 +205,18 @@ def _classify(entry: os.DirEntry[str], real_top: str, follow: bool, verb: str) -
     return "file", info
 
 
+NOT_TEXT = "its name is not valid UTF-8, which no store key, manifest or ledger can hold"
+
+
+def is_text(name: str) -> bool:
+    """Whether a file name from the disk is valid UTF-8 (no surrogate-escaped bytes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _reason(exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError) and exc.strerror and "symlink" in exc.strerror:
         return exc.strerror
@@ -225,6 +245,7 @@ __all__ = [
     "SymlinkError",
     "UnreadableError",
     "Walked",
+    "is_text",
     "skipped_line",
     "walk_tree",
 ]

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import ipywidgets as w
 
@@ -115,6 +115,7 @@ def mimebundle(obj: Any) -> dict[str, Any]:
     """Format any object the way the notebook would (DataFrames, previews, cards)."""
     from IPython import get_ipython
 
+    data: dict[str, Any]
     shell = get_ipython()
     if shell is not None:
         data, _ = shell.display_formatter.format(obj)
@@ -169,7 +170,11 @@ def recent_destinations(limit: int = 20) -> list[str]:
 # -- the shared run-in-a-thread machinery -------------------------------------------------
 
 
-class _TaskPanel(w.VBox):
+_R = TypeVar("_R")
+"""What a panel's call returns (a PublishedResult, a FetchResult)."""
+
+
+class _TaskPanel(w.VBox, Generic[_R]):
     """A button that runs one call, with a progress bar, a status line and an Output."""
 
     def __init__(self, label: str, icon: str) -> None:
@@ -183,13 +188,13 @@ class _TaskPanel(w.VBox):
         self.button.on_click(lambda _button: self.start())
 
     # subclasses fill these in
-    def _task(self) -> Any:
+    def _task(self) -> _R:
         raise NotImplementedError
 
     def _describe(self) -> str:
         raise NotImplementedError
 
-    def _succeed(self, result: Any) -> None:
+    def _succeed(self, result: _R) -> None:
         raise NotImplementedError
 
     def _redact(self, message: str) -> str:
@@ -218,7 +223,7 @@ class _TaskPanel(w.VBox):
             self._thread.join(timeout)
         return not self.running
 
-    def run(self) -> Any:
+    def run(self) -> _R | None:
         """Run the call here and now; return its result, or None after showing the error."""
         self._begin()
         try:
@@ -266,7 +271,7 @@ class _TaskPanel(w.VBox):
 # -- publish ------------------------------------------------------------------------------
 
 
-class PublishPanel(_TaskPanel):
+class PublishPanel(_TaskPanel[PublishedResult]):
     """Paths, destination, options and credentials, and a Publish button."""
 
     def __init__(
@@ -410,7 +415,7 @@ class PublishPanel(_TaskPanel):
 # -- fetch --------------------------------------------------------------------------------
 
 
-class FetchPanel(_TaskPanel):
+class FetchPanel(_TaskPanel[FetchResult]):
     """A reference (job ID or URI), where to put it, and a Fetch button with a preview."""
 
     def __init__(self, ref: Any = "", *, dest: str = "", verify: bool = True) -> None:
@@ -614,7 +619,10 @@ def _haystack(row: dict[str, Any]) -> str:
 
 def _label(row: dict[str, Any]) -> str:
     created = row.get("created_at")
-    when = created.strftime("%Y-%m-%d %H:%M") if hasattr(created, "strftime") else str(created or "")
+    if created is not None and hasattr(created, "strftime"):
+        when = created.strftime("%Y-%m-%d %H:%M")
+    else:
+        when = str(created or "")
     n_files = row.get("n_files")
     size = f"{_n_files(n_files)}, {human_size(int(row['total_size'] or 0))}" if n_files else ""
     parts = [row["job_id"], row["status"], when, row.get("name") or "", f"→ {row['destination']}", size]

@@ -6,6 +6,49 @@ import pytest
 
 pytest_plugins = ["servers_s3", "servers_ipfs", "servers_http"]
 
+SERVER_FIXTURES = frozenset(
+    {
+        "s3_server",  # SeaweedFS
+        "ipfs_node",  # the js-ipfs node
+        "nginx_dav",
+        "nginx_transfer",
+        "nginx_small",
+        "nginx_auth",
+        "lab",  # JupyterLab + chromium (test_browser.py)
+        "run_notebook",  # a Jupyter kernel running the tutorials, which start servers
+    }
+)
+"""Fixtures that start a server process. A test using one, directly or through other
+fixtures, is marked ``servers``; ``pytest -m "not servers"`` is the fast tier."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        # fixturenames is the transitive closure; a parameter naming a server fixture is
+        # one a test asks for with request.getfixturevalue.
+        params = getattr(getattr(item, "callspec", None), "params", {}).values()
+        used = set(getattr(item, "fixturenames", ())) | {p for p in params if isinstance(p, str)}
+        if used & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.servers)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the fast tier no server may start: a test that starts one without the marker
+    (a server built in the test, a fixture asked for by a computed name) fails, naming
+    the fix, instead of slowing the tier down unseen."""
+    if "not servers" not in (config.getoption("markexpr", "") or ""):
+        return
+    from jupyter_publish.testing.process import ServerProcess
+
+    def refuse(self: ServerProcess) -> ServerProcess:
+        raise RuntimeError(
+            f"this test starts {self.name} but is not marked servers: "
+            "add @pytest.mark.servers (or request the server fixture by name)"
+        )
+
+    ServerProcess._start_once = refuse  # type: ignore[method-assign]
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):

@@ -15,7 +15,7 @@ from memory_backend import NOTES, STORES, MemoryBackend
 import jupyter_publish as jp
 from jupyter_publish import backends, cli
 from jupyter_publish.cards import result_card
-from jupyter_publish.errors import DestinationError
+from jupyter_publish.errors import BackendError, DestinationError
 
 FILES = {
     "table.csv": b"a,b\n1,2\n",
@@ -119,6 +119,32 @@ def test_the_backend_owns_its_destination_and_options(mem, results):
     with pytest.raises(DestinationError, match="does not apply to local"):
         jp.publish(results, "local", note="mine only")
     assert "mem://STORE/PREFIX/" in backends.usage()
+
+
+def test_a_registered_class_that_only_reads_is_no_destination(mem, results):
+    """A class with only the reading half (fetch-only, like fsspec's smallest filesystems)
+    is refused as a destination in one line, the job recorded as failed."""
+
+    class ReadOnly:
+        scheme = "ro"
+
+        def __init__(self, **options):
+            pass
+
+        def list(self, ref):
+            return []
+
+        def read(self, location, offset=0, length=None):
+            yield b""
+
+        def close(self):
+            pass
+
+    jp.register_backend("ro", ReadOnly, clobber=True)
+    with pytest.raises(BackendError, match="the ro backend only reads"):
+        jp.publish(results, "ro://anywhere/")
+    newest = jp.jobs().iloc[0]
+    assert newest["status"] == "failed" and "only reads" in newest["error"]
 
 
 # -- the command line -------------------------------------------------------------------

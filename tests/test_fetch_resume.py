@@ -34,7 +34,9 @@ def _destination(request: pytest.FixtureRequest, where: str) -> str:
     return "local"
 
 
-@pytest.mark.parametrize("where", ["local", "http", "s3"])
+@pytest.mark.parametrize(
+    "where", ["local", *(pytest.param(w, marks=pytest.mark.servers) for w in ("http", "s3"))]
+)
 def test_resume_uses_the_partial_download(request, big, tmp_path, where):
     to = _destination(request, where)
     result = jp.publish(big, to, archive=False)

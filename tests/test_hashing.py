@@ -46,3 +46,18 @@ def test_abandon_stops_the_worker():
     assert not any(t.name == "jupyter-publish-hash" and t.is_alive() for t in threading.enumerate())
     with pytest.raises(RuntimeError, match="abandoned"):
         hasher.finish()
+
+
+def test_abandon_returns_when_a_signal_interrupted_the_seal() -> None:
+    """SIGTERM's Terminated can land inside _seal after ``_sealed`` is set and before the end
+    marker is queued; abandon() must still stop the worker (it used to wait forever)."""
+    from jupyter_publish.hashing import INLINE_BYTES
+
+    hasher = ContentHasher(background=True)
+    hasher.update(b"x" * (INLINE_BYTES + 1))  # past the inline size: the worker runs
+    assert hasher._worker is not None
+    hasher._sealed = True  # as if interrupted between setting the flag and queueing the marker
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (hasher.abandon(), done.set()), daemon=True)
+    thread.start()
+    assert done.wait(5), "abandon() waited forever for a worker that was never told to stop"

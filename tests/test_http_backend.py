@@ -131,6 +131,7 @@ def test_read_with_offset(nginx_dav: Nginx, backend_factory) -> None:
     assert (obj.name, obj.location, obj.size) == ("d", url, len(data))
 
 
+@pytest.mark.servers  # starts its own nginx
 def test_read_with_offset_when_server_ignores_range(tmp_path, backend_factory) -> None:
     with Nginx(ranges=False, workdir=tmp_path / "n") as server:
         data = os.urandom(2_100_000)

@@ -134,6 +134,7 @@ def test_basic_auth(nginx_auth: Nginx) -> None:
     assert httpx.get(url).status_code == 401
 
 
+@pytest.mark.servers  # starts its own nginx
 def test_nginx_stop_leaves_no_process(tmp_path) -> None:
     server = Nginx(workdir=tmp_path / "n")
     with server:

@@ -244,6 +244,7 @@ def test_http_plain_publish_and_ranged_fetch(nginx_dav, tmp_path):
     assert len(big_gets) == 3 and all('" 206 ' in line for line in big_gets)  # 8+8+4 MiB ranges
 
 
+@pytest.mark.servers  # starts its own nginx
 def test_http_server_without_ranges_is_read_in_one_stream(tmp_path):
     from jupyter_publish.testing.nginx import Nginx
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from ..errors import DestinationError, RefError
 from ..text import describe
@@ -23,6 +23,7 @@ from .base import (
     BackendOption,
     BatchBackend,
     Destination,
+    ManifestSidecar,
     ObjectBackend,
     PublishTarget,
     RemoteObject,
@@ -31,7 +32,7 @@ from .base import (
     Upload,
 )
 
-_REGISTRY: dict[str, str | type[Any]] = {
+_REGISTRY: dict[str, str | type[object]] = {
     "local": "jupyter_publish.backends.local.LocalBackend",
     "s3": "jupyter_publish.backends.s3.S3Backend",
     "ipfs": "jupyter_publish.backends.ipfs.IpfsBackend",
@@ -72,7 +73,7 @@ def _checked_scheme(scheme: str) -> str:
     return scheme.lower()
 
 
-def register_backend(scheme: str, backend: str | type[Any], *, clobber: bool = False) -> None:
+def register_backend(scheme: str, backend: str | type[object], *, clobber: bool = False) -> None:
     """Make ``scheme://`` references and destinations use ``backend`` (a class or its
     dotted path). The class declares the rest (:class:`BackendBase`). Schemes are case
     insensitive (``S3`` is ``s3``); a class is checked now, a dotted path when imported."""
@@ -99,7 +100,7 @@ def _check_declarations(cls: type[BackendBase], scheme: str) -> None:
             raise ValueError(f"{cls.__name__}: option {option.name!r} is the core's own: rename it")
 
 
-def _completed(target: type[Any], scheme: str) -> type[BackendBase]:
+def _completed(target: type[object], scheme: str) -> type[BackendBase]:
     """A class with every declaration: one that only speaks the per-object protocol
     (fetch-only, as fsspec's smallest filesystems) gets :class:`BackendBase`'s defaults."""
     if issubclass(target, BackendBase):
@@ -109,7 +110,8 @@ def _completed(target: type[Any], scheme: str) -> type[BackendBase]:
         "__doc__": target.__doc__,
         "scheme": getattr(target, "scheme", scheme),
     }
-    return type(target.__name__, (target, BackendBase), namespace)
+    # A class made at run time from both: mypy cannot see its bases.
+    return cast("type[BackendBase]", type(target.__name__, (target, BackendBase), namespace))
 
 
 def backend_class(scheme: str) -> type[BackendBase]:
@@ -277,6 +279,7 @@ __all__ = [
     "BackendOption",
     "BatchBackend",
     "Destination",
+    "ManifestSidecar",
     "ObjectBackend",
     "PublishTarget",
     "RemoteObject",

@@ -154,6 +154,18 @@ Backend = ObjectBackend | BatchBackend
 """Either kind, as the registry hands them out."""
 
 
+@runtime_checkable
+class ManifestSidecar(Protocol):
+    """An optional extra: a store that keeps a plain publish's manifest beside its objects
+    (S3), so a fetch by URI finds the checksums; the publisher hands it the result."""
+
+    sidecar_manifest: ClassVar[bool]
+
+    def write_manifest(self, manifest: dict[str, Any]) -> StoredObject:
+        """Store ``manifest`` (a :meth:`PublishedResult.to_dict`) beside the objects."""
+        ...
+
+
 # -- what a backend class declares -----------------------------------------------------
 
 OPTION_ALIASES = {"endpoint_url": "endpoint", "region_name": "region"}

@@ -509,6 +509,7 @@ class HttpBackend(BackendBase):
         with self._open("HEAD", ref) as (response, url):
             size: int | None = None
             if response.status_code in (401, 403, 404):
+                self._refuse_folder(response, url)
                 self._check(response, url)
             elif response.is_success and response.headers.get("content-length", "").isdigit():
                 size = int(response.headers["content-length"])
@@ -517,6 +518,18 @@ class HttpBackend(BackendBase):
         name = unquote(path.rsplit("/", 1)[-1]) or urlsplit(url).hostname or "download"
         # The URL the redirects ended at: ranged reads go straight there.
         return [RemoteObject(name=name, location=url, size=size, ranged=ranged)]
+
+    def _refuse_folder(self, response: httpx.Response, url: str) -> None:
+        """A folder URL the server will not list (a plain publish's URI): say so, rather
+        than blame credentials nobody sent (nginx answers a folder with 403)."""
+        sent = "authorization" in response.request.headers
+        if urlsplit(url).path.endswith("/") and response.status_code in (403, 404) and not sent:
+            raise DestinationError(
+                self._scrub(
+                    f"{url} is a folder, and an HTTP server lists no folders (HTTP {response.status_code}): "
+                    "fetch a plain publish by its job ID, or each file by its URL"
+                )
+            )
 
     def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         """Stream ``location`` from ``offset``: a Range request, or skipping if ignored."""

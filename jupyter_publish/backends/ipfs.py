@@ -9,6 +9,7 @@ result has one root CID (the folder) and every file keeps its relative path unde
 
 from __future__ import annotations
 
+import builtins
 import os
 import urllib.parse
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -76,7 +77,7 @@ def split_ref(ref: str) -> tuple[str, str]:
 def _sent(upload: Upload, replay: Replay) -> Generator[bytes, None, None]:
     """The upload's bytes, opened only when its part is sent; a file that changed size
     fails in one line before the part is complete (the daemon then adds nothing)."""
-    from .kubo import CHUNK
+    from ..sizes import CHUNK
 
     return exactly(replay.chunks(CHUNK), upload.size, upload.name)
 
@@ -227,14 +228,13 @@ class IpfsBackend(BackendBase):
         root = cids.get("")
         if root is None:
             raise BackendError(f"the IPFS daemon at {self.client.api_url} reported no root CID")
+        # Checked before anything is built over them or sent back (dag/import).
+        for name in [upload.name for upload in uploads] + [""]:
+            self._check_reported(name, cids.get(name))
         root = self._our_root(root, added, uploads)
         objects = []
         for upload in uploads:
-            cid = cids.get(upload.name)
-            if cid is None:
-                raise BackendError(
-                    f"the IPFS daemon at {self.client.api_url} did not report a CID for {upload.name!r}"
-                )
+            cid = cids[upload.name]
             location = f"{SCHEME}{root}/{upload.name}"
             objects.append(
                 StoredObject(upload.name, location, self.gateway_url(root, upload.name), {"CID": cid})
@@ -246,6 +246,21 @@ class IpfsBackend(BackendBase):
             objects=objects,
             url=self.gateway_url(root),
         )
+
+    def _check_reported(self, name: str, cid: Any) -> None:
+        """Each file the daemon added must come back with a CID (and only a CID)."""
+        from ..cid import parse_cid
+
+        what = repr(name) if name else "the folder"
+        if cid is None:
+            raise BackendError(f"the IPFS daemon at {self.client.api_url} did not report a CID for {what}")
+        try:
+            parse_cid(cid)
+        except DestinationError:
+            shown = repr(cid) if len(str(cid)) <= 80 else repr(str(cid)[:80] + "…")
+            raise BackendError(
+                f"the IPFS daemon at {self.client.api_url} reported {shown} for {what}, which is not a CID"
+            ) from None
 
     def _our_root(self, root: str, added: list[dict[str, Any]], uploads: Sequence[Upload]) -> str:
         """The folder's root as ``cid_of`` builds it, over the file CIDs the daemon reported.
@@ -304,7 +319,7 @@ class IpfsBackend(BackendBase):
             return [RemoteObject(name, f"{SCHEME}{target}", size=stat.get("Size"), cid=stat["Hash"])]
         return self._walk(target)
 
-    def _walk(self, target: str) -> list[RemoteObject]:
+    def _walk(self, target: str) -> builtins.list[RemoteObject]:  # `list` is the method above
         found: list[RemoteObject] = []
         pending = [""]
         while pending:

@@ -41,6 +41,9 @@ CAT_WINDOW = 64 * 1024 * 1024
 """``cat`` asks for this many bytes per request, so the RPC timeout bounds each window,
 not the whole download of a large file."""
 CONNECT_TIMEOUT = 10.0
+ANSWER_LIMIT = 1024 * 1024
+"""The most an answer to ``dag/import`` may be (one line per root), and the slack above
+what ``add``'s one line per entry can be: a daemon that sends more is not believed."""
 
 AddSource = BinaryIO | Iterator[bytes] | Iterable[bytes] | bytes | None
 """A file's content (a binary reader, chunks, or bytes); ``None`` marks a directory."""
@@ -130,6 +133,16 @@ def normalize_hash(text: str) -> str:
         return normalize_cid(cid) + sep + rest
     except PublishError:
         return str(text)
+
+
+def _is_cid(text: str) -> bool:
+    from ..cid import parse_cid
+
+    try:
+        parse_cid(text)
+    except PublishError:
+        return False
+    return True
 
 
 def _int(value: Any) -> int:
@@ -264,11 +277,11 @@ class KuboClient:
         )
 
     # -- plumbing --------------------------------------------------------------------------
-    def _query(self, params: Iterable[tuple[str, Any]], rpc_timeout: bool) -> list[tuple[str, str]]:
+    def _query(self, params: Iterable[tuple[str, Any]], rpc_timeout: bool) -> tuple[tuple[str, str], ...]:
         query = [(k, ("true" if v else "false") if isinstance(v, bool) else str(v)) for k, v in params]
         if rpc_timeout:
             query.append(("timeout", f"{max(1, round(self.timeout * 1000))}ms"))
-        return query
+        return tuple(query)  # what httpx takes as repeated parameters, typed (a list is invariant)
 
     def _call(
         self,
@@ -290,6 +303,39 @@ class KuboClient:
         if response.status_code != 200:
             raise self._daemon_error(response, cmd, what)
         return response
+
+    def _call_capped(self, cmd: str, params: Iterable[tuple[str, Any]], limit: int, **kwargs: Any) -> str:
+        """One upload request (no RPC timeout) whose answer is read up to ``limit`` bytes.
+
+        The client timeout only bounds silence: a daemon that keeps talking (an endless
+        or gigabyte answer to ``add`` or ``dag/import``) would otherwise fill memory.
+        """
+        query = self._query(params, rpc_timeout=False)
+        try:
+            request = self._http.build_request("POST", cmd, params=query, **kwargs)
+            response = self._http.send(request, stream=True)
+            try:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        raise BackendError(
+                            f"the IPFS daemon at {self.api_url} answered {cmd} with more than "
+                            f"{limit:,} bytes: not a Kubo answer, so nothing it said is used"
+                        )
+            finally:
+                response.close()
+        except httpx.HTTPError as e:
+            raise self._transport_error(e, cmd, None) from e
+        whole = httpx.Response(
+            response.status_code,
+            headers={"Content-Type": response.headers.get("Content-Type", "")},
+            content=bytes(body),
+            request=request,
+        )
+        if whole.status_code != 200:
+            raise self._daemon_error(whole, cmd, None)
+        return whole.text
 
     def _stream(self, cmd: str, params: Iterable[tuple[str, Any]], what: str) -> Iterator[bytes]:
         query = self._query(params, rpc_timeout=True)
@@ -344,10 +390,12 @@ class KuboClient:
 
     # -- commands ---------------------------------------------------------------------------
     def version(self) -> dict[str, Any]:
-        return self._call("version").json()
+        reply: dict[str, Any] = self._call("version").json()
+        return reply
 
     def id(self) -> dict[str, Any]:
-        return self._call("id").json()
+        reply: dict[str, Any] = self._call("id").json()
+        return reply
 
     def add(
         self,
@@ -378,15 +426,19 @@ class KuboClient:
         ]
         if raw_leaves is not None:
             params.append(("raw-leaves", raw_leaves))
-        response = self._call(
+        # One JSON line per entry: its name (JSON-escaped, at most 6 bytes a byte), CID, size.
+        limit = ANSWER_LIMIT + sum(
+            6 * len(name.encode("utf-8", "surrogateescape")) + 512 for name, _ in entries
+        )
+        answer = self._call_capped(
             "add",
             params,
-            rpc_timeout=False,
+            limit,
             content=form.body(_parts(entries, progress)),
             headers={"Content-Type": form.content_type},
         )
         added = []
-        for entry in _json_lines(response.text):
+        for entry in _json_lines(answer):
             if entry.get("Type") == "error" and "Message" in entry:
                 raise BackendError(
                     f"the IPFS daemon at {self.api_url} failed add: {one_line(entry['Message'], _LIMIT)}"
@@ -408,23 +460,27 @@ class KuboClient:
         root pins its whole DAG). No RPC timeout, as for ``add``.
         """
         form = Form()
-        response = self._call(
+        answer = self._call_capped(
             "dag/import",
             [("pin-roots", pin_roots)],
-            rpc_timeout=False,
+            ANSWER_LIMIT,
             content=form.body(_parts([("dag.car", car)], None)),
             headers={"Content-Type": form.content_type},
         )
         roots = []
-        for entry in _json_lines(response.text):
-            root = entry.get("Root") or {}
+        for entry in _json_lines(answer):
+            # {"Root": {"Cid": {"/": CID}, "PinErrorMsg": ""}}; any other shape is no root.
+            root = entry.get("Root")
+            if not isinstance(root, dict):
+                continue
             if root.get("PinErrorMsg"):
                 raise BackendError(
                     f"the IPFS daemon at {self.api_url} failed to pin an imported root: "
                     f"{one_line(root['PinErrorMsg'], _LIMIT)}"
                 )
-            cid = (root.get("Cid") or {}).get("/")
-            if cid:
+            cid = root.get("Cid")
+            cid = cid.get("/") if isinstance(cid, dict) else cid
+            if isinstance(cid, str) and _is_cid(cid):
                 roots.append(normalize_hash(cid))
         return roots
 
@@ -463,7 +519,7 @@ class KuboClient:
         """The entries of one directory: ``{"Name", "Hash", "Size", "Type": file|dir|…}``."""
         path = ipfs_path(cid_path)
         response = self._call("ls", [("arg", path), ("resolve-type", True), ("size", True)], what=cid_path)
-        links = []
+        links: list[dict[str, Any]] = []
         for reply in _json_lines(response.text):
             for obj in reply.get("Objects") or []:
                 links.extend(obj.get("Links") or [])
@@ -479,7 +535,7 @@ class KuboClient:
 
     def files_stat(self, path: str) -> dict[str, Any]:
         """Type (file/dir), Hash, Size and CumulativeSize of an ``/ipfs/…`` path or CID."""
-        stat = self._call("files/stat", [("arg", ipfs_path(path))], what=path).json()
+        stat: dict[str, Any] = self._call("files/stat", [("arg", ipfs_path(path))], what=path).json()
         stat["Hash"] = normalize_hash(stat.get("Hash", ""))
         stat["Type"] = _entry_type(stat.get("Type"))
         for key in ("Size", "CumulativeSize", "Blocks"):

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 from .. import config
 from ..errors import BackendError, DestinationError, NotFoundError, RefError
@@ -169,11 +169,11 @@ class LocalBackend(BackendBase):
             return cached
         path = self.root / "jobs" / f"{job_id}.json"
         try:
-            entries: dict[str, dict[str, Any]] = json.loads(path.read_bytes())
+            entries: object = json.loads(path.read_bytes())
         except FileNotFoundError:
             raise NotFoundError(f"no job {job_id!r} in the local store at {self.root}") from None
         except (ValueError, RecursionError):
-            entries = None  # type: ignore[assignment]
+            entries = None
         if not _valid_index(entries):
             raise BackendError(f"the local store's index {path} is damaged; publish job {job_id} again")
         self._jobs[job_id] = entries
@@ -214,7 +214,7 @@ class LocalBackend(BackendBase):
         pass
 
 
-def _valid_index(entries: Any) -> bool:
+def _valid_index(entries: object) -> TypeGuard[dict[str, dict[str, Any]]]:
     """A job index is ``{name: {"sha256": 64 hex digits, "size": int}}``, nothing else."""
     if not isinstance(entries, dict):
         return False

@@ -57,6 +57,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
+    from ..journal import MultipartJournal
     from ..results import PublishedResult
 
 PART_SIZE = 8 * MiB
@@ -204,9 +205,9 @@ class S3Backend(BackendBase):
 
         self._attempts = config.retries() + 1
         """Tries of each request (botocore retries them itself)."""
-        self._client: Any = None
+        self._client: Any = None  # boto3's S3 client (its typed responses: a later pass)
         self._client_lock = threading.Lock()  # workers share one client (one pool)
-        self.journal: Any = None
+        self.journal: MultipartJournal | None = None
         """A :class:`~jupyter_publish.journal.MultipartJournal` the publisher sets: open
         multipart uploads are recorded before their parts go, so a killed job's can be
         aborted or continued later (``resume``)."""
@@ -300,7 +301,12 @@ class S3Backend(BackendBase):
             )
         try:
             keys = {k: v for k, v in self._keys.items() if v}
-            session = boto3.session.Session(profile_name=None if keys else self.profile, **keys)
+            session = boto3.session.Session(
+                aws_access_key_id=keys.get("aws_access_key_id"),
+                aws_secret_access_key=keys.get("aws_secret_access_key"),
+                aws_session_token=keys.get("aws_session_token"),
+                profile_name=None if keys else self.profile,
+            )
         except botocore.exceptions.ProfileNotFound:
             raise CredentialsError(
                 f"AWS profile {self.profile!r} not found: check ~/.aws/config or drop --profile"
@@ -407,7 +413,8 @@ class S3Backend(BackendBase):
                     sent[part.number] = {
                         "PartNumber": part.number, "ETag": kept["ETag"], "ChecksumSHA256": part.checksum
                     }  # fmt: skip
-                    self.journal.count(kept=1)
+                    if self.journal is not None:  # parts are kept only when resuming from it
+                        self.journal.count(kept=1)
                     continue
                 while len(running) >= limit:
                     _collect(wait(running, return_when=FIRST_COMPLETED)[0], running, sent)
@@ -419,7 +426,7 @@ class S3Backend(BackendBase):
             if last is not None:
                 last.check_unchanged()
             ordered = [sent[n] for n in sorted(sent)]
-            response = self._call(
+            response: dict[str, Any] = self._call(
                 lambda: self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": ordered}
                 ),
@@ -427,7 +434,7 @@ class S3Backend(BackendBase):
             )
             if self.journal is not None:
                 self.journal.closed(upload_id)
-            return response  # type: ignore[no-any-return]
+            return response
         except BaseException:
             for future in running:
                 future.cancel()
@@ -451,12 +458,13 @@ class S3Backend(BackendBase):
         A new upload is recorded in the job's journal before any part is sent, so a
         killed process's upload can be found again (aborted, or continued by resume).
         """
-        previous = self.journal.open_upload(self.bucket, key) if self.journal is not None else None
-        if previous is not None:
+        journal = self.journal
+        previous = journal.open_upload(self.bucket, key) if journal is not None else None
+        if journal is not None and previous is not None:
             stored = self._listed_parts(key, previous, what)
             if stored is not None:
                 return previous, stored
-            self.journal.closed(previous)  # aborted or completed meanwhile: start afresh
+            journal.closed(previous)  # aborted or completed meanwhile: start afresh
         extra: dict[str, Any] = {"ContentType": upload.content_type, "ChecksumAlgorithm": "SHA256"}
         if upload.sha256:
             extra["Metadata"] = {"sha256": upload.sha256}
@@ -524,7 +532,7 @@ class S3Backend(BackendBase):
     def _send_part(self, key: str, upload_id: str, part: _Part, what: str) -> dict[str, Any]:
         def send() -> dict[str, Any]:
             with part.body() as body:
-                return self.client.upload_part(  # type: ignore[no-any-return]
+                stored: dict[str, Any] = self.client.upload_part(
                     Bucket=self.bucket,
                     Key=key,
                     UploadId=upload_id,
@@ -532,6 +540,7 @@ class S3Backend(BackendBase):
                     Body=body,
                     ChecksumSHA256=part.checksum,
                 )
+                return stored
 
         response = self._call(send, what=what)
         return {"PartNumber": part.number, "ETag": response["ETag"], "ChecksumSHA256": part.checksum}
@@ -564,11 +573,12 @@ class S3Backend(BackendBase):
     def _presign(self, key: str) -> str | None:
         if not self.presign_seconds:
             return None
-        return self.client.generate_presigned_url(
+        url: str = self.client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": key},
             ExpiresIn=self.presign_seconds,
         )
+        return url
 
     def write_manifest(self, manifest: dict[str, Any]) -> StoredObject:
         """Store the manifest beside a plain publish, last, as its completion marker."""
@@ -708,10 +718,11 @@ class S3Backend(BackendBase):
     def _head(self, bucket: str, key: str, version: str | None = None) -> dict[str, Any] | None:
         extra = {"VersionId": version} if version else {}
         try:
-            return self._call(
+            head: dict[str, Any] = self._call(
                 lambda: self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", **extra),
                 what=f"s3://{bucket}/{key}",
             )
+            return head
         except NotFoundError:
             return None
 

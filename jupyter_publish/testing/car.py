@@ -5,6 +5,8 @@ Test support: the publisher only writes CARs, so the reader lives here, not in t
 
 from __future__ import annotations
 
+import hashlib
+
 from jupyter_publish.dagpb import read_varint
 
 __all__ = ["decode_car"]
@@ -55,16 +57,29 @@ def _cbor_item(data: bytes, pos: int) -> tuple[object, int]:
 
 
 def decode_car(data: bytes) -> tuple[dict[str, object], list[tuple[bytes, bytes]]]:
-    """The header and the (CID bytes, block bytes) of a whole CAR v1 held in memory."""
-    length, pos = read_varint(data, 0)
-    header, end = _cbor_item(data, pos)
-    if end != pos + length or not isinstance(header, dict):
-        raise ValueError("malformed CAR header")
-    pos = end
-    blocks = []
-    while pos < len(data):
-        length, pos = read_varint(data, pos)
-        cid_len = _cid_length(data, pos)
-        blocks.append((data[pos : pos + cid_len], data[pos + cid_len : pos + length]))
-        pos += length
+    """The header and the (CID bytes, block bytes) of a whole CAR v1 held in memory.
+
+    Checked as a reader of someone else's CAR must: a truncated stream, a section that
+    overruns it, or a block whose bytes do not hash to its CID (sha2-256) is a ValueError,
+    never a short block returned as if whole.
+    """
+    try:
+        length, pos = read_varint(data, 0)
+        header, end = _cbor_item(data, pos)
+        if end != pos + length or not isinstance(header, dict):
+            raise ValueError("malformed CAR header")
+        pos = end
+        blocks = []
+        while pos < len(data):
+            length, pos = read_varint(data, pos)
+            cid_len = _cid_length(data, pos)
+            if pos + length > len(data) or cid_len > length:
+                raise ValueError(f"truncated CAR: a block of {length} bytes at byte {pos} overruns it")
+            cid, block = data[pos : pos + cid_len], data[pos + cid_len : pos + length]
+            if cid[-34:-32] != b"\x12\x20" or hashlib.sha256(block).digest() != cid[-32:]:
+                raise ValueError(f"the block at byte {pos} does not hash to its CID (sha2-256)")
+            blocks.append((cid, block))
+            pos += length
+    except (IndexError, AssertionError, UnicodeDecodeError) as exc:
+        raise ValueError(f"truncated or malformed CAR ({type(exc).__name__})") from None
     return header, blocks

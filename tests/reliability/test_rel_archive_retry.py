@@ -24,6 +24,8 @@ from jupyter_publish.bundle import collect
 from jupyter_publish.errors import SourceError, TransientError
 from jupyter_publish.ledger import Ledger
 
+pytestmark = pytest.mark.servers  # every test here reaches a real store through Store
+
 
 @pytest.fixture(autouse=True)
 def _policy(monkeypatch):

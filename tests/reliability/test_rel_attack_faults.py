@@ -33,6 +33,7 @@ def _policy(monkeypatch):
     monkeypatch.setenv("JUPYTER_PUBLISH_IDLE_TIMEOUT", "5")
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind", ["http", "ipfs"])
 def test_a_reset_at_connect_is_retried(request, tmp_path, kind):
     """A RST right after accept: each publish and fetch still ends whole and verified."""

@@ -570,12 +570,18 @@ CATALOGUE: list[Case] = [
 ]  # fmt: skip
 
 
+_SERVER_NEEDS = {"dav", "archives", "s3", "manifest"}
+"""Needs that start nginx or SeaweedFS (``fakes`` are in-process, fast)."""
+
+
 def _doors(case: Case) -> Iterator[tuple[str, Any]]:
     for door in DOORS:
         if getattr(case, door) is None:
             continue
         reason = case.xfail if isinstance(case.xfail, str) else case.xfail.get(door, "")
         marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        if _SERVER_NEEDS & set(case.needs):  # fixtures asked for by name in _needs
+            marks.append(pytest.mark.servers)
         yield door, pytest.param(case, door, id=f"{door}-{case.id}", marks=marks)
 
 

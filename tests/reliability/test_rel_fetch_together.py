@@ -64,7 +64,7 @@ def _digest_tree(root: Path) -> dict[str, str | None]:
     return found
 
 
-@pytest.mark.parametrize("where", ["local-archive", "s3-plain"])
+@pytest.mark.parametrize("where", ["local-archive", pytest.param("s3-plain", marks=pytest.mark.servers)])
 def test_two_fetches_into_one_folder_both_end_verified(request, source, tmp_path, where):
     if where == "s3-plain":
         request.getfixturevalue("s3_env")

@@ -49,7 +49,7 @@ def _destination(request: pytest.FixtureRequest, where: str) -> str:
 
 
 @pytest.mark.parametrize("archive", [True, False], ids=["archive", "plain"])
-@pytest.mark.parametrize("where", ["local", "s3"])
+@pytest.mark.parametrize("where", ["local", pytest.param("s3", marks=pytest.mark.servers)])
 def test_round_trip_by_job_id_keeps_empty_folders(request, with_empty_folders, tmp_path, where, archive):
     result = jp.publish(with_empty_folders, _destination(request, where), archive=archive)
     back = jp.fetch(result.job_id, tmp_path / "back")

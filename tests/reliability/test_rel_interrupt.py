@@ -56,6 +56,7 @@ CLI = [sys.executable, "-m", "jupyter_publish.cli"]
 QUIET = "--quiet"  # the progress bar would be a line of its own
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind", KINDS)
 def test_ctrl_c_stops_a_stalled_publish(request, tmp_path, kind):
     store = Store(kind, request)
@@ -70,6 +71,7 @@ def test_ctrl_c_stops_a_stalled_publish(request, tmp_path, kind):
 CASES = [("s3", 3 * MiB), ("s3", 20 * MiB), ("http", 3 * MiB), ("http", 20 * MiB), ("ipfs", 3 * MiB)]
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind,size", CASES, ids=[f"{k}-{s // MiB}MiB" for k, s in CASES])
 def test_ctrl_c_stops_a_stalled_fetch(request, tmp_path, kind, size):
     """3 MiB are read in the calling thread, 20 MiB in parallel ranges (worker threads)."""

@@ -30,6 +30,7 @@ def _policy(monkeypatch):
 CASES = [("s3", 3 * MiB), ("s3", 20 * MiB), ("http", 3 * MiB), ("http", 20 * MiB), ("ipfs", 3 * MiB)]
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind,size", CASES, ids=[f"{k}-{s // MiB}MiB" for k, s in CASES])
 def test_a_download_cut_half_way_resumes_and_is_verified(request, tmp_path, kind, size):
     store = Store(kind, request)
@@ -47,6 +48,7 @@ def test_a_download_cut_half_way_resumes_and_is_verified(request, tmp_path, kind
     assert got.path.read_bytes() == (src / "data.bin").read_bytes()
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_retried_download_hashes_every_byte_once(request, tmp_path, kind):
     """The resumed read starts at the first missing byte: nothing is hashed twice (the
@@ -65,6 +67,7 @@ def test_a_retried_download_hashes_every_byte_once(request, tmp_path, kind):
     assert got.size == size
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind", KINDS)
 def test_resets_on_every_connection_give_one_line_after_the_retries(request, tmp_path, kind):
     store = Store(kind, request)
@@ -87,6 +90,7 @@ def test_resets_on_every_connection_give_one_line_after_the_retries(request, tmp
     print(f"{kind}: gave up after {tries} connections in {took:.1f}s: {message}")
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_upload_cut_half_way_is_sent_again(request, tmp_path, kind):
     store = Store(kind, request)

@@ -31,6 +31,7 @@ def _assert_stalled(info, took, proxy, kind, what):
     print(f"{kind} {what}: stalled after {took:.1f}s: {message}")
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_stalled_download_ends_after_the_idle_limit(request, tmp_path, kind):
     store = Store(kind, request)
@@ -45,6 +46,7 @@ def test_a_stalled_download_ends_after_the_idle_limit(request, tmp_path, kind):
     assert not (tmp_path / "out" / "data.bin").exists()
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_server_that_never_answers_ends_after_the_idle_limit(request, tmp_path, kind):
     """Not one byte of the response: the S3 GET used to hang forever."""
@@ -59,6 +61,7 @@ def test_a_server_that_never_answers_ends_after_the_idle_limit(request, tmp_path
         _assert_stalled(info, time.monotonic() - started, proxy, kind, "fetch, no answer")
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_stalled_upload_ends_after_the_idle_limit(request, tmp_path, kind):
     """The server stops reading the body: more than the socket buffers hold is sent."""
@@ -72,6 +75,7 @@ def test_a_stalled_upload_ends_after_the_idle_limit(request, tmp_path, kind):
         _assert_stalled(info, time.monotonic() - started, proxy, kind, "publish")
 
 
+@pytest.mark.servers  # Store asks for the server fixture by name
 @pytest.mark.parametrize("kind", ["http", "ipfs"])
 def test_a_stall_is_retried_once_however_many_retries_are_allowed(request, tmp_path, monkeypatch, kind):
     """RETRIES=4 is for faults a new attempt cures; a hung server gets one fresh
