@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from .backends import backend_class, known_schemes, usage
-from .backends.base import OPTION_ALIASES
+from .backends import backend_class, known_schemes, register_secrets, usage
+from .backends.base import OPTION_ALIASES, BackendBase
 from .backends.base import Destination as Destination  # re-exported: its home before backends parsed
 from .errors import DestinationError
+from .text import describe
 
 PLACEHOLDERS = ("jobID", "executionID", "nodeID", "date", "time", "user", "notebook")
 
@@ -39,11 +40,31 @@ def parse_destination(text: str, **options: Any) -> Destination:
     scheme = raw.partition("://")[0] if "://" in raw else raw.rstrip(":")
     dest = None
     if scheme.lower() in known_schemes():
-        dest = backend_class(scheme).parse_destination(raw)
+        dest = _parsed_by(backend_class(scheme), raw)
     if dest is None:
         raise DestinationError(f"unknown destination {raw!r}: use {usage()}")
     template_names(dest.key or dest.url)  # reject unknown placeholders early
-    return dest.with_options(**inline, **options)
+    dest = dest.with_options(**inline, **options)
+    register_secrets(dest.options, dest.scheme)  # a secret typed inline (,opt=token=…) is masked now
+    return dest
+
+
+def _parsed_by(cls: type[BackendBase], raw: str) -> Destination | None:
+    """What the backend made of ``raw``, held to its contract: a Destination of its own
+    scheme (never another backend's, which would hand the publish to that one), None, or
+    a DestinationError; anything else it raises is its bug, told in one line."""
+    try:
+        dest = cls.parse_destination(raw)
+    except DestinationError:
+        raise
+    except Exception as exc:
+        raise DestinationError(f"the {cls.scheme} backend cannot parse {raw!r}: {describe(exc)}") from exc
+    if dest is not None and (not isinstance(dest, Destination) or dest.scheme != cls.scheme):
+        raise DestinationError(
+            f"the {cls.scheme} backend made no {cls.scheme} destination of {raw!r} "
+            f"(got {type(dest).__name__})"
+        )
+    return dest
 
 
 def _split_inline_options(raw: str) -> tuple[str, dict[str, str]]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .backends import BackendBase, RemoteObject, backend_class, for_result_type, scheme_of
+from .backends import BackendBase, RemoteObject, backend_class, for_result_type, register_secrets, scheme_of
 from .download import RANGED_MIN, download
 from .errors import (
     BackendError,
@@ -102,6 +102,7 @@ def fetch(
     """
     concurrency = checked_concurrency(max_concurrency)
     max_ratio = _checked_ratio(max_ratio)
+    register_secrets(options)  # a plugin's token quoted in its error is masked
     options = {**options, "max_concurrency": concurrency}
     plan = _plan(ref, ledger or Ledger(), options)
     backend = plan.backend or backend_class(plan.scheme).for_reading(plan.ref, plan.options, lambda: None)
@@ -361,10 +362,14 @@ def _item_from_remote(obj: RemoteObject, recorded: dict[str, Any] | None, ledger
 
 
 def default_name(ref: str) -> str:
+    """The folder a fetch of ``ref`` fills by default: its last segment, archive suffix
+    cut. Never ``.`` or ``..`` (``…/...zip`` cut to ``..`` extracted into the parent of
+    the working folder): a name of dots only is ``fetched``."""
     tail = ref.split("://", 1)[-1].rstrip("/").split("?")[0]
     last = tail.rsplit("/", 1)[-1].replace("*", "").replace("?", "") or "fetched"
     suffix = archive_suffix(last)
-    return (last[: -len(suffix)] or "fetched") if suffix else last
+    name = last[: -len(suffix)] if suffix else last
+    return name if name.strip(".") else "fetched"
 
 
 # -- downloading ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .errors import NotFoundError
+from .errors import NotFoundError, PublishError
 from .redact import scrub
 from .results import PublishedResult
 
@@ -222,16 +222,23 @@ class Ledger:
         from .journal import identity
 
         pid, host, started = identity()
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO jobs (job_id, execution_id, node_id, name, status, type, scheme,"
-                " destination, created_at, pid, host, proc_start, spec_json)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (  # type is NOT NULL in every ledger: the scheme until the result says
-                    job_id, execution_id, node_id, name, scheme, scheme, destination, utc_now(),
-                    pid, host, started, _spec_text(spec),
-                ),
-            )  # fmt: skip
+        try:
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO jobs (job_id, execution_id, node_id, name, status, type, scheme,"
+                    " destination, created_at, pid, host, proc_start, spec_json)"
+                    " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (  # type is NOT NULL in every ledger: the scheme until the result says
+                        job_id, execution_id, node_id, name, scheme, scheme, destination, utc_now(),
+                        pid, host, started, _spec_text(spec),
+                    ),
+                )  # fmt: skip
+        except sqlite3.IntegrityError:  # a Job published (or failed) twice: say so, in one line
+            status = self.status(job_id).get("status", "recorded")
+            raise PublishError(
+                f"job {job_id} is already {status}: a job is recorded once (resume a failed one, "
+                "or publish under a new job)"
+            ) from None
 
     def set_spec(self, job_id: str, spec: dict[str, Any]) -> None:
         """What ``resume`` needs to run the job again (sources, options; never a secret)."""
@@ -505,11 +512,17 @@ def _defaults(cid_params: Any, version: Any) -> dict[str, Any]:
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Bring a ledger made by an older version up to date (ADD COLUMN keeps every row)."""
     have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
-    for name, kind in SCHEME_COLUMN.items():
-        if name not in have:
-            with contextlib.suppress(sqlite3.OperationalError):  # another process just added it
+    if any(name not in have for name in SCHEME_COLUMN):
+        # The column and its rows change in one transaction: an ALTER committed alone left,
+        # in a process killed before the rows were done, a column never filled. Another
+        # process opening the ledger waits here, then finds the column there.
+        db.execute("BEGIN IMMEDIATE")
+        have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in SCHEME_COLUMN.items():
+            if name not in have:
                 db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
                 _migrate_type(db)
+        db.commit()
     for table, columns in (("jobs", LIVENESS_COLUMNS), ("multipart_uploads", UPLOAD_COLUMNS)):
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for name, kind in columns.items():

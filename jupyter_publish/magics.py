@@ -46,12 +46,23 @@ _FETCH_BACKEND_ARGS = tuple(option.name for option in magic_args.FETCH_FLAGS)
 
 
 def _setting_traits() -> dict[str, Unicode[str | None, str | bytes | None]]:
-    """``PublishMagics.NAME`` settings for the backend options that declare one."""
-    return {
-        option.name: Unicode(None, allow_none=True, help=option.setting).tag(config=True)
-        for option in all_options("publish")
-        if option.setting
-    }
+    """``PublishMagics.NAME`` settings for the backend options that declare one; a name
+    the magics class has already (a plugin's ``shell`` or ``config`` would replace the
+    shell with a string and stop the extension loading) is left out, with a warning."""
+    traits: dict[str, Unicode[str | None, str | bytes | None]] = {}
+    for option in all_options("publish"):
+        if not option.setting:
+            continue
+        if hasattr(Magics, option.name) or hasattr(Configurable, option.name):
+            warnings.warn(
+                f"jupyter-publish: no PublishMagics.{option.name} setting (a name the magics use)",
+                stacklevel=2,
+            )
+            continue
+        traits[option.name] = Unicode(None, allow_none=True, help=option.setting).tag(
+            config=True, backend_setting=True
+        )
+    return traits
 
 
 # -- errors at the edge ----------------------------------------------------------------
@@ -241,7 +252,9 @@ class PublishMagics(Magics, Configurable):
             dest = parse_destination(text)
             defaults = {
                 key: getattr(self, key)
-                for key in (option.name for option in backend_class(dest.scheme).options if option.setting)
+                for key in (
+                    o.name for o in backend_class(dest.scheme).options if o.setting and o.name in _SETTINGS
+                )
                 if getattr(self, key) and key not in dest.options
             }
             explicit = {
@@ -343,7 +356,9 @@ class PublishMagics(Magics, Configurable):
     def _fetch_one(self, ref: str, args: argparse.Namespace, several: bool) -> FetchResult:
         from . import api
 
-        options = {key: getattr(self, key) for key in _FETCH_BACKEND_ARGS if getattr(self, key, None)}
+        options = {
+            key: getattr(self, key) for key in _FETCH_BACKEND_ARGS if key in _SETTINGS and getattr(self, key)
+        }
         options.update({key: getattr(args, key) for key in _FETCH_BACKEND_ARGS if getattr(args, key)})
         settled = magic_args.FetchOptions.settle(args, self)
         with _usage_errors(f"{ref}: " if several else ""):
@@ -409,6 +424,9 @@ def _cids_in_text(text: str) -> pd.DataFrame:
     with _usage_errors():
         return cids_in_text(text)
 
+
+_SETTINGS = frozenset(PublishMagics.class_trait_names(backend_setting=True))
+"""The backend settings the class kept (a method of the same name, defined later, wins)."""
 
 # -- extension entry points ------------------------------------------------------------
 

@@ -28,9 +28,10 @@ from .backends import (
     PublishTarget,
     StoreOutcome,
     Upload,
-    all_options,
     backend_class,
+    register_secrets,
     registered_backends,
+    secret_options,
 )
 from .bundle import Bundle, collect
 from .cid import DagNode, cid_params, tree_node
@@ -194,7 +195,7 @@ def _resume_spec(
     return {
         "paths": [os.path.abspath(os.fspath(p)) for p in items],
         "to": dest.text,
-        "options": {k: v for k, v in dest.options.items() if k not in _secret_options()},
+        "options": {k: v for k, v in dest.options.items() if k not in secret_options(dest.scheme)},
         "values": job.values,
         "settings": settings,
     }
@@ -270,14 +271,11 @@ def _check_resumable(row: dict[str, Any]) -> None:
         )
 
 
-def _secret_options() -> set[str]:
-    """Never written to the job's resume record (keys, passwords, headers with tokens)."""
-    return {option.name for option in all_options("publish") if option.secret}
-
-
 def check_options(dest: Destination) -> None:
     """Refuse an option the destination's backend does not declare (a misplaced
-    ``--endpoint`` would otherwise be silently ignored)."""
+    ``--endpoint`` would otherwise be silently ignored); hand the scrubber the values
+    of the secret ones (every publish, begin_job and resume passes here)."""
+    register_secrets(dest.options, dest.scheme)
     allowed = set(backend_class(dest.scheme).option_names("publish"))
     unknown = sorted(set(dest.options) - allowed)
     if unknown:

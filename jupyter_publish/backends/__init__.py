@@ -11,9 +11,12 @@ publisher, the fetcher and the front doors ask, so none of them names a scheme.
 from __future__ import annotations
 
 import importlib
-from typing import cast
+import re
+from collections.abc import Mapping
+from typing import Any, cast
 
 from ..errors import DestinationError, RefError
+from ..text import describe
 from .base import (
     Backend,
     BackendBase,
@@ -36,6 +39,7 @@ _REGISTRY: dict[str, str | type[object]] = {
     "http": "jupyter_publish.backends.http.HttpBackend",
     "https": "jupyter_publish.backends.http.HttpBackend",
 }
+_BUILT_IN = frozenset(_REGISTRY)
 DEFAULT_DESTINATION = "local"
 """Where a publish goes when no destination is given: the embedded store (no server,
 no credentials)."""
@@ -43,13 +47,57 @@ _CLASSES: dict[str, type[BackendBase]] = {}
 """Imported (and, for a class not deriving from BackendBase, completed) classes by scheme."""
 
 
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*\Z")
+"""A URI scheme (RFC 3986), in the lower case every lookup uses."""
+
+RESERVED_OPTIONS = frozenset(
+    {
+        # keywords of publish(), begin_job(), resume() and fetch()
+        "paths", "to", "archive", "name", "pin", "cid_version", "quiet", "notebook", "ledger",
+        "job_id", "max_concurrency", "compression", "skip_unreadable", "follow_symlinks", "hidden",
+        "resolve_placeholders", "ref", "dest", "verify", "extract", "max_ratio",
+        # what the command line and the magics parse besides backend options
+        "command", "json", "jobs", "job", "limit", "port", "symlinks", "version", "help",
+        "targets", "refs", "out", "sync_every", "optional", "publish_on_error", "ui",
+        "no_preview", "no_verify", "no_extract", "preview", "fetch_dir", "default_destination",
+    }
+)  # fmt: skip
+"""Names a backend option cannot take: the core's own keywords and flags. A backend's
+``name`` or ``jobs`` would clash with ``--name``/``--jobs`` (the command line and the
+magics could not even be built) or be taken silently as the core's own keyword."""
+
+
+def _checked_scheme(scheme: str) -> str:
+    if not isinstance(scheme, str) or not _SCHEME.match(scheme.lower()):
+        raise ValueError(f"{scheme!r} is not a URI scheme: a letter, then letters, digits, '+', '-' or '.'")
+    return scheme.lower()
+
+
 def register_backend(scheme: str, backend: str | type[object], *, clobber: bool = False) -> None:
     """Make ``scheme://`` references and destinations use ``backend`` (a class or its
-    dotted path). The class declares the rest (:class:`BackendBase`)."""
+    dotted path). The class declares the rest (:class:`BackendBase`). Schemes are case
+    insensitive (``S3`` is ``s3``); a class is checked now, a dotted path when imported."""
+    scheme = _checked_scheme(scheme)
     if scheme in _REGISTRY and not clobber:
         raise ValueError(f"scheme {scheme!r} is already registered; pass clobber=True")
+    if not isinstance(backend, str):
+        _check_declarations(_completed(backend, scheme), scheme)
     _REGISTRY[scheme] = backend
     _CLASSES.pop(scheme, None)
+
+
+def _check_declarations(cls: type[BackendBase], scheme: str) -> None:
+    """Refuse a class that would take another backend's scheme or the core's options."""
+    if scheme not in cls.schemes:
+        raise ValueError(
+            f"{cls.__name__} registered as {scheme!r} declares the scheme(s) {', '.join(cls.schemes)}: "
+            f"set scheme = {scheme!r} on it"
+        )
+    for option in cls.options:
+        if not option.name.isidentifier() or option.name != option.name.lower():
+            raise ValueError(f"{cls.__name__}: option {option.name!r} must be a lower-case Python name")
+        if option.name in RESERVED_OPTIONS:
+            raise ValueError(f"{cls.__name__}: option {option.name!r} is the core's own: rename it")
 
 
 def _completed(target: type[object], scheme: str) -> type[BackendBase]:
@@ -76,11 +124,18 @@ def backend_class(scheme: str) -> type[BackendBase]:
     if target is None:
         known = ", ".join(sorted(_REGISTRY))
         raise DestinationError(f"no backend for {scheme!r}: known schemes are {known}")
-    if isinstance(target, str):
-        module_name, _, class_name = target.rpartition(".")
-        target = getattr(importlib.import_module(module_name), class_name)
-    _CLASSES[scheme] = _completed(target, scheme)
-    return _CLASSES[scheme]
+    try:
+        if isinstance(target, str):
+            module_name, _, class_name = target.rpartition(".")
+            target = getattr(importlib.import_module(module_name), class_name)
+        cls = _completed(target, scheme)
+        _check_declarations(cls, scheme)
+    except Exception as exc:
+        if scheme in _BUILT_IN:
+            raise
+        raise DestinationError(f"the {scheme!r} backend did not load: {describe(exc)}") from exc
+    _CLASSES[scheme] = cls
+    return cls
 
 
 def known_schemes() -> list[str]:
@@ -94,9 +149,18 @@ def _installed_entry_points() -> dict[str, str]:
     if _INSTALLED is None:
         from importlib.metadata import entry_points
 
-        _INSTALLED = {
-            ep.name: ep.value.replace(":", ".") for ep in entry_points(group="jupyter_publish.backends")
-        }
+        _INSTALLED = {}
+        for ep in entry_points(group="jupyter_publish.backends"):
+            scheme = ep.name.lower()
+            if not _SCHEME.match(scheme) or scheme in _BUILT_IN:
+                import warnings
+
+                why = "is built in" if scheme in _BUILT_IN else "is not a URI scheme"
+                warnings.warn(
+                    f"jupyter-publish: installed backend {ep.value} ignored: {ep.name!r} {why}", stacklevel=2
+                )
+                continue
+            _INSTALLED[scheme] = ep.value.replace(":", ".")
     return _INSTALLED
 
 
@@ -113,10 +177,15 @@ def registered_backends() -> list[type[BackendBase]]:
     for scheme in [*_REGISTRY, *(s for s in _installed_entry_points() if s not in _REGISTRY)]:
         try:
             cls = backend_class(scheme)
-        except (ImportError, AttributeError) as exc:
-            if scheme in _REGISTRY:
+        except Exception as exc:  # a broken plugin must not take the front doors down
+            if scheme in _BUILT_IN:
                 raise
-            warnings.warn(f"jupyter-publish: backend {scheme!r} did not load: {exc}", stacklevel=2)
+            why = (
+                str(exc)
+                if isinstance(exc, DestinationError)
+                else f"the {scheme!r} backend did not load: {describe(exc)}"
+            )
+            warnings.warn(f"jupyter-publish: {why}", stacklevel=2)
             continue
         found.setdefault(id(cls), cls)
     return list(found.values())
@@ -156,6 +225,39 @@ def all_options(use: str) -> list[BackendOption]:
     return list(seen.values())
 
 
+def secret_options(scheme: str | None = None) -> frozenset[str]:
+    """Option names declared ``secret``: never recorded, and their values masked wherever
+    they turn up (a name one backend keeps secret stays secret even if another declares
+    it plainly). With ``scheme``: that backend's and those already imported, so a
+    ``local`` publish imports no other backend; without: every registered one's."""
+    classes = registered_backends() if scheme is None else [backend_class(scheme), *_CLASSES.values()]
+    return frozenset(o.name for cls in classes for o in cls.options if o.secret)
+
+
+def register_secrets(options: Mapping[str, Any], scheme: str | None = None) -> None:
+    """Give the scrubber the value of every secret option in ``options`` (a string, or the
+    strings of a mapping or sequence: headers, a user/password pair), so that a plugin's
+    error quoting its token is masked in messages, ledger rows and cards alike.
+    ``scheme``: the backend they go to, if known (see :func:`secret_options`)."""
+    from .. import redact
+
+    if not options:
+        return
+    names = secret_options(scheme)
+    for name, value in options.items():
+        if name not in names:
+            continue
+        if isinstance(value, Mapping):
+            items = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            items = [value]
+        for item in items:
+            if isinstance(item, str):
+                redact.register(item)
+
+
 def _either(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
 
@@ -190,8 +292,10 @@ __all__ = [
     "for_result_type",
     "known_schemes",
     "register_backend",
+    "register_secrets",
     "registered_backends",
     "scheme_of",
+    "secret_options",
     "type_label",
     "usage",
 ]

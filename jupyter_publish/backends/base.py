@@ -198,6 +198,16 @@ class Destination:
         merged.update({OPTION_ALIASES.get(k, k): v for k, v in options.items() if v is not None})
         return Destination(self.scheme, self.text, self.bucket, self.key, self.url, merged)
 
+    def __repr__(self) -> str:
+        """Scrubbed: the value of a secret option (registered with the scrubber when the
+        destination was parsed or checked) is never shown, e.g. in a traceback."""
+        from ..redact import scrub
+
+        return scrub(
+            f"Destination(scheme={self.scheme!r}, text={self.text!r}, bucket={self.bucket!r}, "
+            f"key={self.key!r}, url={self.url!r}, options={dict(self.options)!r})"
+        )
+
 
 @dataclass(frozen=True)
 class BackendOption:
