@@ -386,7 +386,7 @@ class Job:
 
 
 def begin_job(
-    to: str | Destination = "local",
+    to: str | Destination = DEFAULT_DESTINATION,
     *,
     name: str | None = None,
     job_id: str | None = None,
