@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conformance_case import FETCH_PLAIN_BY_URI, RESUME, BackendCase
+from trees import tree
 
 import jupyter_publish as jp
 from jupyter_publish.backends import backend_class, known_schemes, register_backend
@@ -20,18 +21,6 @@ from jupyter_publish.hashing import hash_file
 from jupyter_publish.progress import listening
 
 ARCHIVE = pytest.mark.parametrize("archive", [False, True], ids=["plain", "archive"])
-
-
-def tree(root: Path) -> dict[str, bytes | None]:
-    """Every entry under ``root``: files with their bytes, folders as None."""
-    found: dict[str, bytes | None] = {}
-    for current, dirs, files in os.walk(root):
-        base = Path(current).relative_to(root)
-        for name in dirs:
-            found[(base / name).as_posix()] = None
-        for name in files:
-            found[(base / name).as_posix()] = (Path(current) / name).read_bytes()
-    return found
 
 
 def make_tree(root: Path, entries: dict[str, bytes | None]) -> Path:
