@@ -805,16 +805,22 @@ def _cid_facts(token: str) -> tuple[str, int, str] | None:
         return None
     if len(raw) == 34 and raw[:2] == b"\x12\x20":  # CIDv0: a bare sha2-256 multihash, dag-pb
         return _cid_str(b"\x01\x70" + raw), 0, "dag-pb"
-    if raw[:1] == b"\x01" and raw[1] < 0x80 and raw[2:4] == b"\x12\x20":
-        return _cid_str(raw), 1, _codec_name(raw[1])
+    if len(raw) == 36 and raw[:1] == b"\x01" and raw[1] < 0x80 and raw[2:4] == b"\x12\x20":
+        codec = _codec_name(raw[1])
+        if codec is not None:
+            return _cid_str(raw), 1, codec
     return _slow_cid_facts(token)
 
 
 @functools.lru_cache(maxsize=64)
-def _codec_name(code: int) -> str:
+def _codec_name(code: int) -> str | None:
+    """The codec's name; None for a code no codec has (then the token is no CID we name)."""
     from multiformats import multicodec
 
-    return str(multicodec.get(code=code).name)
+    try:
+        return str(multicodec.get(code=code).name)
+    except KeyError:  # MulticodecKeyError: a token in pasted text that only looks like a CID
+        return None
 
 
 def _slow_cid_facts(token: str) -> tuple[str, int, str] | None:

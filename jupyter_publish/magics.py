@@ -260,7 +260,7 @@ class PublishMagics(Magics, Configurable):
             explicit = {
                 key: getattr(args, key) for key in _PUBLISH_BACKEND_ARGS if getattr(args, key) is not None
             }
-            dest = dest.with_options(**defaults, **explicit)
+            dest = dest.with_options(**{**defaults, **explicit})  # a flag on the line wins
             check_options(dest)
         return dest
 

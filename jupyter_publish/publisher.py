@@ -373,7 +373,7 @@ class Job:
             **options,
             "archive": False,
             "quiet": True,
-            "name": f"{self.name} sync {round_number} of {self.job_id}",
+            "name": f"{self.name or 'results'} sync {round_number} of {self.job_id}",  # the ledger's name
             "notebook": self.notebook,
             "ledger": self.ledger,
             "job_id": round_job_id(self.job_id, round_number),

@@ -81,7 +81,7 @@ class Syncer:
             try:
                 self.sync_once()
             except Exception as exc:  # keep syncing; the final publish still runs
-                self._note(f"sync failed ({describe(exc)}); retrying in {self.every:g} s")
+                self._note(f"sync failed ({describe(exc, scrub=True)}); retrying in {self.every:g} s")
 
     def _changed(self) -> dict[str, tuple[int, int]]:
         changed = {}

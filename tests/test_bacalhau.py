@@ -449,6 +449,18 @@ def test_false_positives_are_discarded() -> None:
     assert list(df["line"]) == [6]
 
 
+def test_a_cid_shaped_token_with_an_unknown_codec_is_no_cid() -> None:
+    # Version 1, sha2-256, but codec 0x7e, which no multicodec has: the fast path once
+    # raised MulticodecKeyError out of cids_in_text (and %%cids) instead of skipping it.
+    import hashlib
+
+    from jupyter_publish.cid import _cid_str
+
+    unknown_codec = _cid_str(b"\x01\x7e\x12\x20" + hashlib.sha256(b"x").digest())
+    df = cids_in_text(f"not a CID: {unknown_codec}\nthis one is: {HELLO_V0}")
+    assert list(df["cid"]) == [HELLO_V0]
+
+
 def test_dedupe_by_cid_and_name() -> None:
     text = f"added {HELLO_V0} a.txt\nadded {HELLO_V0} a.txt\nadded {HELLO_V0} b.txt\n{HELLO_V0}\n{HELLO_V0}\n"
     df = cids_in_text(text)

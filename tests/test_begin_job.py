@@ -109,6 +109,17 @@ def test_job_publish_and_rounds_share_its_identity(tmp_path):
     assert {rows[first.job_id]["status"], rows[job.job_id]["status"]} == {"published"}
 
 
+def test_an_unnamed_jobs_rounds_are_named_as_the_ledger_names_it(tmp_path):
+    # name=None is "results" in the ledger; its rounds were once "None sync 1 of …".
+    (tmp_path / "a.txt").write_text("a")
+    job = api.begin_job("local")
+    first = job.publish_round(tmp_path, 1)
+    job.publish(tmp_path, archive=False, quiet=True)
+    rows = {row["job_id"]: row for row in Ledger().jobs()}
+    assert rows[job.job_id]["name"] == "results"
+    assert rows[first.job_id]["name"] == f"results sync 1 of {job.job_id}"
+
+
 def test_the_magic_modules_leave_the_ledger_and_placeholders_to_the_publisher():
     """The magics call the front door: none of their modules writes the ledger or resolves."""
     for name in ("magics.py", "magic_args.py", "magic_display.py", "cellrun.py"):

@@ -121,3 +121,33 @@ def test_closing_a_multipart_body_closes_the_part_being_sent() -> None:
     next(body), next(body)
     body.close()
     assert closed == [True]
+
+
+def test_a_failed_sync_round_is_noted_without_a_secret(tmp_path: Path) -> None:
+    # The note goes to the cell's output: a server quoting a token in its error must not
+    # put it there (the edges scrub; this line was the one that did not).
+    import threading
+    from typing import NoReturn
+
+    from jupyter_publish.sync import Syncer
+
+    redact.register("tok-3f9a1c77e2b5")
+    (tmp_path / "out.txt").write_text("x")
+    notes: list[str] = []
+    noted = threading.Event()
+
+    def publish(snapshot: Path, round_number: int) -> NoReturn:
+        raise RuntimeError("server said: bad token tok-3f9a1c77e2b5")
+
+    def note(text: str) -> None:
+        notes.append(text)
+        noted.set()
+
+    syncer = Syncer(tmp_path, 0.01, publish, note)
+    syncer.start()
+    try:
+        assert noted.wait(10)
+    finally:
+        syncer.stop()
+    assert notes[0].startswith("sync failed (RuntimeError: server said: bad token ")
+    assert "tok-3f9a1c77e2b5" not in notes[0]

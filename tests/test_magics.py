@@ -452,6 +452,17 @@ def test_bad_option_values_and_destinations_are_usage_errors(run):
     assert "--out needs a Python variable name" in usage_error(*run("%%publish local --out 1x\nprint(1)"))
 
 
+def test_an_option_given_on_the_line_wins_over_its_setting(magics):
+    # A configured setting and the same flag on the line once met as two keywords of one
+    # call (TypeError: multiple values for 'region'), a traceback instead of a publish.
+    magics.region = "us-east-1"
+    args = magics._parse(magics.publish, "a.txt --to s3://bucket/k --region eu-west-1", "%publish")
+    dest = magics._destination("s3://bucket/k", args)
+    assert dest.options["region"] == "eu-west-1"
+    args = magics._parse(magics.publish, "a.txt --to s3://bucket/k", "%publish")
+    assert magics._destination("s3://bucket/k", args).options["region"] == "us-east-1"
+
+
 def test_auth_is_never_echoed(run, tmp_path):
     (tmp_path / "a.txt").write_text("a")
     result, io = run("%publish a.txt --to http://127.0.0.1:9/up/ --auth user:s3cr3t-pw --quiet")
