@@ -799,6 +799,8 @@ def _cid_facts(token: str) -> tuple[str, int, str] | None:
     from .cid import _cid_raw, _cid_str
     from .errors import DestinationError
 
+    if not (token.startswith("Qm") and len(token) == 46) and not token.startswith("b"):
+        return _slow_cid_facts(token)  # no fast path for it: decode it once, with multiformats
     try:
         raw = _cid_raw(token)
     except (DestinationError, ValueError):
