@@ -22,6 +22,16 @@ def _version(value: Any) -> int:
         return 0
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A recorded dict, or empty for anything else (a hand-edited or older record)."""
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int | None:
+    """A recorded byte count: a non-negative whole number, or None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 @dataclass
 class FileRecord:
     """One entry of a manifest: a published file, folder or archive."""
@@ -75,6 +85,17 @@ class PublishedResult:
     cid_params: dict[str, Any] = field(default_factory=dict)
     """How every CID here was made, as ``cid_of`` keywords (:func:`.cid.cid_params`):
     ``cid_of(folder, **result.cid_params) == result.root_cid``. Empty: the defaults below."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """What produced the job, captured without the user doing anything (:mod:`.provenance`):
+    notebook, cell source and its sha256, magic line, kernel, Python, package versions, git
+    commit and dirtiness, host, user, start/end time, duration, status. Never a secret."""
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    """What the job used (:mod:`.lineage`): one dict per input, ``{"ref", "kind", "job_id",
+    "cid", "via"}`` (``kind``: job, cid or uri; ``via``: fetch, line or source)."""
+    sent_bytes: int | None = None
+    """Bytes this publish sent over the wire (None: not counted, an older record)."""
+    copied_bytes: int | None = None
+    """Bytes the store copied server-side instead (``CopyObject`` of an identical object)."""
 
     def __post_init__(self) -> None:
         if not self.cid_params:  # a result or ledger row from before they were recorded
@@ -116,6 +137,10 @@ class PublishedResult:
             "manifest": self.manifest(),
             "skipped": list(self.skipped),
             "cid_params": dict(self.cid_params),
+            "provenance": dict(self.provenance),
+            "inputs": [dict(i) for i in self.inputs],
+            "sent_bytes": self.sent_bytes,
+            "copied_bytes": self.copied_bytes,
         }
 
     @classmethod
@@ -140,6 +165,10 @@ class PublishedResult:
             cid_version=_version(data.get("cid_version")),
             skipped=[str(s) for s in data.get("skipped") or []],
             cid_params=recorded_params(data.get("cid_params")),
+            provenance=_mapping(data.get("provenance")),
+            inputs=[dict(i) for i in data.get("inputs") or [] if isinstance(i, dict)],
+            sent_bytes=_count(data.get("sent_bytes")),
+            copied_bytes=_count(data.get("copied_bytes")),
         )
 
     def cids(self) -> pd.DataFrame:
