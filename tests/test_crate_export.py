@@ -349,3 +349,46 @@ def test_export_is_lazy():
     )
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
     assert "export" in jp.__all__
+
+
+# -- real stores -------------------------------------------------------------------------------
+
+
+def test_s3_publish_with_a_presigned_link(s3_env, s3_bucket, results, tmp_path):
+    result = jp.publish(results, f"s3://{s3_bucket}/runs/{{jobID}}/", endpoint=s3_env.endpoint, presign="1h")
+    assert result.url and "X-Amz-Signature" in result.url
+    jp.export(result.job_id, ro_crate=tmp_path / "crate")
+
+    text = (tmp_path / "crate" / METADATA_FILE).read_text(encoding="utf-8")
+    assert s3_env.secret_key not in text and s3_env.access_key not in text
+    assert "X-Amz-" not in text
+    document = assert_valid(tmp_path / "crate")
+    assert_describes(document, result)
+    assert result.archive is not None
+    archive = graph(document)[f"s3://{s3_bucket}/runs/{result.job_id}/{result.archive.path}"]
+    assert archive["url"] == f"{s3_env.endpoint}/{s3_bucket}/runs/{result.job_id}/{result.archive.path}"
+
+
+def test_s3_plain_publish(s3_env, s3_bucket, results, tmp_path):
+    result = jp.publish(
+        results, f"s3://{s3_bucket}/plain/{{jobID}}/", endpoint=s3_env.endpoint, archive=False
+    )
+    jp.export(result, ro_crate=tmp_path / "crate")
+
+    entities = graph(assert_valid(tmp_path / "crate"))
+    base = f"s3://{s3_bucket}/plain/{result.job_id}/"
+    assert entities[base + "table.csv"]["contentUrl"] == base + "table.csv"
+    assert entities[base + "plots/"]["@type"] == "Dataset"
+
+
+def test_ipfs_publish(ipfs_env, results, tmp_path):
+    result = jp.publish(results, "ipfs://", archive=False)
+    jp.export(result, ro_crate=tmp_path / "crate")
+
+    document = assert_valid(tmp_path / "crate")
+    assert_describes(document, result)
+    entities = graph(document)
+    table = entities[f"ipfs://{result.params['CID']}/table.csv"]
+    record = next(r for r in result.files if r.path == "table.csv")
+    assert table["identifier"] == f"ipfs://{record.cid}"
+    assert table["url"] == record.url  # the gateway link, which has no secret
