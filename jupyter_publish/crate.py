@@ -49,6 +49,8 @@ CRATE_FILES = frozenset({METADATA_FILE, "ro-crate-preview.html"})
 EXTRA_TERMS = {"sha256": "http://schema.org/sha256"}
 """schema.org's ``sha256`` (newer than the RO-Crate 1.1 context, which lacks it)."""
 HOMEPAGE = "https://github.com/jupyter-publish/jupyter-publish"
+LICENSE_ENV = "JUPYTER_PUBLISH_LICENSE"
+NO_LICENSE = "#no-license-stated"
 COMPLETED = "http://schema.org/CompletedActionStatus"
 FAILED = "http://schema.org/FailedActionStatus"
 
@@ -67,8 +69,10 @@ def export(
     """Write an RO-Crate describing ``job`` (an ID, a unique prefix, or a result) to the
     folder ``ro_crate``; returns the path of its ``ro-crate-metadata.json``.
 
-    ``license``: an SPDX identifier (``CC-BY-4.0``) or a URL; without it the crate says
-    none (a license is the author's to choose, never guessed). The folder may be new,
+    ``license``: an SPDX identifier (``CC-BY-4.0``) or a URL (default: the job's recorded
+    license, else ``$JUPYTER_PUBLISH_LICENSE``); without one the crate says that none was
+    stated (RO-Crate 1.1 requires the property; a license is the author's to choose, never
+    guessed). The folder may be new,
     empty, or hold only a previous crate (which is replaced); anything else is refused.
     """
     result = _result(job, ledger)
@@ -107,7 +111,7 @@ class _CrateBuilder:
         self.crate = crate
         self.result = result
         self.prov: dict[str, Any] = dict(result.provenance)
-        self.license = license or _text(self.prov.get("license"))
+        self.license = license or _text(self.prov.get("license")) or os.environ.get(LICENSE_ENV, "").strip()
         self.parts: list[str] = []
         self.agent: str | None = None
 
@@ -338,8 +342,16 @@ class _CrateBuilder:
         if self.agent:  # who ran it: the one name the record has (an account, not an ORCID)
             root["author"] = {"@id": self.agent}
         self._add(PROCESS_RUN_CRATE, "CreativeWork", {"name": "Process Run Crate", "version": "0.5"})
-        if self.license:
-            root["license"] = {"@id": self._license(self.license)}
+        root["license"] = {"@id": self._license(self.license) if self.license else self._no_license()}
+
+    def _no_license(self) -> str:
+        description = (
+            "No license was stated for these results: ask the author before reusing them. "
+            "`jupyter-publish export JOB --ro-crate DIR --license SPDX-ID` states one."
+        )
+        return self._add(
+            NO_LICENSE, "CreativeWork", {"name": "No license stated", "description": description}
+        )
 
     def _license(self, text: str) -> str:
         if "://" in text:
@@ -618,7 +630,9 @@ def check_crate(document: Mapping[str, Any]) -> list[str]:
     if isinstance(root.get("datePublished"), str) and not _ISO_8601.match(root["datePublished"]):
         problems.append(f"datePublished {root['datePublished']!r} is not ISO 8601")
     license_ref = _ref(root.get("license"))
-    if license_ref is not None and license_ref not in entities:
+    if license_ref is None and not (isinstance(root.get("license"), str) and root["license"]):
+        problems.append("the root has no license")
+    elif license_ref is not None and license_ref not in entities and not _is_absolute(license_ref):
         problems.append(f"the license {license_ref} is not described in the crate")
     for part in _refs(root.get("hasPart")):
         if part not in entities:

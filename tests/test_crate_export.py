@@ -15,10 +15,15 @@ import pytest
 
 import jupyter_publish as jp
 from jupyter_publish import redact
-from jupyter_publish.crate import COMPLETED, FAILED, HOMEPAGE, METADATA_FILE, check_crate
+from jupyter_publish.crate import COMPLETED, FAILED, HOMEPAGE, METADATA_FILE, NO_LICENSE, check_crate
 from jupyter_publish.errors import DestinationError, NotFoundError
 
 CONTEXT = "https://w3id.org/ro/crate/1.1/context"
+
+
+@pytest.fixture(autouse=True)
+def _no_license_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JUPYTER_PUBLISH_LICENSE", raising=False)
 
 
 @pytest.fixture
@@ -206,7 +211,8 @@ def test_empty_provenance_still_makes_a_valid_crate(results, tmp_path):
     assert refs(action["instrument"]) == [HOMEPAGE]
     assert "agent" not in action and "object" not in action
     assert action["endTime"] == result.created_at.replace("Z", "+00:00")
-    assert "license" not in entities["./"]  # never guessed
+    assert entities["./"]["license"] == {"@id": NO_LICENSE}  # 1.1 requires one; never guessed
+    assert entities[NO_LICENSE]["name"] == "No license stated"
     assert "softwareVersion" not in entities[HOMEPAGE]  # the version that published is unknown
 
 
@@ -392,3 +398,43 @@ def test_ipfs_publish(ipfs_env, results, tmp_path):
     record = next(r for r in result.files if r.path == "table.csv")
     assert table["identifier"] == f"ipfs://{record.cid}"
     assert table["url"] == record.url  # the gateway link, which has no secret
+
+
+def test_the_license_setting(results, tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PUBLISH_LICENSE", "CC0-1.0")
+    result = jp.publish(results)
+    jp.export(result, ro_crate=tmp_path / "env")
+    jp.export(result, ro_crate=tmp_path / "given", license="Apache-2.0")
+
+    assert graph(assert_valid(tmp_path / "env"))["./"]["license"] == {
+        "@id": "https://spdx.org/licenses/CC0-1.0"
+    }
+    given = graph(assert_valid(tmp_path / "given"))["./"]["license"]
+    assert given == {"@id": "https://spdx.org/licenses/Apache-2.0"}
+
+
+def test_check_crate_finds_what_the_spec_requires():
+    """The checker the tests rely on fails a crate missing what RO-Crate 1.1 requires."""
+    good = {
+        "@context": CONTEXT,
+        "@graph": [
+            {"@id": METADATA_FILE, "@type": "CreativeWork", "about": {"@id": "./"},
+             "conformsTo": {"@id": "https://w3id.org/ro/crate/1.1"}},
+            {"@id": "./", "@type": "Dataset", "name": "n", "description": "d", "datePublished": "2026-12-07",
+             "license": {"@id": "https://spdx.org/licenses/MIT"}, "hasPart": {"@id": "a.csv"}},
+            {"@id": "a.csv", "@type": "File"},
+        ],
+    }  # fmt: skip
+    assert check_crate(good) == []
+    root = good["@graph"][1]
+    broken = {**good, "@graph": [good["@graph"][0], {**root, "datePublished": "7 Dec"}]}
+    assert check_crate(broken) == [
+        "datePublished '7 Dec' is not ISO 8601",
+        "hasPart a.csv is not in @graph",
+        "./ hasPart refers to a.csv, which is not described",
+    ]
+    unlicensed = {**good, "@graph": [good["@graph"][0], {k: v for k, v in root.items() if k != "license"}]}
+    assert "the root has no license" in check_crate(unlicensed)
+    dangling = {**good, "@graph": [*good["@graph"], {"@id": "#x", "@type": "Thing", "about": {"@id": "#y"}}]}
+    assert check_crate(dangling) == ["#x about refers to #y, which is not described"]
+    assert "no ro-crate-metadata.json descriptor" in check_crate({**good, "@graph": good["@graph"][1:]})
