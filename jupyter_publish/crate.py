@@ -89,9 +89,8 @@ def crate_metadata(result: PublishedResult, *, license: str | None = None) -> di
     crate = ROCrate(version=RO_CRATE_VERSION)
     crate.metadata.extra_terms = dict(EXTRA_TERMS)
     _CrateBuilder(crate, result, license).build()
-    document: dict[str, Any] = crate.metadata.generate()
-    cleaned: dict[str, Any] = _scrubbed(document)
-    return cleaned
+    document: dict[str, Any] = _compacted(crate.metadata.generate())
+    return _scrubbed(document)
 
 
 def _result(job: str | PublishedResult | Mapping[str, Any], ledger: Ledger | None) -> PublishedResult:
@@ -114,6 +113,7 @@ class _CrateBuilder:
         self.license = license or _text(self.prov.get("license")) or os.environ.get(LICENSE_ENV, "").strip()
         self.parts: list[str] = []
         self.agent: str | None = None
+        self.file_counts: dict[str, int] = {}
 
     def build(self) -> None:
         self._data_entities()
@@ -135,17 +135,27 @@ class _CrateBuilder:
             if record.kind == "dir":
                 continue
             entity_id = self._file(record, _entity_id(record, base, result))
-            dirs.setdefault(_parent(record.path, known_dirs), []).append(entity_id)
+            parent = _parent(record.path, known_dirs)
+            dirs.setdefault(parent, []).append(entity_id)
+            if record.kind == "file":
+                self._count_in(parent, known_dirs)
         deepest_first = sorted(
             dir_records, key=lambda r: _dir_key(r.path).count("/") + 1 if _dir_key(r.path) else 0
         )
         for record in reversed(deepest_first):
             key = _dir_key(record.path)
             entity_id = _dir_id(key, base, result)
-            parent = _parent(record.path, known_dirs) if key else None
-            if parent is not None:
-                dirs.setdefault(parent, []).append(entity_id)
+            if key:
+                dirs.setdefault(_parent(record.path, known_dirs), []).append(entity_id)
             self._dataset(record, entity_id, dirs.get(key, []), archive_id if not key else None)
+
+    def _count_in(self, folder: str, known: set[str]) -> None:
+        """One more file in ``folder`` and in every recorded folder above it."""
+        while True:
+            self.file_counts[folder] = self.file_counts.get(folder, 0) + 1
+            if not folder:
+                return
+            folder = _parent(folder, known)
 
     def _file(self, record: FileRecord, entity_id: str) -> str:
         properties: dict[str, Any] = {
@@ -177,14 +187,15 @@ class _CrateBuilder:
         self, record: FileRecord, entity_id: str, children: list[str], archive_id: str | None
     ) -> None:
         top = not _dir_key(record.path)
-        files = sum(1 for r in self.result.files if r.kind == "file" and _within(r.path, record.path))
+        files = self.file_counts.get(_dir_key(record.path), 0)
         properties: dict[str, Any] = {
             "name": self.result.name if top else PurePosixPath(record.path).name,
             "alternateName": "." if top else record.path,
             "description": f"{_count(files, 'file')}, {_count(record.size, 'byte')}"
             + (", the published folder" if top else ""),
-            "hasPart": [{"@id": child} for child in sorted(children)],
         }
+        if children:
+            properties["hasPart"] = [{"@id": child} for child in sorted(children)]
         if record.cid:
             properties["identifier"] = f"ipfs://{record.cid}"
         if archive_id is not None:
@@ -467,15 +478,10 @@ def _dir_key(path: str) -> str:
 
 def _parent(path: str, known: set[str]) -> str:
     """The nearest recorded folder above ``path`` (``""``: the published folder)."""
-    parent = PurePosixPath(path.strip("/")).parent
-    while str(parent) not in ("", ".") and str(parent) not in known:
-        parent = parent.parent
-    return "" if str(parent) in ("", ".") else str(parent)
-
-
-def _within(path: str, folder: str) -> bool:
-    key = _dir_key(folder)
-    return not key or path.startswith(key + "/")
+    parent = path.strip("/").rpartition("/")[0]
+    while parent and parent not in known:
+        parent = parent.rpartition("/")[0]
+    return parent
 
 
 def _media_type(path: str) -> str:
@@ -520,18 +526,40 @@ def _timestamp(text: str) -> str:
     return text[:-1] + "+00:00" if text.endswith("Z") else text
 
 
-def _scrubbed(value: Any) -> Any:
-    """Every string of the document scrubbed (a secret a server echoed into a record,
-    a token typed into a magic line): the crate is for sharing. A one-item list becomes
-    its item, as RO-Crate 1.1 recommends for compacted JSON-LD."""
+def _compacted(value: Any) -> Any:
+    """A one-item list of references becomes its item, as RO-Crate 1.1 recommends."""
+    if isinstance(value, list):
+        if len(value) == 1 and isinstance(value[0], dict):
+            return _compacted(value[0])
+        return [_compacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _compacted(v) for k, v in value.items()}
+    return value
+
+
+def _scrubbed(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with every secret scrubbed (one a server echoed into a record, a
+    token typed into a magic line): the crate is for sharing. The text is scrubbed in
+    one pass (one property per line, so no match spans two values); should a mask ever
+    break the JSON, each string is scrubbed on its own instead."""
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    cleaned = scrub(text)
+    if cleaned == text:
+        return document
+    try:
+        parsed: dict[str, Any] = json.loads(cleaned)
+    except ValueError:
+        parsed = _each_scrubbed(document)
+    return parsed
+
+
+def _each_scrubbed(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, list):
-        if len(value) == 1 and isinstance(value[0], dict):
-            return _scrubbed(value[0])
-        return [_scrubbed(v) for v in value]
+        return [_each_scrubbed(v) for v in value]
     if isinstance(value, dict):
-        return {k: _scrubbed(v) for k, v in value.items()}
+        return {k: _each_scrubbed(v) for k, v in value.items()}
     return value
 
 

@@ -256,6 +256,19 @@ def test_no_secret_reaches_the_crate(results, tmp_path, monkeypatch):
     assert entities["#notebook"]["codeRepository"] == "https://git.example/r.git"
 
 
+def test_a_secret_shaped_like_json_does_not_break_the_crate(results, tmp_path):
+    """Scrubbing the text in one pass could cut through JSON syntax (a registered secret
+    that spans a quote): then each value is scrubbed on its own, and the crate stays valid."""
+    redact.register('": "alice')
+    result = jp.publish(results)
+    result.provenance = {**provenance(), "cell_source": 'who = "": "alice"'}
+    jp.export(result, ro_crate=tmp_path / "crate")
+
+    entities = graph(assert_valid(tmp_path / "crate"))
+    assert entities["#person-alice"]["name"] == "alice"
+    assert entities["#cell"]["text"] == 'who = "***"'
+
+
 # -- the folder ------------------------------------------------------------------------------
 
 
