@@ -216,6 +216,11 @@ def test_empty_provenance_still_makes_a_valid_crate(results, tmp_path):
     assert entities[NO_LICENSE]["name"] == "No license stated"
     assert "softwareVersion" not in entities[HOMEPAGE]  # the version that published is unknown
 
+    jp.export(result.to_dict(), ro_crate=tmp_path / "from-dict")  # a result as --json printed it
+    assert (tmp_path / "from-dict" / METADATA_FILE).read_bytes() == (
+        tmp_path / "crate" / METADATA_FILE
+    ).read_bytes()
+
 
 def test_a_failed_job_says_so(results, tmp_path):
     result = jp.publish(results)
