@@ -18,6 +18,7 @@ _EXPORTS = {
     "jobs": "jupyter_publish.api",
     "cids": "jupyter_publish.api",
     "resume": "jupyter_publish.api",
+    "export": "jupyter_publish.api",
     "cid_of": "jupyter_publish.cid",
     "cids_from_bacalhau": "jupyter_publish.bacalhau",
     "cids_in_text": "jupyter_publish.bacalhau",
@@ -32,7 +33,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .api import cids, fetch, jobs, publish, resume
+    from .api import cids, export, fetch, jobs, publish, resume
     from .bacalhau import cids_from_bacalhau, cids_in_text
     from .backends import register_backend
     from .cid import cid_of
@@ -77,6 +78,7 @@ __all__ = [
     "cids",
     "cids_from_bacalhau",
     "cids_in_text",
+    "export",
     "fetch",
     "jobs",
     "load_ipython_extension",

@@ -9,9 +9,11 @@ from .ledger import Ledger
 from .publisher import Job, begin_job, publish, record_failure, resume
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
-    from .results import FetchRef, FetchResult
+    from .results import FetchRef, FetchResult, PublishedResult
 
 
 def jobs(limit: int | None = None, *, ledger: Ledger | None = None) -> pd.DataFrame:
@@ -42,4 +44,20 @@ def fetch(
     return _fetch(ref, dest, verify=verify, extract=extract, **options)
 
 
-__all__ = ["Job", "begin_job", "cids", "fetch", "jobs", "publish", "record_failure", "resume"]
+def export(
+    job: str | PublishedResult | dict[str, Any],
+    *,
+    ro_crate: str | os.PathLike[str],
+    license: str | None = None,
+    ledger: Ledger | None = None,
+) -> Path:
+    """Write an RO-Crate (https://w3id.org/ro/crate/1.1) describing a job (an ID, a
+    unique prefix, or a result) to the folder ``ro_crate``: every file with its sha256,
+    CID and location, and the provenance as a ``CreateAction``. ``license``: an SPDX ID
+    or URL. Returns the path of the ``ro-crate-metadata.json`` written."""
+    from .crate import export as _export
+
+    return _export(job, ro_crate=ro_crate, license=license, ledger=ledger)
+
+
+__all__ = ["Job", "begin_job", "cids", "export", "fetch", "jobs", "publish", "record_failure", "resume"]

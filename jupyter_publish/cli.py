@@ -98,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("job", nargs="?", metavar="JOB")
     c.add_argument("--json", action="store_true")
 
+    x = sub.add_parser("export", help="write a citable record of a job (an RO-Crate)")
+    x.add_argument("job", metavar="JOB", help="the job ID (a unique prefix is enough)")
+    x.add_argument(
+        "--ro-crate",
+        required=True,
+        metavar="DIR",
+        help="write DIR/ro-crate-metadata.json (DIR new, empty, or holding only a previous crate)",
+    )
+    x.add_argument("--license", metavar="SPDX|URL", help="the license of the results, e.g. CC-BY-4.0")
+    x.add_argument("--json", action="store_true", help="print the crate's JSON-LD")
+
     one = sub.add_parser("cid", help="compute the IPFS CID of a file or folder, no daemon needed")
     one.add_argument("paths", nargs="+", metavar="PATH")
     one.add_argument("--cid-version", type=int, choices=(0, 1), default=0)
@@ -285,6 +296,17 @@ def cmd_cids(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .api import export
+
+    written = export(args.job, ro_crate=args.ro_crate, license=args.license)
+    if args.json:
+        sys.stdout.write(written.read_text(encoding="utf-8"))
+    else:
+        print(f"RO-Crate of job {args.job} written to {written}")
+    return 0
+
+
 def cmd_cid(args: argparse.Namespace) -> int:
     import warnings
 
@@ -329,6 +351,7 @@ COMMANDS = {
     "resume": cmd_resume,
     "jobs": cmd_jobs,
     "cids": cmd_cids,
+    "export": cmd_export,
     "cid": cmd_cid,
     "serve": cmd_serve,
     "demo": cmd_demo,
