@@ -69,30 +69,66 @@ def _in_scope(params: dict[str, Any], wanted: dict[str, Any]) -> bool:
 
 
 def file_candidates(
-    ledger: Ledger, backend: CopiesExisting, sizes: Iterable[int]
+    ledger: Ledger,
+    backend: CopiesExisting,
+    sizes: Iterable[int],
+    records: Iterable[PublishedResult] = (),
 ) -> dict[int, list[Candidate]]:
-    """Objects the backend could copy, by size: published (ledger) in its bucket at its endpoint."""
+    """Objects the backend could copy, by size: published in its bucket at its endpoint,
+    as the ledger says (an indexed lookup per size) and as ``records`` say (a shared
+    catalog's cached job records, say)."""
     prefix, wanted = backend.copy_scope()
+    sizes = set(sizes)
     found: dict[int, list[Candidate]] = {}
     for size, rows in ledger.stored_copies(sizes, prefix).items():
         kept = [
-            Candidate(row["location"], size, row["sha256"], row["job_id"])
-            for row in rows
-            if _in_scope(row["params"], wanted)
+            Candidate(r["location"], size, r["sha256"], r["job_id"])
+            for r in rows
+            if _in_scope(r["params"], wanted)
         ]
         if kept:
             found[size] = kept
+    for size, more in files_in(records, sizes, prefix, wanted).items():
+        known = {c.location for c in found.get(size, [])}
+        found.setdefault(size, []).extend(c for c in more if c.location not in known)
+    return found
+
+
+def files_in(
+    results: Iterable[PublishedResult], sizes: set[int], prefix: str, wanted: dict[str, Any]
+) -> dict[int, list[Candidate]]:
+    """The stored objects among ``results`` (job records) of one of ``sizes`` under
+    ``prefix`` at the place ``wanted`` names: files of plain publishes, and archives."""
+    found: dict[int, list[Candidate]] = {}
+    for result in results:
+        if result.status != "published" or not _in_scope(result.params, wanted):
+            continue
+        for record in result.all_records():
+            location = record.location or ""
+            if record.kind == "dir" or record.size not in sizes or not record.sha256:
+                continue
+            if location.startswith(prefix) and "#" not in location:  # never an archive member
+                found.setdefault(record.size, []).append(
+                    Candidate(location, record.size, record.sha256, result.job_id)
+                )
     return found
 
 
 def archive_candidates(
-    ledger: Ledger, backend: CopiesExisting, bundle: Bundle, suffix: str
+    ledger: Ledger,
+    backend: CopiesExisting,
+    bundle: Bundle,
+    suffix: str,
+    records: Iterable[PublishedResult] = (),
 ) -> list[Candidate]:
     """Archives the backend could copy: published in its bucket at its endpoint, of the
-    same file names and sizes (mtimes aside: a notebook run again rewrites its outputs)."""
+    same file names and sizes (mtimes aside: a notebook run again rewrites its outputs),
+    as the ledger and ``records`` (a catalog's cached job records) say."""
     prefix, wanted = backend.copy_scope()
     results = ledger.archive_results(len(bundle.files), bundle.total_size, prefix)
-    return archives_in(results, bundle, suffix, prefix, wanted)
+    found = archives_in([*results, *records], bundle, suffix, prefix, wanted)
+    unique = {c.location: c for c in reversed(found)}  # the first (newest) of each place
+    return [c for c in found if unique[c.location] is c]
 
 
 def archives_in(

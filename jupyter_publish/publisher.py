@@ -537,7 +537,7 @@ def _copy_archive(
     there and the archive made again here proves it identical; else None (upload it)."""
     from .archive import CONTENT_TYPE, SUFFIX
 
-    if not isinstance(backend, CopiesExisting):
+    if not isinstance(backend, CopiesExisting) or bundle.total_size < dedup.MIN_COPY_BYTES:
         return None
     candidates = dedup.archive_candidates(ledger, backend, bundle, SUFFIX[compression])
     if not candidates:

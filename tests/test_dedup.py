@@ -311,3 +311,37 @@ def test_candidates_are_objects_of_that_size_in_that_bucket_at_that_endpoint() -
     aws = S3Backend(bucket="b1")
     _record(ledger, "j-7", "s3://b1/aws/big.bin", None)
     assert [c.job_id for c in dedup.file_candidates(ledger, aws, [3 * MiB])[3 * MiB]] == ["j-7"]
+
+
+def test_records_of_a_catalog_join_the_ledger_candidates() -> None:
+    """A shared catalog's cached job records are candidates too (``records=``)."""
+    ledger = Ledger()
+    _record(ledger, "j-1", "s3://b1/x/big.bin", "http://127.0.0.1:9000")
+    files = [FileRecord("big.bin", 3 * MiB, "c" * 64, "Qm", "file", "s3://b1/other/big.bin")]
+    params = {"Bucket": "b1", "Endpoint": "http://127.0.0.1:9000"}
+    theirs = PublishedResult("j-9", "e", "n", "s3", "s3://b1/other/", "s3://b1/other/", params, files, "t")
+    elsewhere = PublishedResult(
+        "j-8",
+        "e",
+        "n",
+        "s3",
+        "s3://b1/o/",
+        "s3://b1/o/",
+        {"Bucket": "b1", "Endpoint": "http://x:1"},
+        files,
+        "t",
+    )
+    backend = S3Backend(bucket="b1", endpoint="http://127.0.0.1:9000")
+    found = dedup.file_candidates(ledger, backend, [3 * MiB], records=[theirs, elsewhere])
+    assert [(c.job_id, c.sha256[0]) for c in found[3 * MiB]] == [("j-1", "a"), ("j-9", "c")]
+
+
+def test_a_small_archive_is_sent_not_compared(mem, tmp_path, monkeypatch):
+    folder = tmp_path / "small"
+    folder.mkdir()
+    (folder / "a.txt").write_text("tiny\n")
+    compared: list[str] = []
+    monkeypatch.setattr(dedup, "archive_candidates", lambda *a, **k: compared.append("x") or [])
+    jp.publish(folder, "mem://s/{jobID}/")
+    second = jp.publish(folder, "mem://s/{jobID}/")
+    assert compared == [] and second.copied_bytes == 0 and second.sent_bytes == second.archive.size
