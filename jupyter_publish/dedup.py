@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 MIN_COPY_BYTES = 1 * MiB
 """Smaller objects are uploaded: a HEAD and a copy cost two requests, one PUT sends them."""
+MAX_TRIES = 3
+"""Proven candidates asked per object before uploading it: a refusal (credentials that
+may only write) would refuse the next one too, each at the cost of a request."""
 
 
 @dataclass(frozen=True)
@@ -221,9 +224,8 @@ def copy_archive(
         stream.close()
     digest = hasher.finish()
     proof = CopyProof(digest.size, digest.sha256, prover.facts())
-    for candidate in candidates:
-        if (candidate.size, candidate.sha256) != (digest.size, digest.sha256):
-            continue
+    same = [c for c in candidates if (c.size, c.sha256) == (digest.size, digest.sha256)]
+    for candidate in same[:MAX_TRIES]:
         stored = backend.copy_existing(upload, candidate.location, proof)
         if stored is not None:
             return ArchiveCopy(stored, digest, files)
@@ -277,9 +279,7 @@ class CopyingBackend:
         if digest is None:
             return None
         proof = CopyProof(digest.size, digest.sha256, prover.facts())
-        for candidate in candidates:
-            if candidate.sha256 != digest.sha256:
-                continue
+        for candidate in [c for c in candidates if c.sha256 == digest.sha256][:MAX_TRIES]:
             stored = self._copier.copy_existing(upload, candidate.location, proof)
             if stored is not None:
                 self._copied(upload.name, digest)

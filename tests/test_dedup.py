@@ -46,6 +46,7 @@ class CopyingMemory(MemoryBackend):
     """The memory store plus a server-side copy: it checks the source's bytes itself."""
 
     copies: ClassVar[list[tuple[str, str]]] = []
+    asked: ClassVar[list[str]] = []
     refuse = False
 
     def copy_scope(self) -> tuple[str, dict[str, Any]]:
@@ -55,6 +56,7 @@ class CopyingMemory(MemoryBackend):
         return _Counter()
 
     def copy_existing(self, upload: Upload, source: str, proof: CopyProof) -> StoredObject | None:
+        CopyingMemory.asked.append(source)
         store, key = split(source)
         held = STORES.get(store, {}).get(key)
         if self.refuse or held is None or hashlib.sha256(held).hexdigest() != proof.sha256:
@@ -72,6 +74,7 @@ def mem(monkeypatch):
     monkeypatch.setattr(backends, "_CLASSES", dict(backends._CLASSES))
     STORES.clear()
     CopyingMemory.copies = []
+    CopyingMemory.asked = []
     CopyingMemory.refuse = False
     jp.register_backend("mem", CopyingMemory, clobber=True)
     yield STORES
@@ -146,6 +149,15 @@ def test_a_refused_copy_is_uploaded(mem, results):
     second = jp.publish(results, "mem://s/{jobID}/", archive=False)
     assert second.copied_bytes == 0 and second.sent_bytes == 3 * MiB + 28
     assert STORES["s"][f"{second.job_id}/big.bin"] == (results / "big.bin").read_bytes()
+
+
+def test_refusals_are_asked_a_few_times_only(mem, results):
+    CopyingMemory.refuse = True
+    for _ in range(5):
+        jp.publish(results, "mem://s/{jobID}/", archive=False)
+    # 0, 1, 2, 3, 3 proven candidates asked: never more than MAX_TRIES for one object
+    assert len(CopyingMemory.asked) == 0 + 1 + 2 + 3 + 3 == 9
+    assert dedup.MAX_TRIES == 3
 
 
 def test_archive_publish_twice_copies_the_archive(mem, results, tmp_path):
@@ -232,17 +244,15 @@ def test_the_prover_computes_the_checksums_s3_reports_for_our_uploads(tmp_path, 
     data = hashlib.shake_256(b"p").digest(size) if size else b""
     path = tmp_path / "f"
     path.write_bytes(data)
-    prover = _CopyProver(size, S3Backend._part_size)
-    for at in range(0, size, 3 * MiB + 7):  # any chunking
-        prover.update(data[at : at + 3 * MiB + 7])
-    expected = []
-    for parts in (
-        list(_buffered_parts(io.BytesIO(data), None, S3Backend._part_size)),
-        list(_file_parts(io.BytesIO(data), path, size, S3Backend._part_size)),
+    for known, parts in (
+        (None, list(_buffered_parts(io.BytesIO(data), None, S3Backend._part_size))),
+        (size, list(_file_parts(io.BytesIO(data), path, size, S3Backend._part_size))),
     ):
-        if len(parts) > 1:
-            expected.append(f"{_composite(parts)}-{len(parts)}")
-    assert prover.facts()["composites"] == expected
+        prover = _CopyProver(known, S3Backend._part_size)
+        for at in range(0, size, 3 * MiB + 7):  # any chunking
+            prover.update(data[at : at + 3 * MiB + 7])
+        expected = [f"{_composite(parts)}-{len(parts)}"] if len(parts) > 1 else []
+        assert prover.facts()["composites"] == expected
 
 
 def test_part_sums_of_a_custom_layout() -> None:

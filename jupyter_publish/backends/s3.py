@@ -984,13 +984,15 @@ class _PartSums:
 
 
 class _CopyProver:
-    """The multipart checksums S3 reports for an object we uploaded, from the local bytes:
-    parts cut as a file's (when the size is known) and as a stream's (an archive's)."""
+    """The multipart checksum S3 reports for an object we uploaded, from the local bytes:
+    parts cut as ``put`` cuts a file's (``size`` known) or a stream's (an archive's).
+
+    One layout only (a sha256 pass costs ~1.5 s per GiB a core): an object stored in other
+    parts (a file once published as our archive, another client's upload) is proven by
+    the whole checksum or our metadata instead, else uploaded."""
 
     def __init__(self, size: int | None, part_size: Callable[[int | None, int], int]) -> None:
-        self._layouts = [_PartSums(partial(part_size, None))]
-        if size is not None:
-            self._layouts.append(_PartSums(partial(part_size, size)))
+        self._layouts = [_PartSums(partial(part_size, size))]
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         for layout in self._layouts:
