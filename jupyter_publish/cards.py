@@ -62,6 +62,8 @@ def result_card(result: PublishedResult) -> str:
         facts.append(("Content CID", f"<code>{escape(result.root_cid)}</code>"))
     if result.archive:
         facts.append(("Archive sha256", f"<code>{escape(result.archive.sha256)}</code>"))
+    if result.copied_bytes:
+        facts.append(("Transfer", escape(result.transfer_note)))
     for key in ("VersionID", "ChecksumSHA256"):
         if result.params.get(key):
             facts.append((key, f"<code>{escape(result.params[key])}</code>"))

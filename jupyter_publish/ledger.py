@@ -61,6 +61,7 @@ CREATE INDEX IF NOT EXISTS files_cid ON files(cid);
 CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
 CREATE INDEX IF NOT EXISTS files_location ON files(location);
 CREATE INDEX IF NOT EXISTS files_url ON files(url) WHERE url IS NOT NULL;
+CREATE INDEX IF NOT EXISTS files_size ON files(size);
 CREATE TABLE IF NOT EXISTS multipart_uploads (
     upload_id   TEXT PRIMARY KEY,
     job_id      TEXT NOT NULL,
@@ -475,6 +476,67 @@ class Ledger:
                 if row is not None:
                     found[location] = dict(row)
         return found
+
+    # -- where identical bytes were published (jupyter_publish.dedup) ------------------
+    def stored_copies(
+        self, sizes: Iterable[int], location_prefix: str, limit: int = 20
+    ) -> dict[int, list[dict[str, Any]]]:
+        """Published objects (files and archives, not archive members) of each size in
+        ``sizes`` stored under ``location_prefix`` (``s3://BUCKET/``), newest first, each
+        with its job's result ``Params`` (where it went: the endpoint): ``{size: [row]}``.
+
+        One indexed lookup per size, over one connection: candidates for a server-side copy,
+        chosen cheaply before any byte is hashed."""
+        query = (
+            "SELECT f.job_id, f.path, f.kind, f.size, f.sha256, f.cid, f.location,"
+            " json_extract(j.result_json, '$.Params') AS params"
+            " FROM files f INDEXED BY files_size JOIN jobs j USING (job_id)"
+            " WHERE f.size = ? AND f.sha256 IS NOT NULL AND f.kind IN ('file', 'archive')"
+            " AND f.location LIKE ? ESCAPE '\\' AND f.location NOT LIKE '%#%'"
+            " AND j.status = 'published' ORDER BY f.job_id DESC LIMIT ?"
+        )
+        found: dict[int, list[dict[str, Any]]] = {}
+        with self._connect() as db:
+            for size in set(sizes):
+                rows = db.execute(query, (size, _like_prefix(location_prefix), limit)).fetchall()
+                if rows:
+                    found[size] = [_with_params(r) for r in rows]
+        return found
+
+    def archive_results(
+        self, n_files: int, total_size: int, location_prefix: str, limit: int = 20
+    ) -> list[PublishedResult]:
+        """Published archive jobs of ``n_files`` files and ``total_size`` bytes stored under
+        ``location_prefix``, newest first: candidates for a server-side copy of an archive."""
+        query = (
+            "SELECT f.job_id FROM files f JOIN jobs j USING (job_id)"
+            " WHERE f.kind = 'archive' AND f.location LIKE ? ESCAPE '\\' AND j.status = 'published'"
+            " AND j.n_files = ? AND j.total_size = ? ORDER BY f.job_id DESC LIMIT ?"
+        )
+        with self._connect() as db:
+            ids = [
+                r[0] for r in db.execute(query, (_like_prefix(location_prefix), n_files, total_size, limit))
+            ]
+            texts = [
+                db.execute("SELECT result_json FROM jobs WHERE job_id = ?", (job_id,)).fetchone()[0]
+                for job_id in ids
+            ]
+        results = []
+        for text in texts:
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                results.append(PublishedResult.from_dict(json.loads(text)))
+        return results
+
+
+def _with_params(row: sqlite3.Row) -> dict[str, Any]:
+    """A row whose ``params`` column (a job's result Params as JSON) is read as a dict."""
+    found = dict(row)
+    try:
+        params = json.loads(found["params"] or "{}")
+    except ValueError:
+        params = {}
+    found["params"] = params if isinstance(params, dict) else {}
+    return found
 
 
 def _job_row(row: sqlite3.Row) -> dict[str, Any]:

@@ -18,11 +18,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from . import ids, journal, redact
+from . import dedup, ids, journal, redact
 from .backends import (
     DEFAULT_DESTINATION,
     Backend,
     BatchBackend,
+    CopiesExisting,
     ManifestSidecar,
     ObjectBackend,
     PublishTarget,
@@ -156,7 +157,7 @@ def _execute(
             label = _safe_label(s["name"] or bundle.label)
             result = _run(
                 bundle, dest, job, label, s["archive"], s["pin"], s["cid_version"], quiet,
-                s["max_concurrency"], s["compression"], multipart, sources,
+                s["max_concurrency"], s["compression"], multipart, sources, ledger,
             )  # fmt: skip
             result.skipped = list(bundle.skipped)
             result.cid_params = cid_params(s["cid_version"], hidden=s.get("hidden", True), symlinks="follow")
@@ -460,7 +461,10 @@ def _run(
     compression: str,
     multipart: journal.MultipartJournal | None = None,
     sources: list[list[Any]] | None = None,
+    ledger: Ledger | None = None,
 ) -> PublishedResult:
+    """Store the bundle; with a ledger, objects the store already holds are copied there
+    instead of sent again (:mod:`~jupyter_publish.dedup`)."""
     suffix = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}[compression]
     backend, archive_name = _make_backend(
         dest, job, archive, label, cid_version, pin, concurrency, bundle, suffix
@@ -470,7 +474,14 @@ def _run(
     readers = _Readers()
     try:
         archive_digest: Digest | None = None
-        if archive:
+        copy = None
+        if archive and ledger is not None:
+            copy = _copy_archive(backend, ledger, bundle, compression, cid_version, archive_name, quiet)
+        if copy is not None:
+            outcome = cast(ObjectBackend, backend).outcome([copy.stored])
+            archive_digest, digests = copy.digest, copy.files
+            readers.copied(archive_name, copy.digest, record=False)
+        elif archive:
             from .archive import ArchiveStream
 
             with progress_bar(bundle.total_size, f"publish {archive_name}", quiet=quiet) as progress:
@@ -492,11 +503,15 @@ def _run(
         else:
             with progress_bar(bundle.total_size, f"publish {label}", quiet=quiet) as progress:
                 uploads = _file_uploads(bundle, cid_version, progress, readers)
-                outcome = store_all(backend, uploads, concurrency)
+                target: Backend = backend
+                if ledger is not None and isinstance(backend, ObjectBackend):
+                    target = dedup.copying(backend, ledger, uploads, cid_version, readers.copied, progress)
+                outcome = store_all(target, uploads, concurrency)
             readers.check([f.name for f in bundle.files])
             digests = readers.digests
         result = _result(bundle, dest, job, label, outcome, digests, archive_digest, cid_version)
-        sent = {uploads[0].name: archive_digest} if archive_digest else digests
+        result.sent_bytes, result.copied_bytes = readers.sent_bytes, readers.copied_bytes
+        sent = {archive_name: archive_digest} if archive_digest else digests
         sent_dirs = [] if archive else bundle.dirs
         backend_class(dest.scheme).check_outcome(
             outcome, lambda: _tree({k: v for k, v in sent.items() if v}, sent_dirs, cid_version)[0].cid
@@ -507,6 +522,33 @@ def _run(
     finally:
         readers.abandon()
         backend.close()
+
+
+def _copy_archive(
+    backend: Backend,
+    ledger: Ledger,
+    bundle: Bundle,
+    compression: str,
+    cid_version: int,
+    archive_name: str,
+    quiet: bool | None,
+) -> dedup.ArchiveCopy | None:
+    """The archive as a copy of an identical one the store holds, if the ledger knows one
+    there and the archive made again here proves it identical; else None (upload it)."""
+    from .archive import CONTENT_TYPE, SUFFIX
+
+    if not isinstance(backend, CopiesExisting) or bundle.total_size < dedup.MIN_COPY_BYTES:
+        return None
+    candidates = dedup.archive_candidates(ledger, backend, bundle, SUFFIX[compression])
+    if not candidates:
+        return None
+
+    def unused() -> BinaryIO:
+        raise AssertionError("a copied archive is never read")
+
+    upload = Upload(archive_name, None, unused, CONTENT_TYPE[compression])
+    with progress_bar(bundle.total_size, f"compare {archive_name}", quiet=quiet) as progress:
+        return dedup.copy_archive(backend, candidates, bundle, compression, cid_version, upload, progress)
 
 
 def _remake_archive(bundle: Bundle, sources: list[list[Any]] | None, compression: str) -> BinaryIO:
@@ -541,6 +583,10 @@ class _Readers:
         """name -> (bytes read, bytes expected or None)."""
         self._open: dict[str, HashingReader] = {}
         self._lock = threading.Lock()
+        self.sent_bytes = 0
+        """Bytes read through the readers, i.e. handed to the backend to send."""
+        self.copied_bytes = 0
+        """Bytes of objects the store copied instead (:meth:`copied`)."""
 
     def opener(
         self,
@@ -564,6 +610,15 @@ class _Readers:
 
         return open_reader
 
+    def copied(self, name: str, digest: Digest, record: bool = True) -> None:
+        """``name`` was stored as a copy: its digest (from the proof pass) is recorded as if
+        its reader had read it to the end, unless ``record`` is False."""
+        with self._lock:
+            if record:
+                self.digests[name] = digest
+                self.sizes[name] = (digest.size, digest.size)
+            self.copied_bytes += digest.size
+
     def closed(self, name: str, reader: HashingReader, at_end: bool) -> None:
         digest = None
         if reader.hasher is not None:
@@ -573,6 +628,7 @@ class _Readers:
                 reader.hasher.abandon()
         with self._lock:
             self._open.pop(name, None)
+            self.sent_bytes += reader.bytes_read
             self.sizes[name] = (
                 reader.bytes_read,
                 reader.expected_size if reader.expected_size >= 0 else None,

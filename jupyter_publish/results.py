@@ -114,6 +114,15 @@ class PublishedResult:
         pinned = self.params.get("Pinned")
         return "" if pinned is None else " (pinned)" if pinned else " (not pinned)"
 
+    @property
+    def transfer_note(self) -> str:
+        """``sent 1.2 KiB, copied 256.0 MiB in the store (identical objects it held)`` when
+        something was copied instead of sent; empty otherwise."""
+        if not self.copied_bytes:
+            return ""
+        sent = human_size(self.sent_bytes or 0)
+        return f"sent {sent}, copied {human_size(self.copied_bytes)} in the store (identical objects it held)"
+
     def manifest(self) -> list[dict[str, Any]]:
         # FileRecord holds only plain values: a shallow copy is what asdict makes, 20x faster.
         return [dict(f.__dict__) for f in self.files]
@@ -197,6 +206,8 @@ class PublishedResult:
             lines.append(f"  content CID {self.root_cid} (the folder, as `jupyter-publish cid` computes it)")
         if self.archive:
             lines.append(f"  archive sha256 {self.archive.sha256}")
+        if self.copied_bytes:
+            lines.append(f"  {self.transfer_note}")
         if self.url:
             lines.append(f"  {self.url}")
         if self.skipped:

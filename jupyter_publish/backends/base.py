@@ -166,6 +166,56 @@ class ManifestSidecar(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class CopyProof:
+    """What the core proved about local bytes before asking a store to copy an object it
+    already holds instead of receiving them again (:class:`CopiesExisting`)."""
+
+    size: int
+    sha256: str
+    """The sha256 of the local bytes, hashed through the core's :class:`~jupyter_publish.
+    hashing.ContentHasher`: equal to the candidate's recorded sha256, or no copy is asked."""
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    """What the store's own :meth:`CopiesExisting.copy_prover` computed from the same bytes
+    (S3: the multipart checksums the store would report for them)."""
+
+
+class CopyProver(Protocol):
+    """Fed the same bytes as the core's hasher, in order; :meth:`facts` once at their end."""
+
+    def update(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def facts(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class CopiesExisting(Protocol):
+    """An optional extra: a store that makes a server-side copy of an object it already
+    holds (S3 ``CopyObject``) instead of receiving the same bytes again.
+
+    The core finds candidates (its ledger says where identical bytes were published), proves
+    the local bytes' sha256 equal to a candidate's, and then asks :meth:`copy_existing`,
+    which must confirm that the stored object still holds those bytes before copying. A
+    refused copy returns None: the core uploads instead.
+    """
+
+    def copy_scope(self) -> tuple[str, dict[str, Any]]:
+        """Where a candidate must be for this store to copy it: a location prefix
+        (``s3://BUCKET/``) and the Params a recorded result must have (its ``Endpoint``)."""
+        ...
+
+    def copy_prover(self, size: int | None) -> CopyProver:
+        """A fresh prover for one object's bytes (fed alongside the core's hasher);
+        ``size`` is None for a stream (an archive being made)."""
+        ...
+
+    def copy_existing(self, upload: Upload, source: str, proof: CopyProof) -> StoredObject | None:
+        """Store ``upload`` as a copy of the object at ``source`` if that object provably
+        holds ``proof``'s bytes; None (nothing stored) when it does not, is gone, or the
+        copy is refused. Thread-safe, like ``put``."""
+        ...
+
+
 # -- what a backend class declares -----------------------------------------------------
 
 OPTION_ALIASES = {"endpoint_url": "endpoint", "region_name": "region"}

@@ -48,6 +48,7 @@ from ..sizes import MiB, human_size
 from .base import (
     BackendBase,
     BackendOption,
+    CopyProof,
     Destination,
     PublishTarget,
     RemoteObject,
@@ -70,6 +71,10 @@ STREAM_PART_SIZE = 5 * MiB
 more connections run (a link caps each one) for the same memory."""
 STREAM_PARTS = 8
 """Parts of a stream (an archive being made) in flight: 8 x 5 MiB held at most."""
+COPY_MAX = 5 * 1024 * MiB
+"""S3's largest single CopyObject; larger objects are copied in parts (UploadPartCopy)."""
+COPY_PART = 256 * MiB
+"""Part size of a managed copy: no bytes pass through us, so large parts cost nothing."""
 MANIFEST_NAME = ".jupyter-publish.json"
 KEY_OPTIONS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 """Explicit keys: handed to that one boto3 session, never recorded."""
@@ -343,15 +348,105 @@ class S3Backend(BackendBase):
                     response = self._call(lambda: self._put_single(key, upload, first), what=what)
             else:
                 response = self._put_multipart(key, upload, itertools.chain([first, second], parts), what)
+        return self._stored(upload.name, key, response)
+
+    def _stored(self, name: str, key: str, response: Mapping[str, Any]) -> StoredObject:
+        """The StoredObject for ``key`` from a PUT, CompleteMultipartUpload or copy response."""
         facts: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ETag": response.get("ETag")}
         if response.get("VersionId") and response["VersionId"] != "null":
             facts["VersionID"] = response["VersionId"]
         if response.get("ChecksumSHA256"):
             facts["ChecksumSHA256"] = response["ChecksumSHA256"]
-        location = what
+        location = f"s3://{self.bucket}/{key}"
         if facts.get("VersionID"):  # this exact version, even after the key is overwritten
             location += f"?versionId={facts['VersionID']}"
-        return StoredObject(upload.name, location, self._presign(key), facts)
+        return StoredObject(name, location, self._presign(key), facts)
+
+    # -- server-side copies of identical objects (CopiesExisting) -------------------
+    def copy_scope(self) -> tuple[str, dict[str, Any]]:
+        """A copy needs the source in this bucket at this endpoint (None: AWS's own)."""
+        return f"s3://{self.bucket}/", {"Endpoint": self.endpoint}
+
+    def copy_prover(self, size: int | None) -> _CopyProver:
+        return _CopyProver(size, self._part_size)
+
+    def copy_existing(self, upload: Upload, source: str, proof: CopyProof) -> StoredObject | None:
+        """``CopyObject`` (a managed ``UploadPartCopy`` above 5 GiB) from ``source``, once a
+        HEAD shows it still holds the proven bytes: its size, and S3's checksum of it (whole,
+        or per part as we upload them), or the sha256 our publishes write into its metadata.
+
+        The copy is conditional on the ETag the HEAD saw, so an object replaced meanwhile is
+        not copied. Refused (a PutObject-only identity cannot HEAD or read the source), gone,
+        changed or failed: None, and the core uploads the bytes instead.
+        """
+        location, version = _split_version(source)
+        bucket, source_key = split_s3_uri(location)
+        if bucket != self.bucket:
+            return None
+        key = self.object_key(upload.name)
+        try:
+            head = self._head(bucket, source_key, version)
+            if head is None or not _holds(head, proof):
+                return None
+            if source_key == key and version is None:
+                return self._stored(upload.name, key, head)  # the very object: nothing to copy
+            response = self._copy(bucket, source_key, version, key, upload, proof, head)
+        except PublishError:
+            return None
+        return self._stored(upload.name, key, response)
+
+    def _copy(
+        self,
+        bucket: str,
+        source_key: str,
+        version: str | None,
+        key: str,
+        upload: Upload,
+        proof: CopyProof,
+        head: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """One CopyObject (at most 5 GiB), else boto3's managed multipart copy; the response
+        facts (ETag, VersionId, ChecksumSHA256) of the new object."""
+        what = f"s3://{self.bucket}/{key}"
+        copy_source = {"Bucket": bucket, "Key": source_key, **({"VersionId": version} if version else {})}
+        extra: dict[str, Any] = {
+            # Our metadata goes with the copy (its full sha256, whatever its parts were).
+            "MetadataDirective": "REPLACE",
+            "Metadata": {"sha256": proof.sha256},
+            "ContentType": upload.content_type,
+            "CopySourceIfMatch": head["ETag"],
+        }
+        if proof.size <= COPY_MAX:
+            response = self._call(
+                lambda: self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=copy_source, **extra),
+                what=what,
+            )
+            result = response.get("CopyObjectResult") or {}
+            facts = {"ETag": result.get("ETag"), "VersionId": response.get("VersionId")}
+            facts["ChecksumSHA256"] = result.get("ChecksumSHA256")
+        else:
+            from boto3.s3.transfer import TransferConfig
+
+            config = TransferConfig(
+                multipart_threshold=COPY_MAX,
+                multipart_chunksize=max(COPY_PART, -(-proof.size // MAX_PARTS)),
+                max_concurrency=self.part_concurrency,
+            )
+            self._call(
+                lambda: self.client.copy(copy_source, self.bucket, key, ExtraArgs=extra, Config=config),
+                what=what,
+            )
+            after = self._head(self.bucket, key)
+            if after is None:
+                raise NotFoundError(f"{what} is gone right after its copy")
+            facts = {k: after.get(k) for k in ("ETag", "VersionId", "ChecksumSHA256")}
+        etag = str(facts.get("ETag") or "")
+        if etag and not etag.startswith('"'):
+            facts["ETag"] = etag = f'"{etag}"'  # as PUT answers it
+        if not facts.get("ChecksumSHA256") and etag == head.get("ETag"):
+            # The same ETag: the same parts, so the same checksum the store reports for them.
+            facts["ChecksumSHA256"] = head.get("ChecksumSHA256")
+        return facts
 
     @staticmethod
     def _part_size(size: int | None, part_number: int) -> int:
@@ -840,6 +935,71 @@ class _Part:
         now = os.stat(self.path)
         if (now.st_size, now.st_mtime_ns) != self.stat:
             raise SourceError(f"{self.path} changed while it was being published; publish again")
+
+
+def _holds(head: Mapping[str, Any], proof: CopyProof) -> bool:
+    """Whether a HEAD shows the object holds the proven bytes: its size, then S3's own
+    checksum (whole, or of parts laid out as we upload them), else our sha256 metadata."""
+    if int(head.get("ContentLength", -1)) != proof.size:
+        return False
+    reported = str(head.get("ChecksumSHA256") or "")
+    if reported and "-" not in reported:
+        return reported == base64.b64encode(bytes.fromhex(proof.sha256)).decode()
+    if reported and reported in proof.facts.get("composites", ()):
+        return True
+    return (head.get("Metadata") or {}).get("sha256") == proof.sha256
+
+
+class _PartSums:
+    """The sha256 of each part of some bytes, cut as ``part_size(number)`` says."""
+
+    def __init__(self, part_size: Callable[[int], int]) -> None:
+        self._part_size = part_size
+        self._number = 1
+        self._left = part_size(1)
+        self._sha = hashlib.sha256()
+        self._open = False
+        self.digests: list[bytes] = []
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while len(view):
+            take = min(self._left, len(view))
+            self._sha.update(view[:take])
+            self._left -= take
+            view = view[take:]
+            self._open = True
+            if not self._left:
+                self.digests.append(self._sha.digest())
+                self._number += 1
+                self._left = self._part_size(self._number)
+                self._sha, self._open = hashlib.sha256(), False
+
+    def composite(self) -> str | None:
+        """S3's checksum of these bytes uploaded in these parts (None: one part, a PUT)."""
+        digests = self.digests + ([self._sha.digest()] if self._open else [])
+        if len(digests) < 2:
+            return None
+        return f"{base64.b64encode(hashlib.sha256(b''.join(digests)).digest()).decode()}-{len(digests)}"
+
+
+class _CopyProver:
+    """The multipart checksum S3 reports for an object we uploaded, from the local bytes:
+    parts cut as ``put`` cuts a file's (``size`` known) or a stream's (an archive's).
+
+    One layout only (a sha256 pass costs ~1.5 s per GiB a core): an object stored in other
+    parts (a file once published as our archive, another client's upload) is proven by
+    the whole checksum or our metadata instead, else uploaded."""
+
+    def __init__(self, size: int | None, part_size: Callable[[int | None, int], int]) -> None:
+        self._layouts = [_PartSums(partial(part_size, size))]
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        for layout in self._layouts:
+            layout.update(data)
+
+    def facts(self) -> dict[str, Any]:
+        return {"composites": [c for layout in self._layouts if (c := layout.composite())]}
 
 
 def _buffered_parts(
