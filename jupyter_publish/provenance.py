@@ -40,8 +40,9 @@ _SECRET_NAME = re.compile(r"(?i)passw|secret|token|api_?key|access_?key|private|
 """A variable or option whose name says it holds a secret: its value is never recorded."""
 _ASSIGNED_SECRET = re.compile(
     r"""(?ix)
-    (\b[\w.\-]*(?:passw(?:or)?d|secret|token|api_?key|access_?key|private_?key|credential|auth)[\w\-]*\b
-     ['"]?\s*(?:=|:|,)\s*[rbuf]{0,2})        # a name, then = or : or , (a dict, a call's keyword, setenv)
+    (\b[\w.\-]*(?:passw(?:or)?d|pwd|secret|token|api_?key|access_?key|private_?key|credentials?|auth)
+     (?:_?(?:key|id|value|string|str))?\b     # a name ending so (not ``tokenizer``, ``author``)
+     ['"]?\s*(?:=|:|,)\s*[rbuf]{0,2})        # then = or : or , (a dict, a call's keyword, setenv)
     (['"])((?:(?!\2).){4,}?)\2               # a quoted value of 4 characters or more
     """
 )

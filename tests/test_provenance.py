@@ -266,6 +266,8 @@ def test_scrub_source_masks_secrets_and_keeps_code():
         "os.environ['GITHUB_TOKEN'] = 'ghp_abcdefghijklmnopqrstuvwxyz0123456789'\n"
         "url = 'https://bob:pa55word@example.com/data'\n"
         "n = 42\n"
+        "tokenizer = 'bert-base-uncased'\n"
+        "author = 'Ada Lovelace'\n"
     )
     shown = provenance.scrub_source(cell)
     for secret in (
@@ -277,6 +279,7 @@ def test_scrub_source_masks_secrets_and_keeps_code():
     ):
         assert secret not in shown
     assert "import boto3\n" in shown and "n = 42\n" in shown and 'password = "***"' in shown
+    assert "tokenizer = 'bert-base-uncased'\n" in shown and "author = 'Ada Lovelace'\n" in shown
 
 
 def test_publisher_placeholders_in_the_line_are_recorded_with_it():
@@ -352,3 +355,30 @@ def test_capture_is_cheap_once_warm(repo):
         provenance.capture()
     each = (time.perf_counter() - began) / 5
     assert each < 0.25, f"{each * 1000:.0f} ms per capture"  # ~10 ms: one or two git processes
+
+
+# -- every way in -------------------------------------------------------------------------------
+
+
+def test_a_sync_round_records_the_cell_and_its_own_start(outside):
+    job = begin_job(
+        name="cell", provenance={"cell_source": "x = 1", "magic_line": "%%publish --sync-every 5"}
+    )
+    round_result = job.publish_round(outside / "results", 1)
+    facts = round_result.provenance
+    assert facts["cell_sha256"] == hashlib.sha256(b"x = 1").hexdigest()
+    assert facts["magic_line"] == "%%publish --sync-every 5"
+    assert facts["started_at"] > job.started_at  # a round starts when it runs
+    final = job.publish(outside / "results")
+    assert final.provenance["started_at"] == job.started_at  # the job began before its outputs
+
+
+def test_the_publish_panel_records_provenance(outside):
+    from jupyter_publish.widgets import publish_panel
+
+    panel = publish_panel(paths=[outside / "results"], destination="local")
+    result = panel.publish_now()
+    assert result is not None
+    assert result.provenance["status"] == "published"
+    assert "ipywidgets" in result.provenance["packages"]
+    assert Ledger().provenance(result.job_id)[0] == result.provenance
