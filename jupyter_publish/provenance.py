@@ -36,7 +36,9 @@ GIT_TIMEOUT = 3.0
 MAX_SOURCE = 100_000
 """Characters of a cell's source kept (its sha256 is of the whole cell)."""
 
-_SECRET_NAME = re.compile(r"(?i)passw|secret|token|api_?key|access_?key|private|credential|auth|signature")
+_SECRET_NAME = re.compile(
+    r"(?i)passw|pwd|secret|token|api_?key|access_?key|private|credential|auth|signature|(?:^|[_.])key$"
+)
 """A variable or option whose name says it holds a secret: its value is never recorded."""
 _ASSIGNED_SECRET = re.compile(
     r"""(?ix)
@@ -74,10 +76,30 @@ def scrub_source(text: str) -> str:
     return _TOKEN.sub(redact.MASK, text)
 
 
+_RANDOM = re.compile(r"[A-Za-z0-9+/=_\-]{16,}")
+
+
 def looks_secret(name: str, value: str) -> bool:
     """Whether a placeholder's value must not be shown: a secret-sounding name, a value
-    the scrubber would change, or a token format."""
-    return bool(_SECRET_NAME.search(name)) or scrub_source(value) != value
+    the scrubber would change, a token format, or a long random-looking word (upper and
+    lower case letters and digits, like a key; not a job ID or a CID)."""
+    if _SECRET_NAME.search(name.strip("{} ")) or scrub_source(value) != value:
+        return True
+    return any(_random_word(word) for word in value.split())
+
+
+def _random_word(word: str) -> bool:
+    mixed = all(re.search(chars, word) for chars in ("[A-Z]", "[a-z]", "[0-9]"))
+    if not (mixed and _RANDOM.fullmatch(word)) or re.fullmatch(r"[je]-[0-9A-Z]{26}", word):
+        return False
+    from .cid import parse_cid
+    from .errors import CidError
+
+    try:
+        parse_cid(word)  # a CID looks random, and is no secret
+    except CidError:
+        return True
+    return False
 
 
 def public_values(values: Mapping[str, Any]) -> dict[str, str]:
@@ -115,14 +137,14 @@ class Pending:
     """Facts being captured: ``git status`` (5-30 ms, more in a large repository) runs in
     a thread while the publish moves bytes; :meth:`facts` waits for it."""
 
-    def __init__(self, facts: dict[str, Any], folder: Path) -> None:
+    def __init__(self, facts: dict[str, Any], folder: Path | None) -> None:
         self._facts = facts
         self._git: dict[str, Any] | None = None
         self._thread = threading.Thread(target=self._read_git, args=(folder,), daemon=True, name="jp-git")
         self._thread.start()
 
-    def _read_git(self, folder: Path) -> None:
-        self._git = git_state(folder)
+    def _read_git(self, folder: Path | None) -> None:
+        self._git = git_state(folder) if folder is not None else None
 
     def facts(self) -> dict[str, Any]:
         """Every fact, git included once known (a git that outlives its timeout: none)."""
@@ -221,14 +243,16 @@ def _notebook_from_environment() -> str | None:
     return os.environ.get("JPY_SESSION_NAME") or None
 
 
-def _repository_folder(notebook: str | None) -> Path:
-    """Where to look for git: the notebook's folder when it exists, else the working folder."""
-    if notebook:
-        path = Path(notebook).expanduser()
-        with contextlib.suppress(OSError):
+def _repository_folder(notebook: str | None) -> Path | None:
+    """Where to look for git: the notebook's folder when it exists, else the working
+    folder (None if that was deleted under the process: then no git field)."""
+    with contextlib.suppress(OSError, ValueError):
+        if notebook:
+            path = Path(notebook).expanduser()
             if path.is_file():
                 return path.resolve().parent
-    return Path.cwd()
+        return Path.cwd()
+    return None
 
 
 def _host() -> str:

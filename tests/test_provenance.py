@@ -300,8 +300,21 @@ def test_placeholder_values_that_look_secret_are_left_out():
         "{{api_token}}": "harmless-looking",
         "{{url}}": "https://u:pw123456@h/x",
         "{jobID}": "j-1",
+        "{{aws_key}}": "plain",
+        "{{cfg.value}}": "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY",
+        "{{uuid}}": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "{{job}}": "j-01M97HYT6Y37QZ04GFHEVRGM4P",
+        "{{path}}": "runs/2026/model final.pt",
+        "{{cid}}": "QmQG3HkYCTyeB4iZ8zRCCeX6hWEhm5fBaNRuydFbp2fesk",
     }
-    assert provenance.public_values(values) == {"{{run}}": "7", "{jobID}": "j-1"}
+    assert provenance.public_values(values) == {
+        "{{run}}": "7",
+        "{jobID}": "j-1",
+        "{{uuid}}": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "{{job}}": "j-01M97HYT6Y37QZ04GFHEVRGM4P",
+        "{{path}}": "runs/2026/model final.pt",
+        "{{cid}}": "QmQG3HkYCTyeB4iZ8zRCCeX6hWEhm5fBaNRuydFbp2fesk",
+    }
 
 
 def test_a_secret_passed_as_cell_source_never_reaches_the_ledger(outside, monkeypatch):
@@ -382,3 +395,13 @@ def test_the_publish_panel_records_provenance(outside):
     assert result.provenance["status"] == "published"
     assert "ipywidgets" in result.provenance["packages"]
     assert Ledger().provenance(result.job_id)[0] == result.provenance
+
+
+def test_a_deleted_working_folder_is_no_error(tmp_path, monkeypatch):
+    (tmp_path / "out.txt").write_text("x")
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    facts = jp.publish(tmp_path / "out.txt").provenance
+    assert "git" not in facts and facts["status"] == "published"
