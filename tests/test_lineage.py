@@ -278,3 +278,27 @@ def test_cli_lineage_of_an_unknown_job_is_one_line(tmp_path):
     )
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "no published job" in out.stderr
+
+
+def test_a_resumed_job_keeps_what_it_recorded_when_it_began(tmp_path, monkeypatch):
+    import jupyter_publish.publisher as publisher
+
+    a = jp.publish(folder(tmp_path, "a", "raw"))
+    jp.fetch(a.job_id, tmp_path / "got")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(publisher, "_run", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            jp.publish(folder(tmp_path, "b", "x"))
+    job_id = Ledger().jobs()[0]["job_id"]
+    began, inputs = Ledger().provenance(job_id)
+    assert began["status"] == "failed" and [i["job_id"] for i in inputs] == [a.job_id]
+    forget_fetches()  # as if resumed by another process
+    result = jp.resume(job_id)
+    assert result.inputs == inputs
+    assert result.provenance["started_at"] == began["started_at"]
+    assert result.provenance["status"] == "published" and result.provenance["resumed_at"]
+    assert edges_of(jp.lineage(job_id)) == {(a.job_id, job_id)}
