@@ -92,7 +92,7 @@ def note_fetch(ledger: Ledger, *, ref: str, job_id: str | None, cid: str | None,
         _fetched.append((str(ledger.path), make_input(ref, kind, job_id, cid, "fetch")))
     try:
         ledger.record_fetch(ref=ref, kind=kind, job_id=job_id, cid=cid, dest=dest)
-    except (sqlite3.Error, OSError):  # the fetch is done and verified: never fail it now
+    except (sqlite3.Error, OSError, ValueError):  # the fetch is done and verified: never fail it now
         log.debug("could not record the fetch of %s", scrub(ref), exc_info=True)
 
 
@@ -152,6 +152,10 @@ def named_input(ledger: Ledger, ref: Any) -> dict[str, Any]:
         raise OptionError(
             f"uses {text!r}: not a job ID, a CID, a URI or an existing path (say what the job used)"
         )
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OptionError(f"uses {text!r}: a path whose name is not UTF-8 cannot be recorded") from None
     fetched = ledger.fetches_touching([path])
     job_id = next((row["job_id"] for row in fetched if row["job_id"]), None)
     return make_input(path, "uri", job_id, None, "line")
@@ -169,9 +173,12 @@ def source_inputs(ledger: Ledger, paths: Any) -> list[dict[str, Any]]:
         try:
             text = os.path.expanduser(os.fspath(item))
             matches = glob.glob(text, recursive=True) if glob.has_magic(text) else [text]
-            resolved += [os.path.realpath(match) for match in matches]
+            found = [os.path.realpath(match) for match in matches]
+            for path in found:
+                path.encode("utf-8")  # no fetch wrote a name the ledger cannot hold
         except (OSError, ValueError):  # a path the publish itself will refuse, naming it
             continue
+        resolved += found
     if not resolved:
         return []
     rows = ledger.fetches_touching(dict.fromkeys(resolved))

@@ -106,9 +106,9 @@ def public_values(values: Mapping[str, Any]) -> dict[str, str]:
     """The ``{{var}}``/``{placeholder}`` values that are not secrets, as text."""
     shown = {}
     for name, value in values.items():
-        text = str(value)
+        text = str(value)[:500]
         if not looks_secret(str(name), text):
-            shown[str(name)] = text[:500]
+            shown[str(name)] = text
     return shown
 
 
