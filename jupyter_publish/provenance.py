@@ -362,39 +362,92 @@ def strip_credentials(url: str) -> str:
 # -- packages ------------------------------------------------------------------------------
 
 _lock = threading.Lock()
-_index: tuple[tuple[tuple[str, int], ...], dict[str, list[tuple[str, str]]]] | None = None
-"""(fingerprint of sys.path, {top-level module: [(distribution, version)]})."""
-_fallback: dict[str, list[str]] | None = None
-"""``importlib.metadata.packages_distributions()``, read once, only if needed."""
+_index: _Index | None = None
+"""What the ``*.dist-info`` folders of ``sys.path`` say, for one fingerprint of it."""
+
+
+class _Index:
+    """Installed distributions as the folders name them: by module name, and per
+    ``sys.path`` folder (to find a module's owner in its RECORD when the names differ)."""
+
+    def __init__(self, stamp: tuple[tuple[str, int], ...]) -> None:
+        self.stamp = stamp
+        self.by_module: dict[str, list[tuple[str, str]]] = {}
+        self.by_folder: dict[str, list[tuple[str, tuple[str, str]]]] = {}
+        """sys.path folder -> [(dist-info folder, (distribution, version))]."""
+        self.owners: dict[str, tuple[str, str] | None] = {}
+        """Modules found (or not) in a RECORD already."""
+        for entry, _ in stamp:
+            self._scan(entry or ".")
+
+    def _scan(self, entry: str) -> None:
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            return
+        for folder in names:
+            match = _DIST_INFO.match(folder)
+            if match is None:
+                continue
+            name, version = match.group("name"), match.group("version")
+            pair = (name.replace("_", "-") if folder.endswith(".dist-info") else name, version)
+            path = os.path.join(entry, folder)
+            self.by_folder.setdefault(os.path.realpath(entry), []).append((path, pair))
+            for key in {_normal(name), *_top_levels(path)}:
+                if pair not in self.by_module.setdefault(key, []):
+                    self.by_module[key].append(pair)
+
+    def owner(self, top: str, module: Any) -> tuple[str, str] | None:
+        """The distribution whose RECORD lists ``top`` (``dateutil`` is python-dateutil's,
+        ``zmq`` pyzmq's): only that module's ``sys.path`` folder is read, the likeliest
+        names first, and the answer kept."""
+        with _lock:
+            if top in self.owners:
+                return self.owners[top]
+        found = None
+        where = _site_folder(module)
+        if where is not None:
+            pattern = re.compile(rf"^(?:\.\./)?{re.escape(top)}(?:/|\.[^/,\n]*[,\n])", re.MULTILINE)
+            likely = sorted(
+                self.by_folder.get(where, []),
+                key=lambda item: (
+                    _normal(top) not in _normal(item[1][0]) and _normal(item[1][0]) not in _normal(top)
+                ),
+            )
+            for folder, pair in likely:
+                if any(pattern.search(text) for text in _listings(folder)):
+                    found = pair
+                    break
+        with _lock:
+            self.owners[top] = found
+        return found
 
 
 def imported_packages() -> dict[str, str]:
     """``{distribution: version}`` of every installed distribution whose top-level
     module this process has imported (the standard library left out).
 
-    A module is matched to its distribution by name (``pandas``), by a distribution's
-    ``top_level.txt``, and only when both fail (``dateutil`` from python-dateutil with
-    no ``top_level.txt``) by ``importlib.metadata.packages_distributions()``, which
-    reads every RECORD (~0.3 s in a large environment) once per process.
+    Read from the ``*.dist-info`` folders' names (no metadata parsed): a module is its
+    distribution's by name (``pandas``), by ``top_level.txt``, or else by the RECORD
+    of a distribution in the module's own folder (``zmq``: pyzmq), found once per
+    process. ``importlib.metadata.packages_distributions()`` reads every RECORD
+    instead: 0.3 s in a large environment.
     """
     index = _distribution_index()
     found: dict[str, str] = {}
-    unmatched = []
     stdlib = sys.stdlib_module_names
     for top in sorted({name.partition(".")[0] for name in list(sys.modules)}):
         if top in stdlib or top.startswith("__") or top in sys.builtin_module_names:
             continue
-        matched = index.get(top) or index.get(_normal(top))
+        matched = index.by_module.get(top) or index.by_module.get(_normal(top))
         if matched:
             found.update(matched)
-        elif _installed_file(sys.modules.get(top)):
-            unmatched.append(top)
-    if unmatched:
-        for top in unmatched:
-            for dist in _all_distributions().get(top, ()):
-                version = _version_of(dist)
-                if version:
-                    found[dist] = version
+            continue
+        module = sys.modules.get(top)
+        if _site_folder(module) is not None:
+            owner = index.owner(top, module)
+            if owner is not None:
+                found[owner[0]] = owner[1]
     return dict(sorted(found.items(), key=lambda item: item[0].lower()))
 
 
@@ -403,18 +456,18 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def _installed_file(module: Any) -> bool:
-    """Whether a top-level module was loaded from a ``site-packages``-like folder, as
-    ``site-packages/NAME.py`` or ``site-packages/NAME/__init__.py``: a notebook's own
-    module is not, nor a compiled helper a package registers under a top-level name
-    (pandas' ``_cyutility`` lives in ``pandas/_libs``)."""
+def _site_folder(module: Any) -> str | None:
+    """The ``site-packages``-like folder a top-level module was loaded from, as
+    ``site-packages/NAME.py`` or ``site-packages/NAME/__init__.py``: None for a
+    notebook's own module, or a compiled helper a package registers under a top-level
+    name (pandas' ``_cyutility`` lives in ``pandas/_libs``)."""
     where = getattr(module, "__file__", None)
     if not isinstance(where, str):
-        return False
+        return None
     folder = Path(where).parent
     if Path(where).stem == "__init__":
         folder = folder.parent
-    return folder.name in ("site-packages", "dist-packages")
+    return os.path.realpath(folder) if folder.name in ("site-packages", "dist-packages") else None
 
 
 def _fingerprint() -> tuple[tuple[str, int], ...]:
@@ -428,40 +481,19 @@ def _fingerprint() -> tuple[tuple[str, int], ...]:
     return tuple(seen)
 
 
-def _distribution_index() -> dict[str, list[tuple[str, str]]]:
+def _distribution_index() -> _Index:
     global _index
     stamp = _fingerprint()
     with _lock:
-        if _index is not None and _index[0] == stamp:
-            return _index[1]
-    index = _scan(stamp)
+        if _index is not None and _index.stamp == stamp:
+            return _index
+    index = _Index(stamp)
     with _lock:
-        _index = (stamp, index)
+        _index = index
     return index
 
 
 _DIST_INFO = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py\d[\d.]*)?\.(?:dist|egg)-info$")
-
-
-def _scan(stamp: tuple[tuple[str, int], ...]) -> dict[str, list[tuple[str, str]]]:
-    """``{module name: [(distribution, version)]}`` from the ``*.dist-info`` folders on
-    ``sys.path``: by name (normalised) and by ``top_level.txt``; no RECORD is read."""
-    index: dict[str, list[tuple[str, str]]] = {}
-    for entry, _ in stamp:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for folder in names:
-            match = _DIST_INFO.match(folder)
-            if match is None:
-                continue
-            name, version = match.group("name"), match.group("version")
-            pair = (name.replace("_", "-") if folder.endswith(".dist-info") else name, version)
-            for key in {_normal(name), *_top_levels(os.path.join(entry or ".", folder))}:
-                if pair not in index.setdefault(key, []):
-                    index[key].append(pair)
-    return index
 
 
 def _top_levels(folder: str) -> list[str]:
@@ -472,29 +504,17 @@ def _top_levels(folder: str) -> list[str]:
         return []
 
 
-def _all_distributions() -> dict[str, list[str]]:
-    global _fallback
-    with _lock:
-        if _fallback is not None:
-            return _fallback
-    from importlib.metadata import packages_distributions
-
-    try:
-        found = {k: list(v) for k, v in packages_distributions().items()}
-    except Exception:  # a broken distribution's metadata must never fail a publish
-        found = {}
-    with _lock:
-        _fallback = found
-    return found
-
-
-def _version_of(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except (PackageNotFoundError, ValueError, OSError):
-        return None
+def _listings(folder: str) -> list[str]:
+    """A distribution's list of installed files: RECORD (a wheel's), or an egg's
+    installed-files.txt (paths relative to the egg-info folder: ``../NAME/…``)."""
+    texts = []
+    for name in ("RECORD", "installed-files.txt"):
+        with (
+            contextlib.suppress(OSError, UnicodeDecodeError),
+            open(os.path.join(folder, name), encoding="utf-8") as f,
+        ):
+            texts.append(f.read())
+    return texts
 
 
 __all__ = [

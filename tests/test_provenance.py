@@ -167,6 +167,32 @@ def test_packages_never_imported_are_not_listed():
     assert "pandas" not in names and "ipython" not in [n.lower() for n in names]
 
 
+def test_packages_agree_with_importlib_metadata():
+    """The dist-info scan finds what ``packages_distributions()`` (every RECORD read)
+    finds, modules named unlike their distribution included (dateutil, zmq, yaml, PIL)."""
+    code = (
+        "import json, sys\n"
+        "import pandas, dateutil.parser, zmq, yaml, PIL.Image, IPython\n"
+        "from importlib.metadata import packages_distributions, version\n"
+        "from jupyter_publish.provenance import imported_packages\n"
+        "mine = imported_packages()\n"
+        "owners = packages_distributions()\n"
+        "tops = {m.partition('.')[0] for m in sys.modules}\n"
+        "theirs = {d: version(d) for t in tops for d in owners.get(t, ())}\n"
+        "print(json.dumps([mine, theirs]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    mine, theirs = json.loads(out.stdout)
+
+    def normal(name: str) -> str:
+        return name.lower().replace("_", "-")
+
+    assert {normal(k): v for k, v in theirs.items()}.items() <= {
+        normal(k): v for k, v in mine.items()
+    }.items()
+    assert {"python-dateutil", "pyzmq", "pyyaml", "pillow", "pandas", "ipython"} <= {normal(k) for k in mine}
+
+
 def test_kernel_versions_come_from_what_is_imported():
     import IPython  # the test process has it
 
