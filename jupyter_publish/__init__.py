@@ -8,6 +8,8 @@ each file, and can be fetched back verified. ``%load_ext jupyter_publish`` adds 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -19,6 +21,7 @@ _EXPORTS = {
     "cids": "jupyter_publish.api",
     "resume": "jupyter_publish.api",
     "export": "jupyter_publish.api",
+    "lineage": "jupyter_publish.api",
     "cid_of": "jupyter_publish.cid",
     "cids_from_bacalhau": "jupyter_publish.bacalhau",
     "cids_in_text": "jupyter_publish.bacalhau",
@@ -33,7 +36,7 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .api import cids, export, fetch, jobs, publish, resume
+    from .api import cids, export, fetch, jobs, lineage, publish, resume
     from .bacalhau import cids_from_bacalhau, cids_in_text
     from .backends import register_backend
     from .cid import cid_of
@@ -49,6 +52,25 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+class _Package(types.ModuleType):
+    """The package, whose exported names stay what they are: ``jp.lineage`` and
+    ``jp.preview`` are functions, which importing the modules of the same name (the
+    import system then sets the package's attribute to the module) must not replace.
+    The modules are reached as ``from jupyter_publish.lineage import …``."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (
+            name in _EXPORTS
+            and isinstance(value, types.ModuleType)
+            and value.__name__ == f"{__name__}.{name}"
+        ):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:
@@ -81,6 +103,7 @@ __all__ = [
     "export",
     "fetch",
     "jobs",
+    "lineage",
     "load_ipython_extension",
     "preview",
     "publish",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .ledger import Ledger
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from .lineage import LineageRecord
     from .results import FetchRef, FetchResult, PublishedResult
 
 
@@ -28,6 +30,25 @@ def cids(job: str | None = None, *, ledger: Ledger | None = None) -> pd.DataFram
     from .tables import cids_frame
 
     return cids_frame((ledger or Ledger()).files(job))
+
+
+def lineage(
+    job: str | PublishedResult,
+    *,
+    ledger: Ledger | None = None,
+    records: Iterable[LineageRecord] = (),
+) -> pd.DataFrame:
+    """The edges (used -> produced) upstream and downstream of ``job``, as a DataFrame.
+
+    Upstream: what the job used (fetched in the same process, fetched into the folder it
+    published, or named with ``uses``), and what that used; downstream: the jobs that
+    used its result. ``records`` (PublishedResults read elsewhere, a shared catalog's)
+    join the ledger's jobs.
+    """
+    from .lineage import combined, lineage_edges
+
+    job_id = job if isinstance(job, str) else job.job_id
+    return lineage_edges(combined(ledger or Ledger(), list(records)), job_id)
 
 
 def fetch(
@@ -60,4 +81,4 @@ def export(
     return _export(job, ro_crate=ro_crate, license=license, ledger=ledger)
 
 
-__all__ = ["Job", "begin_job", "cids", "export", "fetch", "jobs", "publish", "record_failure", "resume"]
+__all__ = ["Job", "begin_job", "cids", "export", "fetch", "jobs", "lineage", "publish", "record_failure", "resume"]

@@ -79,7 +79,89 @@ def result_card(result: PublishedResult) -> str:
         f"<table>{table}</table>"
         f"<details><summary>{len(files)} files (sha256, CID)</summary><table>"
         f"<tr><th>path</th><th>size</th><th>sha256</th><th>CID</th></tr>{rows}{more}</table></details>"
+        f"{provenance_section(result.provenance, result.inputs)}"
         "</div>"
+    )
+
+
+_MAX_SOURCE_SHOWN = 20_000
+
+
+def provenance_section(facts: dict[str, Any], inputs: list[dict[str, Any]]) -> str:
+    """A folded section: what produced the job (:mod:`.provenance`) and what it used."""
+    if not facts and not inputs:
+        return ""
+    rows: list[tuple[str, str]] = []
+    git = facts.get("git") if isinstance(facts.get("git"), dict) else None
+    summary = ["Provenance"]
+    if git:
+        commit = str(git.get("commit") or "")
+        dirty = " (dirty)" if git.get("dirty") else ""
+        where = " ".join(escape(git[k]) for k in ("branch", "remote") if git.get(k))
+        rows.append(("Git", f"<code title='{escape(commit)}'>{escape(commit[:12])}</code>{dirty} {where}"))
+        summary.append(f"git {escape(commit[:8])}{dirty}")
+    for key, label in (("notebook", "Notebook"), ("magic_line", "Magic line")):
+        if facts.get(key):
+            rows.append((label, f"<code>{escape(facts[key])}</code>"))
+    values = facts.get("magic_values")
+    if isinstance(values, dict) and values:
+        shown = ", ".join(f"<code>{escape(k)}</code> = <code>{escape(v)}</code>" for k, v in values.items())
+        rows.append(("Values", shown))
+    if facts.get("cell_sha256"):
+        rows.append(("Cell sha256", f"<code>{escape(facts['cell_sha256'])}</code>"))
+    runtime = ", ".join(
+        escape(v)
+        for v in (f"Python {facts['python']}" if facts.get("python") else None, facts.get("kernel"))
+        if v
+    )
+    if runtime:
+        rows.append(("Runtime", runtime))
+    if facts.get("user") or facts.get("host"):
+        rows.append(("Where", escape(f"{facts.get('user', '?')}@{facts.get('host', '?')}")))
+    if facts.get("started_at"):
+        took = facts.get("duration_s")
+        rows.append(
+            (
+                "When",
+                f"{escape(facts['started_at'])} &rarr; {escape(facts.get('finished_at', '…'))}"
+                + (f" ({escape(took)} s)" if took is not None else ""),
+            )
+        )
+        if took is not None:
+            summary.append(f"{escape(took)} s")
+    if facts.get("status"):
+        rows.append(("Status", escape(facts["status"])))
+    packages = facts.get("packages")
+    if isinstance(packages, dict) and packages:
+        listed = ", ".join(f"{escape(name)}&nbsp;{escape(version)}" for name, version in packages.items())
+        rows.append((f"Packages ({len(packages)})", f"<span style='font-size:12px'>{listed}</span>"))
+        summary.append(f"{len(packages)} packages")
+    if inputs:
+        used = "<br>".join(
+            f"{escape(i.get('via', ''))}: <code>{escape(i.get('ref', ''))}</code>"
+            + (
+                f" (job <code>{escape(i['job_id'])}</code>)"
+                if i.get("job_id") and i["job_id"] != i.get("ref")
+                else ""
+            )
+            for i in inputs
+        )
+        rows.append((f"Used ({len(inputs)})", used))
+        summary.append(f"{len(inputs)} inputs")
+    table = "".join(
+        f"<tr><th style='text-align:left;padding-right:12px;vertical-align:top'>{k}</th><td>{v}</td></tr>"
+        for k, v in rows
+    )
+    source = facts.get("cell_source")
+    cell = (
+        f"<details><summary>cell source</summary><pre style='white-space:pre-wrap'>"
+        f"{escape(str(source)[:_MAX_SOURCE_SHOWN])}</pre></details>"
+        if source
+        else ""
+    )
+    return (
+        f"<details class='jupyter-publish-provenance'><summary>{', '.join(summary)}</summary>"
+        f"<table>{table}</table>{cell}</details>"
     )
 
 

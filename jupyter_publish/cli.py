@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, metavar="N", help="objects in flight at once (default 10)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _walk_flags(p)
+    p.add_argument(
+        "--uses",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="what the job used (a job ID, CID, URI or path), recorded as its input; repeatable",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     f = sub.add_parser("fetch", help="fetch a URI or job ID, verified")
@@ -93,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     j = sub.add_parser("jobs", help="list recorded jobs")
     j.add_argument("--limit", type=int)
     j.add_argument("--json", action="store_true")
+
+    li = sub.add_parser("lineage", help="what a job used and what used it (edges used -> produced)")
+    li.add_argument("job", metavar="JOB", help="the job ID (a unique prefix is enough)")
+    li.add_argument("--json", action="store_true")
 
     c = sub.add_parser("cids", help="list CIDs and checksums of published files")
     c.add_argument("job", nargs="?", metavar="JOB")
@@ -218,6 +229,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         skip_unreadable=args.skip_unreadable,
         follow_symlinks=args.follow_symlinks,
         hidden=args.hidden,
+        uses=args.uses,
         **options,
     )
     if args.json:
@@ -282,6 +294,16 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     frame = jobs(args.limit)
     if not args.json:
         frame = frame[["job_id", "status", "type", "scheme", "name", "n_files", "total_size", "uri", "error"]]
+    _frame_out(frame, args.json)
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from .api import lineage
+
+    frame = lineage(args.job)
+    if not args.json:
+        frame = frame[["used", "used_job", "produced", "produced_name", "via", "kind"]]
     _frame_out(frame, args.json)
     return 0
 
@@ -352,6 +374,7 @@ COMMANDS = {
     "jobs": cmd_jobs,
     "cids": cmd_cids,
     "export": cmd_export,
+    "lineage": cmd_lineage,
     "cid": cmd_cid,
     "serve": cmd_serve,
     "demo": cmd_demo,

@@ -79,6 +79,8 @@ class _Plan:
     """The backend that listed the reference, reused for the download (one client)."""
     dirs: list[str] = field(default_factory=list)
     """Folders of the published tree (empty ones must be recreated: no file implies them)."""
+    root_cid: str | None = None
+    """The fetched job's content CID, when a recorded result was fetched (lineage)."""
 
 
 def fetch(
@@ -104,7 +106,8 @@ def fetch(
     max_ratio = _checked_ratio(max_ratio)
     register_secrets(options)  # a plugin's token quoted in its error is masked
     options = {**options, "max_concurrency": concurrency}
-    plan = _plan(ref, ledger or Ledger(), options)
+    ledger = ledger or Ledger()
+    plan = _plan(ref, ledger, options)
     backend = plan.backend or backend_class(plan.scheme).for_reading(plan.ref, plan.options, lambda: None)
     try:
         _check_names(plan)
@@ -132,7 +135,20 @@ def fetch(
     if not verify:  # nothing was compared with the record: never claim it was
         for fetched in files:
             fetched.verified_against = None
+    _note_fetch(plan, ledger, target)
     return FetchResult(plan.ref, target, files, extracted, plan.job_id, checked=verify, dirs=dirs)
+
+
+def _note_fetch(plan: _Plan, ledger: Ledger, target: Path) -> None:
+    """Lineage: what was fetched (its job and content CID when known) and where it went."""
+    from .lineage import note_fetch
+
+    job_id, cid = plan.job_id, plan.root_cid
+    if job_id is None and "://" in plan.ref:
+        job_id = ledger.job_for_uri(plan.ref)
+        if job_id is not None and cid is None:
+            cid = ledger.job_row(job_id).get("root_cid")
+    note_fetch(ledger, ref=plan.ref, job_id=job_id, cid=cid, dest=os.path.realpath(target))
 
 
 def _checked_ratio(max_ratio: Any) -> float | None:
@@ -297,7 +313,9 @@ def _plan_result(result: PublishedResult, options: dict[str, Any]) -> _Plan:
             for f in result.files
             if f.kind == "file"
         ]
-    return _Plan(result.job_id, scheme, items, opts, result.job_id, result.job_id, dirs=dirs)
+    return _Plan(
+        result.job_id, scheme, items, opts, result.job_id, result.job_id, dirs=dirs, root_cid=result.root_cid
+    )
 
 
 def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:

@@ -74,6 +74,18 @@ CREATE TABLE IF NOT EXISTS multipart_uploads (
     attempts    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS multipart_job ON multipart_uploads(job_id);
+CREATE TABLE IF NOT EXISTS fetches (
+    fetch_id    INTEGER PRIMARY KEY,
+    ref         TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    job_id      TEXT,
+    cid         TEXT,
+    dest        TEXT NOT NULL,
+    fetched_at  TEXT NOT NULL,
+    pid         INTEGER,
+    host        TEXT
+);
+CREATE INDEX IF NOT EXISTS fetches_dest ON fetches(dest);
 """
 LIVENESS_COLUMNS = {"pid": "INTEGER", "host": "TEXT", "proc_start": "TEXT", "spec_json": "TEXT"}
 """Added to ``jobs`` for liveness and resume (see :mod:`jupyter_publish.journal`); older
@@ -85,6 +97,9 @@ SCHEME_COLUMN = {"scheme": "TEXT"}
 """Added to ``jobs``: where a job went (``local``, ``s3``, ``ipfs``, ``http``). ``type`` was
 that once; it is now the published result's Bacalhau ``Type`` (``urlDownload`` for HTTP),
 the same value as :attr:`PublishedResult.type`, and NULL while a job has no result."""
+PROVENANCE_COLUMNS = {"provenance_json": "TEXT", "inputs_json": "TEXT"}
+"""Added to ``jobs``: what produced the job and what it used (:mod:`.provenance`,
+:mod:`.lineage`), for failed jobs too (they have no ``result_json``)."""
 WAL_ATTEMPTS = 20
 """Switching a brand-new database to WAL can meet ``database is locked`` (FACTS.md)."""
 
@@ -104,6 +119,18 @@ def _spec_text(spec: dict[str, Any] | None) -> str | None:
     """A resume spec as stored: scrubbed, so no secret typed into an option (an endpoint
     URL with a password in it, say) reaches the ledger."""
     return None if spec is None else scrub(json.dumps(spec), links=False)
+
+
+def _json_text(value: Any) -> str | None:
+    """A provenance or inputs record as stored: JSON, every known secret masked."""
+    return None if value is None else scrub(json.dumps(value, default=str), links=False)
+
+
+def _loaded(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def _like_prefix(prefix: str) -> str:
@@ -217,9 +244,12 @@ class Ledger:
         scheme: str,
         destination: str,
         spec: dict[str, Any] | None = None,
+        provenance: dict[str, Any] | None = None,
+        inputs: list[dict[str, Any]] | None = None,
     ) -> None:
         """Record a job as ``running`` by this process (PID, host, start time), going to
-        a ``scheme`` destination (its result ``type`` is recorded when it is published)."""
+        a ``scheme`` destination (its result ``type`` is recorded when it is published),
+        with what is known of its provenance and inputs so far."""
         from .journal import identity
 
         pid, host, started = identity()
@@ -227,11 +257,12 @@ class Ledger:
             with self._connect() as db:
                 db.execute(
                     "INSERT INTO jobs (job_id, execution_id, node_id, name, status, type, scheme,"
-                    " destination, created_at, pid, host, proc_start, spec_json)"
-                    " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " destination, created_at, pid, host, proc_start, spec_json,"
+                    " provenance_json, inputs_json)"
+                    " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (  # type is NOT NULL in every ledger: the scheme until the result says
                         job_id, execution_id, node_id, name, scheme, scheme, destination, utc_now(),
-                        pid, host, started, _spec_text(spec),
+                        pid, host, started, _spec_text(spec), _json_text(provenance), _json_text(inputs),
                     ),
                 )  # fmt: skip
         except sqlite3.IntegrityError:  # a Job published (or failed) twice: say so, in one line
@@ -343,6 +374,88 @@ class Ledger:
             ).fetchall()
         return {r[0] for r in rows}
 
+    # -- provenance and lineage (jupyter_publish.provenance, jupyter_publish.lineage) ------
+    def set_provenance(
+        self, job_id: str, provenance: dict[str, Any] | None, inputs: list[dict[str, Any]] | None
+    ) -> None:
+        """What produced ``job_id`` and what it used, as stored: scrubbed JSON (kept for
+        a failed job too, which has no ``result_json``)."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE jobs SET provenance_json=?, inputs_json=? WHERE job_id=?",
+                (_json_text(provenance), _json_text(inputs), job_id),
+            )
+
+    def provenance(self, job_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A job's recorded provenance and inputs (a unique ID prefix is enough)."""
+        row = self._find(job_id)
+        facts, inputs = _loaded(row["provenance_json"]), _loaded(row["inputs_json"])
+        return (
+            facts if isinstance(facts, dict) else {},
+            [i for i in inputs if isinstance(i, dict)] if isinstance(inputs, list) else [],
+        )
+
+    def record_fetch(self, *, ref: str, kind: str, job_id: str | None, cid: str | None, dest: str) -> None:
+        """A successful fetch: what it fetched and where it wrote (``dest``, resolved), so
+        a later publish of that folder, in any process, knows what it used."""
+        from .journal import host_name
+
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO fetches (ref, kind, job_id, cid, dest, fetched_at, pid, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (_link(ref), kind, job_id, cid, dest, utc_now(), os.getpid(), host_name()),
+            )
+
+    def fetches_touching(self, paths: Iterable[str]) -> list[dict[str, Any]]:
+        """Recorded fetches whose folder is one of ``paths``, holds one, or lies inside one
+        (resolved absolute paths), newest first."""
+        found: dict[int, dict[str, Any]] = {}
+        with self._connect() as db:
+            for path in paths:
+                rows = db.execute(
+                    "SELECT * FROM fetches WHERE dest = ?"
+                    " OR substr(?, 1, length(dest) + 1) = dest || '/'"
+                    " OR substr(dest, 1, length(?) + 1) = ? || '/'"
+                    " ORDER BY fetch_id DESC",
+                    (path, path, path, path),
+                ).fetchall()
+                found.update({r["fetch_id"]: dict(r) for r in rows})
+        return sorted(found.values(), key=lambda r: -int(r["fetch_id"]))
+
+    def job_for_cid(self, cid: str) -> str | None:
+        """The newest published job whose content CID (or IPFS CID) is ``cid``."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT job_id FROM jobs WHERE status='published' AND (root_cid = ?"
+                " OR json_extract(result_json, '$.Params.CID') = ?) ORDER BY job_id DESC LIMIT 1",
+                (cid, cid),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def job_for_uri(self, uri: str) -> str | None:
+        """The newest published job whose URI, or one of whose objects, is ``uri``."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT job_id FROM jobs WHERE status='published' AND uri = ? ORDER BY job_id DESC LIMIT 1",
+                (uri,),
+            ).fetchone()
+        if row is not None:
+            return str(row[0])
+        found = self.find_by_location(uri)
+        return None if found is None else str(found["job_id"])
+
+    def lineage_rows(self) -> list[dict[str, Any]]:
+        """Every published job's name, time, URI, CIDs and inputs: what lineage walks,
+        read without parsing any manifest."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT job_id, name, created_at, uri, root_cid,"
+                " json_extract(result_json, '$.Params.CID') AS ipfs_cid, inputs_json"
+                " FROM jobs WHERE status='published' ORDER BY job_id"
+            ).fetchall()
+        return [dict(r) for r in rows]
+
     def job_row(self, job_id: str) -> dict[str, Any]:
         """A job's full row (a unique ID prefix is enough), as stored: nothing reaped."""
         return dict(self._find(job_id))
@@ -358,7 +471,9 @@ class Ledger:
         with self._connect() as db:
             db.execute(
                 "UPDATE jobs SET status='published', type=?, uri=?, url=?, root_cid=?, n_files=?,"
-                " total_size=?, finished_at=?, result_json=?, error=NULL WHERE job_id=?",
+                " total_size=?, finished_at=?, result_json=?, error=NULL,"
+                " provenance_json=COALESCE(?, provenance_json), inputs_json=COALESCE(?, inputs_json)"
+                " WHERE job_id=?",
                 (
                     result.type,
                     _link(result.uri),
@@ -368,6 +483,8 @@ class Ledger:
                     result.total_size,
                     utc_now(),
                     scrub(json.dumps(result.to_dict()), links=False),
+                    _json_text(result.provenance or None),
+                    _json_text(result.inputs if result.provenance else None),
                     result.job_id,
                 ),
             )
@@ -410,7 +527,7 @@ class Ledger:
     def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
         query = (
             "SELECT job_id, execution_id, node_id, name, status, type, scheme, destination, uri, url,"
-            " root_cid, n_files, total_size, created_at, finished_at, error FROM jobs"
+            f" root_cid, n_files, total_size, created_at, finished_at, error, {_PROVENANCE_SELECT} FROM jobs"
             " ORDER BY job_id DESC"
         )
         params: tuple[Any, ...] = ()
@@ -539,6 +656,15 @@ def _with_params(row: sqlite3.Row) -> dict[str, Any]:
     return found
 
 
+_PROVENANCE_SELECT = (
+    "json_extract(provenance_json, '$.notebook') AS notebook,"
+    " json_extract(provenance_json, '$.user') AS user, host,"
+    " substr(json_extract(provenance_json, '$.git.commit'), 1, 12) AS git_commit,"
+    " json_extract(provenance_json, '$.duration_s') AS duration_s"
+)
+"""A few facts of each job's provenance, read by SQLite (not a JSON parse per row in Python)."""
+
+
 def _job_row(row: sqlite3.Row) -> dict[str, Any]:
     """A jobs row as read: ``type`` only once there is a result, ``scheme`` always (a row an
     older version wrote after this one migrated the ledger has its scheme in ``type``)."""
@@ -585,7 +711,11 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
                 db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
                 _migrate_type(db)
         db.commit()
-    for table, columns in (("jobs", LIVENESS_COLUMNS), ("multipart_uploads", UPLOAD_COLUMNS)):
+    for table, columns in (
+        ("jobs", LIVENESS_COLUMNS),
+        ("multipart_uploads", UPLOAD_COLUMNS),
+        ("jobs", PROVENANCE_COLUMNS),
+    ):
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for name, kind in columns.items():
             if name not in have:

@@ -123,6 +123,14 @@ publish_arguments = _arguments(
         action="store_false",
         help="Leave out dotfiles and dotfolders (as ipfs add -r without --hidden).",
     ),
+    argument(
+        "--uses",
+        action="append",
+        metavar="REF",
+        default=None,
+        help="What the job used, recorded as its input (lineage): a job ID, CID, URI or path. "
+        "Repeatable; everything fetched in this kernel before is recorded anyway.",
+    ),
     argument("--ui", action="store_true", help="Line magic: show the publish panel instead."),
 )
 
@@ -150,6 +158,11 @@ fetch_arguments = _arguments(
 
 jobs_arguments = _arguments(
     argument("--limit", type=int, metavar="N", help="Only the N newest jobs."),
+    argument(
+        "--lineage",
+        metavar="JOB",
+        help="The edges (used -> produced) upstream and downstream of JOB instead.",
+    ),
     argument("--ui", action="store_true", help="Show the jobs browser instead."),
 )
 
@@ -197,6 +210,18 @@ def _lookup(dotted: str, namespace: Mapping[str, Any]) -> Any:
             raise UsageError(f"{head!r} has no attribute {attribute!r} (in {{{{{dotted}}}}})")
         value = getattr(value, attribute)
     return value
+
+
+def line_values(line: str, namespace: Mapping[str, Any]) -> dict[str, str]:
+    """``{"{{name}}": value}`` for each notebook value a line names (what :func:`expand`
+    put in it), for the job's provenance, which keeps only those that are not secrets."""
+    values = {}
+    for match in VARIABLE.finditer(line):
+        try:
+            values["{{" + match.group(1) + "}}"] = str(_lookup(match.group(1), namespace))
+        except UsageError:  # the parse reported it already
+            continue
+    return values
 
 
 def check_variable_name(name: str | None, option: str = "--out") -> None:

@@ -238,10 +238,27 @@ class PublishMagics(Magics, Configurable):
         magic = "%publish" if cell is None else "%%publish"
         args = self._parse(self.publish, line, magic)
         magic_args.check_variable_name(args.out)
+        facts = self._provenance(magic, line, cell)
         if cell is None:
-            self._publish_line(args)
+            self._publish_line(args, facts)
         else:
-            self._publish_cell(args, cell)
+            self._publish_cell(args, cell, facts)
+
+    def _provenance(self, magic: str, line: str, cell: str | None) -> dict[str, Any]:
+        """What the magic knows of a job that the core cannot: the line as typed with the
+        notebook values it names, the cell as run, the notebook (VS Code says it in
+        ``__vsc_ipynb_file__``; Jupyter in ``$JPY_SESSION_NAME``, which the core reads).
+        The core keeps only what is not a secret."""
+        facts: dict[str, Any] = {"magic_line": f"{magic} {line}".strip()}
+        values = magic_args.line_values(line, self._namespace)
+        if values:
+            facts["magic_values"] = values
+        if cell is not None:
+            facts["cell_source"] = cell
+        notebook = self._namespace.get("__vsc_ipynb_file__")
+        if isinstance(notebook, str) and notebook:
+            facts["notebook"] = notebook
+        return facts
 
     def _destination(self, text: str, args: argparse.Namespace) -> Destination:
         """Parse and check the destination now, before any work (a typo fails fast)."""
@@ -264,7 +281,7 @@ class PublishMagics(Magics, Configurable):
             check_options(dest)
         return dest
 
-    def _publish_line(self, args: argparse.Namespace) -> None:
+    def _publish_line(self, args: argparse.Namespace, facts: dict[str, Any]) -> None:
         if args.ui:
             magic_display.show_panel(
                 "publish_panel", shell=self.shell, default_destination=self.default_destination
@@ -277,10 +294,12 @@ class PublishMagics(Magics, Configurable):
 
         with tempfile.TemporaryDirectory(prefix="jp-vars-") as tmp, _usage_errors():
             sources = [magic_args.source(token, self._namespace, Path(tmp)) for token in args.targets]
-            result = api.publish(sources, dest, name=args.name, **options.keywords())
+            result = api.publish(
+                sources, dest, name=args.name, provenance=facts, uses=args.uses or (), **options.keywords()
+            )
         magic_display.show_result(result, args.out, self._namespace)
 
-    def _publish_cell(self, args: argparse.Namespace, cell: str) -> None:
+    def _publish_cell(self, args: argparse.Namespace, cell: str, facts: dict[str, Any]) -> None:
         from . import api, cellrun
 
         plan = magic_args.CellOptions.settle(args, self.default_destination)
@@ -291,7 +310,11 @@ class PublishMagics(Magics, Configurable):
             # they stop) is then the last sync: every file, plain, to the same prefix, so each
             # key holds its final contents and the manifest, written last, lists them all.
             job = api.begin_job(
-                dest, name=args.name or "outputs", resolve_placeholders=plan.sync_every is not None
+                dest,
+                name=args.name or "outputs",
+                resolve_placeholders=plan.sync_every is not None,
+                provenance=facts,
+                uses=args.uses or (),
             )
             folder, temporary = cellrun.output_folder(self.fetch_dir, job.job_id)
         notes = None if plan.sync_every is None else magic_display.Notes(self.shell, bool(options.quiet))
@@ -383,7 +406,11 @@ class PublishMagics(Magics, Configurable):
     @magic_arguments()
     @magic_args.jobs_arguments
     def jobs(self, line: str) -> pd.DataFrame | None:
-        """Every publish recorded in the ledger (newest first), as a pandas DataFrame."""
+        """Every publish recorded in the ledger (newest first), as a pandas DataFrame.
+
+        ``%jobs --lineage JOB``: the edges (used -> produced) upstream and downstream of
+        JOB: what it used (fetched before it, or named with --uses) and what used it.
+        """
         args = self._parse(self.jobs, line, "%jobs")
         if args.ui:
             magic_display.show_panel("jobs_browser")
@@ -391,6 +418,8 @@ class PublishMagics(Magics, Configurable):
         from . import api
 
         with _usage_errors():
+            if args.lineage:
+                return api.lineage(args.lineage)
             return api.jobs(args.limit)
 
     @no_var_expand

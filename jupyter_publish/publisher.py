@@ -7,18 +7,21 @@ through :func:`begin_job`, whose :class:`Job` also records a cell that failed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import sqlite3
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from . import dedup, ids, journal, redact
+from . import provenance as _provenance  # the name `provenance` is publish()'s keyword
 from .backends import (
     DEFAULT_DESTINATION,
     Backend,
@@ -66,6 +69,57 @@ class _Job:
     values: dict[str, str]
 
 
+class _Record:
+    """What a job records about itself besides its files: provenance and inputs."""
+
+    def __init__(self, facts: dict[str, Any] | _provenance.Pending, inputs: list[dict[str, Any]]) -> None:
+        self._facts = facts
+        self.inputs = inputs
+
+    @classmethod
+    def begin(
+        cls,
+        ledger: Ledger,
+        job: _Job,
+        paths: Sequence[PathLike] | PathLike,
+        provenance_given: Mapping[str, Any] | None,
+        uses: Sequence[Any],
+        notebook: str | None,
+    ) -> _Record:
+        from .lineage import inputs_for  # not `from . import lineage`: jp.lineage is the function
+
+        inputs = inputs_for(ledger, uses, paths)  # a bad `uses` fails before git is asked
+        return cls(_provenance.begin(provenance_given, notebook=notebook, placeholders=job.values), inputs)
+
+    @classmethod
+    def resumed(cls, ledger: Ledger, job: _Job, paths: Sequence[str]) -> _Record:
+        """A resumed job keeps what it recorded when it began (a job from before this
+        was recorded gets what is true now)."""
+        recorded, inputs = ledger.provenance(job.job_id)
+        if not recorded:
+            return cls.begin(ledger, job, paths, None, (), None)
+        return cls({**recorded, "resumed_at": utc_now()}, inputs)
+
+    def facts(self) -> dict[str, Any]:
+        """Every fact (waiting for git, if it is still being asked)."""
+        return self._facts.facts() if isinstance(self._facts, _provenance.Pending) else dict(self._facts)
+
+    def finished(self, status: str) -> dict[str, Any]:
+        """The facts of the job that ended now with ``status``, as stored."""
+        return _provenance.finished(self.facts(), status)
+
+    def known(self) -> dict[str, Any]:
+        """What is known as the job starts, as stored (git too, if it has answered)."""
+        known = self._facts.known() if isinstance(self._facts, _provenance.Pending) else self._facts
+        return _provenance.public(known)
+
+    def store_failure(self, ledger: Ledger, job_id: str) -> None:
+        """A failed job's facts; a ledger that cannot take them leaves the failure being
+        reported the one that is raised."""
+        with contextlib.suppress(sqlite3.Error, OSError):
+            ledger.set_provenance(job_id, self.finished("failed"), self.inputs)
+
+
 def publish(
     paths: Sequence[PathLike] | PathLike,
     to: str | Destination = DEFAULT_DESTINATION,
@@ -83,6 +137,8 @@ def publish(
     skip_unreadable: bool = False,
     follow_symlinks: bool = False,
     hidden: bool = True,
+    provenance: Mapping[str, Any] | None = None,
+    uses: Sequence[Any] = (),
     **backend_opts: Any,
 ) -> PublishedResult:
     """Publish files/folders/globs to a destination; return IDs, checksums and CIDs.
@@ -98,6 +154,10 @@ def publish(
     ``hidden=False`` leaves dotfiles and dotfolders out (``ipfs add -r`` without ``--hidden``).
     ``result.cid_params`` says how every CID was made (``cid_of(path, **params)`` recomputes it).
     Every failure after the destination is understood is recorded as a ``failed`` job.
+    ``result.provenance`` says what produced the job (:mod:`.provenance`; ``provenance``
+    adds what a caller knows better: ``cell_source``, ``magic_line``, ``notebook``), and
+    ``result.inputs`` what it used (:mod:`.lineage`): this process's fetches, fetched
+    folders among ``paths``, and ``uses`` (job IDs, CIDs, URIs or paths).
     """
     if cid_version not in (0, 1):
         raise OptionError(f"cid_version must be 0 or 1, not {cid_version!r}")
@@ -122,8 +182,9 @@ def publish(
         "hidden": hidden,
     }
     spec = _resume_spec(paths, dest, job, settings)
-    _record_start(ledger, job, name, dest, spec)
-    return _execute(paths, dest, job, ledger, spec, quiet)
+    record = _Record.begin(ledger, job, paths, provenance, uses, notebook)
+    _record_start(ledger, job, name, dest, spec, record)
+    return _execute(paths, dest, job, ledger, spec, quiet, record=record)
 
 
 def _execute(
@@ -134,6 +195,7 @@ def _execute(
     spec: dict[str, Any],
     quiet: bool | None,
     multipart: journal.MultipartJournal | None = None,
+    record: _Record | None = None,
 ) -> PublishedResult:
     """Run a job the ledger holds as ``running``; record how it ended, whatever happens.
 
@@ -141,6 +203,7 @@ def _execute(
     """
     s = spec["settings"]
     multipart = multipart or journal.MultipartJournal(ledger, job.job_id)
+    record = record or _Record({}, [])
     with journal.sigterm_as_interrupt():
         try:
             bundle = collect(
@@ -163,19 +226,25 @@ def _execute(
             result.cid_params = cid_params(s["cid_version"], hidden=s.get("hidden", True), symlinks="follow")
         except PublishError as exc:
             ledger.fail(job.job_id, str(exc))
+            record.store_failure(ledger, job.job_id)
             raise
         except journal.Terminated:
             ledger.fail(job.job_id, journal.TERMINATED_REASON)
+            record.store_failure(ledger, job.job_id)
             journal.remove_temp_files(job.job_id)
             raise
         except KeyboardInterrupt:
             ledger.fail(job.job_id, "interrupted by the user")
+            record.store_failure(ledger, job.job_id)
             journal.remove_temp_files(job.job_id)
             raise
         except Exception as exc:
             ledger.fail(job.job_id, f"{type(exc).__name__}: {exc}")
+            record.store_failure(ledger, job.job_id)
             raise
-        ledger.finish(result)
+        result.provenance = record.finished("published")
+        result.inputs = [dict(i) for i in record.inputs]
+        ledger.finish(result)  # the provenance_json and inputs_json columns too
     return _as_shown(result)
 
 
@@ -247,7 +316,8 @@ def resume_job(
     ledger.reap(keep=job_id)
     job = _Job(job_id, row["execution_id"], row["node_id"], spec["values"])
     multipart = journal.MultipartJournal(ledger, job_id, resuming=True)
-    result = _execute(spec["paths"], dest, job, ledger, spec, quiet, multipart)
+    record = _Record.resumed(ledger, job, spec["paths"])
+    result = _execute(spec["paths"], dest, job, ledger, spec, quiet, multipart, record)
     return result, multipart
 
 
@@ -300,7 +370,12 @@ def _new_job(notebook: str | None, job_id: str | None) -> _Job:
 
 
 def _record_start(
-    ledger: Ledger, job: _Job, name: str | None, dest: Destination, spec: dict[str, Any] | None = None
+    ledger: Ledger,
+    job: _Job,
+    name: str | None,
+    dest: Destination,
+    spec: dict[str, Any] | None = None,
+    record: _Record | None = None,
 ) -> None:
     """The job's ``running`` row: one shape for a publish and for a job that failed before it."""
     ledger.start(
@@ -311,6 +386,8 @@ def _record_start(
         scheme=dest.scheme,
         destination=dest.text,
         spec=spec,
+        provenance=record.known() if record is not None else None,
+        inputs=record.inputs if record is not None else None,
     )
 
 
@@ -324,16 +401,28 @@ def record_failure(
     name: str | None = None,
     reason: str,
     ledger: Ledger | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    uses: Sequence[Any] = (),
+    notebook: str | None = None,
 ) -> None:
     """Record ``job_id`` as ``failed`` with ``reason`` although nothing was published.
 
     A ``%%publish`` cell that raised is a job that failed, like a publish that failed:
-    ``jobs()`` lists it with its reason. The row has the shape a publish writes.
+    ``jobs()`` lists it with its reason, and its provenance (the cell, the line, git,
+    packages) and inputs. The row has the shape a publish writes.
     """
+    from .errors import OptionError
+
     dest = to if isinstance(to, Destination) else parse_destination(to)
     ledger = ledger or Ledger()
-    _record_start(ledger, _new_job(None, job_id), name, dest)
+    job = _new_job(notebook, job_id)
+    _record_start(ledger, job, name, dest)
     ledger.fail(job_id, reason)
+    try:
+        record = _Record.begin(ledger, job, (), provenance, uses, notebook)
+    except OptionError:  # a bad `uses` was refused when the job began; record the rest
+        record = _Record.begin(ledger, job, (), provenance, (), notebook)
+    record.store_failure(ledger, job_id)
 
 
 @dataclass(frozen=True)
@@ -350,6 +439,18 @@ class Job:
     name: str | None = None
     notebook: str | None = None
     ledger: Ledger | None = None
+    provenance: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """What the caller knows of the job (``cell_source``, ``magic_line``…: :func:`publish`)."""
+    uses: tuple[Any, ...] = field(default=(), compare=False)
+    """What the job names as its inputs (``--uses``)."""
+    started_at: str | None = field(default=None, compare=False)
+    """When the job began (before its outputs existed): its provenance's ``started_at``."""
+
+    def _facts(self) -> dict[str, Any]:
+        facts = dict(self.provenance or {})
+        if self.started_at:
+            facts.setdefault("started_at", self.started_at)
+        return facts
 
     def publish(self, paths: Sequence[PathLike] | PathLike, **options: Any) -> PublishedResult:
         """:func:`publish` under this job's ID, destination and name."""
@@ -360,6 +461,8 @@ class Job:
             notebook=self.notebook,
             ledger=self.ledger,
             job_id=self.job_id,
+            provenance=self._facts(),
+            uses=self.uses,
             **options,
         )
 
@@ -378,12 +481,23 @@ class Job:
             "notebook": self.notebook,
             "ledger": self.ledger,
             "job_id": round_job_id(self.job_id, round_number),
+            "provenance": dict(self.provenance or {}),  # a round starts when it runs
+            "uses": self.uses,
         }
         return publish(paths, self.destination, **settings)
 
     def fail(self, reason: str) -> None:
         """Record this job as failed before anything was published (:func:`record_failure`)."""
-        record_failure(self.job_id, self.destination, name=self.name, reason=reason, ledger=self.ledger)
+        record_failure(
+            self.job_id,
+            self.destination,
+            name=self.name,
+            reason=reason,
+            ledger=self.ledger,
+            provenance=self._facts(),
+            uses=self.uses,
+            notebook=self.notebook,
+        )
 
 
 def begin_job(
@@ -394,21 +508,31 @@ def begin_job(
     resolve_placeholders: bool = False,
     notebook: str | None = None,
     ledger: Ledger | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    uses: Sequence[Any] = (),
     **backend_opts: Any,
 ) -> Job:
     """A :class:`Job` for ``to``, its destination and options checked now (a typo fails
     before any work). ``resolve_placeholders`` fixes every placeholder but
     ``{executionID}`` (which differs per publish) now, so every publish of the job —
-    each sync round and the final one — writes under one prefix.
+    each sync round and the final one — writes under one prefix. ``provenance`` and
+    ``uses`` are recorded with the job however it ends (see :func:`publish`); the job's
+    provenance starts now.
     """
     dest = to if isinstance(to, Destination) else parse_destination(to)
     dest = dest.with_options(**backend_opts)
     check_options(dest)
+    if uses:  # a reference that names nothing fails now, not after the cell ran
+        from .lineage import named_input
+
+        known = ledger or Ledger()
+        for ref in uses:
+            named_input(known, ref)
     job = _new_job(notebook, job_id)
     if resolve_placeholders:
         values = {k: v for k, v in job.values.items() if k != "executionID"}
         dest = replace(dest, key=resolve_some(dest.key, values), url=resolve_some(dest.url, values))
-    return Job(job.job_id, dest, name, notebook, ledger)
+    return Job(job.job_id, dest, name, notebook, ledger, dict(provenance or {}), tuple(uses), utc_now())
 
 
 def _safe_label(label: str) -> str:

@@ -10,8 +10,11 @@ if TYPE_CHECKING:
 
 JOB_COLUMNS = [
     "job_id", "name", "status", "type", "scheme", "destination", "uri", "url", "root_cid",
-    "n_files", "total_size", "created_at", "finished_at", "error", "execution_id", "node_id",
+    "n_files", "total_size", "created_at", "finished_at", "duration_s", "error",
+    "notebook", "user", "host", "git_commit", "execution_id", "node_id",
 ]  # fmt: skip
+"""``duration_s``, ``notebook``, ``user``, ``host``, ``git_commit`` (12 characters) come
+from each job's provenance (:mod:`.provenance`); the rest of it is in ``--json``/the card."""
 CID_PARAM_COLUMNS = ["cid_version", "raw_leaves", "chunker", "hidden", "symlinks"]
 """How each CID was made (``cid_of(path, **those)`` recomputes it), so "same file, different
 CID" is answered in the table itself."""
@@ -26,6 +29,7 @@ def _frame(
     ints: list[str],
     times: list[str],
     bools: Sequence[str] = (),
+    floats: Sequence[str] = (),
 ) -> pd.DataFrame:
     import pandas as pd
 
@@ -33,6 +37,8 @@ def _frame(
     for col in columns:
         if col in ints:
             frame[col] = frame[col].astype("Int64")
+        elif col in floats:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Float64")
         elif col in bools:
             frame[col] = frame[col].astype("boolean")
         elif col in times:
@@ -44,7 +50,9 @@ def _frame(
 
 def jobs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per job, newest first."""
-    frame = _frame(rows, JOB_COLUMNS, ["n_files", "total_size"], ["created_at", "finished_at"])
+    frame = _frame(
+        rows, JOB_COLUMNS, ["n_files", "total_size"], ["created_at", "finished_at"], floats=["duration_s"]
+    )
     frame["status"] = frame["status"].astype("category")
     return frame
 

@@ -58,11 +58,11 @@ RESERVED_OPTIONS = frozenset(
         # keywords of publish(), begin_job(), resume() and fetch()
         "paths", "to", "archive", "name", "pin", "cid_version", "quiet", "notebook", "ledger",
         "job_id", "max_concurrency", "compression", "skip_unreadable", "follow_symlinks", "hidden",
-        "resolve_placeholders", "ref", "dest", "verify", "extract", "max_ratio",
+        "resolve_placeholders", "ref", "dest", "verify", "extract", "max_ratio", "provenance", "uses",
         # what the command line and the magics parse besides backend options
         "command", "json", "jobs", "job", "limit", "port", "symlinks", "version", "help",
         "targets", "refs", "out", "sync_every", "optional", "publish_on_error", "ui",
-        "no_preview", "no_verify", "no_extract", "preview", "fetch_dir", "default_destination",
+        "no_preview", "no_verify", "no_extract", "preview", "fetch_dir", "default_destination", "lineage",
     }
 )  # fmt: skip
 """Names a backend option cannot take: the core's own keywords and flags. A backend's
