@@ -81,4 +81,15 @@ def export(
     return _export(job, ro_crate=ro_crate, license=license, ledger=ledger)
 
 
-__all__ = ["Job", "begin_job", "cids", "export", "fetch", "jobs", "lineage", "publish", "record_failure", "resume"]
+__all__ = [
+    "Job",
+    "begin_job",
+    "cids",
+    "export",
+    "fetch",
+    "jobs",
+    "lineage",
+    "publish",
+    "record_failure",
+    "resume",
+]
