@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, metavar="N", help="objects in flight at once (default 10)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _walk_flags(p)
+    p.add_argument(
+        "--catalog",
+        metavar="LOC",
+        help="also write the job's record to this team catalog, s3://BUCKET/PREFIX/ or a folder "
+        '(default: $JUPYTER_PUBLISH_CATALOG; "" for none)',
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     f = sub.add_parser("fetch", help="fetch a URI or job ID, verified")
@@ -82,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_flags(f, "fetch")
     f.add_argument("--jobs", "-j", type=int, metavar="N", help="objects or ranges in flight (default 10)")
     f.add_argument("--quiet", "-q", action="store_true")
+    f.add_argument(
+        "--catalog",
+        metavar="LOC",
+        nargs="?",
+        const=True,
+        help="look up a job ID this machine never published in this team catalog "
+        "(default, and with no LOC: $JUPYTER_PUBLISH_CATALOG)",
+    )
     f.add_argument("--json", action="store_true")
 
     resumable = " or ".join(cls.label for cls in registered_backends() if cls.resumable)
@@ -92,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     j = sub.add_parser("jobs", help="list recorded jobs")
     j.add_argument("--limit", type=int)
+    j.add_argument(
+        "--catalog",
+        metavar="LOC",
+        nargs="?",
+        const=True,
+        help="the team's jobs in this catalog, s3://BUCKET/PREFIX/ or a folder "
+        "(no LOC: $JUPYTER_PUBLISH_CATALOG; S3 options from the environment or ,opt=endpoint=URL)",
+    )
+    j.add_argument("--jobs", "-j", type=int, metavar="N", help="catalog records read at once (default 32)")
     j.add_argument("--json", action="store_true")
 
     c = sub.add_parser("cids", help="list CIDs and checksums of published files")
@@ -207,6 +230,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         skip_unreadable=args.skip_unreadable,
         follow_symlinks=args.follow_symlinks,
         hidden=args.hidden,
+        catalog=args.catalog,
         **options,
     )
     if args.json:
@@ -227,6 +251,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         extract=args.extract,
         quiet=_quiet(args),
         max_concurrency=args.jobs,
+        catalog=None if args.catalog is True else args.catalog,
         **({} if args.max_ratio is None else {"max_ratio": args.max_ratio}),
         **options,
     )
@@ -268,9 +293,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from .api import jobs
 
-    frame = jobs(args.limit)
+    if args.catalog is None:
+        frame = jobs(args.limit)
+    else:
+        frame = jobs(args.limit, catalog=args.catalog, max_concurrency=args.jobs)
     if not args.json:
-        frame = frame[["job_id", "status", "type", "scheme", "name", "n_files", "total_size", "uri", "error"]]
+        who = ["user", "host"] if args.catalog is not None else []
+        shown = ["job_id", "status", "type", "scheme", "name", "n_files", "total_size", *who, "uri", "error"]
+        frame = frame[shown]
     _frame_out(frame, args.json)
     return 0
 

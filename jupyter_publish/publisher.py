@@ -11,7 +11,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -82,6 +82,8 @@ def publish(
     skip_unreadable: bool = False,
     follow_symlinks: bool = False,
     hidden: bool = True,
+    catalog: str | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
     **backend_opts: Any,
 ) -> PublishedResult:
     """Publish files/folders/globs to a destination; return IDs, checksums and CIDs.
@@ -97,6 +99,9 @@ def publish(
     ``hidden=False`` leaves dotfiles and dotfolders out (``ipfs add -r`` without ``--hidden``).
     ``result.cid_params`` says how every CID was made (``cid_of(path, **params)`` recomputes it).
     Every failure after the destination is understood is recorded as a ``failed`` job.
+    ``catalog`` (``s3://BUCKET/PREFIX/`` or a folder; default ``$JUPYTER_PUBLISH_CATALOG``,
+    ``""`` for none) also gets the job's record, published or failed (:mod:`.catalog`);
+    ``catalog_options`` are its S3 options when they differ from the destination's.
     """
     if cid_version not in (0, 1):
         raise OptionError(f"cid_version must be 0 or 1, not {cid_version!r}")
@@ -119,10 +124,45 @@ def publish(
         "skip_unreadable": skip_unreadable,
         "follow_symlinks": follow_symlinks,
         "hidden": hidden,
+        **_catalog_settings(catalog, catalog_options),
     }
     spec = _resume_spec(paths, dest, job, settings)
     _record_start(ledger, job, name, dest, spec)
-    return _execute(paths, dest, job, ledger, spec, quiet)
+    return _execute(paths, dest, job, ledger, spec, quiet, catalog_keys=catalog_options)
+
+
+def _catalog_settings(catalog: str | None, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The catalog a job writes its record to, settled now (an argument, else the
+    environment), with its options but never a key: what ``resume`` writes to again."""
+    from .backends.s3 import KEY_OPTIONS
+    from .catalog import configured
+
+    where = configured(catalog)
+    if where is None:
+        return {}
+    register_secrets(dict(options or {}), "s3")
+    return {
+        "catalog": where,
+        "catalog_options": {k: v for k, v in (options or {}).items() if k not in KEY_OPTIONS},
+    }
+
+
+def _to_catalog(
+    ledger: Ledger,
+    job_id: str,
+    settings: Mapping[str, Any],
+    dest: Destination,
+    keys: Mapping[str, Any] | None,
+) -> None:
+    """The job's record, as the ledger now holds it, to its catalog (never raises)."""
+    if not settings.get("catalog"):
+        return
+    from .catalog import write_record
+
+    options = {**(settings.get("catalog_options") or {}), **(keys or {})}
+    write_record(
+        ledger, job_id, settings["catalog"], options, job_scheme=dest.scheme, job_options=dest.options
+    )
 
 
 def _execute(
@@ -133,12 +173,15 @@ def _execute(
     spec: dict[str, Any],
     quiet: bool | None,
     multipart: journal.MultipartJournal | None = None,
+    catalog_keys: Mapping[str, Any] | None = None,
 ) -> PublishedResult:
-    """Run a job the ledger holds as ``running``; record how it ended, whatever happens.
+    """Run a job the ledger holds as ``running``; record how it ended, whatever happens
+    (and in the catalog, if the job has one; not after SIGTERM, which must end now).
 
     SIGTERM takes Ctrl-C's path here (:func:`journal.sigterm_as_interrupt`).
     """
     s = spec["settings"]
+    to_catalog = partial(_to_catalog, ledger, job.job_id, s, dest, catalog_keys)
     multipart = multipart or journal.MultipartJournal(ledger, job.job_id)
     with journal.sigterm_as_interrupt():
         try:
@@ -162,6 +205,7 @@ def _execute(
             result.cid_params = cid_params(s["cid_version"], hidden=s.get("hidden", True), symlinks="follow")
         except PublishError as exc:
             ledger.fail(job.job_id, str(exc))
+            to_catalog()
             raise
         except journal.Terminated:
             ledger.fail(job.job_id, journal.TERMINATED_REASON)
@@ -173,8 +217,10 @@ def _execute(
             raise
         except Exception as exc:
             ledger.fail(job.job_id, f"{type(exc).__name__}: {exc}")
+            to_catalog()
             raise
         ledger.finish(result)
+    to_catalog()
     return _as_shown(result)
 
 
@@ -323,16 +369,20 @@ def record_failure(
     name: str | None = None,
     reason: str,
     ledger: Ledger | None = None,
+    catalog: str | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Record ``job_id`` as ``failed`` with ``reason`` although nothing was published.
 
     A ``%%publish`` cell that raised is a job that failed, like a publish that failed:
-    ``jobs()`` lists it with its reason. The row has the shape a publish writes.
+    ``jobs()`` lists it with its reason (and so does the catalog, if there is one). The
+    row has the shape a publish writes.
     """
     dest = to if isinstance(to, Destination) else parse_destination(to)
     ledger = ledger or Ledger()
     _record_start(ledger, _new_job(None, job_id), name, dest)
     ledger.fail(job_id, reason)
+    _to_catalog(ledger, job_id, _catalog_settings(catalog, catalog_options), dest, catalog_options)
 
 
 @dataclass(frozen=True)
@@ -349,6 +399,9 @@ class Job:
     name: str | None = None
     notebook: str | None = None
     ledger: Ledger | None = None
+    catalog: str | None = None
+    """Where the job's record goes (:func:`publish`'s ``catalog``); sync rounds write none."""
+    catalog_options: Mapping[str, Any] | None = None
 
     def publish(self, paths: Sequence[PathLike] | PathLike, **options: Any) -> PublishedResult:
         """:func:`publish` under this job's ID, destination and name."""
@@ -359,7 +412,7 @@ class Job:
             notebook=self.notebook,
             ledger=self.ledger,
             job_id=self.job_id,
-            **options,
+            **{"catalog": self.catalog, "catalog_options": self.catalog_options, **options},
         )
 
     def publish_round(
@@ -377,12 +430,21 @@ class Job:
             "notebook": self.notebook,
             "ledger": self.ledger,
             "job_id": round_job_id(self.job_id, round_number),
+            "catalog": "",  # drafts: the team's catalog gets the job's final record only
         }
         return publish(paths, self.destination, **settings)
 
     def fail(self, reason: str) -> None:
         """Record this job as failed before anything was published (:func:`record_failure`)."""
-        record_failure(self.job_id, self.destination, name=self.name, reason=reason, ledger=self.ledger)
+        record_failure(
+            self.job_id,
+            self.destination,
+            name=self.name,
+            reason=reason,
+            ledger=self.ledger,
+            catalog=self.catalog,
+            catalog_options=self.catalog_options,
+        )
 
 
 def begin_job(
@@ -393,6 +455,8 @@ def begin_job(
     resolve_placeholders: bool = False,
     notebook: str | None = None,
     ledger: Ledger | None = None,
+    catalog: str | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
     **backend_opts: Any,
 ) -> Job:
     """A :class:`Job` for ``to``, its destination and options checked now (a typo fails
@@ -407,7 +471,7 @@ def begin_job(
     if resolve_placeholders:
         values = {k: v for k, v in job.values.items() if k != "executionID"}
         dest = replace(dest, key=resolve_some(dest.key, values), url=resolve_some(dest.url, values))
-    return Job(job.job_id, dest, name, notebook, ledger)
+    return Job(job.job_id, dest, name, notebook, ledger, catalog, catalog_options)
 
 
 def _safe_label(label: str) -> str:

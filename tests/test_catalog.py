@@ -1,0 +1,276 @@
+"""The team catalog in a shared folder: two homes (separate ledgers) and one catalog.
+
+The second home shares the first one's local store (as two machines share a network
+drive), so a job published on the first is listed and fetched, verified, on the second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import jupyter_publish as jp
+from jupyter_publish.api import begin_job, jobs
+from jupyter_publish.catalog import CATALOG_ENV, TamperedRecordError, open_catalog, parse, records
+from jupyter_publish.cli import main
+from jupyter_publish.errors import DestinationError, IntegrityError, NotFoundError, OptionError, PublishError
+from jupyter_publish.ledger import Ledger
+
+
+@pytest.fixture
+def homes(tmp_path, monkeypatch):
+    """``use("a")`` / ``use("b")`` switch machines: own home and ledger, one shared store."""
+    a, b = tmp_path / "home-a", tmp_path / "home-b"
+    a.mkdir()
+    b.mkdir()
+    (a / "store").mkdir(mode=0o700)
+    (b / "store").symlink_to(a / "store")
+
+    def use(name: str) -> Path:
+        home = {"a": a, "b": b}[name]
+        monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(home))
+        return home
+
+    use("a")
+    return use
+
+
+@pytest.fixture
+def results(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "metrics.json").write_text('{"loss": 0.1}')
+    (folder / "table.csv").write_text("a,b\n1,2\n")
+    return folder
+
+
+@pytest.fixture
+def shared(tmp_path):
+    return tmp_path / "team-catalog"
+
+
+def record_files(shared: Path) -> list[Path]:
+    return sorted((shared / "records").glob("*.json"))
+
+
+# -- the record format ---------------------------------------------------------------
+
+
+def test_a_record_proves_its_name_and_job():
+    name, data = records.make(
+        {"job_id": "j-01ABCDEFGHJKMNPQRSTVWXYZ01", "status": "published", "result": None}
+    )
+    parsed = records.parse_name(name)
+    assert parsed is not None and parsed.job_id == "j-01ABCDEFGHJKMNPQRSTVWXYZ01"
+    assert parsed.sha256 == hashlib.sha256(data).hexdigest()
+    assert records.verify(f"s3://b/p/records/{name}", data)["status"] == "published"
+    with pytest.raises(TamperedRecordError, match="bytes have sha256"):
+        records.verify(name, data.replace(b"published", b"failed\x20\x20\x20"))
+    other = name.replace("j-01ABCDEFGHJKMNPQRSTVWXYZ01", "j-01ABCDEFGHJKMNPQRSTVWXYZ02")
+    with pytest.raises(TamperedRecordError, match="holds job"):
+        records.verify(other, data)
+    later = "7" + name[1:]
+    with pytest.raises(TamperedRecordError, match="renamed"):
+        records.verify(later, data)
+    with pytest.raises(TamperedRecordError, match="name is not"):
+        records.verify("records/whatever.json", data)
+    # Names sort by write time: a record written later lists after, whatever its job.
+    first, _ = records.make({"job_id": "j-9"}, now_ms=1_000)
+    second, _ = records.make({"job_id": "j-1"}, now_ms=2_000)
+    assert first < second
+    assert records.written_floor(second[:26], 1_000) <= first < second
+
+
+def test_locations_parse_and_settle(monkeypatch, tmp_path):
+    s3 = parse("s3://team/cat,opt=endpoint=http://127.0.0.1:9")
+    assert (s3.kind, s3.bucket, s3.prefix, s3.text) == ("s3", "team", "cat/", "s3://team/cat/")
+    assert s3.options == {"endpoint": "http://127.0.0.1:9"}
+    # The job's own options fill the gaps on the same endpoint, never across endpoints.
+    same = s3.with_job_options("s3", {"endpoint": "http://127.0.0.1:9", "profile": "team"})
+    assert same.options == {"endpoint": "http://127.0.0.1:9", "profile": "team"}
+    assert s3.with_job_options("s3", {"endpoint": "http://other", "profile": "x"}).options == s3.options
+    assert parse("s3://team/").with_job_options("s3", {"region": "eu-west-1"}).options == {
+        "region": "eu-west-1"
+    }
+    assert parse("s3://team/").with_job_options("local", {"region": "x"}).options == {}
+    folder = parse(f"file://{tmp_path}/c")
+    assert folder.kind == "folder" and folder.path == tmp_path / "c"
+    with pytest.raises(DestinationError, match="a catalog is"):
+        parse("ipfs://x")
+    with pytest.raises(DestinationError, match="does not apply"):
+        parse("s3://team/c,opt=api=http://x")
+
+
+# -- two machines, one folder catalog ---------------------------------------------------
+
+
+def test_a_job_published_on_one_home_is_listed_and_fetched_verified_on_the_other(
+    homes, results, shared, tmp_path, capsys
+):
+    published = jp.publish(results, catalog=str(shared))
+    with pytest.raises(PublishError):
+        jp.publish(tmp_path / "missing", catalog=str(shared))  # a failed job is recorded too
+    assert len(record_files(shared)) == 2
+    failed_id = Ledger().jobs()[0]["job_id"]
+
+    homes("b")
+    with pytest.raises(NotFoundError):
+        Ledger().result(published.job_id)  # the second ledger never saw it
+    frame = jobs(catalog=str(shared))
+    assert list(frame["job_id"]) == sorted([published.job_id, failed_id], reverse=True)
+    row = frame.set_index("job_id").loc[published.job_id]
+    assert row["status"] == "published" and row["n_files"] == 2 and row["user"] and row["host"]
+    assert frame.set_index("job_id").loc[failed_id, "status"] == "failed"
+    assert "missing" in frame.set_index("job_id").loc[failed_id, "error"]
+
+    fetched = jp.fetch(published.job_id, tmp_path / "out", catalog=str(shared))
+    assert fetched.verified and fetched.job_id == published.job_id
+    assert (tmp_path / "out" / "metrics.json").read_text() == '{"loss": 0.1}'
+    # A unique prefix is enough, as for the local ledger.
+    assert jp.fetch(published.job_id[:20], tmp_path / "out2", catalog=str(shared)).verified
+    with pytest.raises(NotFoundError, match="status failed"):
+        jp.fetch(failed_id, tmp_path / "out3", catalog=str(shared))
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_catalog_comes_from_the_environment_and_can_be_turned_off(
+    homes, results, shared, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(CATALOG_ENV, str(shared))
+    first = jp.publish(results)
+    jp.publish(results, catalog="")  # off for this one
+    assert [records.parse_name(p.name).job_id for p in record_files(shared)] == [first.job_id]  # type: ignore[union-attr]
+    homes("b")
+    assert jp.fetch(first.job_id, tmp_path / "out").verified  # the configured catalog, by default
+    assert list(jobs(catalog=True)["job_id"]) == [first.job_id]
+
+
+def test_a_tampered_record_is_refused_naming_its_key(homes, results, shared, tmp_path):
+    result = jp.publish(results, catalog=str(shared))
+    path = record_files(shared)[0]
+    doc = json.loads(path.read_bytes())
+    doc["result"]["manifest"][0]["sha256"] = "0" * 64  # point the check at other bytes
+    path.write_bytes(records.encode(doc))
+    homes("b")
+    with pytest.raises(TamperedRecordError, match=rf"{path.name} refused: its bytes have sha256") as caught:
+        jp.fetch(result.job_id, tmp_path / "out", catalog=str(shared))
+    assert "\n" not in str(caught.value) and not (tmp_path / "out").exists()
+    assert result.job_id not in set(jobs(catalog=str(shared))["job_id"])  # never listed as good
+
+
+def test_a_record_renamed_to_another_job_is_refused(homes, results, shared, tmp_path):
+    real = jp.publish(results, catalog=str(shared))
+    path = record_files(shared)[0]
+    fake_id = "j-" + "7" * 26
+    renamed = path.with_name(path.name.replace(real.job_id, fake_id))
+    path.rename(renamed)
+    homes("b")
+    with pytest.raises(TamperedRecordError, match=rf"{renamed.name} refused: it holds job"):
+        jp.fetch(fake_id, tmp_path / "out", catalog=str(shared))
+
+
+def test_a_replaced_object_fails_verification(homes, results, shared, tmp_path):
+    result = jp.publish(results, catalog=str(shared), archive=False)
+    digest = hashlib.sha256(b'{"loss": 0.1}').hexdigest()
+    stored = homes("a") / "store" / "blobs" / "sha256" / digest[:2] / digest  # content-addressed
+    stored.chmod(0o600)
+    stored.write_text('{"loss": 9.9}')
+    homes("b")
+    with pytest.raises(IntegrityError):
+        jp.fetch(result.job_id, tmp_path / "out", catalog=str(shared))
+
+
+def test_a_record_changed_after_it_was_read_is_no_longer_trusted(homes, results, shared, tmp_path):
+    result = jp.publish(results, catalog=str(shared))
+    homes("b")
+    assert len(jobs(catalog=str(shared))) == 1  # read and cached
+    path = record_files(shared)[0]
+    path.write_bytes(path.read_bytes() + b" ")
+    assert len(jobs(catalog=str(shared))) == 0
+    with pytest.raises(TamperedRecordError, match="changed after it was read"):
+        jp.fetch(result.job_id, tmp_path / "out", catalog=str(shared))
+
+
+def test_the_cache_is_checked_again_when_used(homes, results, shared, tmp_path):
+    result = jp.publish(results, catalog=str(shared))
+    homes("b")
+    jobs(catalog=str(shared))
+    ledger = Ledger()
+    with sqlite3.connect(ledger.path) as db:  # someone edits the cached copy
+        (data,) = db.execute("SELECT record FROM catalog_records").fetchone()
+        db.execute("UPDATE catalog_records SET record=?", (bytes(data).replace(b"metrics", b"metricz"),))
+    with pytest.raises(TamperedRecordError, match="bytes have sha256"):
+        jp.fetch(result.job_id, tmp_path / "out", catalog=str(shared))
+
+
+def test_a_listing_reads_only_records_it_has_not_read(homes, results, shared, monkeypatch):
+    from jupyter_publish.catalog.stores import FolderStore
+
+    for _ in range(3):
+        jp.publish(results, catalog=str(shared))
+    reads: list[str] = []
+    real_get = FolderStore.get
+    monkeypatch.setattr(FolderStore, "get", lambda self, name: reads.append(name) or real_get(self, name))
+    homes("b")
+    assert len(jobs(catalog=str(shared))) == 3 and len(reads) == 3
+    homes("a")
+    newest = jp.publish(results, catalog=str(shared))
+    homes("b")
+    reads.clear()
+    frame = jobs(catalog=str(shared))
+    assert len(frame) == 4 and frame["job_id"][0] == newest.job_id
+    assert [records.parse_name(n).job_id for n in reads] == [newest.job_id]  # type: ignore[union-attr]
+    reads.clear()
+    assert len(jobs(catalog=str(shared))) == 4 and reads == []
+
+
+def test_a_record_that_cannot_be_written_waits_and_is_sent_later(homes, results, shared, tmp_path, capsys):
+    shared.write_text("not a folder yet")  # the network drive is not mounted
+    result = jp.publish(results, catalog=str(shared))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warning" in err and result.job_id in err and "sent again" in err
+    assert Ledger().status(result.job_id)["status"] == "published"  # the publish stands
+    with sqlite3.connect(Ledger().path) as db:
+        assert db.execute("SELECT job_id FROM catalog_pending").fetchall() == [(result.job_id,)]
+    shared.unlink()
+    shared.mkdir()
+    assert list(jobs(catalog=str(shared))["job_id"]) == [result.job_id]  # sent, then listed
+    with sqlite3.connect(Ledger().path) as db:
+        assert db.execute("SELECT count(*) FROM catalog_pending").fetchone() == (0,)
+    homes("b")
+    assert jp.fetch(result.job_id, tmp_path / "out", catalog=str(shared)).verified
+
+
+def test_a_failed_cell_job_reaches_the_catalog(homes, shared):
+    job = begin_job(name="cell", catalog=str(shared))
+    job.fail("ZeroDivisionError: division by zero")
+    homes("b")
+    frame = jobs(catalog=str(shared))
+    assert list(frame["status"]) == ["failed"] and "ZeroDivisionError" in frame["error"][0]
+
+
+def test_the_command_line_lists_and_fetches_from_the_catalog(homes, results, shared, tmp_path, capsys):
+    assert main(["publish", str(results), "--catalog", str(shared), "--json", "-q"]) == 0
+    job_id = json.loads(capsys.readouterr().out)["job_id"]
+    homes("b")
+    assert main(["jobs", "--catalog", str(shared), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["job_id"] for r in listed] == [job_id] and listed[0]["user"]
+    assert main(["jobs", "--catalog", str(shared)]) == 0
+    assert job_id in capsys.readouterr().out
+    assert main(["fetch", job_id, "--catalog", str(shared), "--to", str(tmp_path / "o"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verified"] is True
+    os.environ.pop(CATALOG_ENV, None)
+    assert main(["jobs", "--catalog"]) == 2  # bad usage
+    assert "no catalog given" in capsys.readouterr().err
+
+
+def test_open_catalog_without_a_location_says_how(monkeypatch):
+    monkeypatch.delenv(CATALOG_ENV, raising=False)
+    with pytest.raises(OptionError, match=CATALOG_ENV):
+        open_catalog()
