@@ -6,8 +6,11 @@ a few files: ``catalog.records.make`` of a PublishedResult-shaped body, ~2 KB), 
 ``wan_proxy.py`` in front of its S3 port (its own process: D ms each way, R MB/s per TCP
 connection). Through the proxy, each operation in a fresh process (own wall time and peak RSS):
 
-* ``jobs(catalog=…)`` cold: a fresh ledger lists and reads every record, verifies each
-  (sha256 in its name, job ID) and caches it; the DataFrame has N rows;
+* ``jobs(catalog=…)`` cold, first reader: a fresh ledger lists and GETs every record (32
+  at once), verifies each (sha256 in its name, job ID), caches it, and leaves what it read
+  as one pack object (``packs/``) for the next cold reader; the DataFrame has N rows;
+* ``jobs(catalog=…)`` cold, next reader: another fresh ledger reads the pack, lists the
+  records (the listing decides what exists) and GETs only what no pack holds;
 * ``jobs(catalog=…)`` incremental: M more records were written since; the same ledger
   lists from the newest name it has (less the look-back window) and reads only the M;
 * ``jobs(catalog=…)`` with nothing new: one listing request;
@@ -49,7 +52,8 @@ CATALOG = f"s3://{BUCKET}/{PREFIX}"
 # -- operations (each runs in its own child process; endpoint and keys come from the env) ------------
 
 
-def ours_jobs(expected: int) -> dict[str, Any]:
+def ours_jobs(expected: int, home: str) -> dict[str, Any]:
+    os.environ["JUPYTER_PUBLISH_HOME"] = home  # which machine's ledger (its cache)
     frame = jupyter_publish.api.jobs(catalog=CATALOG)
     if len(frame) != expected:
         raise SystemExit(f"jobs(catalog=…) listed {len(frame)} jobs, not {expected}")
@@ -67,12 +71,12 @@ def _client() -> Any:
 
 def _keys(client: Any) -> list[str]:
     keys = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX):
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX + "records/"):
         keys += [item["Key"] for item in page.get("Contents", [])]
     return keys
 
 
-def boto3_serial(expected: int) -> dict[str, Any]:
+def boto3_serial(expected: int, home: str = "") -> dict[str, Any]:
     client = _client()
     docs = [json.loads(client.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in _keys(client)]
     if len(docs) != expected:
@@ -80,7 +84,7 @@ def boto3_serial(expected: int) -> dict[str, Any]:
     return {"rows": len(docs)}
 
 
-def boto3_threads(expected: int) -> dict[str, Any]:
+def boto3_threads(expected: int, home: str = "") -> dict[str, Any]:
     client = _client()
     with ThreadPoolExecutor(10) as pool:
         docs = list(
@@ -154,15 +158,21 @@ def _body(i: int, now_ms: int) -> dict[str, Any]:
     }
 
 
-def write_records(server: Any, first: int, count: int) -> int:
-    """``count`` records straight to SeaweedFS (not through the proxy); their total bytes."""
+def write_records(server: Any, first: int, count: int, spread_s: float) -> int:
+    """``count`` records straight to SeaweedFS (not through the proxy); their total bytes.
+
+    Their names are dated over the ``spread_s`` seconds up to now, as a team's records are
+    over weeks (a listing looks back 15 minutes before the newest record it has).
+    """
     from jupyter_publish.catalog import records
 
     client = server.client(config=Config(max_pool_connections=32, s3={"addressing_style": "path"}))
     now_ms = int(time.time() * 1000)
+    step = int(spread_s * 1000 / max(count, 1))
 
     def put(i: int) -> int:
-        name, data = records.make(_body(i, now_ms), now_ms=now_ms + i)
+        written = now_ms - (first + count - i) * step
+        name, data = records.make(_body(i, now_ms), now_ms=written)
         client.put_object(Bucket=BUCKET, Key=f"{PREFIX}records/{name}", Body=data)
         return len(data)
 
@@ -197,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.create_bucket(BUCKET)
         start = time.perf_counter()
-        nbytes = write_records(server, 0, args.records)
+        nbytes = write_records(server, 0, args.records, spread_s=30 * 86400)
         print(
             f"{args.records} records ({nbytes / 1e6:.1f} MB) written in {time.perf_counter() - start:.1f} s"
         )
@@ -212,13 +222,13 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_ENDPOINT_URL_S3": url,
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "JUPYTER_PUBLISH_HOME": str(work / "home"),
             "JUPYTER_PUBLISH_QUIET": "1",
         }
 
-        def measure(label: str, func: str, expected: int) -> Run:
+        def measure(label: str, func: str, expected: int, home: str = "a") -> Run:
             before = proxy.stats() if proxy else None
-            run = run_isolated(label, "bench_catalog", func, expected, nbytes=nbytes, env=env)
+            where = str(work / f"home-{home}")
+            run = run_isolated(label, "bench_catalog", func, expected, where, nbytes=nbytes, env=env)
             if proxy and before:
                 after = proxy.stats()
                 run.link = {"connections": after["connections"] - before["connections"]}  # type: ignore[attr-defined]
@@ -233,20 +243,24 @@ def main(argv: list[str] | None = None) -> int:
         group = f"list {total} records, cold"
         boto_threads = measure("boto3 list + get ×10 threads", "boto3_threads", total)
         serial = None if args.skip_serial else measure("boto3 list + get serially", "boto3_serial", total)
-        cold = measure("jobs(catalog=…) fresh ledger", "ours_jobs", total)
+        cold = measure("jobs(catalog=…) first reader", "ours_jobs", total, "a")
+        packed = measure("jobs(catalog=…) next reader (pack)", "ours_jobs", total, "b")
         if serial:
             add(group, serial, None, total)
         add(group, boto_threads, None, total)
         add(group, cold, serial or boto_threads, total)
+        add(group, packed, serial or boto_threads, total)
+        rows[-2].note += "; GETs each record, then leaves one pack"
+        rows[-1].note += "; fresh ledger: reads the pack + lists"
 
-        write_records(server, total, args.new)
+        write_records(server, total, args.new, spread_s=60)
         total += args.new
         group = f"list again, {args.new} new"
         again = measure("boto3 list + get ×10 threads", "boto3_threads", total)
-        incremental = measure("jobs(catalog=…) same ledger", "ours_jobs", total)
+        incremental = measure("jobs(catalog=…) same ledger", "ours_jobs", total, "a")
         add(group, again, None, total)
         add(group, incremental, again, args.new)
-        quiet = measure("jobs(catalog=…) nothing new", "ours_jobs", total)
+        quiet = measure("jobs(catalog=…) nothing new", "ours_jobs", total, "a")
         add("list again, nothing new", quiet, again, total)
     finally:
         if proxy:

@@ -274,3 +274,90 @@ def test_open_catalog_without_a_location_says_how(monkeypatch):
     monkeypatch.delenv(CATALOG_ENV, raising=False)
     with pytest.raises(OptionError, match=CATALOG_ENV):
         open_catalog()
+
+
+# -- packs: what one cold reader read one by one, the next reads in one GET ---------------
+
+
+def _publish_some(results: Path, shared: Path, count: int) -> list[str]:
+    return [jp.publish(results, catalog=str(shared)).job_id for _ in range(count)]
+
+
+def test_a_cold_reader_leaves_a_pack_and_the_next_one_reads_it(homes, results, shared, tmp_path, monkeypatch):
+    from jupyter_publish.catalog import packs
+    from jupyter_publish.catalog.stores import FolderStore
+
+    monkeypatch.setattr(packs, "MIN_RECORDS", 3)
+    ids = _publish_some(results, shared, 4)
+    reads: list[str] = []
+    real_get = FolderStore.get
+    monkeypatch.setattr(
+        FolderStore,
+        "get",
+        lambda self, name, folder="records/": reads.append(folder) or real_get(self, name, folder),
+    )
+    homes("b")
+    with open_catalog(str(shared)) as cat:
+        first = cat.sync()
+    assert (first.read, first.from_packs) == (4, 0) and first.packed
+    assert [p.name for p in (shared / "packs").iterdir()] == [first.packed]
+    (tmp_path / "home-c").mkdir()
+    (tmp_path / "home-c" / "store").symlink_to(tmp_path / "home-a" / "store")
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home-c"))  # a third, cold machine
+    reads.clear()
+    with open_catalog(str(shared)) as cat:
+        second = cat.sync()
+    assert (second.read, second.from_packs, second.packed) == (0, 4, None)
+    assert reads == ["packs/"]  # one GET for four records
+    assert sorted(jobs(catalog=str(shared))["job_id"]) == sorted(ids)
+    assert jp.fetch(ids[0], tmp_path / "out", catalog=str(shared)).verified
+
+
+def test_a_pack_cannot_change_a_record_nor_hide_a_refused_one(homes, results, shared, tmp_path, monkeypatch):
+    from jupyter_publish.catalog import packs
+
+    monkeypatch.setattr(packs, "MIN_RECORDS", 2)
+    ids = _publish_some(results, shared, 4)
+    items = [(p.name, p.read_bytes()) for p in record_files(shared)]
+    forged = dict(items[:3])
+    first = items[0][0]
+    forged[first] = forged[first].replace(b"metrics.json", b"metricz.json")  # edited inside the pack
+    tampered = record_files(shared)[3]  # refused by the pack's writer, say; and it is tampered
+    tampered.write_bytes(tampered.read_bytes().replace(b"metrics.json", b"metricz.json"))
+    name, data = packs.make(sorted(forged.items()), unread=[tampered.name])
+    (shared / "packs").mkdir()
+    (shared / "packs" / name).write_bytes(data)
+    # The listing starts after the pack's newest record (less the look-back): to see the
+    # pack alone decide, the look-back is nil here.
+    from jupyter_publish.catalog import catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "LOOKBACK_MS", 0)
+    homes("b")
+    with open_catalog(str(shared)) as cat:
+        report = cat.sync()
+    assert report.from_packs == 2  # the edited one was read alone, and so was the unread one
+    assert report.read == 2 and report.refused == [tampered.name]
+    assert sorted(jobs(catalog=str(shared))["job_id"]) == sorted(ids[:3])
+    with pytest.raises(TamperedRecordError, match="refused"):
+        jp.fetch(ids[3], tmp_path / "x", catalog=str(shared))
+    (shared / "packs" / name).write_bytes(data[:-1] + b"x")  # a pack that is not what its name says
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home-c"))
+    with open_catalog(str(shared)) as cat:
+        assert cat.sync().read == 4
+
+
+def test_a_record_sent_late_is_named_when_sent_so_readers_still_see_it(homes, results, shared, monkeypatch):
+    from jupyter_publish.catalog import catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "LOOKBACK_MS", 0)  # no margin at all
+    shared.write_text("offline")
+    late = jp.publish(results, catalog=str(shared))  # kept pending
+    shared.unlink()
+    shared.mkdir()
+    homes("b")
+    early = jp.publish(results, catalog=str(shared))
+    assert list(jobs(catalog=str(shared))["job_id"]) == [early.job_id]
+    homes("a")
+    assert open_catalog(str(shared)).flush_pending() is None  # sent now, named now
+    homes("b")
+    assert sorted(jobs(catalog=str(shared))["job_id"]) == sorted([late.job_id, early.job_id])

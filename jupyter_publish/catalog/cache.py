@@ -131,6 +131,8 @@ class CatalogCache:
     def add_pending(
         self, location: str, options: dict[str, Any], name: str, body: bytes, job_id: str, error: str
     ) -> None:
+        """A job's record ``body`` (not yet named: it is named when sent) waits under ``name``
+        (the job ID: a newer state of the same job replaces it)."""
         with self.ledger._connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO catalog_pending"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import NotFoundError, PublishError
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
-from . import records
+from . import packs, records
 from .cache import CachedRecord, CatalogCache
 from .location import CatalogLocation
 from .stores import CatalogStore, open_store
@@ -43,6 +43,11 @@ class SyncReport:
 
     listed: int = 0
     read: int = 0
+    """Records read one by one (a GET each)."""
+    from_packs: int = 0
+    """Records taken from packs (a cold start where a reader packed them before)."""
+    packed: str | None = None
+    """The name of the pack this listing wrote, if any."""
     refused: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
@@ -128,60 +133,82 @@ class Catalog:
     # -- writing -------------------------------------------------------------------
     def write_job(self, job_id: str) -> str | None:
         """Write ``job_id``'s record; its name, or None if it is kept pending (warned)."""
-        name, data = records.make(job_body(self.ledger, job_id))
+        body = job_body(self.ledger, job_id)
         error = self.flush_pending()
         if error is None:
             try:
-                self.store.put(name, data)
-                return name
+                return self._put(body)
             except PublishError as exc:
                 error = str(exc)
         from ..backends.s3 import KEY_OPTIONS
 
         options = {k: v for k, v in self.location.options.items() if k not in KEY_OPTIONS}
-        self.cache.add_pending(self.location.text, options, name, data, job_id, error)
+        self.cache.add_pending(self.location.text, options, job_id, records.encode(body), job_id, error)
         warn(
             f"job {job_id} is recorded here, but its catalog record was not written to {self.location.text} "
             f"({error}); it is kept and sent again by the next catalog operation"
         )
         return None
 
+    def _put(self, body: dict[str, Any]) -> str:
+        """One new record for ``body``, named when it is sent: a record sent late (from
+        the pending table) still sorts after everything readers have listed."""
+        name, data = records.make(body)
+        self.store.put(name, data)
+        return name
+
     def flush_pending(self) -> str | None:
         """Send records earlier writes could not; the error that stopped it, or None."""
-        for name, data in self.cache.pending():
+        for pending_id, body in self.cache.pending():
             try:
-                self.store.put(name, data)
+                self._put(json.loads(body))
             except PublishError as exc:
-                self.cache.failed_again(name, str(exc))
+                self.cache.failed_again(pending_id, str(exc))
                 return str(exc)
-            self.cache.sent(name)
+            self.cache.sent(pending_id)
         return None
 
     # -- reading -------------------------------------------------------------------
     def sync(self) -> SyncReport:
-        """Read the records written since the last listing into the cache."""
+        """Read the records written since the last listing into the cache.
+
+        A cold start (nothing cached yet) first reads the packs other readers left and
+        lists only from a little before the newest record they hold.
+        """
         error = self.flush_pending()
         if error is not None:
             warn(f"records waiting for the catalog {self.location.text} are still not written ({error})")
         report = SyncReport()
         last = self.cache.last_name()
-        start = records.written_floor(last[:26], LOOKBACK_MS) if last else ""
-        listed = self.store.list_after(start)
+        packed, unread = self._packed() if last is None else ({}, [])
+        base = last or (max(packed) if packed else None)
+        start = records.written_floor(base[:26], LOOKBACK_MS) if base else ""
+        listed = [(n, size) for n, size in self.store.list_after(start) if records.parse_name(n)]
         report.listed = len(listed)
-        known = self.cache.known_sizes(start)
+        seen = {name for name, _ in listed}
+        # What the packs vouch for before the listing's start, and what their writers
+        # could not use (read one by one here: a refused record is refused again).
+        earlier = [(n, len(d)) for n, d in packed.items() if n not in seen and records.parse_name(n)]
+        earlier += [(n, -1) for n in unread if n not in seen and n not in packed and records.parse_name(n)]
+        candidates = sorted(listed + earlier)
+        known = self.cache.known_sizes(start) if last is not None else {}
         for name, size in listed:
             was = known.get(name)
             if was is not None and was != size:
                 self.cache.mark(name, f"it changed after it was read ({was} bytes, now {size})")
                 report.refused.append(name)
-        new = [(name, size) for name, size in listed if name not in known]
-        read = list(self._read_all(new))
-        report.read = len(new)
-        good = [r for r in read if r.data is not None or r.problem]
-        report.refused += [r.name for r in good if r.problem]
-        report.failed = [r.name for r in read if r.data is None and not r.problem]
-        # A record that could not be read (the link broke) is listed again next time.
-        self.cache.store(good, listed[-1][0] if listed and not report.failed else None)
+        new = [(name, size) for name, size in candidates if name not in known]
+        from_packs = [r for r in (self._from_pack(n, s, packed) for n, s in new if n in packed) if r]
+        have = {r.name for r in from_packs}
+        fetched = list(self._read_all([(n, size) for n, size in new if n not in have]))
+        report.read, report.from_packs = len(fetched), len(from_packs)
+        good = [r for r in [*from_packs, *fetched] if r.data is not None or r.problem]
+        report.refused += [r.name for r in fetched if r.problem]
+        report.failed = [r.name for r in fetched if r.data is None and not r.problem]
+        # A record that could not be read (the link broke) is listed again next time: the
+        # newest name kept is the first one that failed (it never moves back).
+        newest = min(report.failed) if report.failed else (candidates[-1][0] if candidates else None)
+        self.cache.store(good, newest)
         for name in report.refused:
             problem = next((p for n, p in self.cache.refused() if n == name), "refused")
             warn(f"catalog record {self.key(name)} refused: {problem}")
@@ -190,7 +217,58 @@ class Catalog:
                 f"{len(report.failed)} catalog record(s) could not be read now, "
                 f"e.g. {self.key(report.failed[0])}"
             )
+        verified = [(r.name, r.data) for r in fetched if r.data is not None and not r.problem]
+        if last is None and len(verified) >= packs.MIN_RECORDS:
+            report.packed = self._write_pack(verified, [*report.refused, *report.failed])
         return report
+
+    def _packed(self) -> tuple[dict[str, bytes], list[str]]:
+        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), and
+        the names their writers could not use."""
+        names = [n for n, _ in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
+        store = self.store
+
+        def one(name: str) -> tuple[dict[str, bytes], list[str]]:
+            try:
+                return packs.read(name, store.get(name, packs.PACKS))
+            except records.TamperedRecordError as exc:
+                warn(f"catalog pack {name} ignored: {exc.why}")
+            except PublishError:
+                pass  # a pack is only a shortcut: its records are read one by one instead
+            return {}, []
+
+        found: dict[str, bytes] = {}
+        unread: list[str] = []
+        if names:
+            with ThreadPoolExecutor(max(1, min(self.concurrency, len(names)))) as pool:
+                for part, skipped in pool.map(one, names):
+                    found.update(part)
+                    unread += skipped
+        return found, unread
+
+    def _from_pack(self, name: str, size: int, packed: dict[str, bytes]) -> CachedRecord | None:
+        """A listed record as a pack holds it, if those bytes are what its name says."""
+        data = packed[name]
+        if len(data) != size:
+            return None
+        try:
+            record = records.verify(name, data)
+        except records.TamperedRecordError:
+            return None  # read it alone: that copy decides
+        parsed = records.parse_name(name)
+        assert parsed is not None
+        return CachedRecord(
+            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, jobs_row(name, record), data
+        )
+
+    def _write_pack(self, items: Sequence[tuple[str, bytes | None]], unread: list[str]) -> str | None:
+        """Leave what this cold start read one by one as a pack for the next one, if allowed."""
+        name, data = packs.make([(n, d) for n, d in sorted(items) if d is not None], unread)
+        try:
+            self.store.put(name, data, packs.PACKS)
+        except PublishError:
+            return None  # read-only (or PutObject-denied) readers just don't leave one
+        return name
 
     def _read_all(self, names: list[tuple[str, int]]) -> Iterator[CachedRecord]:
         if not names:
