@@ -135,12 +135,12 @@ def _catalog_settings(catalog: str | None, options: Mapping[str, Any] | None) ->
     """The catalog a job writes its record to, settled now (an argument, else the
     environment), with its options but never a key: what ``resume`` writes to again."""
     from .backends.s3 import KEY_OPTIONS
-    from .catalog import configured
+    from .catalog import configured, parse
 
     where = configured(catalog)
     if where is None:
         return {}
-    register_secrets(dict(options or {}), "s3")
+    parse(where, options)  # a malformed location fails now, before any byte moves; keys are masked
     return {
         "catalog": where,
         "catalog_options": {k: v for k, v in (options or {}).items() if k not in KEY_OPTIONS},

@@ -361,3 +361,51 @@ def test_a_record_sent_late_is_named_when_sent_so_readers_still_see_it(homes, re
     assert open_catalog(str(shared)).flush_pending() is None  # sent now, named now
     homes("b")
     assert sorted(jobs(catalog=str(shared))["job_id"]) == sorted([late.job_id, early.job_id])
+
+
+# -- the magics and the project's settings ----------------------------------------------
+
+
+def test_the_magics_write_and_read_the_catalog_from_pyproject(
+    homes, results, shared, ip, tmp_path, monkeypatch
+):
+    from IPython.core.error import UsageError
+    from IPython.utils.capture import capture_output
+
+    monkeypatch.delenv(CATALOG_ENV, raising=False)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(f'[tool.jupyter_publish]\ncatalog = "{shared}"\n')
+    monkeypatch.chdir(project)
+    magics = ip.magics_manager.registry["PublishMagics"]
+    try:
+        assert magics.apply_project_settings() == project / "pyproject.toml"
+        assert magics.catalog == str(shared)
+        with capture_output():
+            ip.run_line_magic("publish", f"{results} --out r")
+            failed = ip.run_cell("%%publish\nraise ValueError('bad cell')")
+        assert failed.error_in_exec is not None
+        job_id = ip.user_ns["r"].job_id
+        homes("b")
+        frame = ip.run_line_magic("jobs", "--catalog")
+        assert len(frame) == 2 and set(frame["status"]) == {"published", "failed"}
+        assert "bad cell" in frame.set_index("status").loc["failed", "error"]
+        with capture_output():  # PublishMagics.catalog is where unknown job IDs are looked up
+            ip.run_line_magic("fetch", f"{job_id} --to {tmp_path / 'm'} --no-preview --out f")
+        assert ip.user_ns["f"].verified
+        magics.catalog = ""
+        with pytest.raises(UsageError, match="no catalog"):
+            ip.run_line_magic("jobs", "--catalog")
+        assert list(ip.run_line_magic("jobs", f"--catalog {shared}")["job_id"]).count(job_id) == 1
+    finally:
+        magics.catalog = ""
+        magics.project_file = None
+        for name in ("r", "f"):
+            ip.user_ns.pop(name, None)
+
+
+def test_a_malformed_catalog_fails_before_anything_is_published(results, monkeypatch):
+    monkeypatch.setenv(CATALOG_ENV, "ftp://nowhere/")
+    with pytest.raises(DestinationError, match="a catalog is"):
+        jp.publish(results)
+    assert Ledger().jobs() == []

@@ -80,15 +80,17 @@ class CatalogCache:
             )
 
     # -- reading -------------------------------------------------------------------
-    def rows(self) -> list[tuple[str, dict[str, Any]]]:
-        """``(name, jobs row)`` of every verified record, newest write first."""
+    def rows(self) -> list[dict[str, Any]]:
+        """The jobs row of every verified record (in no order), parsed in one go: 10,000
+        separate ``json.loads`` cost a quarter of a listing served from the cache."""
         with self.ledger._connect() as db:
-            rows = db.execute(
-                "SELECT name, row_json FROM catalog_records WHERE catalog=? AND problem IS NULL"
-                " AND row_json IS NOT NULL ORDER BY name DESC",
+            (text,) = db.execute(
+                "SELECT '[' || coalesce(group_concat(row_json, ','), '') || ']' FROM catalog_records"
+                " WHERE catalog=? AND problem IS NULL AND row_json IS NOT NULL",
                 (self.ident,),
-            ).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
+            ).fetchone()
+        found: list[dict[str, Any]] = json.loads(text)
+        return found
 
     def refused(self) -> list[tuple[str, str]]:
         with self.ledger._connect() as db:

@@ -302,10 +302,12 @@ class Catalog:
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per job (its newest record), newest job first."""
-        seen: dict[str, dict[str, Any]] = {}
-        for _name, row in self.cache.rows():
-            seen.setdefault(row["job_id"], row)
-        return [seen[job_id] for job_id in sorted(seen, reverse=True)]
+        newest: dict[str, dict[str, Any]] = {}
+        for row in self.cache.rows():
+            have = newest.get(row["job_id"])
+            if have is None or row["catalog_key"] > have["catalog_key"]:
+                newest[row["job_id"]] = row
+        return [newest[job_id] for job_id in sorted(newest, reverse=True)]
 
     def records(self) -> list[dict[str, Any]]:
         """Every verified record read so far (their bytes checked again now)."""
@@ -317,6 +319,11 @@ class Catalog:
                 except records.TamperedRecordError:
                     continue
         return out
+
+    def results(self) -> list[PublishedResult]:
+        """Every published job's result read so far (what lineage across machines walks)."""
+        found = [r["result"] for r in self.records() if isinstance(r.get("result"), dict)]
+        return [PublishedResult.from_dict(result) for result in found]
 
     def result(self, job_id: str) -> PublishedResult:
         """The published result of ``job_id`` as the catalog records it, verified."""

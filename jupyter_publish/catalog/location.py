@@ -89,6 +89,10 @@ def parse(text: str | os.PathLike[str], options: Mapping[str, Any] | None = None
     if not raw:
         raise DestinationError("empty catalog location: give s3://BUCKET/PREFIX/ or a folder path")
     extra = dict(options or {})
+    if extra:
+        from ..backends import register_secrets
+
+        register_secrets(extra, "s3")  # an explicit key is masked wherever a message could show it
     if raw.lower().startswith("s3://"):
         from ..destinations import parse_destination
 
