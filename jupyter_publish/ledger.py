@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS catalog_records (
     row_json    TEXT,
     record      BLOB,
     read_at     TEXT NOT NULL,
+    packed      INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (catalog, name)
 );
 CREATE INDEX IF NOT EXISTS catalog_records_job ON catalog_records(job_id);

@@ -51,7 +51,9 @@ def results(tmp_path):
 
 @pytest.fixture
 def shared(tmp_path):
-    return tmp_path / "team-catalog"
+    folder = tmp_path / "team-catalog"
+    folder.mkdir()
+    return folder
 
 
 def record_files(shared: Path) -> list[Path]:
@@ -230,14 +232,15 @@ def test_a_listing_reads_only_records_it_has_not_read(homes, results, shared, mo
 
 
 def test_a_record_that_cannot_be_written_waits_and_is_sent_later(homes, results, shared, tmp_path, capsys):
-    shared.write_text("not a folder yet")  # the network drive is not mounted
+    shared.rmdir()  # the network drive is not mounted
     result = jp.publish(results, catalog=str(shared))
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "warning" in err and result.job_id in err and "sent again" in err
+    assert "does not exist" in err
     assert Ledger().status(result.job_id)["status"] == "published"  # the publish stands
     with sqlite3.connect(Ledger().path) as db:
         assert db.execute("SELECT job_id FROM catalog_pending").fetchall() == [(result.job_id,)]
-    shared.unlink()
+    assert not shared.exists()  # never created in its place
     shared.mkdir()
     assert list(jobs(catalog=str(shared))["job_id"]) == [result.job_id]  # sent, then listed
     with sqlite3.connect(Ledger().path) as db:
@@ -346,13 +349,37 @@ def test_a_pack_cannot_change_a_record_nor_hide_a_refused_one(homes, results, sh
         assert cat.sync().read == 4
 
 
+def test_a_reader_that_keeps_up_packs_what_it_read_once_it_is_enough(
+    homes, results, shared, tmp_path, monkeypatch
+):
+    from jupyter_publish.catalog import packs
+
+    monkeypatch.setattr(packs, "MIN_RECORDS", 3)
+    ids = _publish_some(results, shared, 2)
+    homes("b")
+    with open_catalog(str(shared)) as cat:
+        assert cat.sync().packed is None  # two read: not worth a pack yet
+    homes("a")
+    ids += _publish_some(results, shared, 2)
+    homes("b")
+    with open_catalog(str(shared)) as cat:
+        report = cat.sync()
+    assert report.read == 2 and report.packed is not None and report.packed.split(".")[1] == "4"
+    with open_catalog(str(shared)) as cat:
+        assert cat.sync().packed is None  # nothing left to pack
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home-c"))
+    with open_catalog(str(shared)) as cat:
+        cold = cat.sync()
+    assert (cold.from_packs, cold.read, cold.packed) == (4, 0, None)
+    assert sorted(r["job_id"] for r in cat.rows()) == sorted(ids)
+
+
 def test_a_record_sent_late_is_named_when_sent_so_readers_still_see_it(homes, results, shared, monkeypatch):
     from jupyter_publish.catalog import catalog as catalog_module
 
     monkeypatch.setattr(catalog_module, "LOOKBACK_MS", 0)  # no margin at all
-    shared.write_text("offline")
+    shared.rmdir()
     late = jp.publish(results, catalog=str(shared))  # kept pending
-    shared.unlink()
     shared.mkdir()
     homes("b")
     early = jp.publish(results, catalog=str(shared))

@@ -26,6 +26,8 @@ class CachedRecord:
     problem: str | None
     row: dict[str, Any] | None
     data: bytes | None
+    packed: bool = False
+    """Read from a pack, or put in one by this ledger's owner: the next pack leaves it out."""
 
 
 class CatalogCache:
@@ -54,12 +56,12 @@ class CatalogCache:
         with self.ledger._connect() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO catalog_records"
-                " (catalog, name, job_id, sha256, size, status, problem, row_json, record, read_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " (catalog, name, job_id, sha256, size, status, problem, row_json, record, read_at, packed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         self.ident, r.name, r.job_id, r.sha256, r.size, r.status, r.problem,
-                        None if r.row is None else json.dumps(r.row), r.data, now,
+                        None if r.row is None else json.dumps(r.row), r.data, now, int(r.packed),
                     )
                     for r in records
                 ],
@@ -77,6 +79,25 @@ class CatalogCache:
         with self.ledger._connect() as db:
             db.execute(
                 "UPDATE catalog_records SET problem=? WHERE catalog=? AND name=?", (problem, self.ident, name)
+            )
+
+    def unpacked(self) -> tuple[list[tuple[str, bytes]], list[str]]:
+        """Records read one by one and in no pack yet (verified ones with their bytes, and
+        the names of refused ones): what the next pack this reader leaves holds."""
+        with self.ledger._connect() as db:
+            rows = db.execute(
+                "SELECT name, record, problem FROM catalog_records WHERE catalog=? AND packed=0"
+                " ORDER BY name",
+                (self.ident,),
+            ).fetchall()
+        good = [(r[0], bytes(r[1])) for r in rows if r[2] is None and r[1] is not None]
+        return good, [r[0] for r in rows if r[2] is not None]
+
+    def mark_packed(self, names: Iterable[str]) -> None:
+        with self.ledger._connect() as db:
+            db.executemany(
+                "UPDATE catalog_records SET packed=1 WHERE catalog=? AND name=?",
+                [(self.ident, n) for n in names],
             )
 
     # -- reading -------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,8 +180,9 @@ class Catalog:
             warn(f"records waiting for the catalog {self.location.text} are still not written ({error})")
         report = SyncReport()
         last = self.cache.last_name()
-        packed, unread = self._packed() if last is None else ({}, [])
-        base = last or (max(packed) if packed else None)
+        packed, unread, complete = self._packed() if last is None else ({}, [], True)
+        # Every pack read: list after the newest record they hold; one missing or bad: all.
+        base = last or (max(packed) if packed and complete else None)
         start = records.written_floor(base[:26], LOOKBACK_MS) if base else ""
         listed = [(n, size) for n, size in self.store.list_after(start) if records.parse_name(n)]
         report.listed = len(listed)
@@ -217,34 +218,37 @@ class Catalog:
                 f"{len(report.failed)} catalog record(s) could not be read now, "
                 f"e.g. {self.key(report.failed[0])}"
             )
-        verified = [(r.name, r.data) for r in fetched if r.data is not None and not r.problem]
-        if last is None and len(verified) >= packs.MIN_RECORDS:
-            report.packed = self._write_pack(verified, [*report.refused, *report.failed])
+        if not report.failed:  # a pack must not vouch past a record it lacks
+            report.packed = self._write_pack()
         return report
 
-    def _packed(self) -> tuple[dict[str, bytes], list[str]]:
-        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), and
-        the names their writers could not use."""
+    def _packed(self) -> tuple[dict[str, bytes], list[str], bool]:
+        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), the
+        names their writers could not use, and whether every pack could be used."""
         names = [n for n, _ in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
         store = self.store
 
-        def one(name: str) -> tuple[dict[str, bytes], list[str]]:
+        def one(name: str) -> tuple[dict[str, bytes], list[str]] | None:
             try:
                 return packs.read(name, store.get(name, packs.PACKS))
             except records.TamperedRecordError as exc:
                 warn(f"catalog pack {name} ignored: {exc.why}")
             except PublishError:
                 pass  # a pack is only a shortcut: its records are read one by one instead
-            return {}, []
+            return None
 
         found: dict[str, bytes] = {}
         unread: list[str] = []
+        complete = True
         if names:
             with ThreadPoolExecutor(max(1, min(self.concurrency, len(names)))) as pool:
-                for part, skipped in pool.map(one, names):
-                    found.update(part)
-                    unread += skipped
-        return found, unread
+                for got in pool.map(one, names):
+                    if got is None:
+                        complete = False
+                        continue
+                    found.update(got[0])
+                    unread += got[1]
+        return found, unread, complete
 
     def _from_pack(self, name: str, size: int, packed: dict[str, bytes]) -> CachedRecord | None:
         """A listed record as a pack holds it, if those bytes are what its name says."""
@@ -257,17 +261,24 @@ class Catalog:
             return None  # read it alone: that copy decides
         parsed = records.parse_name(name)
         assert parsed is not None
+        row = jobs_row(name, record)
         return CachedRecord(
-            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, jobs_row(name, record), data
+            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, row, data, True
         )
 
-    def _write_pack(self, items: Sequence[tuple[str, bytes | None]], unread: list[str]) -> str | None:
-        """Leave what this cold start read one by one as a pack for the next one, if allowed."""
-        name, data = packs.make([(n, d) for n, d in sorted(items) if d is not None], unread)
+    def _write_pack(self) -> str | None:
+        """Once this reader holds enough records no pack has (read one by one: a cold
+        start, or many incremental listings), leave them as one pack for the next cold
+        reader, if it may write. Its name, or None."""
+        items, refused = self.cache.unpacked()
+        if len(items) < packs.MIN_RECORDS:
+            return None
+        name, data = packs.make(items, refused)
         try:
             self.store.put(name, data, packs.PACKS)
         except PublishError:
             return None  # read-only (or PutObject-denied) readers just don't leave one
+        self.cache.mark_packed([*(n for n, _ in items), *refused])
         return name
 
     def _read_all(self, names: list[tuple[str, int]]) -> Iterator[CachedRecord]:

@@ -1,10 +1,11 @@
 """Packs: many catalog records in one immutable object, so a cold listing is a few GETs.
 
-A reader that had to GET hundreds of records one by one writes them back as one gzip'd
-pack under ``packs/`` (if it may write; a job's PutObject-only credentials never need
-to). The next cold reader reads the packs, lists ``records/`` only from a little before
-the newest packed record, and GETs what no pack holds, plus the names a pack says its
-writer could not read or refused (so a tampered record is still seen and refused).
+A reader that holds hundreds of records it read one by one (a cold start, or many
+incremental listings) writes them back as one gzip'd pack under ``packs/`` (if it may
+write; a job's PutObject-only credentials never need to). The next cold reader reads the
+packs, lists ``records/`` only from a little before the newest packed record, and GETs
+what no pack holds, plus the names a pack says its writer could not read or refused (so
+a tampered record is still seen and refused).
 
 A pack grants nothing: every record in it is verified against its own name exactly as if
 it had been read alone, so a pack can only hold records anyone allowed to write to the
@@ -24,7 +25,7 @@ from .records import TamperedRecordError
 PACKS = "packs/"
 FORMAT = "jupyter-publish.catalog-pack/1"
 MIN_RECORDS = 256
-"""A reader packs what it read one by one when it read at least this many (a cold start)."""
+"""A reader packs the records it read one by one once it holds at least this many."""
 MAX_UNPACKED = 1024 * 1024 * 1024
 _NAME = re.compile(r"^([0-9A-HJKMNP-TV-Z]{26})\.(\d{1,9})\.([0-9a-f]{64})\.json\.gz$")
 

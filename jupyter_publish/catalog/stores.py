@@ -57,8 +57,10 @@ class FolderStore:
 
     def put(self, name: str, data: bytes, folder: str = RECORDS) -> None:
         place = self.root / folder
+        if not self.root.is_dir():  # never made here: an unmounted share would fill a local folder
+            raise BackendError(f"the catalog folder {self.root} does not exist: create it or mount the share")
         try:
-            place.mkdir(parents=True, exist_ok=True)
+            place.mkdir(exist_ok=True)
             tmp = place / f".{name}.{secrets.token_hex(4)}.tmp"
             with open(tmp, "xb") as handle:
                 handle.write(data)
