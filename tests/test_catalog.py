@@ -436,3 +436,23 @@ def test_a_malformed_catalog_fails_before_anything_is_published(results, monkeyp
     with pytest.raises(DestinationError, match="a catalog is"):
         jp.publish(results)
     assert Ledger().jobs() == []
+
+
+def test_catalog_keys_are_used_but_never_stored_or_shown(results, monkeypatch, capsys):
+    from jupyter_publish.testing.process import free_ports
+
+    monkeypatch.setenv("JUPYTER_PUBLISH_RETRIES", "0")
+    secret = "catalog-secret-" + "x" * 20
+    (port,) = free_ports(1)  # nothing listens there: the write fails, the record waits
+    catalog = f"s3://team-bucket/catalog/,opt=endpoint=http://127.0.0.1:{port}"
+    keys = {"aws_access_key_id": "AKIACATALOGKEY0001", "aws_secret_access_key": secret}
+    result = jp.publish(results, catalog=catalog, catalog_options=keys)
+    err = capsys.readouterr().err
+    assert result.job_id in err and "sent again" in err and secret not in err
+    ledger = Ledger()
+    assert ledger.status(result.job_id)["status"] == "published"
+    with sqlite3.connect(ledger.path) as db:
+        stored = "\n".join(
+            str(row) for table in ("jobs", "catalog_pending") for row in db.execute(f"SELECT * FROM {table}")
+        )
+    assert secret not in stored and f"127.0.0.1:{port}" in stored  # the endpoint is kept, the key is not
