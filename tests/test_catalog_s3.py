@@ -222,3 +222,23 @@ def test_a_record_the_store_refused_is_kept_and_sent_later(
     assert list(jobs(catalog=catalog)["job_id"]) == [result.job_id]  # sent first, then listed
     homes("b")
     assert jp.fetch(result.job_id, tmp_path / "out", catalog=catalog).verified
+
+
+def test_a_cold_reader_after_a_pack_reads_one_object(
+    s3_env, s3_bucket, homes, results, requests, tmp_path, monkeypatch
+):
+    from jupyter_publish.catalog import packs
+
+    monkeypatch.setattr(packs, "MIN_RECORDS", 3)
+    catalog = f"s3://{s3_bucket}/catalog/"
+    ids = [jp.publish(results, f"s3://{s3_bucket}/r/{{jobID}}/", catalog=catalog).job_id for _ in range(3)]
+    homes("b")
+    assert len(jobs(catalog=catalog)) == 3  # reads three records, leaves a pack
+    listed = s3_env.client().list_objects_v2(Bucket=s3_bucket, Prefix="catalog/packs/")
+    assert [o["Key"].rsplit("/", 1)[1].split(".")[1] for o in listed["Contents"]] == ["3"]
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home-c"))
+    requests.clear()
+    assert sorted(jobs(catalog=catalog)["job_id"]) == sorted(ids)
+    paths = [path for _, path in requests]
+    assert len(paths) == 3 and "catalog/packs/" in paths[1]  # list packs, GET the pack, list after it
+    assert not any("catalog/records/" in p and "list-type" not in p for p in paths)  # no record GET
