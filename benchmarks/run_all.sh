@@ -27,5 +27,9 @@ echo
 echo
 "$python" "$here/bench_dedup.py" --size-mib "${WAN_MIB:-256}" --delay-ms "${WAN_DELAY_MS:-10}" \
     --rate-mbps "${WAN_RATE_MBPS:-50}" --json "$json"
+# boto3's serial loop over 10,000 records takes minutes over the link: CATALOG_SERIAL=1 adds it.
+"$python" "$here/bench_catalog.py" --records "${CATALOG_RECORDS:-10000}" --delay-ms "${WAN_DELAY_MS:-10}" \
+    --rate-mbps "${WAN_RATE_MBPS:-50}" $([ -n "${CATALOG_SERIAL:-}" ] || echo --skip-serial) \
+    --json "$json"
 echo
 echo "results appended to $json"

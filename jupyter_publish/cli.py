@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REF",
         help="what the job used (a job ID, CID, URI or path), recorded as its input; repeatable",
     )
+    p.add_argument(
+        "--catalog",
+        metavar="LOC",
+        help="also write the job's record to this team catalog, s3://BUCKET/PREFIX/ or a folder "
+        '(default: $JUPYTER_PUBLISH_CATALOG; "" for none)',
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     f = sub.add_parser("fetch", help="fetch a URI or job ID, verified")
@@ -89,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_flags(f, "fetch")
     f.add_argument("--jobs", "-j", type=int, metavar="N", help="objects or ranges in flight (default 10)")
     f.add_argument("--quiet", "-q", action="store_true")
+    f.add_argument(
+        "--catalog",
+        metavar="LOC",
+        nargs="?",
+        const=True,
+        help="look up a job ID this machine never published in this team catalog "
+        "(default, and with no LOC: $JUPYTER_PUBLISH_CATALOG)",
+    )
     f.add_argument("--json", action="store_true")
 
     resumable = " or ".join(cls.label for cls in registered_backends() if cls.resumable)
@@ -99,10 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     j = sub.add_parser("jobs", help="list recorded jobs")
     j.add_argument("--limit", type=int)
+    j.add_argument(
+        "--catalog",
+        metavar="LOC",
+        nargs="?",
+        const=True,
+        help="the team's jobs in this catalog, s3://BUCKET/PREFIX/ or a folder "
+        "(no LOC: $JUPYTER_PUBLISH_CATALOG; S3 options from the environment or ,opt=endpoint=URL)",
+    )
+    j.add_argument("--jobs", "-j", type=int, metavar="N", help="catalog records read at once (default 32)")
     j.add_argument("--json", action="store_true")
 
     li = sub.add_parser("lineage", help="what a job used and what used it (edges used -> produced)")
     li.add_argument("job", metavar="JOB", help="the job ID (a unique prefix is enough)")
+    li.add_argument(
+        "--catalog",
+        metavar="LOC",
+        nargs="?",
+        const=True,
+        help="also the jobs of this team catalog, s3://BUCKET/PREFIX/ or a folder (no LOC: $JUPYTER_PUBLISH_CATALOG)",
+    )
     li.add_argument("--json", action="store_true")
 
     c = sub.add_parser("cids", help="list CIDs and checksums of published files")
@@ -111,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="write a citable record of a job (an RO-Crate)")
     x.add_argument("job", metavar="JOB", help="the job ID (a unique prefix is enough)")
+    x.add_argument(
+        "--catalog",
+        metavar="LOC",
+        nargs="?",
+        const=True,
+        help="a job the ledger lacks is read from this team catalog (no LOC: $JUPYTER_PUBLISH_CATALOG)",
+    )
     x.add_argument(
         "--ro-crate",
         required=True,
@@ -230,6 +267,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         follow_symlinks=args.follow_symlinks,
         hidden=args.hidden,
         uses=args.uses,
+        catalog=args.catalog,
         **options,
     )
     if args.json:
@@ -250,6 +288,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         extract=args.extract,
         quiet=_quiet(args),
         max_concurrency=args.jobs,
+        catalog=None if args.catalog is True else args.catalog,
         **({} if args.max_ratio is None else {"max_ratio": args.max_ratio}),
         **options,
     )
@@ -291,9 +330,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_jobs(args: argparse.Namespace) -> int:
     from .api import jobs
 
-    frame = jobs(args.limit)
+    if args.catalog is None:
+        frame = jobs(args.limit)
+    else:
+        frame = jobs(args.limit, catalog=args.catalog, max_concurrency=args.jobs)
     if not args.json:
-        frame = frame[["job_id", "status", "type", "scheme", "name", "n_files", "total_size", "uri", "error"]]
+        who = ["user", "host"] if args.catalog is not None else []
+        shown = ["job_id", "status", "type", "scheme", "name", "n_files", "total_size", *who, "uri", "error"]
+        frame = frame[shown]
     _frame_out(frame, args.json)
     return 0
 
@@ -301,7 +345,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def cmd_lineage(args: argparse.Namespace) -> int:
     from .api import lineage
 
-    frame = lineage(args.job)
+    frame = lineage(args.job, catalog=args.catalog)
     if not args.json:
         frame = frame[["used", "used_job", "produced", "produced_name", "via", "kind"]]
     _frame_out(frame, args.json)
@@ -321,7 +365,7 @@ def cmd_cids(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .api import export
 
-    written = export(args.job, ro_crate=args.ro_crate, license=args.license)
+    written = export(args.job, ro_crate=args.ro_crate, license=args.license, catalog=args.catalog)
     if args.json:
         sys.stdout.write(written.read_text(encoding="utf-8"))
     else:

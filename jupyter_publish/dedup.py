@@ -308,14 +308,17 @@ def copying(
     cid_version: int,
     copied: Callable[[str, Digest], None],
     progress: Callable[[int], None] | None = None,
+    records: Callable[[], Iterable[PublishedResult]] = tuple,
 ) -> ObjectBackend:
-    """``backend``, or a :class:`CopyingBackend` around it when some upload has candidates."""
+    """``backend``, or a :class:`CopyingBackend` around it when some upload has candidates
+    (in the ledger, or among ``records()``: a catalog's cached job records, read only when
+    some upload is large enough to copy)."""
     if not isinstance(backend, CopiesExisting):
         return backend
     sizes = {
         u.size for u in uploads if u.path is not None and u.size is not None and u.size >= MIN_COPY_BYTES
     }
-    candidates = file_candidates(ledger, backend, sizes) if sizes else {}
+    candidates = file_candidates(ledger, backend, sizes, records()) if sizes else {}
     if not candidates:
         return backend
     return CopyingBackend(backend, candidates, cid_version, copied, progress)

@@ -21,7 +21,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -93,6 +93,8 @@ def fetch(
     ledger: Ledger | None = None,
     max_concurrency: int | None = None,
     max_ratio: float | None = DEFAULT_MAX_RATIO,
+    catalog: str | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> FetchResult:
     """Fetch ``ref`` (URI, job ID, PublishedResult, Bacalhau result spec) into ``dest``.
@@ -101,13 +103,16 @@ def fetch(
     ``max_ratio``: an archive expanding more than this many times its size and past
     1 GiB is refused as a decompression bomb; ``None`` (or 0) lifts that cap for an
     archive you trust (the 50 GiB total cap stays).
+    A job ID the ledger does not hold is looked up in ``catalog`` (default
+    ``$JUPYTER_PUBLISH_CATALOG``) and checked against the record found there.
     """
     concurrency = checked_concurrency(max_concurrency)
     max_ratio = _checked_ratio(max_ratio)
     register_secrets(options)  # a plugin's token quoted in its error is masked
     options = {**options, "max_concurrency": concurrency}
     ledger = ledger or Ledger()
-    plan = _plan(ref, ledger, options)
+    found = partial(recorded_result, catalog=catalog, catalog_options=catalog_options, options=options)
+    plan = _plan(ref, ledger, options, found)
     backend = plan.backend or backend_class(plan.scheme).for_reading(plan.ref, plan.options, lambda: None)
     try:
         _check_names(plan)
@@ -186,7 +191,38 @@ def _check_names(plan: _Plan) -> None:
     plan.dirs = [safe_relative_path(d, plan.ref).as_posix() for d in plan.dirs if d.strip("/.")]
 
 
-def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
+def recorded_result(
+    job_id: str,
+    ledger: Ledger,
+    *,
+    catalog: str | None,
+    catalog_options: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+) -> PublishedResult:
+    """A job's result from the ledger, else from the catalog (its record verified there).
+
+    A catalog on S3 that names no endpoint of its own reads with this fetch's S3 options.
+    """
+    from .catalog import configured, open_catalog, parse
+
+    try:
+        ledger.job_row(job_id)
+    except NotFoundError as exc:
+        where = configured(catalog)
+        if where is None or "ambiguous" in str(exc):
+            raise
+        location = parse(where, catalog_options).with_job_options("s3", options)
+        with open_catalog(location, ledger=ledger) as cat:
+            return cat.result(job_id)
+    return ledger.result(job_id)
+
+
+def _plan(
+    ref: Any,
+    ledger: Ledger,
+    options: dict[str, Any],
+    find: Callable[[str, Ledger], PublishedResult] | None = None,
+) -> _Plan:
     if isinstance(ref, PublishedResult):
         return _plan_result(ref, options)
     if isinstance(ref, dict):
@@ -198,7 +234,7 @@ def _plan(ref: Any, ledger: Ledger, options: dict[str, Any]) -> _Plan:
     ref = ref.strip()
     if "://" in ref:
         return _plan_uri(ref, ledger, options)
-    return _plan_result(ledger.result(ref), options)
+    return _plan_result(find(ref, ledger) if find is not None else ledger.result(ref), options)
 
 
 def _plan_spec(spec: dict[str, Any], ledger: Ledger, options: dict[str, Any]) -> _Plan:

@@ -86,7 +86,43 @@ CREATE TABLE IF NOT EXISTS fetches (
     host        TEXT
 );
 CREATE INDEX IF NOT EXISTS fetches_dest ON fetches(dest);
+CREATE TABLE IF NOT EXISTS catalog_records (
+    catalog     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    job_id      TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    size        INTEGER,
+    status      TEXT,
+    problem     TEXT,
+    row_json    TEXT,
+    record      BLOB,
+    read_at     TEXT NOT NULL,
+    packed      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (catalog, name)
+);
+CREATE INDEX IF NOT EXISTS catalog_records_job ON catalog_records(job_id);
+CREATE TABLE IF NOT EXISTS catalog_state (
+    catalog     TEXT PRIMARY KEY,
+    last_name   TEXT,
+    synced_at   TEXT
+);
+CREATE TABLE IF NOT EXISTS catalog_pending (
+    catalog     TEXT NOT NULL,
+    location    TEXT NOT NULL,
+    options_json TEXT,
+    name        TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    job_id      TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    PRIMARY KEY (catalog, name)
+);
 """
+CATALOG_TABLES = ("catalog_records", "catalog_state", "catalog_pending")
+"""The shared catalog's local cache (:mod:`jupyter_publish.catalog.cache`): records read
+(verified bytes, or why one was refused), the newest name listed per catalog, and records
+a publish could not write yet (sent again by the next catalog operation)."""
 LIVENESS_COLUMNS = {"pid": "INTEGER", "host": "TEXT", "proc_start": "TEXT", "spec_json": "TEXT"}
 """Added to ``jobs`` for liveness and resume (see :mod:`jupyter_publish.journal`); older
 ledgers get them on open, NULL for their jobs (which are then never called dead)."""

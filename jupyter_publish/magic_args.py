@@ -132,6 +132,12 @@ publish_arguments = _arguments(
         "Repeatable; everything fetched in this kernel before is recorded anyway.",
     ),
     argument("--ui", action="store_true", help="Line magic: show the publish panel instead."),
+    argument(
+        "--catalog",
+        metavar="LOC",
+        help="Also write the job's record to this team catalog, s3://BUCKET/PREFIX/ or a folder "
+        '(default: PublishMagics.catalog, else $JUPYTER_PUBLISH_CATALOG; "" for none).',
+    ),
 )
 
 fetch_arguments = _arguments(
@@ -154,6 +160,14 @@ fetch_arguments = _arguments(
     *(_option_argument(option) for option in FETCH_FLAGS),
     _JOBS_ARG,
     argument("--ui", action="store_true", help="Show the fetch panel instead."),
+    argument(
+        "--catalog",
+        metavar="LOC",
+        nargs="?",
+        const=True,
+        help="Look up job IDs this machine never published in this team catalog "
+        "(default, and with no LOC: PublishMagics.catalog, else $JUPYTER_PUBLISH_CATALOG).",
+    ),
 )
 
 jobs_arguments = _arguments(
@@ -162,6 +176,14 @@ jobs_arguments = _arguments(
         "--lineage",
         metavar="JOB",
         help="The edges (used -> produced) upstream and downstream of JOB instead.",
+    ),
+    argument(
+        "--catalog",
+        metavar="LOC",
+        nargs="?",
+        const=True,
+        help="The team's jobs in this catalog, s3://BUCKET/PREFIX/ or a folder "
+        "(no LOC: PublishMagics.catalog, else $JUPYTER_PUBLISH_CATALOG).",
     ),
     argument("--ui", action="store_true", help="Show the jobs browser instead."),
 )

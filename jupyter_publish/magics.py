@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.utils.bunch import Bunch
 
+    from .catalog import CatalogLocation
     from .destinations import Destination
     from .results import FetchResult
 
@@ -137,6 +138,12 @@ class PublishMagics(Magics, Configurable):
         help="Folder that %fetch fills (one sub-folder per reference) and where %%publish keeps "
         "its OUTPUT folders. Empty: fetch into the working folder; OUTPUT is a temporary "
         "folder removed once published.",
+    ).tag(config=True)
+
+    catalog = Unicode(
+        "",
+        help="The team's catalog, s3://BUCKET/PREFIX/ or a folder: every publish also writes its "
+        "job record there, and %jobs --catalog / %fetch read it. Empty: $JUPYTER_PUBLISH_CATALOG.",
     ).tag(config=True)
 
     project_file: Path | None = None
@@ -295,7 +302,13 @@ class PublishMagics(Magics, Configurable):
         with tempfile.TemporaryDirectory(prefix="jp-vars-") as tmp, _usage_errors():
             sources = [magic_args.source(token, self._namespace, Path(tmp)) for token in args.targets]
             result = api.publish(
-                sources, dest, name=args.name, provenance=facts, uses=args.uses or (), **options.keywords()
+                sources,
+                dest,
+                name=args.name,
+                provenance=facts,
+                uses=args.uses or (),
+                catalog=self._catalog(args.catalog),
+                **options.keywords(),
             )
         magic_display.show_result(result, args.out, self._namespace)
 
@@ -315,6 +328,7 @@ class PublishMagics(Magics, Configurable):
                 resolve_placeholders=plan.sync_every is not None,
                 provenance=facts,
                 uses=args.uses or (),
+                catalog=self._catalog(args.catalog),
             )
             folder, temporary = cellrun.output_folder(self.fetch_dir, job.job_id)
         notes = None if plan.sync_every is None else magic_display.Notes(self.shell, bool(options.quiet))
@@ -384,8 +398,11 @@ class PublishMagics(Magics, Configurable):
         }
         options.update({key: getattr(args, key) for key in _FETCH_BACKEND_ARGS if getattr(args, key)})
         settled = magic_args.FetchOptions.settle(args, self)
+        catalog = self._catalog(None if args.catalog is True else args.catalog)
         with _usage_errors(f"{ref}: " if several else ""):
-            result = api.fetch(ref, self._fetch_target(ref, args.to), **settled.keywords(), **options)
+            result = api.fetch(
+                ref, self._fetch_target(ref, args.to), catalog=catalog, **settled.keywords(), **options
+            )
         magic_display.show_fetched(result, self.preview and not args.no_preview)
         return result
 
@@ -419,8 +436,31 @@ class PublishMagics(Magics, Configurable):
 
         with _usage_errors():
             if args.lineage:
-                return api.lineage(args.lineage)
-            return api.jobs(args.limit)
+                where = None if args.catalog is None else self._catalog_location(args.catalog)
+                return api.lineage(args.lineage, catalog=where)
+            if args.catalog is None:
+                return api.jobs(args.limit)
+            return api.jobs(args.limit, catalog=self._catalog_location(args.catalog))
+
+    def _catalog(self, given: str | None) -> str | None:
+        """The catalog a line names, else ``PublishMagics.catalog``; None: the core's
+        default (``$JUPYTER_PUBLISH_CATALOG``)."""
+        return given if given is not None else (self.catalog or None)
+
+    def _catalog_location(self, given: str | bool) -> CatalogLocation:
+        """The catalog ``%jobs --catalog [LOC]`` reads; on S3 the configured endpoint,
+        region and profile apply unless the location names its own endpoint."""
+        from .catalog import configured, parse
+        from .errors import OptionError
+
+        text = configured(self._catalog(None if given is True else str(given)))
+        if text is None:
+            raise OptionError(
+                "no catalog: %jobs --catalog s3://BUCKET/PREFIX/ (or a folder), "
+                "or set PublishMagics.catalog or $JUPYTER_PUBLISH_CATALOG"
+            )
+        settings = {key: getattr(self, key, None) for key in ("endpoint", "region", "profile")}
+        return parse(text).with_job_options("s3", {k: v for k, v in settings.items() if v})
 
     @no_var_expand
     @line_cell_magic

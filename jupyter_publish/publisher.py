@@ -139,6 +139,8 @@ def publish(
     hidden: bool = True,
     provenance: Mapping[str, Any] | None = None,
     uses: Sequence[Any] = (),
+    catalog: str | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
     **backend_opts: Any,
 ) -> PublishedResult:
     """Publish files/folders/globs to a destination; return IDs, checksums and CIDs.
@@ -158,6 +160,9 @@ def publish(
     adds what a caller knows better: ``cell_source``, ``magic_line``, ``notebook``), and
     ``result.inputs`` what it used (:mod:`.lineage`): this process's fetches, fetched
     folders among ``paths``, and ``uses`` (job IDs, CIDs, URIs or paths).
+    ``catalog`` (``s3://BUCKET/PREFIX/`` or a folder; default ``$JUPYTER_PUBLISH_CATALOG``,
+    ``""`` for none) also gets the job's record, published or failed (:mod:`.catalog`);
+    ``catalog_options`` are its S3 options when they differ from the destination's.
     """
     if cid_version not in (0, 1):
         raise OptionError(f"cid_version must be 0 or 1, not {cid_version!r}")
@@ -180,11 +185,46 @@ def publish(
         "skip_unreadable": skip_unreadable,
         "follow_symlinks": follow_symlinks,
         "hidden": hidden,
+        **_catalog_settings(catalog, catalog_options),
     }
     spec = _resume_spec(paths, dest, job, settings)
     record = _Record.begin(ledger, job, paths, provenance, uses, notebook)
     _record_start(ledger, job, name, dest, spec, record)
-    return _execute(paths, dest, job, ledger, spec, quiet, record=record)
+    return _execute(paths, dest, job, ledger, spec, quiet, record=record, catalog_keys=catalog_options)
+
+
+def _catalog_settings(catalog: str | None, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The catalog a job writes its record to, settled now (an argument, else the
+    environment), with its options but never a key: what ``resume`` writes to again."""
+    from .backends.s3 import KEY_OPTIONS
+    from .catalog import configured, parse
+
+    where = configured(catalog)
+    if where is None:
+        return {}
+    parse(where, options)  # a malformed location fails now, before any byte moves; keys are masked
+    return {
+        "catalog": where,
+        "catalog_options": {k: v for k, v in (options or {}).items() if k not in KEY_OPTIONS},
+    }
+
+
+def _to_catalog(
+    ledger: Ledger,
+    job_id: str,
+    settings: Mapping[str, Any],
+    dest: Destination,
+    keys: Mapping[str, Any] | None,
+) -> None:
+    """The job's record, as the ledger now holds it, to its catalog (never raises)."""
+    if not settings.get("catalog"):
+        return
+    from .catalog import write_record
+
+    options = {**(settings.get("catalog_options") or {}), **(keys or {})}
+    write_record(
+        ledger, job_id, settings["catalog"], options, job_scheme=dest.scheme, job_options=dest.options
+    )
 
 
 def _execute(
@@ -196,12 +236,15 @@ def _execute(
     quiet: bool | None,
     multipart: journal.MultipartJournal | None = None,
     record: _Record | None = None,
+    catalog_keys: Mapping[str, Any] | None = None,
 ) -> PublishedResult:
-    """Run a job the ledger holds as ``running``; record how it ended, whatever happens.
+    """Run a job the ledger holds as ``running``; record how it ended, whatever happens
+    (and in the catalog, if the job has one; not after SIGTERM, which must end now).
 
     SIGTERM takes Ctrl-C's path here (:func:`journal.sigterm_as_interrupt`).
     """
     s = spec["settings"]
+    to_catalog = partial(_to_catalog, ledger, job.job_id, s, dest, catalog_keys)
     multipart = multipart or journal.MultipartJournal(ledger, job.job_id)
     record = record or _Record({}, [])
     with journal.sigterm_as_interrupt():
@@ -221,12 +264,14 @@ def _execute(
             result = _run(
                 bundle, dest, job, label, s["archive"], s["pin"], s["cid_version"], quiet,
                 s["max_concurrency"], s["compression"], multipart, sources, ledger,
+                partial(_catalog_records, s.get("catalog"), ledger),
             )  # fmt: skip
             result.skipped = list(bundle.skipped)
             result.cid_params = cid_params(s["cid_version"], hidden=s.get("hidden", True), symlinks="follow")
         except PublishError as exc:
             ledger.fail(job.job_id, str(exc))
             record.store_failure(ledger, job.job_id)
+            to_catalog()
             raise
         except journal.Terminated:
             ledger.fail(job.job_id, journal.TERMINATED_REASON)
@@ -241,10 +286,12 @@ def _execute(
         except Exception as exc:
             ledger.fail(job.job_id, f"{type(exc).__name__}: {exc}")
             record.store_failure(ledger, job.job_id)
+            to_catalog()
             raise
         result.provenance = record.finished("published")
         result.inputs = [dict(i) for i in record.inputs]
         ledger.finish(result)  # the provenance_json and inputs_json columns too
+    to_catalog()
     return _as_shown(result)
 
 
@@ -404,12 +451,15 @@ def record_failure(
     provenance: Mapping[str, Any] | None = None,
     uses: Sequence[Any] = (),
     notebook: str | None = None,
+    catalog: str | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Record ``job_id`` as ``failed`` with ``reason`` although nothing was published.
 
     A ``%%publish`` cell that raised is a job that failed, like a publish that failed:
     ``jobs()`` lists it with its reason, and its provenance (the cell, the line, git,
-    packages) and inputs. The row has the shape a publish writes.
+    packages) and inputs (and so does the catalog, if there is one). The row has the
+    shape a publish writes.
     """
     from .errors import OptionError
 
@@ -423,6 +473,7 @@ def record_failure(
     except OptionError:  # a bad `uses` was refused when the job began; record the rest
         record = _Record.begin(ledger, job, (), provenance, (), notebook)
     record.store_failure(ledger, job_id)
+    _to_catalog(ledger, job_id, _catalog_settings(catalog, catalog_options), dest, catalog_options)
 
 
 @dataclass(frozen=True)
@@ -445,6 +496,9 @@ class Job:
     """What the job names as its inputs (``--uses``)."""
     started_at: str | None = field(default=None, compare=False)
     """When the job began (before its outputs existed): its provenance's ``started_at``."""
+    catalog: str | None = None
+    """Where the job's record goes (:func:`publish`'s ``catalog``); sync rounds write none."""
+    catalog_options: Mapping[str, Any] | None = None
 
     def _facts(self) -> dict[str, Any]:
         facts = dict(self.provenance or {})
@@ -463,7 +517,7 @@ class Job:
             job_id=self.job_id,
             provenance=self._facts(),
             uses=self.uses,
-            **options,
+            **{"catalog": self.catalog, "catalog_options": self.catalog_options, **options},
         )
 
     def publish_round(
@@ -483,6 +537,7 @@ class Job:
             "job_id": round_job_id(self.job_id, round_number),
             "provenance": dict(self.provenance or {}),  # a round starts when it runs
             "uses": self.uses,
+            "catalog": "",  # drafts: the team's catalog gets the job's final record only
         }
         return publish(paths, self.destination, **settings)
 
@@ -497,6 +552,8 @@ class Job:
             provenance=self._facts(),
             uses=self.uses,
             notebook=self.notebook,
+            catalog=self.catalog,
+            catalog_options=self.catalog_options,
         )
 
 
@@ -510,6 +567,8 @@ def begin_job(
     ledger: Ledger | None = None,
     provenance: Mapping[str, Any] | None = None,
     uses: Sequence[Any] = (),
+    catalog: str | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
     **backend_opts: Any,
 ) -> Job:
     """A :class:`Job` for ``to``, its destination and options checked now (a typo fails
@@ -532,7 +591,18 @@ def begin_job(
     if resolve_placeholders:
         values = {k: v for k, v in job.values.items() if k != "executionID"}
         dest = replace(dest, key=resolve_some(dest.key, values), url=resolve_some(dest.url, values))
-    return Job(job.job_id, dest, name, notebook, ledger, dict(provenance or {}), tuple(uses), utc_now())
+    return Job(
+        job.job_id,
+        dest,
+        name,
+        notebook,
+        ledger,
+        dict(provenance or {}),
+        tuple(uses),
+        utc_now(),
+        catalog,
+        catalog_options,
+    )
 
 
 def _safe_label(label: str) -> str:
@@ -586,9 +656,11 @@ def _run(
     multipart: journal.MultipartJournal | None = None,
     sources: list[list[Any]] | None = None,
     ledger: Ledger | None = None,
+    records: Callable[[], Sequence[PublishedResult]] = tuple,
 ) -> PublishedResult:
-    """Store the bundle; with a ledger, objects the store already holds are copied there
-    instead of sent again (:mod:`~jupyter_publish.dedup`)."""
+    """Store the bundle; with a ledger, objects the store already holds (as the ledger
+    or ``records()``, a catalog's cached records, says) are copied there instead of sent
+    again (:mod:`~jupyter_publish.dedup`)."""
     suffix = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}[compression]
     backend, archive_name = _make_backend(
         dest, job, archive, label, cid_version, pin, concurrency, bundle, suffix
@@ -600,7 +672,9 @@ def _run(
         archive_digest: Digest | None = None
         copy = None
         if archive and ledger is not None:
-            copy = _copy_archive(backend, ledger, bundle, compression, cid_version, archive_name, quiet)
+            copy = _copy_archive(
+                backend, ledger, bundle, compression, cid_version, archive_name, quiet, records
+            )
         if copy is not None:
             outcome = cast(ObjectBackend, backend).outcome([copy.stored])
             archive_digest, digests = copy.digest, copy.files
@@ -629,7 +703,9 @@ def _run(
                 uploads = _file_uploads(bundle, cid_version, progress, readers)
                 target: Backend = backend
                 if ledger is not None and isinstance(backend, ObjectBackend):
-                    target = dedup.copying(backend, ledger, uploads, cid_version, readers.copied, progress)
+                    target = dedup.copying(
+                        backend, ledger, uploads, cid_version, readers.copied, progress, records
+                    )
                 outcome = store_all(target, uploads, concurrency)
             readers.check([f.name for f in bundle.files])
             digests = readers.digests
@@ -656,6 +732,7 @@ def _copy_archive(
     cid_version: int,
     archive_name: str,
     quiet: bool | None,
+    records: Callable[[], Sequence[PublishedResult]] = tuple,
 ) -> dedup.ArchiveCopy | None:
     """The archive as a copy of an identical one the store holds, if the ledger knows one
     there and the archive made again here proves it identical; else None (upload it)."""
@@ -663,7 +740,7 @@ def _copy_archive(
 
     if not isinstance(backend, CopiesExisting) or bundle.total_size < dedup.MIN_COPY_BYTES:
         return None
-    candidates = dedup.archive_candidates(ledger, backend, bundle, SUFFIX[compression])
+    candidates = dedup.archive_candidates(ledger, backend, bundle, SUFFIX[compression], records())
     if not candidates:
         return None
 
@@ -673,6 +750,19 @@ def _copy_archive(
     upload = Upload(archive_name, None, unused, CONTENT_TYPE[compression])
     with progress_bar(bundle.total_size, f"compare {archive_name}", quiet=quiet) as progress:
         return dedup.copy_archive(backend, candidates, bundle, compression, cid_version, upload, progress)
+
+
+def _catalog_records(catalog: str | None, ledger: Ledger) -> list[PublishedResult]:
+    """The job records the ledger has read from the job's catalog (never the network):
+    objects a colleague published there can be copied too. Unreadable: none."""
+    if not catalog:
+        return []
+    from .catalog import cached_results
+
+    try:
+        return cached_results(catalog, ledger)
+    except PublishError:
+        return []
 
 
 def _remake_archive(bundle: Bundle, sources: list[list[Any]] | None, compression: str) -> BinaryIO:

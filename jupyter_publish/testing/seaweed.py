@@ -50,6 +50,10 @@ class SeaweedS3(ServerProcess):
         self.weed = find_weed()
         self.access_key = "JP" + secrets.token_hex(9).upper()
         self.secret_key = secrets.token_urlsafe(30)
+        self.writer_access_key = "JW" + secrets.token_hex(9).upper()
+        self.writer_secret_key = secrets.token_urlsafe(30)
+        """A second identity allowed only ``Write`` (PutObject & co., no Get/List/Head):
+        what a job's credentials may be when they only need to write."""
         self.region = REGION
         self.ports: dict[str, int] = {}
         self.config_path = self.workdir / "s3.json"
@@ -74,6 +78,13 @@ class SeaweedS3(ServerProcess):
                     "name": "admin",
                     "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                },
+                {
+                    "name": "writer",
+                    "credentials": [
+                        {"accessKey": self.writer_access_key, "secretKey": self.writer_secret_key}
+                    ],
+                    "actions": ["Write"],
                 },
                 {"name": "anonymous", "actions": []},
             ]

@@ -1,0 +1,368 @@
+"""A team's catalog: write a job's record, read what everyone wrote, find one job.
+
+Writing is one ``put`` of a new immutable record (:mod:`.records`); a write that fails
+never fails the publish: the record waits in the ledger and the next catalog operation
+sends it. Reading lists only names after the newest one read (less a look-back window
+for clock skew and slow writes), GETs the new records on a bounded thread pool, verifies
+each against its name and caches it (:mod:`.cache`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NotFoundError, PublishError
+from ..ledger import Ledger, utc_now
+from ..results import PublishedResult
+from . import packs, records
+from .cache import CachedRecord, CatalogCache
+from .location import CatalogLocation
+from .stores import CatalogStore, open_store
+
+LOOKBACK_MS = 15 * 60 * 1000
+"""How far before the newest record read a listing starts again: a writer whose clock is
+behind, or whose PUT took long, still lands in it. Names already read are not read again."""
+DEFAULT_CONCURRENCY = 32
+"""Records read at once: each is a small GET, so the link's round trip, not its bandwidth,
+bounds a listing; 32 in flight keep a 20 ms link busy."""
+JOB_FIELDS = (
+    "job_id", "name", "status", "type", "scheme", "destination", "uri", "url", "root_cid",
+    "n_files", "total_size", "created_at", "finished_at", "error", "execution_id", "node_id",
+)  # fmt: skip
+"""The ledger's job columns a record carries (what ``jobs()`` shows)."""
+
+
+@dataclass
+class SyncReport:
+    """What one listing did: names listed, records read (GETs), refused, unreadable."""
+
+    listed: int = 0
+    read: int = 0
+    """Records read one by one (a GET each)."""
+    from_packs: int = 0
+    """Records taken from packs (a cold start where a reader packed them before)."""
+    packed: str | None = None
+    """The name of the pack this listing wrote, if any."""
+    refused: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def job_body(ledger: Ledger, job_id: str) -> dict[str, Any]:
+    """The record of a job as the ledger holds it now (its result if published; the
+    reason if failed; provenance when recorded). Everything in it was scrubbed on entry."""
+    from ..ids import current_user
+    from ..journal import host_name
+
+    row = ledger.job_row(job_id)
+    job = {name: row.get(name) for name in JOB_FIELDS}
+    job["scheme"] = row.get("scheme") or row.get("type")
+    if job["status"] != "published":
+        job["type"] = None
+    body: dict[str, Any] = {
+        "job_id": row["job_id"],
+        "status": row["status"],
+        "written_at": utc_now(),
+        "user": current_user(),
+        "host": host_name(),
+        "job": job,
+        "result": json.loads(row["result_json"])
+        if row["status"] == "published" and row.get("result_json")
+        else None,
+    }
+    provenance = row.get("provenance_json")
+    if provenance:  # a failed job's provenance (a published one has it in its result)
+        body["provenance"] = json.loads(provenance)
+    return body
+
+
+def jobs_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The ``jobs()`` row of a record, plus who wrote it, from where, and its key."""
+    job: dict[str, Any] = record["job"] if isinstance(record.get("job"), dict) else {}
+    row = {name: job.get(name) for name in JOB_FIELDS}
+    row.update(
+        job_id=record["job_id"], status=record.get("status"), user=record.get("user"), host=record.get("host")
+    )
+    row["catalog_key"] = name
+    return row
+
+
+def warn(text: str) -> None:
+    """One line on stderr, secrets masked: a catalog problem never stops the work."""
+    from ..redact import scrub
+
+    print(f"jupyter-publish: warning: {scrub(text)}", file=sys.stderr)
+
+
+class Catalog:
+    """One catalog location, read and written through one store and one ledger's cache."""
+
+    def __init__(
+        self, location: CatalogLocation, *, ledger: Ledger | None = None, max_concurrency: int | None = None
+    ) -> None:
+        self.location = location
+        self.ledger = ledger or Ledger()
+        self.concurrency = max_concurrency or DEFAULT_CONCURRENCY
+        self.cache = CatalogCache(self.ledger, location.ident)
+        self._store: CatalogStore | None = None
+
+    @property
+    def store(self) -> CatalogStore:
+        if self._store is None:
+            self._store = open_store(self.location, self.concurrency)
+        return self._store
+
+    def key(self, name: str) -> str:
+        return f"{self.store.where}{'' if self.store.where.endswith('/') else '/'}{name}"
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------
+    def write_job(self, job_id: str) -> str | None:
+        """Write ``job_id``'s record; its name, or None if it is kept pending (warned)."""
+        body = job_body(self.ledger, job_id)
+        error = self.flush_pending()
+        if error is None:
+            try:
+                return self._put(body)
+            except PublishError as exc:
+                error = str(exc)
+        from ..backends.s3 import KEY_OPTIONS
+
+        options = {k: v for k, v in self.location.options.items() if k not in KEY_OPTIONS}
+        self.cache.add_pending(self.location.text, options, job_id, records.encode(body), job_id, error)
+        warn(
+            f"job {job_id} is recorded here, but its catalog record was not written to {self.location.text} "
+            f"({error}); it is kept and sent again by the next catalog operation"
+        )
+        return None
+
+    def _put(self, body: dict[str, Any]) -> str:
+        """One new record for ``body``, named when it is sent: a record sent late (from
+        the pending table) still sorts after everything readers have listed."""
+        name, data = records.make(body)
+        self.store.put(name, data)
+        return name
+
+    def flush_pending(self) -> str | None:
+        """Send records earlier writes could not; the error that stopped it, or None."""
+        for pending_id, body in self.cache.pending():
+            try:
+                self._put(json.loads(body))
+            except PublishError as exc:
+                self.cache.failed_again(pending_id, str(exc))
+                return str(exc)
+            self.cache.sent(pending_id)
+        return None
+
+    # -- reading -------------------------------------------------------------------
+    def sync(self) -> SyncReport:
+        """Read the records written since the last listing into the cache.
+
+        A cold start (nothing cached yet) first reads the packs other readers left and
+        lists only from a little before the newest record they hold.
+        """
+        error = self.flush_pending()
+        if error is not None:
+            warn(f"records waiting for the catalog {self.location.text} are still not written ({error})")
+        report = SyncReport()
+        last = self.cache.last_name()
+        packed, unread, complete = self._packed() if last is None else ({}, [], True)
+        # Every pack read: list after the newest record they hold; one missing or bad: all.
+        base = last or (max(packed) if packed and complete else None)
+        start = records.written_floor(base[:26], LOOKBACK_MS) if base else ""
+        listed = [(n, size) for n, size in self.store.list_after(start) if records.parse_name(n)]
+        report.listed = len(listed)
+        seen = {name for name, _ in listed}
+        # What the packs vouch for before the listing's start, and what their writers
+        # could not use (read one by one here: a refused record is refused again).
+        earlier = [(n, len(d)) for n, d in packed.items() if n not in seen and records.parse_name(n)]
+        earlier += [(n, -1) for n in unread if n not in seen and n not in packed and records.parse_name(n)]
+        candidates = sorted(listed + earlier)
+        known = self.cache.known_sizes(start) if last is not None else {}
+        for name, size in listed:
+            was = known.get(name)
+            if was is not None and was != size:
+                self.cache.mark(name, f"it changed after it was read ({was} bytes, now {size})")
+                report.refused.append(name)
+        new = [(name, size) for name, size in candidates if name not in known]
+        from_packs = [r for r in (self._from_pack(n, s, packed) for n, s in new if n in packed) if r]
+        have = {r.name for r in from_packs}
+        fetched = list(self._read_all([(n, size) for n, size in new if n not in have]))
+        report.read, report.from_packs = len(fetched), len(from_packs)
+        good = [r for r in [*from_packs, *fetched] if r.data is not None or r.problem]
+        report.refused += [r.name for r in fetched if r.problem]
+        report.failed = [r.name for r in fetched if r.data is None and not r.problem]
+        # A record that could not be read (the link broke) is listed again next time: the
+        # newest name kept is the first one that failed (it never moves back).
+        newest = min(report.failed) if report.failed else (candidates[-1][0] if candidates else None)
+        self.cache.store(good, newest)
+        for name in report.refused:
+            problem = next((p for n, p in self.cache.refused() if n == name), "refused")
+            warn(f"catalog record {self.key(name)} refused: {problem}")
+        if report.failed:
+            warn(
+                f"{len(report.failed)} catalog record(s) could not be read now, "
+                f"e.g. {self.key(report.failed[0])}"
+            )
+        if not report.failed:  # a pack must not vouch past a record it lacks
+            report.packed = self._write_pack()
+        return report
+
+    def _packed(self) -> tuple[dict[str, bytes], list[str], bool]:
+        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), the
+        names their writers could not use, and whether every pack could be used."""
+        names = [n for n, _ in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
+        store = self.store
+
+        def one(name: str) -> tuple[dict[str, bytes], list[str]] | None:
+            try:
+                return packs.read(name, store.get(name, packs.PACKS))
+            except records.TamperedRecordError as exc:
+                warn(f"catalog pack {name} ignored: {exc.why}")
+            except PublishError:
+                pass  # a pack is only a shortcut: its records are read one by one instead
+            return None
+
+        found: dict[str, bytes] = {}
+        unread: list[str] = []
+        complete = True
+        if names:
+            with ThreadPoolExecutor(max(1, min(self.concurrency, len(names)))) as pool:
+                for got in pool.map(one, names):
+                    if got is None:
+                        complete = False
+                        continue
+                    found.update(got[0])
+                    unread += got[1]
+        return found, unread, complete
+
+    def _from_pack(self, name: str, size: int, packed: dict[str, bytes]) -> CachedRecord | None:
+        """A listed record as a pack holds it, if those bytes are what its name says."""
+        data = packed[name]
+        if len(data) != size:
+            return None
+        try:
+            record = records.verify(name, data)
+        except records.TamperedRecordError:
+            return None  # read it alone: that copy decides
+        parsed = records.parse_name(name)
+        assert parsed is not None
+        row = jobs_row(name, record)
+        return CachedRecord(
+            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, row, data, True
+        )
+
+    def _write_pack(self) -> str | None:
+        """Once this reader holds enough records no pack has (read one by one: a cold
+        start, or many incremental listings), leave them as one pack for the next cold
+        reader, if it may write. Its name, or None."""
+        items, refused = self.cache.unpacked()
+        if len(items) < packs.MIN_RECORDS:
+            return None
+        name, data = packs.make(items, refused)
+        try:
+            self.store.put(name, data, packs.PACKS)
+        except PublishError:
+            return None  # read-only (or PutObject-denied) readers just don't leave one
+        self.cache.mark_packed([*(n for n, _ in items), *refused])
+        return name
+
+    def _read_all(self, names: list[tuple[str, int]]) -> Iterator[CachedRecord]:
+        if not names:
+            return iter(())
+        workers = max(1, min(self.concurrency, len(names)))
+        store = self.store
+        if workers == 1:
+            return iter([self._read_one(store, n, s) for n, s in names])
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="jp-catalog")
+        try:
+            return iter(list(pool.map(lambda item: self._read_one(store, *item), names)))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _read_one(self, store: CatalogStore, name: str, size: int) -> CachedRecord:
+        parsed = records.parse_name(name)
+        assert parsed is not None  # stores list record names only
+        cached = CachedRecord(name, parsed.job_id, parsed.sha256, size, None, None, None, None)
+        try:
+            data = store.get(name)
+        except PublishError:
+            return cached
+        cached.size = len(data)
+        try:
+            record = records.verify(name, data)
+        except records.TamperedRecordError as exc:
+            cached.problem = exc.why
+            return cached
+        cached.data, cached.status, cached.row = data, record.get("status"), jobs_row(name, record)
+        return cached
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per job (its newest record), newest job first."""
+        newest: dict[str, dict[str, Any]] = {}
+        for row in self.cache.rows():
+            have = newest.get(row["job_id"])
+            if have is None or row["catalog_key"] > have["catalog_key"]:
+                newest[row["job_id"]] = row
+        return [newest[job_id] for job_id in sorted(newest, reverse=True)]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every verified record read so far (their bytes checked again now)."""
+        out = []
+        for cached in self.cache.records():
+            if cached.data is not None:
+                try:
+                    out.append(records.verify(cached.name, bytes(cached.data)))
+                except records.TamperedRecordError:
+                    continue
+        return out
+
+    def results(self) -> list[PublishedResult]:
+        """Every published job's result read so far (what lineage across machines walks)."""
+        found = [r["result"] for r in self.records() if isinstance(r.get("result"), dict)]
+        return [PublishedResult.from_dict(result) for result in found]
+
+    def result(self, job_id: str) -> PublishedResult:
+        """The published result of ``job_id`` as the catalog records it, verified."""
+        found = self.cache.for_job(job_id)
+        if not found or not any(r.status == "published" for r in found):
+            self.sync()
+            found = self.cache.for_job(job_id)
+        if not found:
+            raise NotFoundError(f"no job {job_id!r} in the ledger or in the catalog {self.location.text}")
+        if len({r.job_id for r in found}) > 1:
+            raise NotFoundError(f"job ID {job_id!r} is ambiguous in the catalog: give more characters")
+        bad = next((r for r in found if r.problem), None)
+        if bad is not None:
+            raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
+        verified = [(r.name, records.verify(self.key(r.name), bytes(r.data or b""))) for r in found]
+        published = [
+            (n, rec) for n, rec in verified if rec.get("status") == "published" and rec.get("result")
+        ]
+        if not published:
+            newest = verified[-1][1]
+            error = (newest.get("job") or {}).get("error")
+            reason = f": {error}" if error else ""
+            raise NotFoundError(
+                f"job {newest['job_id']} has status {newest.get('status')} in the catalog{reason}"
+            )
+        if len({records.encode(rec["result"]) for _, rec in published}) > 1:
+            keys = ", ".join(self.key(n) for n, _ in published)
+            raise records.TamperedRecordError(
+                keys, f"they record different results for job {published[0][1]['job_id']}"
+            )
+        return PublishedResult.from_dict(published[-1][1]["result"])
