@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LOC",
         nargs="?",
         const=True,
-        help="also the jobs of this team catalog, s3://BUCKET/PREFIX/ or a folder (no LOC: $JUPYTER_PUBLISH_CATALOG)",
+        help="also the jobs of this team catalog, s3://BUCKET/PREFIX/ or a folder "
+        "(no LOC: $JUPYTER_PUBLISH_CATALOG)",
     )
     li.add_argument("--json", action="store_true")
 
