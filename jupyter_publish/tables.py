@@ -62,13 +62,19 @@ def cids_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return _frame(rows, CID_COLUMNS, ["size", "cid_version"], [], ["raw_leaves", "hidden"])
 
 
-CATALOG_JOB_COLUMNS = [*JOB_COLUMNS, "user", "host", "catalog_key"]
-"""A catalog listing: the ledger's job columns, who published each job and from which
-host (as its record says), and the record's name in the catalog."""
+CATALOG_JOB_COLUMNS = [*JOB_COLUMNS, "catalog_key"]
+"""A catalog listing: the ledger's job columns (``user`` and ``host``: who wrote each
+record, from where, as it says) and the record's name in the catalog."""
 
 
 def catalog_jobs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per job in a shared catalog, newest first."""
-    frame = _frame(rows, CATALOG_JOB_COLUMNS, ["n_files", "total_size"], ["created_at", "finished_at"])
+    frame = _frame(
+        rows,
+        CATALOG_JOB_COLUMNS,
+        ["n_files", "total_size"],
+        ["created_at", "finished_at"],
+        floats=["duration_s"],
+    )
     frame["status"] = frame["status"].astype("category")
     return frame

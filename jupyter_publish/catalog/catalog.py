@@ -87,8 +87,30 @@ def jobs_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
     row.update(
         job_id=record["job_id"], status=record.get("status"), user=record.get("user"), host=record.get("host")
     )
+    row.update(_provenance_columns(record))
     row["catalog_key"] = name
     return row
+
+
+def _provenance_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """The provenance columns ``jobs()`` shows (notebook, git_commit, duration_s), from a
+    record's result or, for a failed job, its own provenance; a value of the wrong type
+    (a hand-made record) reads as missing."""
+    result = record.get("result")
+    found = result.get("provenance") if isinstance(result, dict) else None
+    if not isinstance(found, dict):
+        found = record.get("provenance")
+    facts: dict[str, Any] = found if isinstance(found, dict) else {}
+    found_git = facts.get("git")
+    git: dict[str, Any] = found_git if isinstance(found_git, dict) else {}
+    commit, notebook, duration = git.get("commit"), facts.get("notebook"), facts.get("duration_s")
+    return {
+        "notebook": notebook if isinstance(notebook, str) else None,
+        "git_commit": commit[:12] if isinstance(commit, str) else None,
+        "duration_s": duration
+        if isinstance(duration, (int, float)) and not isinstance(duration, bool)
+        else None,
+    }
 
 
 def warn(text: str) -> None:
