@@ -581,6 +581,7 @@ def begin_job(
     dest = to if isinstance(to, Destination) else parse_destination(to)
     dest = dest.with_options(**backend_opts)
     check_options(dest)
+    _catalog_settings(catalog, catalog_options)  # a malformed catalog fails now, not after the cell ran
     if uses:  # a reference that names nothing fails now, not after the cell ran
         from .lineage import named_input
 

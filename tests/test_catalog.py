@@ -456,3 +456,12 @@ def test_catalog_keys_are_used_but_never_stored_or_shown(results, monkeypatch, c
             str(row) for table in ("jobs", "catalog_pending") for row in db.execute(f"SELECT * FROM {table}")
         )
     assert secret not in stored and f"127.0.0.1:{port}" in stored  # the endpoint is kept, the key is not
+
+
+def test_a_malformed_catalog_fails_when_the_job_begins(tmp_path, monkeypatch):
+    """A %%publish cell's job begins before the cell runs: a bad catalog must stop it
+    then, not after an hour of work."""
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home"))
+    with pytest.raises(PublishError, match="bucket"):
+        begin_job("local", catalog="s3://")
+    assert begin_job("local", catalog=str(tmp_path / "team")).catalog == str(tmp_path / "team")
