@@ -196,12 +196,12 @@ def publish(
 def _catalog_settings(catalog: str | None, options: Mapping[str, Any] | None) -> dict[str, Any]:
     """The catalog a job writes its record to, settled now (an argument, else the
     environment), with its options but never a key: what ``resume`` writes to again."""
-    from .backends.s3 import KEY_OPTIONS
     from .catalog import configured, parse
 
     where = configured(catalog)
     if where is None:
         return {}
+    from .backends.s3 import KEY_OPTIONS
     parse(where, options)  # a malformed location fails now, before any byte moves; keys are masked
     return {
         "catalog": where,
