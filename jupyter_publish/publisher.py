@@ -264,7 +264,7 @@ def _execute(
             result = _run(
                 bundle, dest, job, label, s["archive"], s["pin"], s["cid_version"], quiet,
                 s["max_concurrency"], s["compression"], multipart, sources, ledger,
-                partial(_catalog_records, s.get("catalog"), ledger),
+                partial(_catalog_records, ledger, s, dest, catalog_keys),
             )  # fmt: skip
             result.skipped = list(bundle.skipped)
             result.cid_params = cid_params(s["cid_version"], hidden=s.get("hidden", True), symlinks="follow")
@@ -752,15 +752,21 @@ def _copy_archive(
         return dedup.copy_archive(backend, candidates, bundle, compression, cid_version, upload, progress)
 
 
-def _catalog_records(catalog: str | None, ledger: Ledger) -> list[PublishedResult]:
+def _catalog_records(
+    ledger: Ledger, settings: Mapping[str, Any], dest: Destination, keys: Mapping[str, Any] | None
+) -> list[PublishedResult]:
     """The job records the ledger has read from the job's catalog (never the network):
-    objects a colleague published there can be copied too. Unreadable: none."""
-    if not catalog:
+    objects a colleague published there can be copied too. The catalog is read as the
+    job's record is written (with the destination's endpoint when it names none), so the
+    cache it consults is the one a listing filled. Unreadable: none."""
+    if not settings.get("catalog"):
         return []
-    from .catalog import cached_results
+    from .catalog import cached_results, parse
 
+    options = {**(settings.get("catalog_options") or {}), **(keys or {})}
     try:
-        return cached_results(catalog, ledger)
+        location = parse(settings["catalog"], options).with_job_options(dest.scheme, dest.options)
+        return cached_results(location, ledger)
     except PublishError:
         return []
 
