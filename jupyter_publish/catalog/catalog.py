@@ -358,6 +358,14 @@ class Catalog:
         found = [r["result"] for r in self.records() if isinstance(r.get("result"), dict)]
         return [PublishedResult.from_dict(result) for result in found]
 
+    def check_refused(self, job_id: str) -> None:
+        """TamperedRecordError if the cache refused a record of ``job_id`` (no network):
+        what a caller that found no usable record says instead of "no such job"."""
+        found = self.cache.for_job(job_id)
+        bad = next((r for r in found if r.problem), None)
+        if bad is not None and len({r.job_id for r in found}) == 1:
+            raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
+
     def result(self, job_id: str) -> PublishedResult:
         """The published result of ``job_id`` as the catalog records it, verified."""
         found = self.cache.for_job(job_id)
