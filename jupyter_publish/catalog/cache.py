@@ -9,11 +9,14 @@ could not write wait in ``catalog_pending`` until the next catalog operation sen
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..ledger import Ledger, utc_now
+
+NEEDLES_PER_QUERY = 200
+"""Strings searched for in one query (SQLite bounds a statement's parameters)."""
 
 
 @dataclass
@@ -140,15 +143,28 @@ class CatalogCache:
         exact = [r for r in found if r.job_id == job_id]
         return exact or found
 
-    def records(self) -> list[CachedRecord]:
-        """Every verified record's bytes (lineage across machines reads them)."""
+    def records(self, containing: Collection[bytes] | None = None) -> list[CachedRecord]:
+        """Every verified record's bytes (lineage across machines reads them); with
+        ``containing``, only those whose bytes hold one of those strings, found by SQLite
+        without parsing a record (dedup asks for the few that list a file of a size it
+        could copy: parsing all of 5,000 records cost a publish 3 seconds)."""
+        query = (
+            "SELECT name, job_id, sha256, size, status, problem, row_json, record FROM catalog_records"
+            " WHERE catalog=? AND problem IS NULL"
+        )
+        if containing is None:
+            chunks: list[list[bytes]] = [[]]
+        else:
+            needles = sorted(set(containing))
+            chunks = [needles[i : i + NEEDLES_PER_QUERY] for i in range(0, len(needles), NEEDLES_PER_QUERY)]
+        found: dict[str, CachedRecord] = {}
         with self.ledger._connect() as db:
-            rows = db.execute(
-                "SELECT name, job_id, sha256, size, status, problem, row_json, record FROM catalog_records"
-                " WHERE catalog=? AND problem IS NULL ORDER BY name",
-                (self.ident,),
-            ).fetchall()
-        return [CachedRecord(r[0], r[1], r[2], r[3], r[4], r[5], None, r[7]) for r in rows]
+            for chunk in chunks:
+                match = " OR ".join(["instr(record, ?) > 0"] * len(chunk))
+                rows = db.execute(query + (f" AND ({match})" if chunk else ""), (self.ident, *chunk))
+                for r in rows.fetchall():
+                    found[r[0]] = CachedRecord(r[0], r[1], r[2], r[3], r[4], r[5], None, r[7])
+        return [found[name] for name in sorted(found)]
 
     # -- pending writes ------------------------------------------------------------
     def add_pending(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -342,10 +342,11 @@ class Catalog:
                 newest[row["job_id"]] = row
         return [newest[job_id] for job_id in sorted(newest, reverse=True)]
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every verified record read so far (their bytes checked again now)."""
+    def records(self, containing: Collection[bytes] | None = None) -> list[dict[str, Any]]:
+        """Every verified record read so far (their bytes checked again now); with
+        ``containing``, only those whose bytes hold one of those strings."""
         out = []
-        for cached in self.cache.records():
+        for cached in self.cache.records(containing):
             if cached.data is not None:
                 try:
                     out.append(records.verify(cached.name, bytes(cached.data)))
@@ -353,9 +354,11 @@ class Catalog:
                     continue
         return out
 
-    def results(self) -> list[PublishedResult]:
-        """Every published job's result read so far (what lineage across machines walks)."""
-        found = [r["result"] for r in self.records() if isinstance(r.get("result"), dict)]
+    def results(self, sizes: Collection[int] | None = None) -> list[PublishedResult]:
+        """Every published job's result read so far (what lineage across machines walks);
+        with ``sizes``, only those that may list a file or archive of one of those sizes."""
+        containing = None if sizes is None else [records.size_needle(n) for n in sizes]
+        found = [r["result"] for r in self.records(containing) if isinstance(r.get("result"), dict)]
         return [PublishedResult.from_dict(result) for result in found]
 
     def check_refused(self, job_id: str) -> None:
