@@ -20,7 +20,7 @@ from ..errors import NotFoundError, PublishError
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
 from . import packs, records
-from .cache import CachedRecord, CatalogCache
+from .cache import CachedRecord, CatalogCache, listed_sizes
 from .location import CatalogLocation
 from .stores import CatalogStore, open_store
 
@@ -285,8 +285,9 @@ class Catalog:
         assert parsed is not None
         row = jobs_row(name, record)
         return CachedRecord(
-            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, row, data, True
-        )
+            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, row, data, True,
+            listed_sizes(record),
+        )  # fmt: skip
 
     def _write_pack(self) -> str | None:
         """Once this reader holds enough records no pack has (read one by one: a cold
@@ -331,6 +332,7 @@ class Catalog:
             cached.problem = exc.why
             return cached
         cached.data, cached.status, cached.row = data, record.get("status"), jobs_row(name, record)
+        cached.sizes = listed_sizes(record)
         return cached
 
     def rows(self) -> list[dict[str, Any]]:
@@ -342,11 +344,11 @@ class Catalog:
                 newest[row["job_id"]] = row
         return [newest[job_id] for job_id in sorted(newest, reverse=True)]
 
-    def records(self, containing: Collection[bytes] | None = None) -> list[dict[str, Any]]:
+    def records(self, sizes: Collection[int] | None = None) -> list[dict[str, Any]]:
         """Every verified record read so far (their bytes checked again now); with
-        ``containing``, only those whose bytes hold one of those strings."""
+        ``sizes``, only those that list a file or archive of one of those sizes."""
         out = []
-        for cached in self.cache.records(containing):
+        for cached in self.cache.records() if sizes is None else self.cache.listing(sizes):
             if cached.data is not None:
                 try:
                     out.append(records.verify(cached.name, bytes(cached.data)))
@@ -357,8 +359,7 @@ class Catalog:
     def results(self, sizes: Collection[int] | None = None) -> list[PublishedResult]:
         """Every published job's result read so far (what lineage across machines walks);
         with ``sizes``, only those that may list a file or archive of one of those sizes."""
-        containing = None if sizes is None else [records.size_needle(n) for n in sizes]
-        found = [r["result"] for r in self.records(containing) if isinstance(r.get("result"), dict)]
+        found = [r["result"] for r in self.records(sizes) if isinstance(r.get("result"), dict)]
         return [PublishedResult.from_dict(result) for result in found]
 
     def check_refused(self, job_id: str) -> None:

@@ -99,13 +99,6 @@ def verify(key: str, data: bytes) -> dict[str, Any]:
     return record
 
 
-def size_needle(size: int) -> bytes:
-    """Bytes every record listing a file (or archive) of ``size`` bytes holds, as
-    :func:`encode` writes it: what the cache searches for before parsing any record
-    (a record encoded otherwise is only missed, never wrongly taken: callers check)."""
-    return b'"size":%d' % size
-
-
 def written_floor(written: str, lookback_ms: int) -> str:
     """A listing start that sorts before every record written ``lookback_ms`` before ``written``.
 
