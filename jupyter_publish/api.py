@@ -74,14 +74,19 @@ def lineage(
 
     ledger = ledger or Ledger()
     found = list(records)
-    if catalog is not None and catalog is not False:
-        from .catalog import open_catalog
-
-        with open_catalog(None if catalog is True else catalog, ledger=ledger) as cat:
-            cat.sync()
-            found += cat.results()
     job_id = job if isinstance(job, str) else job.job_id
-    return lineage_edges(combined(ledger, found), job_id)
+    if catalog is None or catalog is False:
+        return lineage_edges(combined(ledger, found), job_id)
+    from .catalog import open_catalog
+    from .errors import NotFoundError
+
+    with open_catalog(None if catalog is True else catalog, ledger=ledger) as cat:
+        cat.sync()
+        try:
+            return lineage_edges(combined(ledger, [*found, *cat.results()]), job_id)
+        except NotFoundError:
+            cat.check_refused(job_id)  # a tampered record says so, rather than "no job"
+            raise
 
 
 def fetch(

@@ -24,7 +24,7 @@ from; a shared catalog's records join the ledger's there.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -308,17 +308,17 @@ def copying(
     cid_version: int,
     copied: Callable[[str, Digest], None],
     progress: Callable[[int], None] | None = None,
-    records: Callable[[], Iterable[PublishedResult]] = tuple,
+    records: Callable[[Collection[int]], Iterable[PublishedResult]] = lambda sizes: (),
 ) -> ObjectBackend:
     """``backend``, or a :class:`CopyingBackend` around it when some upload has candidates
-    (in the ledger, or among ``records()``: a catalog's cached job records, read only when
-    some upload is large enough to copy)."""
+    (in the ledger, or among ``records(sizes)``: a catalog's cached job records that list
+    a file of one of those sizes, asked only when some upload is large enough to copy)."""
     if not isinstance(backend, CopiesExisting):
         return backend
     sizes = {
         u.size for u in uploads if u.path is not None and u.size is not None and u.size >= MIN_COPY_BYTES
     }
-    candidates = file_candidates(ledger, backend, sizes, records()) if sizes else {}
+    candidates = file_candidates(ledger, backend, sizes, records(sizes)) if sizes else {}
     if not candidates:
         return backend
     return CopyingBackend(backend, candidates, cid_version, copied, progress)

@@ -101,6 +101,13 @@ CREATE TABLE IF NOT EXISTS catalog_records (
     PRIMARY KEY (catalog, name)
 );
 CREATE INDEX IF NOT EXISTS catalog_records_job ON catalog_records(job_id);
+CREATE TABLE IF NOT EXISTS catalog_sizes (
+    catalog     TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    PRIMARY KEY (catalog, size, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS catalog_sizes_name ON catalog_sizes(catalog, name);
 CREATE TABLE IF NOT EXISTS catalog_state (
     catalog     TEXT PRIMARY KEY,
     last_name   TEXT,
@@ -119,10 +126,11 @@ CREATE TABLE IF NOT EXISTS catalog_pending (
     PRIMARY KEY (catalog, name)
 );
 """
-CATALOG_TABLES = ("catalog_records", "catalog_state", "catalog_pending")
+CATALOG_TABLES = ("catalog_records", "catalog_sizes", "catalog_state", "catalog_pending")
 """The shared catalog's local cache (:mod:`jupyter_publish.catalog.cache`): records read
-(verified bytes, or why one was refused), the newest name listed per catalog, and records
-a publish could not write yet (sent again by the next catalog operation)."""
+(verified bytes, or why one was refused), the sizes of the files each lists (what dedup
+looks up on every publish), the newest name listed per catalog, and records a publish
+could not write yet (sent again by the next catalog operation)."""
 LIVENESS_COLUMNS = {"pid": "INTEGER", "host": "TEXT", "proc_start": "TEXT", "spec_json": "TEXT"}
 """Added to ``jobs`` for liveness and resume (see :mod:`jupyter_publish.journal`); older
 ledgers get them on open, NULL for their jobs (which are then never called dead)."""

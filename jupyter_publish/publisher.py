@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -264,7 +264,7 @@ def _execute(
             result = _run(
                 bundle, dest, job, label, s["archive"], s["pin"], s["cid_version"], quiet,
                 s["max_concurrency"], s["compression"], multipart, sources, ledger,
-                partial(_catalog_records, s.get("catalog"), ledger),
+                partial(_catalog_records, ledger, s, dest, catalog_keys),
             )  # fmt: skip
             result.skipped = list(bundle.skipped)
             result.cid_params = cid_params(s["cid_version"], hidden=s.get("hidden", True), symlinks="follow")
@@ -657,10 +657,10 @@ def _run(
     multipart: journal.MultipartJournal | None = None,
     sources: list[list[Any]] | None = None,
     ledger: Ledger | None = None,
-    records: Callable[[], Sequence[PublishedResult]] = tuple,
+    records: Callable[[Collection[int]], Sequence[PublishedResult]] = lambda sizes: (),
 ) -> PublishedResult:
     """Store the bundle; with a ledger, objects the store already holds (as the ledger
-    or ``records()``, a catalog's cached records, says) are copied there instead of sent
+    or ``records(sizes)``, a catalog's cached records, says) are copied there instead of sent
     again (:mod:`~jupyter_publish.dedup`)."""
     suffix = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}[compression]
     backend, archive_name = _make_backend(
@@ -733,7 +733,7 @@ def _copy_archive(
     cid_version: int,
     archive_name: str,
     quiet: bool | None,
-    records: Callable[[], Sequence[PublishedResult]] = tuple,
+    records: Callable[[Collection[int]], Sequence[PublishedResult]] = lambda sizes: (),
 ) -> dedup.ArchiveCopy | None:
     """The archive as a copy of an identical one the store holds, if the ledger knows one
     there and the archive made again here proves it identical; else None (upload it)."""
@@ -741,7 +741,10 @@ def _copy_archive(
 
     if not isinstance(backend, CopiesExisting) or bundle.total_size < dedup.MIN_COPY_BYTES:
         return None
-    candidates = dedup.archive_candidates(ledger, backend, bundle, SUFFIX[compression], records())
+    # A record of an archive like this one lists every file with its size: the largest
+    # one picks the few cached catalog records worth reading.
+    largest = max(f.size for f in bundle.files)
+    candidates = dedup.archive_candidates(ledger, backend, bundle, SUFFIX[compression], records({largest}))
     if not candidates:
         return None
 
@@ -753,15 +756,26 @@ def _copy_archive(
         return dedup.copy_archive(backend, candidates, bundle, compression, cid_version, upload, progress)
 
 
-def _catalog_records(catalog: str | None, ledger: Ledger) -> list[PublishedResult]:
+def _catalog_records(
+    ledger: Ledger,
+    settings: Mapping[str, Any],
+    dest: Destination,
+    keys: Mapping[str, Any] | None,
+    sizes: Collection[int],
+) -> list[PublishedResult]:
     """The job records the ledger has read from the job's catalog (never the network):
-    objects a colleague published there can be copied too. Unreadable: none."""
-    if not catalog:
+    objects a colleague published there can be copied too. The catalog is read as the
+    job's record is written (with the destination's endpoint when it names none), so the
+    cache it consults is the one a listing filled. Only records that list a file (or an
+    archive) of one of ``sizes`` are read. Unreadable: none."""
+    if not settings.get("catalog"):
         return []
-    from .catalog import cached_results
+    from .catalog import cached_results, parse
 
+    options = {**(settings.get("catalog_options") or {}), **(keys or {})}
     try:
-        return cached_results(catalog, ledger)
+        location = parse(settings["catalog"], options).with_job_options(dest.scheme, dest.options)
+        return cached_results(location, ledger, sizes)
     except PublishError:
         return []
 

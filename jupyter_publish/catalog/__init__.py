@@ -11,7 +11,7 @@ fetches one published on another machine, verified against that record. The piec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .location import CATALOG_ENV, CatalogLocation, configured, parse
@@ -85,13 +85,17 @@ def catalog_result(
         return cat.result(job_id)
 
 
-def cached_results(catalog: str | CatalogLocation | None, ledger: Ledger) -> list[PublishedResult]:
+def cached_results(
+    catalog: str | CatalogLocation | None, ledger: Ledger, sizes: Collection[int] | None = None
+) -> list[PublishedResult]:
     """The published results the ledger has already read from ``catalog`` (verified again,
-    no network): what dedup and lineage consult besides the local jobs. None: no catalog."""
+    no network): what dedup and lineage consult besides the local jobs. None: no catalog.
+    ``sizes``: only results that may list a file or archive of one of those sizes (the
+    rest are neither parsed nor verified: what dedup asks for on every publish)."""
     if catalog is None or (isinstance(catalog, str) and not configured(catalog)):
         return []
     with open_catalog(catalog, ledger=ledger) as cat:
-        return cat.results()
+        return cat.results(sizes)
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +20,7 @@ from ..errors import NotFoundError, PublishError
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
 from . import packs, records
-from .cache import CachedRecord, CatalogCache
+from .cache import CachedRecord, CatalogCache, listed_sizes
 from .location import CatalogLocation
 from .stores import CatalogStore, open_store
 
@@ -285,8 +285,9 @@ class Catalog:
         assert parsed is not None
         row = jobs_row(name, record)
         return CachedRecord(
-            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, row, data, True
-        )
+            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, row, data, True,
+            listed_sizes(record),
+        )  # fmt: skip
 
     def _write_pack(self) -> str | None:
         """Once this reader holds enough records no pack has (read one by one: a cold
@@ -331,6 +332,7 @@ class Catalog:
             cached.problem = exc.why
             return cached
         cached.data, cached.status, cached.row = data, record.get("status"), jobs_row(name, record)
+        cached.sizes = listed_sizes(record)
         return cached
 
     def rows(self) -> list[dict[str, Any]]:
@@ -342,10 +344,11 @@ class Catalog:
                 newest[row["job_id"]] = row
         return [newest[job_id] for job_id in sorted(newest, reverse=True)]
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every verified record read so far (their bytes checked again now)."""
+    def records(self, sizes: Collection[int] | None = None) -> list[dict[str, Any]]:
+        """Every verified record read so far (their bytes checked again now); with
+        ``sizes``, only those that list a file or archive of one of those sizes."""
         out = []
-        for cached in self.cache.records():
+        for cached in self.cache.records() if sizes is None else self.cache.listing(sizes):
             if cached.data is not None:
                 try:
                     out.append(records.verify(cached.name, bytes(cached.data)))
@@ -353,10 +356,19 @@ class Catalog:
                     continue
         return out
 
-    def results(self) -> list[PublishedResult]:
-        """Every published job's result read so far (what lineage across machines walks)."""
-        found = [r["result"] for r in self.records() if isinstance(r.get("result"), dict)]
+    def results(self, sizes: Collection[int] | None = None) -> list[PublishedResult]:
+        """Every published job's result read so far (what lineage across machines walks);
+        with ``sizes``, only those that may list a file or archive of one of those sizes."""
+        found = [r["result"] for r in self.records(sizes) if isinstance(r.get("result"), dict)]
         return [PublishedResult.from_dict(result) for result in found]
+
+    def check_refused(self, job_id: str) -> None:
+        """TamperedRecordError if the cache refused a record of ``job_id`` (no network):
+        what a caller that found no usable record says instead of "no such job"."""
+        found = self.cache.for_job(job_id)
+        bad = next((r for r in found if r.problem), None)
+        if bad is not None and len({r.job_id for r in found}) == 1:
+            raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
 
     def result(self, job_id: str) -> PublishedResult:
         """The published result of ``job_id`` as the catalog records it, verified."""
