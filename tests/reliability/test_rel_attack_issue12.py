@@ -1,0 +1,112 @@
+"""Attacks on issue 12: the team catalog, provenance, lineage, dedup by server-side copy,
+and the RO-Crate export. Anyone who may write to a team's catalog may write a record (that
+is the trust model): such a record must be refused or shown, never break the listing, a
+fetch or a publish of everyone else."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+import jupyter_publish as jp
+from jupyter_publish.catalog import open_catalog, records
+from jupyter_publish.cli import main
+from jupyter_publish.ids import ulid
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def shared(tmp_path):
+    folder = tmp_path / "team-catalog"
+    (folder / "records").mkdir(parents=True)
+    return folder
+
+
+def plant(shared: Path, data: bytes, job_id: str = "j-evil") -> str:
+    """A record as a hostile colleague writes it: its name proves its own bytes."""
+    name = f"{ulid()}.{job_id}.{hashlib.sha256(data).hexdigest()}.json"
+    (shared / "records" / name).write_bytes(data)
+    return name
+
+
+def hostile_body(job_id: str = "j-evil", written: str = "", **fields: object) -> tuple[str, str]:
+    """``(record_id, JSON text)`` of a record body with the right format, ID and job."""
+    written = written or ulid()
+    body = {"format": records.FORMAT, "job_id": job_id, "record_id": written, "status": "failed"}
+    return written, json.dumps({**body, **fields})
+
+
+def plant_body(shared: Path, text: str | bytes, written: str, job_id: str = "j-evil") -> str:
+    data = text.encode() if isinstance(text, str) else text
+    name = f"{written}.{job_id}.{hashlib.sha256(data).hexdigest()}.json"
+    (shared / "records" / name).write_bytes(data)
+    return name
+
+
+def lists_fine(shared: Path, capsys: pytest.CaptureFixture[str], good: str) -> None:
+    """The API, the command line and a fetch of a good job still work around it."""
+    assert good in set(jp.jobs(catalog=str(shared))["job_id"])
+    assert main(["jobs", "--catalog", str(shared)]) == 0
+    assert good in capsys.readouterr().out
+
+
+# -- hostile records ---------------------------------------------------------------------
+
+
+def _deep(written: str) -> bytes:
+    head = f'{{"format":"{records.FORMAT}","job_id":"j-evil","record_id":"{written}","job":'
+    return head.encode() + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+def _utf16(written: str) -> bytes:
+    return hostile_body(written=written)[1].encode("utf-16")
+
+
+def _surrogate(written: str) -> bytes:
+    return hostile_body(written=written, job={"name": "\ud800"})[1].encode()  # JSON escapes it
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda w: b"[" * 200_000 + b"]" * 200_000, id="nested-past-the-stack"),
+        pytest.param(_deep, id="a-record-nested-past-the-stack"),
+        pytest.param(_utf16, id="utf-16"),
+        pytest.param(_surrogate, id="lone-surrogate"),
+        pytest.param(
+            lambda w: (
+                f'{{"format":"{records.FORMAT}","job_id":"j-evil","record_id":"{w}","status":"failed",'
+                f'"status":"published"}}'
+            ).encode(),
+            id="duplicate-keys",
+        ),
+    ],
+)
+def test_one_hostile_record_never_breaks_the_listing_for_everyone(home, shared, tmp_path, capsys, make):
+    """Deep nesting raised RecursionError out of every listing; a UTF-16 record was
+    verified (json.loads guesses encodings) then crashed the pack a reader writes; a lone
+    surrogate was cached and then crashed ``jobs()`` and the CLI printing it. Each broke
+    ``jobs --catalog`` for the whole team, at every listing, until deleted by hand."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.txt").write_text("a")
+    good = jp.publish(tmp_path / "r", catalog=str(shared)).job_id
+    written = ulid()
+    bad = plant_body(shared, make(written), written)
+    for i in range(300):  # enough records unread by anyone for a reader to write a pack
+        w, text = hostile_body(f"j-filler{i}")
+        plant_body(shared, records.encode(json.loads(text)), w, f"j-filler{i}")
+    with open_catalog(str(shared)) as cat:
+        report = cat.sync()
+    assert bad in report.refused
+    assert report.packed is not None
+    lists_fine(shared, capsys, good)
+    with pytest.raises(records.TamperedRecordError):
+        jp.fetch("j-evil", tmp_path / "out", catalog=str(shared))
