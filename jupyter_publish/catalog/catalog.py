@@ -354,9 +354,11 @@ class Catalog:
         return out
 
     def results(self) -> list[PublishedResult]:
-        """Every published job's result read so far (what lineage across machines walks)."""
+        """Every published job's result read so far (what lineage across machines walks,
+        and dedup takes candidates from): a record whose result does not parse is left out."""
         found = [r["result"] for r in self.records() if isinstance(r.get("result"), dict)]
-        return [PublishedResult.from_dict(result) for result in found]
+        parsed = [_parse_result(result) for result in found]
+        return [result for result in parsed if result is not None]
 
     def result(self, job_id: str) -> PublishedResult:
         """The published result of ``job_id`` as the catalog records it, verified."""
@@ -387,4 +389,31 @@ class Catalog:
             raise records.TamperedRecordError(
                 keys, f"they record different results for job {published[0][1]['job_id']}"
             )
-        return PublishedResult.from_dict(published[-1][1]["result"])
+        name, record = published[-1]
+        result = _parse_result(record["result"])
+        if result is None:
+            raise records.TamperedRecordError(self.key(name), "its result is not a published result")
+        return result
+
+
+def _parse_result(data: dict[str, Any]) -> PublishedResult | None:
+    """A record's result, or None if it is not one (anyone who may write a record may
+    write any JSON there: it must not break a listing, a lineage or a publish)."""
+    try:
+        result = PublishedResult.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    texts = (result.job_id, result.type, result.uri, result.destination, result.name, result.created_at)
+    if not all(isinstance(t, str) for t in texts) or not _maybe_text(result.root_cid, result.url):
+        return None
+    for file in result.all_records():
+        size: object = file.size  # typed int, but JSON made it: any type
+        if not _maybe_text(file.path, file.kind, file.sha256, file.cid, file.location, file.url):
+            return None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or file.path is None:
+            return None
+    return result
+
+
+def _maybe_text(*values: object) -> bool:
+    return all(v is None or isinstance(v, str) for v in values)

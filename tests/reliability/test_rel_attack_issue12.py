@@ -110,3 +110,56 @@ def test_one_hostile_record_never_breaks_the_listing_for_everyone(home, shared, 
     lists_fine(shared, capsys, good)
     with pytest.raises(records.TamperedRecordError):
         jp.fetch("j-evil", tmp_path / "out", catalog=str(shared))
+
+
+# -- hostile results in records ----------------------------------------------------------
+
+
+def _forge(shared: Path, result: dict[str, object], job_id: str = "j-evil") -> str:
+    """A record, written by a colleague's own hand, claiming ``result`` for ``job_id``."""
+    name, data = records.make({"job_id": job_id, "status": "published", "job": {}, "result": result})
+    (shared / "records" / name).write_bytes(data)
+    return name
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        pytest.param({"job_id": "j-evil"}, id="no-fields"),
+        pytest.param(
+            {"job_id": "j-evil", "execution_id": "e", "Type": "s3", "uri": 5, "manifest": [{"path": 1}]},
+            id="wrong-types",
+        ),
+        pytest.param(
+            {
+                "job_id": "j-evil",
+                "execution_id": "e",
+                "Type": "s3",
+                "uri": "s3://b/k/",
+                "Params": {"Endpoint": None},
+                "manifest": [{"path": "w.bin", "size": 2 << 20, "sha256": "ab" * 32, "location": 7}],
+            },
+            id="a-location-that-is-no-text",
+        ),
+    ],
+)
+def test_a_record_whose_result_is_no_result_is_refused_not_raised(home, shared, tmp_path, capsys, result):
+    """``Catalog.results()`` (what lineage and dedup read) raised KeyError on a record whose
+    result lacked a field: ``jp.lineage(catalog=…)`` and every S3 publish of a large file
+    with that catalog failed; a fetch of it gave a traceback, not a one-line refusal."""
+    from jupyter_publish import dedup
+    from jupyter_publish.catalog import cached_results
+    from jupyter_publish.errors import PublishError
+    from jupyter_publish.ledger import Ledger
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.txt").write_text("a")
+    good = jp.publish(tmp_path / "r", catalog=str(shared)).job_id
+    _forge(shared, result)
+    lists_fine(shared, capsys, good)
+    assert jp.lineage(good, catalog=str(shared)) is not None
+    found = cached_results(str(shared), Ledger())
+    assert [r.job_id for r in found] == [good]
+    dedup.files_in(found, {2 << 20}, "s3://b/", {"Endpoint": None})
+    with pytest.raises(PublishError, match="j-evil"):
+        jp.fetch("j-evil", tmp_path / "out", catalog=str(shared))
