@@ -163,3 +163,54 @@ def test_a_record_whose_result_is_no_result_is_refused_not_raised(home, shared, 
     dedup.files_in(found, {2 << 20}, "s3://b/", {"Endpoint": None})
     with pytest.raises(PublishError, match="j-evil"):
         jp.fetch("j-evil", tmp_path / "out", catalog=str(shared))
+
+
+# -- dedup: a colleague's record and object -----------------------------------------------
+
+
+@pytest.mark.servers
+def test_a_forged_record_and_sha256_metadata_never_make_a_publish_copy_other_bytes(
+    s3_env, s3_bucket, home, shared, tmp_path
+):
+    """A colleague who may write to the bucket and the catalog PUTs an object of other
+    bytes of the same size whose ``x-amz-meta-sha256`` claims the sha256 of a file we are
+    about to publish (no S3 checksum: metadata is all a HEAD shows), and a record placing
+    that sha256 there. The HEAD-then-copy believed the metadata: our job recorded our
+    sha256 for an object holding their bytes (anyone reading it by its URL got them)."""
+    import os
+
+    from jupyter_publish.ledger import Ledger
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    data = os.urandom(2 << 20)
+    (mine / "weights.bin").write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    client = s3_env.client()
+    client.put_object(
+        Bucket=s3_bucket, Key="evil/weights.bin", Body=os.urandom(2 << 20), Metadata={"sha256": sha}
+    )
+    # Their record, shaped as a publish to this bucket writes it.
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "x.txt").write_text("x")
+    shape = jp.publish(tmp_path / "theirs", f"s3://{s3_bucket}/theirs/", archive=False).to_dict()
+    shape.update(job_id="j-evil", manifest=[
+        {"path": "weights.bin", "size": 2 << 20, "sha256": sha, "cid": None, "kind": "file",
+         "location": f"s3://{s3_bucket}/evil/weights.bin", "url": None}
+    ])  # fmt: skip
+    _forge(shared, shape)
+    with open_catalog(str(shared), ledger=Ledger()) as cat:
+        cat.sync()
+    result = jp.publish(mine, f"s3://{s3_bucket}/runs/{{jobID}}/", archive=False, catalog=str(shared))
+    (stored,) = [f for f in result.files if f.path == "weights.bin"]
+    assert stored.sha256 == sha
+    body = client.get_object(Bucket=s3_bucket, Key=f"runs/{result.job_id}/weights.bin")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == sha, "the published object is not the bytes recorded"
+    assert result.copied_bytes == 0
+    # A colleague's genuine object (S3's own checksum vouches for it) is still copied.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "colleague"))
+        with open_catalog(str(shared), ledger=Ledger()) as cat:
+            cat.sync()
+        again = jp.publish(mine, f"s3://{s3_bucket}/runs/{{jobID}}/", archive=False, catalog=str(shared))
+    assert again.copied_bytes == 2 << 20
