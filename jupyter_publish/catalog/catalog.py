@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ LOOKBACK_MS = 15 * 60 * 1000
 """How far before the newest record read a listing starts again: a writer whose clock is
 behind, or whose PUT took long, still lands in it. Names already read are not read again."""
 DEFAULT_CONCURRENCY = 32
+PACK_CONCURRENCY = 4
+"""Packs read at once: each is up to :data:`.packs.MAX_PACKED` bytes in memory while read."""
 """Records read at once: each is a small GET, so the link's round trip, not its bandwidth,
 bounds a listing; 32 in flight keep a 20 ms link busy."""
 JOB_FIELDS = (
@@ -247,12 +250,16 @@ class Catalog:
     def _packed(self) -> tuple[dict[str, bytes], list[str], bool]:
         """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), the
         names their writers could not use, and whether every pack could be used."""
-        names = [n for n, _ in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
+        listed = [(n, size) for n, size in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
+        names = [n for n, size in listed if size <= packs.MAX_PACKED]
         store = self.store
+        unpacking = threading.Lock()  # one pack's unpacked bytes in memory at a time
 
         def one(name: str) -> tuple[dict[str, bytes], list[str]] | None:
             try:
-                return packs.read(name, store.get(name, packs.PACKS))
+                data = store.get(name, packs.PACKS)
+                with unpacking:
+                    return packs.read(name, data)
             except records.TamperedRecordError as exc:
                 warn(f"catalog pack {name} ignored: {exc.why}")
             except PublishError:
@@ -261,9 +268,9 @@ class Catalog:
 
         found: dict[str, bytes] = {}
         unread: list[str] = []
-        complete = True
+        complete = len(names) == len(listed)
         if names:
-            with ThreadPoolExecutor(max(1, min(self.concurrency, len(names)))) as pool:
+            with ThreadPoolExecutor(max(1, min(self.concurrency, PACK_CONCURRENCY, len(names)))) as pool:
                 for got in pool.map(one, names):
                     if got is None:
                         complete = False
@@ -295,6 +302,7 @@ class Catalog:
         items, refused = self.cache.unpacked()
         if len(items) < packs.MIN_RECORDS:
             return None
+        items = packs.budget(items)
         name, data = packs.make(items, refused)
         try:
             self.store.put(name, data, packs.PACKS)

@@ -214,3 +214,88 @@ def test_a_forged_record_and_sha256_metadata_never_make_a_publish_copy_other_byt
             cat.sync()
         again = jp.publish(mine, f"s3://{s3_bucket}/runs/{{jobID}}/", archive=False, catalog=str(shared))
     assert again.copied_bytes == 2 << 20
+
+
+# -- hostile packs -------------------------------------------------------------------------
+
+
+def _plant_pack(shared: Path, chunks: list[bytes] | bytes, count: int = 1) -> str:
+    import zlib
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [chunks] if isinstance(chunks, bytes) else chunks
+    data = b"".join(deflate.compress(c) for c in parts) + deflate.flush()
+    name = f"{ulid()}.{count}.{hashlib.sha256(data).hexdigest()}.json.gz"
+    (shared / "packs").mkdir(exist_ok=True)
+    (shared / "packs" / name).write_bytes(data)
+    return name
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"[" * 200_000 + b"]" * 200_000, id="nested-past-the-stack"),
+        pytest.param(
+            b'{"format":"jupyter-publish.catalog-pack/1","records":{"x":"\\ud800"},"unread":[]}',
+            id="lone-surrogate",
+        ),
+    ],
+)
+def test_a_hostile_pack_is_ignored_not_raised(home, shared, tmp_path, capsys, raw):
+    """A pack nested past the stack raised RecursionError, one holding a lone surrogate
+    UnicodeEncodeError, out of every cold reader's listing."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.txt").write_text("a")
+    good = jp.publish(tmp_path / "r", catalog=str(shared)).job_id
+    _plant_pack(shared, raw)
+    lists_fine(shared, capsys, good)
+
+
+def test_gzip_bomb_packs_are_read_one_at_a_time_within_a_bound(shared, tmp_path):
+    """Packs of zeros that unpack to 600 MiB each, read 32 at once and each unpacked up to
+    1 GiB: a cold reader's memory grew by GiBs per hostile pack (three took ~2 GiB; a few
+    dozen, anything). Now one pack is unpacked at a time, to at most 256 MiB."""
+    import subprocess
+    import sys
+
+    for _ in range(3):
+        _plant_pack(shared, [b"\x00" * (1 << 20)] * 600)
+    script = (
+        "import resource, sys\n"
+        "from jupyter_publish.catalog import open_catalog\n"
+        "with open_catalog(sys.argv[1]) as cat:\n"
+        "    cat.sync()\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    env = {**__import__("os").environ, "JUPYTER_PUBLISH_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(shared)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) < 800, "peak RSS (MiB) of a cold reader of three bombs"
+    assert "ignored" in done.stderr
+
+
+def test_a_reader_with_more_than_one_pack_holds_leaves_a_prefix_and_a_cold_reader_misses_nothing(
+    home, shared, tmp_path, monkeypatch
+):
+    """Packs are bounded (so every pack is readable under the bomb limits): a reader with
+    more record bytes than one pack holds packs the oldest, and a cold reader after it
+    still lists every record (it lists after the newest packed one)."""
+    from jupyter_publish.catalog import packs
+    from jupyter_publish.ledger import Ledger
+
+    monkeypatch.setattr(packs, "MIN_RECORDS", 4)
+    names = []
+    for i in range(10):
+        w, text = hostile_body(f"j-{i:02d}")
+        names.append(plant_body(shared, records.encode(json.loads(text)), w, f"j-{i:02d}"))
+    size = (shared / "records" / names[0]).stat().st_size
+    monkeypatch.setattr(packs, "PACK_BUDGET", size * 6 + 1)
+    with open_catalog(str(shared), ledger=Ledger()) as cat:
+        report = cat.sync()
+    assert report.packed is not None and report.packed.split(".")[1] == "6"
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "cold"))
+    with open_catalog(str(shared), ledger=Ledger()) as cat:
+        cold = cat.sync()
+        assert cold.from_packs == 6 and {r["job_id"] for r in cat.rows()} == {f"j-{i:02d}" for i in range(10)}
