@@ -202,6 +202,7 @@ def _catalog_settings(catalog: str | None, options: Mapping[str, Any] | None) ->
     if where is None:
         return {}
     from .backends.s3 import KEY_OPTIONS
+
     parse(where, options)  # a malformed location fails now, before any byte moves; keys are masked
     return {
         "catalog": where,

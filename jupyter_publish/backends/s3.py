@@ -955,7 +955,7 @@ def _holds(head: Mapping[str, Any], proof: CopyProof) -> bool:
         return reported == base64.b64encode(bytes.fromhex(proof.sha256)).decode()
     if reported and reported in proof.facts.get("composites", ()):
         return True
-    return (head.get("Metadata") or {}).get("sha256") == proof.sha256
+    return proof.metadata and (head.get("Metadata") or {}).get("sha256") == proof.sha256
 
 
 class _PartSums:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ LOOKBACK_MS = 15 * 60 * 1000
 """How far before the newest record read a listing starts again: a writer whose clock is
 behind, or whose PUT took long, still lands in it. Names already read are not read again."""
 DEFAULT_CONCURRENCY = 32
+PACK_CONCURRENCY = 4
+"""Packs read at once: each is up to :data:`.packs.MAX_PACKED` bytes in memory while read."""
 """Records read at once: each is a small GET, so the link's round trip, not its bandwidth,
 bounds a listing; 32 in flight keep a 20 ms link busy."""
 JOB_FIELDS = (
@@ -247,12 +250,16 @@ class Catalog:
     def _packed(self) -> tuple[dict[str, bytes], list[str], bool]:
         """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), the
         names their writers could not use, and whether every pack could be used."""
-        names = [n for n, _ in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
+        listed = [(n, size) for n, size in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
+        names = [n for n, size in listed if size <= packs.MAX_PACKED]
         store = self.store
+        unpacking = threading.Lock()  # one pack's unpacked bytes in memory at a time
 
         def one(name: str) -> tuple[dict[str, bytes], list[str]] | None:
             try:
-                return packs.read(name, store.get(name, packs.PACKS))
+                data = store.get(name, packs.PACKS)
+                with unpacking:
+                    return packs.read(name, data)
             except records.TamperedRecordError as exc:
                 warn(f"catalog pack {name} ignored: {exc.why}")
             except PublishError:
@@ -261,9 +268,9 @@ class Catalog:
 
         found: dict[str, bytes] = {}
         unread: list[str] = []
-        complete = True
+        complete = len(names) == len(listed)
         if names:
-            with ThreadPoolExecutor(max(1, min(self.concurrency, len(names)))) as pool:
+            with ThreadPoolExecutor(max(1, min(self.concurrency, PACK_CONCURRENCY, len(names)))) as pool:
                 for got in pool.map(one, names):
                     if got is None:
                         complete = False
@@ -296,6 +303,7 @@ class Catalog:
         items, refused = self.cache.unpacked()
         if len(items) < packs.MIN_RECORDS:
             return None
+        items = packs.budget(items)
         name, data = packs.make(items, refused)
         try:
             self.store.put(name, data, packs.PACKS)
@@ -357,10 +365,12 @@ class Catalog:
         return out
 
     def results(self, sizes: Collection[int] | None = None) -> list[PublishedResult]:
-        """Every published job's result read so far (what lineage across machines walks);
-        with ``sizes``, only those that may list a file or archive of one of those sizes."""
+        """Every published job's result read so far (what lineage across machines walks,
+        and dedup takes candidates from); with ``sizes``, only those that may list a file
+        or archive of one of those sizes. A record whose result does not parse is left out."""
         found = [r["result"] for r in self.records(sizes) if isinstance(r.get("result"), dict)]
-        return [PublishedResult.from_dict(result) for result in found]
+        parsed = [_parse_result(result) for result in found]
+        return [result for result in parsed if result is not None]
 
     def check_refused(self, job_id: str) -> None:
         """TamperedRecordError if the cache refused a record of ``job_id`` (no network):
@@ -399,4 +409,31 @@ class Catalog:
             raise records.TamperedRecordError(
                 keys, f"they record different results for job {published[0][1]['job_id']}"
             )
-        return PublishedResult.from_dict(published[-1][1]["result"])
+        name, record = published[-1]
+        result = _parse_result(record["result"])
+        if result is None:
+            raise records.TamperedRecordError(self.key(name), "its result is not a published result")
+        return result
+
+
+def _parse_result(data: dict[str, Any]) -> PublishedResult | None:
+    """A record's result, or None if it is not one (anyone who may write a record may
+    write any JSON there: it must not break a listing, a lineage or a publish)."""
+    try:
+        result = PublishedResult.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    texts = (result.job_id, result.type, result.uri, result.destination, result.name, result.created_at)
+    if not all(isinstance(t, str) for t in texts) or not _maybe_text(result.root_cid, result.url):
+        return None
+    for file in result.all_records():
+        size: object = file.size  # typed int, but JSON made it: any type
+        if not _maybe_text(file.path, file.kind, file.sha256, file.cid, file.location, file.url):
+            return None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or file.path is None:
+            return None
+    return result
+
+
+def _maybe_text(*values: object) -> bool:
+    return all(v is None or isinstance(v, str) for v in values)

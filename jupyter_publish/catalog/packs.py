@@ -26,7 +26,13 @@ PACKS = "packs/"
 FORMAT = "jupyter-publish.catalog-pack/1"
 MIN_RECORDS = 256
 """A reader packs the records it read one by one once it holds at least this many."""
-MAX_UNPACKED = 1024 * 1024 * 1024
+MAX_UNPACKED = 256 * 1024 * 1024
+"""A pack past this unpacked is refused (a gzip bomb): a reader unpacks one pack at a time."""
+MAX_PACKED = 64 * 1024 * 1024
+"""Packs listed larger than this are not read (their records are read one by one)."""
+PACK_BUDGET = 64 * 1024 * 1024
+"""The record bytes one pack a reader writes holds at most (JSON escaping may double
+them): the rest go in the next one, so every pack stays readable under the limits."""
 _NAME = re.compile(r"^([0-9A-HJKMNP-TV-Z]{26})\.(\d{1,9})\.([0-9a-f]{64})\.json\.gz$")
 
 
@@ -62,15 +68,36 @@ def read(name: str, data: bytes) -> tuple[dict[str, bytes], list[str]]:
         raw = inflate.decompress(data, MAX_UNPACKED)
         if inflate.unconsumed_tail:
             raise TamperedRecordError(name, f"it unpacks to more than {MAX_UNPACKED} bytes")
+        del inflate
         doc = json.loads(raw)
-    except (zlib.error, ValueError):
+        del raw
+    except (zlib.error, ValueError, RecursionError):
         raise TamperedRecordError(name, "it is not a gzip'd JSON pack") from None
     found = doc.get("records") if isinstance(doc, dict) and doc.get("format") == FORMAT else None
     if not isinstance(found, dict):
         raise TamperedRecordError(name, f"it is not a {FORMAT} pack")
     unread = doc.get("unread")
     names = [str(n) for n in unread] if isinstance(unread, list) else []
-    return {str(k): v.encode() for k, v in found.items() if isinstance(v, str)}, names
+    kept: dict[str, bytes] = {}
+    for key, value in found.items():
+        if isinstance(value, str):
+            try:
+                kept[str(key)] = value.encode()
+            except UnicodeEncodeError:  # a lone surrogate: no record's bytes; read it alone
+                continue
+    return kept, names
+
+
+def budget(items: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The oldest of ``items`` (sorted by name) that fit one pack: a cold reader lists
+    after the newest record a pack holds, so a pack holds a prefix, never a gap."""
+    total, kept = 0, list[tuple[str, bytes]]()
+    for item in items:
+        total += len(item[1])
+        if kept and total > PACK_BUDGET:
+            break
+        kept.append(item)
+    return kept
 
 
 def _gzip(raw: bytes) -> bytes:

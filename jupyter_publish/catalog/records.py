@@ -82,11 +82,17 @@ def verify(key: str, data: bytes) -> dict[str, Any]:
             key, f"its bytes have sha256 {actual[:16]}…, its name says {name.sha256[:16]}…"
         )
     try:
-        record = json.loads(data)
-    except ValueError:  # includes UnicodeDecodeError; a matching hash of non-JSON was made so
-        raise TamperedRecordError(key, "it is not JSON") from None
+        record = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # a matching hash of non-JSON (or UTF-16, or
+        raise TamperedRecordError(key, "it is not JSON") from None  # nesting past the stack) was made so
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise TamperedRecordError(key, f"it is not a {FORMAT} record")
+    try:  # Only the bytes make() writes: no duplicate keys (two readings), no lone surrogates
+        canonical = encode(record) == data  # (unprintable, unstorable), no other encoding.
+    except (ValueError, RecursionError):
+        canonical = False
+    if not canonical:
+        raise TamperedRecordError(key, "it is not written as a record is (canonical JSON)")
     if record.get("job_id") != name.job_id:
         raise TamperedRecordError(
             key, f"it holds job {str(record.get('job_id'))[:40]!r}, its name says {name.job_id}"
