@@ -201,12 +201,10 @@ def _catalog_settings(catalog: str | None, options: Mapping[str, Any] | None) ->
     where = configured(catalog)
     if where is None:
         return {}
-    from .backends.s3 import KEY_OPTIONS
-
     parse(where, options)  # a malformed location fails now, before any byte moves; keys are masked
     return {
         "catalog": where,
-        "catalog_options": {k: v for k, v in (options or {}).items() if k not in KEY_OPTIONS},
+        "catalog_options": {k: v for k, v in (options or {}).items() if not redact.is_secret_name(k)},
     }
 
 
@@ -313,7 +311,11 @@ def _resume_spec(
     return {
         "paths": [os.path.abspath(os.fspath(p)) for p in items],
         "to": dest.text,
-        "options": {k: v for k, v in dest.options.items() if k not in secret_options(dest.scheme)},
+        "options": {
+            k: v
+            for k, v in dest.options.items()
+            if k not in secret_options(dest.scheme) and not redact.is_secret_name(k)
+        },
         "values": job.values,
         "settings": settings,
     }

@@ -45,6 +45,23 @@ also covers one with an unencoded ``/`` that makes the URL malformed."""
 _AUTH_SCHEME = re.compile(r"(?i)^(basic|bearer|token|digest|aws4-hmac-sha256)\s+(\S.*)$")
 
 
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:passw(?:or)?d|pwd|secret|token|api_?key|access_?key|private_?key|key|credentials?|auth|signature)"
+    r"(?:_(?:id|value|string|str))?$"
+    r"|(?:passw(?:or)?d|secret|token|apikey|credentials?)(?:_(?:id|value|string|str))?$"
+)
+"""The stem ends the name (after a separator, a camelCase step, or, for the long stems,
+anything: ``db_key``, ``apiKey``, ``mytoken``), so ``author``, ``tokenizer`` and
+``private_dir`` are ordinary names."""
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a variable, placeholder or option called ``name`` holds a secret: the one
+    rule for placeholder values, cell source assignments and options never recorded."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip("{} "))
+    return bool(_SECRET_NAME.search(re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")))
+
+
 def register(value: str | None, *, identifier: bool = False) -> None:
     """Remember a secret for the rest of the process (header values also by their token)."""
     if not value or len(value) < MIN_SECRET:

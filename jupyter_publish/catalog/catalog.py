@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import redact
 from ..errors import NotFoundError, PublishError
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
@@ -165,9 +166,7 @@ class Catalog:
                 return self._put(body)
             except PublishError as exc:
                 error = str(exc)
-        from ..backends.s3 import KEY_OPTIONS
-
-        options = {k: v for k, v in self.location.options.items() if k not in KEY_OPTIONS}
+        options = {k: v for k, v in self.location.options.items() if not redact.is_secret_name(k)}
         self.cache.add_pending(self.location.text, options, job_id, records.encode(body), job_id, error)
         warn(
             f"job {job_id} is recorded here, but its catalog record was not written to {self.location.text} "
