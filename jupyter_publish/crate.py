@@ -31,10 +31,10 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from .errors import DestinationError
-from .redact import scrub
+from .redact import public_url, scrub
 from .results import FileRecord, PublishedResult
 
 if TYPE_CHECKING:
@@ -496,17 +496,12 @@ def _media_type(path: str) -> str:
 
 
 def _public_link(url: str | None) -> str | None:
-    """A link with nothing secret in it: as recorded, or without its query (a presigned
-    link's signature and key ID) and password; None when no such form is left."""
+    """A link with nothing secret in it (:func:`redact.public_url`), as an IRI; None when
+    no such form is left."""
     if not url:
         return None
-    if scrub(url) == url:
-        return _iri(url)
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    bare = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    return _iri(bare) if bare and scrub(bare) == bare else None
+    public = public_url(url)
+    return _iri(public) if public else None
 
 
 def _count(n: int, noun: str) -> str:

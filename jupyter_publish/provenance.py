@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from . import redact
 
@@ -345,21 +344,9 @@ def _git(args: list[str], folder: Path, env: dict[str, str], timeout: float) -> 
 
 
 def strip_credentials(url: str) -> str:
-    """A remote URL without the user and password (``https://TOKEN@host/x`` is common);
-    an scp-like ``git@host:x`` names no secret and stays."""
-    if "://" not in url:
-        return redact.scrub(url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact.MASK
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    with contextlib.suppress(ValueError):
-        if parts.port:
-            host = f"{host}:{parts.port}"
-    return redact.scrub(urlunsplit((parts.scheme, host, parts.path, "", "")))
+    """A remote URL without the user, password or query (``https://TOKEN@host/x`` is
+    common): :func:`redact.public_url`; an scp-like ``git@host:x`` names no secret and stays."""
+    return redact.public_url(url, query=False) or redact.MASK
 
 
 # -- packages ------------------------------------------------------------------------------

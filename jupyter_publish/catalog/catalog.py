@@ -10,6 +10,7 @@ each against its name and caches it (:mod:`.cache`).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Collection, Iterator
@@ -58,7 +59,9 @@ class SyncReport:
 
 def job_body(ledger: Ledger, job_id: str) -> dict[str, Any]:
     """The record of a job as the ledger holds it now (its result if published; the
-    reason if failed; provenance when recorded). Everything in it was scrubbed on entry."""
+    reason if failed; provenance when recorded). Everything in it was scrubbed on entry,
+    but links were kept as the user asked for them: every URL in it is made public
+    here (:func:`redact.public_url`), since every catalog reader sees it, for good."""
     from ..ids import current_user
     from ..journal import host_name
 
@@ -81,7 +84,23 @@ def job_body(ledger: Ledger, job_id: str) -> dict[str, Any]:
     provenance = row.get("provenance_json")
     if provenance:  # a failed job's provenance (a published one has it in its result)
         body["provenance"] = json.loads(provenance)
-    return body
+    public: dict[str, Any] = _public_links(body)
+    return public
+
+
+def _public_links(value: Any) -> Any:
+    """``value`` with every URL in it (a string that is one) made public: presigned links
+    and access key IDs stay in the user's own ledger."""
+    if isinstance(value, dict):
+        return {k: _public_links(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_public_links(v) for v in value]
+    if isinstance(value, str) and _URL.match(value) and ("?" in value or "@" in value or "#" in value):
+        return redact.public_url(value)
+    return value
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S*$")
 
 
 def jobs_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
