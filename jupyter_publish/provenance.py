@@ -202,6 +202,14 @@ def begin(
     return Pending(facts, _repository_folder(facts.get("notebook")))
 
 
+def again(recorded: Mapping[str, Any]) -> Pending:
+    """The facts a job recorded when it began, for a run that resumes it: git is asked
+    again (for the recorded notebook's folder) if it had not answered when the row was
+    written, as happens when the first run was killed moments after it started."""
+    folder = None if "git" in recorded else _repository_folder(recorded.get("notebook"))
+    return Pending(dict(recorded), folder)
+
+
 def finished(facts: Mapping[str, Any], status: str) -> dict[str, Any]:
     """``facts`` of a job that ended now with ``status``, as stored (:func:`public`)."""
     from .ledger import utc_now
@@ -509,6 +517,7 @@ def _listings(folder: str) -> list[str]:
 
 __all__ = [
     "Pending",
+    "again",
     "begin",
     "capture",
     "finished",

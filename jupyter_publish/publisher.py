@@ -93,12 +93,12 @@ class _Record:
 
     @classmethod
     def resumed(cls, ledger: Ledger, job: _Job, paths: Sequence[str]) -> _Record:
-        """A resumed job keeps what it recorded when it began (a job from before this
-        was recorded gets what is true now)."""
+        """A resumed job keeps what it recorded when it began, its git commit asked again
+        if it was not known yet (a job from before this was recorded gets what is true now)."""
         recorded, inputs = ledger.provenance(job.job_id)
         if not recorded:
             return cls.begin(ledger, job, paths, None, (), None)
-        return cls({**recorded, "resumed_at": utc_now()}, inputs)
+        return cls(_provenance.again({**recorded, "resumed_at": utc_now()}), inputs)
 
     def facts(self) -> dict[str, Any]:
         """Every fact (waiting for git, if it is still being asked)."""

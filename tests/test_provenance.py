@@ -431,3 +431,24 @@ def test_a_deleted_working_folder_is_no_error(tmp_path, monkeypatch):
     gone.rmdir()
     facts = jp.publish(tmp_path / "out.txt").provenance
     assert "git" not in facts and facts["status"] == "published"
+
+
+def test_a_resumed_job_keeps_its_git_commit(repo, monkeypatch):
+    """A job killed before git answered recorded no commit: resuming it asks git again
+    (review of issue 12, #5)."""
+    import jupyter_publish.publisher as publisher
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(provenance, "git_state", lambda *a, **k: None)  # git had not answered
+        patch.setattr(publisher, "_run", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            jp.publish("results")
+    job_id = Ledger().jobs()[0]["job_id"]
+    began, _ = Ledger().provenance(job_id)
+    assert began and "git" not in began
+    result = jp.resume(job_id)
+    assert result.provenance["git"]["commit"] == git(repo, "rev-parse", "HEAD")
+    assert result.provenance["started_at"] == began["started_at"] and result.provenance["resumed_at"]
