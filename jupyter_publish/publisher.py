@@ -214,13 +214,21 @@ def _to_catalog(
     settings: Mapping[str, Any],
     dest: Destination,
     keys: Mapping[str, Any] | None,
+    interrupted: str | None = None,
 ) -> None:
-    """The job's record, as the ledger now holds it, to its catalog (never raises)."""
+    """The job's record, as the ledger now holds it, to its catalog (never raises);
+    ``interrupted`` (the reason): only kept in the ledger, sent by the next catalog operation."""
     if not settings.get("catalog"):
         return
-    from .catalog import write_record
+    from .catalog import keep_record, write_record
 
     options = {**(settings.get("catalog_options") or {}), **(keys or {})}
+    if interrupted is not None:
+        keep_record(
+            ledger, job_id, settings["catalog"], options, reason=interrupted,
+            job_scheme=dest.scheme, job_options=dest.options,
+        )  # fmt: skip
+        return
     write_record(
         ledger, job_id, settings["catalog"], options, job_scheme=dest.scheme, job_options=dest.options
     )
@@ -238,7 +246,8 @@ def _execute(
     catalog_keys: Mapping[str, Any] | None = None,
 ) -> PublishedResult:
     """Run a job the ledger holds as ``running``; record how it ended, whatever happens
-    (and in the catalog, if the job has one; not after SIGTERM, which must end now).
+    (and in the catalog, if the job has one; after Ctrl-C or SIGTERM, which must end
+    now, only kept in the ledger for the next catalog operation to send).
 
     SIGTERM takes Ctrl-C's path here (:func:`journal.sigterm_as_interrupt`).
     """
@@ -275,11 +284,13 @@ def _execute(
         except journal.Terminated:
             ledger.fail(job.job_id, journal.TERMINATED_REASON)
             record.store_failure(ledger, job.job_id)
+            to_catalog(interrupted=journal.TERMINATED_REASON)
             journal.remove_temp_files(job.job_id)
             raise
         except KeyboardInterrupt:
             ledger.fail(job.job_id, "interrupted by the user")
             record.store_failure(ledger, job.job_id)
+            to_catalog(interrupted="interrupted by the user")
             journal.remove_temp_files(job.job_id)
             raise
         except Exception as exc:

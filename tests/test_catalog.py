@@ -465,3 +465,30 @@ def test_a_malformed_catalog_fails_when_the_job_begins(tmp_path, monkeypatch):
     with pytest.raises(PublishError, match="bucket"):
         begin_job("local", catalog="s3://")
     assert begin_job("local", catalog=str(tmp_path / "team")).catalog == str(tmp_path / "team")
+
+
+@pytest.mark.parametrize("signal", ["ctrl-c", "sigterm"])
+def test_an_interrupted_job_reaches_the_catalog_with_the_next_operation(
+    homes, results, shared, monkeypatch, signal
+):
+    """Ctrl-C or SIGTERM keeps the failed job's record in the ledger (no network: the job
+    must end now); the next catalog operation sends it (review of issue 12, #14)."""
+    import jupyter_publish.publisher as publisher
+    from jupyter_publish import journal
+
+    def interrupted(*args, **kwargs):
+        raise journal.Terminated if signal == "sigterm" else KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(publisher, "_run", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            jp.publish(results, catalog=str(shared))
+    job_id = Ledger().jobs()[0]["job_id"]
+    assert record_files(shared) == []  # nothing sent while interrupted
+    with sqlite3.connect(homes("a") / "ledger.sqlite") as db:
+        assert db.execute("SELECT job_id FROM catalog_pending").fetchall() == [(job_id,)]
+    jobs(catalog=str(shared))
+    [written] = record_files(shared)
+    body = json.loads(written.read_bytes())
+    assert body["job_id"] == job_id and body["status"] == "failed"
+    assert body["provenance"]["status"] == "failed"

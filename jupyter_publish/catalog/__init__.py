@@ -73,6 +73,31 @@ def write_record(
         return None
 
 
+def keep_record(
+    ledger: Ledger,
+    job_id: str,
+    catalog: str | None,
+    options: Mapping[str, Any] | None = None,
+    *,
+    reason: str,
+    job_scheme: str = "",
+    job_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Keep ``job_id``'s record pending in the ledger for ``catalog`` (no network): an
+    interrupted job must end now, and the next catalog operation sends it. Never raises."""
+    if not catalog:
+        return
+    from .catalog import Catalog, warn
+
+    try:
+        location = parse(catalog, options).with_job_options(job_scheme, job_options or {})
+        Catalog(location, ledger=ledger).keep_pending(job_id, reason)
+    except Exception as exc:  # a bad location, a full disk: still never the job's failure
+        from ..text import one_line
+
+        warn(f"job {job_id}: its catalog record was not kept for {catalog}: {one_line(exc)}")
+
+
 def catalog_result(
     job_id: str,
     catalog: str | None,
@@ -105,6 +130,7 @@ __all__ = [
     "cached_results",
     "catalog_result",
     "configured",
+    "keep_record",
     "open_catalog",
     "parse",
     "write_record",

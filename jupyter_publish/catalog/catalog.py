@@ -185,13 +185,19 @@ class Catalog:
                 return self._put(body)
             except PublishError as exc:
                 error = str(exc)
-        options = {k: v for k, v in self.location.options.items() if not redact.is_secret_name(k)}
-        self.cache.add_pending(self.location.text, options, job_id, records.encode(body), job_id, error)
+        self.keep_pending(job_id, error, body)
         warn(
             f"job {job_id} is recorded here, but its catalog record was not written to {self.location.text} "
             f"({error}); it is kept and sent again by the next catalog operation"
         )
         return None
+
+    def keep_pending(self, job_id: str, reason: str, body: dict[str, Any] | None = None) -> None:
+        """Keep ``job_id``'s record in the ledger, to be sent by the next catalog operation
+        (a local write, no network: what an interrupted job has time for)."""
+        body = body if body is not None else job_body(self.ledger, job_id)
+        options = {k: v for k, v in self.location.options.items() if not redact.is_secret_name(k)}
+        self.cache.add_pending(self.location.text, options, job_id, records.encode(body), job_id, reason)
 
     def _put(self, body: dict[str, Any]) -> str:
         """One new record for ``body``, named when it is sent: a record sent late (from
