@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .errors import NotFoundError, PublishError
+from .errors import AmbiguousJobError, NotFoundError, PublishError
 from .redact import scrub
 from .results import PublishedResult
 
@@ -561,7 +561,7 @@ class Ledger:
         if len(rows) == 1 and len(job_id) >= 6:
             return rows[0]
         if rows:
-            raise NotFoundError(f"job ID {job_id!r} is ambiguous: give more characters")
+            raise AmbiguousJobError(f"job ID {job_id!r} is ambiguous: give more characters")
         raise NotFoundError(f"no job {job_id!r} in the ledger at {self.path}: see `jupyter-publish jobs`")
 
     def status(self, job_id: str) -> dict[str, Any]:

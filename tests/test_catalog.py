@@ -492,3 +492,29 @@ def test_an_interrupted_job_reaches_the_catalog_with_the_next_operation(
     body = json.loads(written.read_bytes())
     assert body["job_id"] == job_id and body["status"] == "failed"
     assert body["provenance"]["status"] == "failed"
+
+
+def test_an_ambiguous_job_prefix_is_its_own_error_everywhere(homes, results, shared, tmp_path):
+    """A prefix of two jobs is an AmbiguousJobError in the ledger, in the catalog, in
+    lineage and in ``uses=``: never looked up elsewhere, never recorded as an input
+    (review of issue 12, #15)."""
+    from jupyter_publish.errors import AmbiguousJobError
+
+    first = jp.publish(results, catalog=str(shared)).job_id
+    second = jp.publish(results, catalog=str(shared)).job_id
+    prefix = first[: next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)]
+    assert len(prefix) >= 6
+    with pytest.raises(AmbiguousJobError):
+        Ledger().job_row(prefix)
+    with pytest.raises(AmbiguousJobError):
+        jp.fetch(prefix, tmp_path / "a-got", catalog=str(shared))
+    with pytest.raises(AmbiguousJobError):
+        jp.lineage(prefix)
+    with pytest.raises(AmbiguousJobError):
+        jp.publish(results, uses=[prefix])
+    homes("b")  # another machine: only the catalog knows both
+    with pytest.raises(AmbiguousJobError):
+        jp.fetch(prefix, tmp_path / "b-got", catalog=str(shared))
+    with pytest.raises(AmbiguousJobError):
+        jp.lineage(prefix, catalog=str(shared))
+    assert jp.fetch(first, tmp_path / "b-first", catalog=str(shared)).job_id == first

@@ -401,7 +401,7 @@ class Catalog:
         what a caller that found no usable record says instead of "no such job"."""
         found = self.cache.for_job(job_id)
         bad = next((r for r in found if r.problem), None)
-        if bad is not None and len({r.job_id for r in found}) == 1:
+        if bad is not None:
             raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
 
     def result(self, job_id: str) -> PublishedResult:
@@ -412,8 +412,6 @@ class Catalog:
             found = self.cache.for_job(job_id)
         if not found:
             raise NotFoundError(f"no job {job_id!r} in the ledger or in the catalog {self.location.text}")
-        if len({r.job_id for r in found}) > 1:
-            raise NotFoundError(f"job ID {job_id!r} is ambiguous in the catalog: give more characters")
         bad = next((r for r in found if r.problem), None)
         if bad is not None:
             raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
