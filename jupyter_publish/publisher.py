@@ -88,6 +88,9 @@ class _Record:
     ) -> _Record:
         from .lineage import inputs_for  # not `from . import lineage`: jp.lineage is the function
 
+        round_of = (provenance_given or {}).get("round_of")
+        if isinstance(round_of, str):  # a sync round: a draft of that job, which records the rest
+            return cls({"round_of": round_of, "started_at": utc_now()}, [])
         inputs = inputs_for(ledger, uses, paths)  # a bad `uses` fails before git is asked
         return cls(_provenance.begin(provenance_given, notebook=notebook, placeholders=job.values), inputs)
 
@@ -538,7 +541,11 @@ class Job:
         self, paths: Sequence[PathLike] | PathLike, round_number: int, **options: Any
     ) -> PublishedResult:
         """Sync round ``round_number``: a quiet plain publish to this job's destination,
-        under a job ID sorting before this job's (:func:`~jupyter_publish.sync.round_job_id`)."""
+        under a job ID sorting before this job's (:func:`~jupyter_publish.sync.round_job_id`).
+
+        A round is a draft: its provenance is only ``round_of`` (this job) and its times,
+        it records no inputs (lineage and dedup skip it), and no catalog record; the
+        final publish records everything once."""
         from .sync import round_job_id
 
         settings = {
@@ -549,8 +556,8 @@ class Job:
             "notebook": self.notebook,
             "ledger": self.ledger,
             "job_id": round_job_id(self.job_id, round_number),
-            "provenance": dict(self.provenance or {}),  # a round starts when it runs
-            "uses": self.uses,
+            "provenance": {"round_of": self.job_id},  # a round starts when it runs
+            "uses": (),
             "catalog": "",  # drafts: the team's catalog gets the job's final record only
         }
         return publish(paths, self.destination, **settings)
