@@ -524,7 +524,10 @@ class Job:
         return facts
 
     def publish(self, paths: Sequence[PathLike] | PathLike, **options: Any) -> PublishedResult:
-        """:func:`publish` under this job's ID, destination and name."""
+        """:func:`publish` under this job's ID, destination and name; ``provenance`` and
+        ``uses`` given here add to the job's own."""
+        given = options.pop("provenance", None) or {}
+        uses = (*self.uses, *(options.pop("uses", None) or ()))
         return publish(
             paths,
             self.destination,
@@ -532,8 +535,8 @@ class Job:
             notebook=self.notebook,
             ledger=self.ledger,
             job_id=self.job_id,
-            provenance=self._facts(),
-            uses=self.uses,
+            provenance={**self._facts(), **given},
+            uses=uses,
             **{"catalog": self.catalog, "catalog_options": self.catalog_options, **options},
         )
 
