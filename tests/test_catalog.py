@@ -518,3 +518,22 @@ def test_an_ambiguous_job_prefix_is_its_own_error_everywhere(homes, results, sha
     with pytest.raises(AmbiguousJobError):
         jp.lineage(prefix, catalog=str(shared))
     assert jp.fetch(first, tmp_path / "b-first", catalog=str(shared)).job_id == first
+
+
+def test_a_record_too_large_is_its_own_problem_not_tampering(
+    homes, results, shared, tmp_path, monkeypatch, capsys
+):
+    """A catalog object past the size limit is not read, and said so: not "tampered"
+    (review of issue 12, #23)."""
+    from jupyter_publish.catalog import RecordTooLargeError
+
+    job_id = jp.publish(results, catalog=str(shared)).job_id
+    [written] = record_files(shared)
+    monkeypatch.setattr(records, "MAX_RECORD_BYTES", written.stat().st_size - 1)
+    homes("b")
+    jobs(catalog=str(shared))
+    warned = capsys.readouterr().err
+    assert "too large" in warned and "sha256" not in warned
+    with pytest.raises(RecordTooLargeError, match="too large") as raised:
+        jp.fetch(job_id, tmp_path / "got", catalog=str(shared))
+    assert not isinstance(raised.value, TamperedRecordError)

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .location import CATALOG_ENV, CatalogLocation, configured, parse
-from .records import TamperedRecordError
+from .records import RecordTooLargeError, TamperedRecordError
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
@@ -126,6 +126,7 @@ def cached_results(
 __all__ = [
     "CATALOG_ENV",
     "CatalogLocation",
+    "RecordTooLargeError",
     "TamperedRecordError",
     "cached_results",
     "catalog_result",

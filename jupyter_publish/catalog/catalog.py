@@ -353,8 +353,14 @@ class Catalog:
         parsed = records.parse_name(name)
         assert parsed is not None  # stores list record names only
         cached = CachedRecord(name, parsed.job_id, parsed.sha256, size, None, None, None, None)
+        if size > records.MAX_RECORD_BYTES:  # as listed: not even read
+            cached.problem = records.too_large()
+            return cached
         try:
             data = store.get(name)
+        except records.RecordTooLargeError as exc:
+            cached.problem = exc.why
+            return cached
         except PublishError:
             return cached
         cached.size = len(data)
@@ -402,7 +408,14 @@ class Catalog:
         found = self.cache.for_job(job_id)
         bad = next((r for r in found if r.problem), None)
         if bad is not None:
-            raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
+            raise self._refusal(bad)
+
+    def _refusal(self, bad: CachedRecord) -> PublishError:
+        """Why a cached record was refused, as its own error: too large, or tampered."""
+        problem = bad.problem or "refused"
+        if problem.startswith(records.TOO_LARGE):
+            return records.RecordTooLargeError(self.key(bad.name), problem)
+        return records.TamperedRecordError(self.key(bad.name), problem)
 
     def result(self, job_id: str) -> PublishedResult:
         """The published result of ``job_id`` as the catalog records it, verified."""
@@ -414,7 +427,7 @@ class Catalog:
             raise NotFoundError(f"no job {job_id!r} in the ledger or in the catalog {self.location.text}")
         bad = next((r for r in found if r.problem), None)
         if bad is not None:
-            raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
+            raise self._refusal(bad)
         verified = [(r.name, records.verify(self.key(r.name), bytes(r.data or b""))) for r in found]
         published = [
             (n, rec) for n, rec in verified if rec.get("status") == "published" and rec.get("result")
