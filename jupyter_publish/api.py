@@ -78,12 +78,14 @@ def lineage(
     if catalog is None or catalog is False:
         return lineage_edges(combined(ledger, found), job_id)
     from .catalog import open_catalog
-    from .errors import NotFoundError
+    from .errors import AmbiguousJobError, NotFoundError
 
     with open_catalog(None if catalog is True else catalog, ledger=ledger) as cat:
         cat.sync()
         try:
             return lineage_edges(combined(ledger, [*found, *cat.results()]), job_id)
+        except AmbiguousJobError:
+            raise
         except NotFoundError:
             cat.check_refused(job_id)  # a tampered record says so, rather than "no job"
             raise

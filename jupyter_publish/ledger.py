@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .errors import NotFoundError, PublishError
+from .errors import AmbiguousJobError, NotFoundError, PublishError
 from .redact import scrub
 from .results import PublishedResult
 
@@ -175,6 +175,12 @@ def _loaded(text: str | None) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return None
+
+
+def _not_a_round(table: str = "") -> str:
+    """SQL: the job is not a sync round (a draft of another job: its provenance names it).
+    A JSON string cannot hold the unescaped ``"round_of":``, so only the key matches."""
+    return f"coalesce(instr({table}provenance_json, '\"round_of\":'), 0) = 0"
 
 
 def _like_prefix(prefix: str) -> str:
@@ -471,7 +477,7 @@ class Ledger:
         """The newest published job whose content CID (or IPFS CID) is ``cid``."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT job_id FROM jobs WHERE status='published' AND (root_cid = ?"
+                f"SELECT job_id FROM jobs WHERE status='published' AND {_not_a_round()} AND (root_cid = ?"
                 " OR json_extract(result_json, '$.Params.CID') = ?) ORDER BY job_id DESC LIMIT 1",
                 (cid, cid),
             ).fetchone()
@@ -496,7 +502,7 @@ class Ledger:
             rows = db.execute(
                 "SELECT job_id, name, created_at, uri, root_cid,"
                 " json_extract(result_json, '$.Params.CID') AS ipfs_cid, inputs_json"
-                " FROM jobs WHERE status='published' ORDER BY job_id"
+                f" FROM jobs WHERE status='published' AND {_not_a_round()} ORDER BY job_id"
             ).fetchall()
         return [dict(r) for r in rows]
 
@@ -561,7 +567,7 @@ class Ledger:
         if len(rows) == 1 and len(job_id) >= 6:
             return rows[0]
         if rows:
-            raise NotFoundError(f"job ID {job_id!r} is ambiguous: give more characters")
+            raise AmbiguousJobError(f"job ID {job_id!r} is ambiguous: give more characters")
         raise NotFoundError(f"no job {job_id!r} in the ledger at {self.path}: see `jupyter-publish jobs`")
 
     def status(self, job_id: str) -> dict[str, Any]:
@@ -654,7 +660,8 @@ class Ledger:
             " FROM files f INDEXED BY files_size JOIN jobs j USING (job_id)"
             " WHERE f.size = ? AND f.sha256 IS NOT NULL AND f.kind IN ('file', 'archive')"
             " AND f.location LIKE ? ESCAPE '\\' AND f.location NOT LIKE '%#%'"
-            " AND j.status = 'published' ORDER BY f.job_id DESC LIMIT ?"
+            f" AND j.status = 'published' AND {_not_a_round('j.')}"
+            " ORDER BY f.job_id DESC LIMIT ?"
         )
         found: dict[int, list[dict[str, Any]]] = {}
         with self._connect() as db:

@@ -88,17 +88,20 @@ class _Record:
     ) -> _Record:
         from .lineage import inputs_for  # not `from . import lineage`: jp.lineage is the function
 
+        round_of = (provenance_given or {}).get("round_of")
+        if isinstance(round_of, str):  # a sync round: a draft of that job, which records the rest
+            return cls({"round_of": round_of, "started_at": utc_now()}, [])
         inputs = inputs_for(ledger, uses, paths)  # a bad `uses` fails before git is asked
         return cls(_provenance.begin(provenance_given, notebook=notebook, placeholders=job.values), inputs)
 
     @classmethod
     def resumed(cls, ledger: Ledger, job: _Job, paths: Sequence[str]) -> _Record:
-        """A resumed job keeps what it recorded when it began (a job from before this
-        was recorded gets what is true now)."""
+        """A resumed job keeps what it recorded when it began, its git commit asked again
+        if it was not known yet (a job from before this was recorded gets what is true now)."""
         recorded, inputs = ledger.provenance(job.job_id)
         if not recorded:
             return cls.begin(ledger, job, paths, None, (), None)
-        return cls({**recorded, "resumed_at": utc_now()}, inputs)
+        return cls(_provenance.again({**recorded, "resumed_at": utc_now()}), inputs)
 
     def facts(self) -> dict[str, Any]:
         """Every fact (waiting for git, if it is still being asked)."""
@@ -201,12 +204,10 @@ def _catalog_settings(catalog: str | None, options: Mapping[str, Any] | None) ->
     where = configured(catalog)
     if where is None:
         return {}
-    from .backends.s3 import KEY_OPTIONS
-
     parse(where, options)  # a malformed location fails now, before any byte moves; keys are masked
     return {
         "catalog": where,
-        "catalog_options": {k: v for k, v in (options or {}).items() if k not in KEY_OPTIONS},
+        "catalog_options": {k: v for k, v in (options or {}).items() if not redact.is_secret_name(k)},
     }
 
 
@@ -216,13 +217,21 @@ def _to_catalog(
     settings: Mapping[str, Any],
     dest: Destination,
     keys: Mapping[str, Any] | None,
+    interrupted: str | None = None,
 ) -> None:
-    """The job's record, as the ledger now holds it, to its catalog (never raises)."""
+    """The job's record, as the ledger now holds it, to its catalog (never raises);
+    ``interrupted`` (the reason): only kept in the ledger, sent by the next catalog operation."""
     if not settings.get("catalog"):
         return
-    from .catalog import write_record
+    from .catalog import keep_record, write_record
 
     options = {**(settings.get("catalog_options") or {}), **(keys or {})}
+    if interrupted is not None:
+        keep_record(
+            ledger, job_id, settings["catalog"], options, reason=interrupted,
+            job_scheme=dest.scheme, job_options=dest.options,
+        )  # fmt: skip
+        return
     write_record(
         ledger, job_id, settings["catalog"], options, job_scheme=dest.scheme, job_options=dest.options
     )
@@ -240,7 +249,8 @@ def _execute(
     catalog_keys: Mapping[str, Any] | None = None,
 ) -> PublishedResult:
     """Run a job the ledger holds as ``running``; record how it ended, whatever happens
-    (and in the catalog, if the job has one; not after SIGTERM, which must end now).
+    (and in the catalog, if the job has one; after Ctrl-C or SIGTERM, which must end
+    now, only kept in the ledger for the next catalog operation to send).
 
     SIGTERM takes Ctrl-C's path here (:func:`journal.sigterm_as_interrupt`).
     """
@@ -277,11 +287,13 @@ def _execute(
         except journal.Terminated:
             ledger.fail(job.job_id, journal.TERMINATED_REASON)
             record.store_failure(ledger, job.job_id)
+            to_catalog(interrupted=journal.TERMINATED_REASON)
             journal.remove_temp_files(job.job_id)
             raise
         except KeyboardInterrupt:
             ledger.fail(job.job_id, "interrupted by the user")
             record.store_failure(ledger, job.job_id)
+            to_catalog(interrupted="interrupted by the user")
             journal.remove_temp_files(job.job_id)
             raise
         except Exception as exc:
@@ -313,7 +325,11 @@ def _resume_spec(
     return {
         "paths": [os.path.abspath(os.fspath(p)) for p in items],
         "to": dest.text,
-        "options": {k: v for k, v in dest.options.items() if k not in secret_options(dest.scheme)},
+        "options": {
+            k: v
+            for k, v in dest.options.items()
+            if k not in secret_options(dest.scheme) and not redact.is_secret_name(k)
+        },
         "values": job.values,
         "settings": settings,
     }
@@ -508,7 +524,10 @@ class Job:
         return facts
 
     def publish(self, paths: Sequence[PathLike] | PathLike, **options: Any) -> PublishedResult:
-        """:func:`publish` under this job's ID, destination and name."""
+        """:func:`publish` under this job's ID, destination and name; ``provenance`` and
+        ``uses`` given here add to the job's own."""
+        given = options.pop("provenance", None) or {}
+        uses = (*self.uses, *(options.pop("uses", None) or ()))
         return publish(
             paths,
             self.destination,
@@ -516,8 +535,8 @@ class Job:
             notebook=self.notebook,
             ledger=self.ledger,
             job_id=self.job_id,
-            provenance=self._facts(),
-            uses=self.uses,
+            provenance={**self._facts(), **given},
+            uses=uses,
             **{"catalog": self.catalog, "catalog_options": self.catalog_options, **options},
         )
 
@@ -525,7 +544,11 @@ class Job:
         self, paths: Sequence[PathLike] | PathLike, round_number: int, **options: Any
     ) -> PublishedResult:
         """Sync round ``round_number``: a quiet plain publish to this job's destination,
-        under a job ID sorting before this job's (:func:`~jupyter_publish.sync.round_job_id`)."""
+        under a job ID sorting before this job's (:func:`~jupyter_publish.sync.round_job_id`).
+
+        A round is a draft: its provenance is only ``round_of`` (this job) and its times,
+        it records no inputs (lineage and dedup skip it), and no catalog record; the
+        final publish records everything once."""
         from .sync import round_job_id
 
         settings = {
@@ -536,8 +559,8 @@ class Job:
             "notebook": self.notebook,
             "ledger": self.ledger,
             "job_id": round_job_id(self.job_id, round_number),
-            "provenance": dict(self.provenance or {}),  # a round starts when it runs
-            "uses": self.uses,
+            "provenance": {"round_of": self.job_id},  # a round starts when it runs
+            "uses": (),
             "catalog": "",  # drafts: the team's catalog gets the job's final record only
         }
         return publish(paths, self.destination, **settings)

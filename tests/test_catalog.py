@@ -465,3 +465,75 @@ def test_a_malformed_catalog_fails_when_the_job_begins(tmp_path, monkeypatch):
     with pytest.raises(PublishError, match="bucket"):
         begin_job("local", catalog="s3://")
     assert begin_job("local", catalog=str(tmp_path / "team")).catalog == str(tmp_path / "team")
+
+
+@pytest.mark.parametrize("signal", ["ctrl-c", "sigterm"])
+def test_an_interrupted_job_reaches_the_catalog_with_the_next_operation(
+    homes, results, shared, monkeypatch, signal
+):
+    """Ctrl-C or SIGTERM keeps the failed job's record in the ledger (no network: the job
+    must end now); the next catalog operation sends it (review of issue 12, #14)."""
+    import jupyter_publish.publisher as publisher
+    from jupyter_publish import journal
+
+    def interrupted(*args, **kwargs):
+        raise journal.Terminated if signal == "sigterm" else KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(publisher, "_run", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            jp.publish(results, catalog=str(shared))
+    job_id = Ledger().jobs()[0]["job_id"]
+    assert record_files(shared) == []  # nothing sent while interrupted
+    with sqlite3.connect(homes("a") / "ledger.sqlite") as db:
+        assert db.execute("SELECT job_id FROM catalog_pending").fetchall() == [(job_id,)]
+    jobs(catalog=str(shared))
+    [written] = record_files(shared)
+    body = json.loads(written.read_bytes())
+    assert body["job_id"] == job_id and body["status"] == "failed"
+    assert body["provenance"]["status"] == "failed"
+
+
+def test_an_ambiguous_job_prefix_is_its_own_error_everywhere(homes, results, shared, tmp_path):
+    """A prefix of two jobs is an AmbiguousJobError in the ledger, in the catalog, in
+    lineage and in ``uses=``: never looked up elsewhere, never recorded as an input
+    (review of issue 12, #15)."""
+    from jupyter_publish.errors import AmbiguousJobError
+
+    first = jp.publish(results, catalog=str(shared)).job_id
+    second = jp.publish(results, catalog=str(shared)).job_id
+    prefix = first[: next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)]
+    assert len(prefix) >= 6
+    with pytest.raises(AmbiguousJobError):
+        Ledger().job_row(prefix)
+    with pytest.raises(AmbiguousJobError):
+        jp.fetch(prefix, tmp_path / "a-got", catalog=str(shared))
+    with pytest.raises(AmbiguousJobError):
+        jp.lineage(prefix)
+    with pytest.raises(AmbiguousJobError):
+        jp.publish(results, uses=[prefix])
+    homes("b")  # another machine: only the catalog knows both
+    with pytest.raises(AmbiguousJobError):
+        jp.fetch(prefix, tmp_path / "b-got", catalog=str(shared))
+    with pytest.raises(AmbiguousJobError):
+        jp.lineage(prefix, catalog=str(shared))
+    assert jp.fetch(first, tmp_path / "b-first", catalog=str(shared)).job_id == first
+
+
+def test_a_record_too_large_is_its_own_problem_not_tampering(
+    homes, results, shared, tmp_path, monkeypatch, capsys
+):
+    """A catalog object past the size limit is not read, and said so: not "tampered"
+    (review of issue 12, #23)."""
+    from jupyter_publish.catalog import RecordTooLargeError
+
+    job_id = jp.publish(results, catalog=str(shared)).job_id
+    [written] = record_files(shared)
+    monkeypatch.setattr(records, "MAX_RECORD_BYTES", written.stat().st_size - 1)
+    homes("b")
+    jobs(catalog=str(shared))
+    warned = capsys.readouterr().err
+    assert "too large" in warned and "sha256" not in warned
+    with pytest.raises(RecordTooLargeError, match="too large") as raised:
+        jp.fetch(job_id, tmp_path / "got", catalog=str(shared))
+    assert not isinstance(raised.value, TamperedRecordError)

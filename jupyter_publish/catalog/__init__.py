@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .location import CATALOG_ENV, CatalogLocation, configured, parse
-from .records import TamperedRecordError
+from .records import RecordTooLargeError, TamperedRecordError
 
 if TYPE_CHECKING:
     from ..ledger import Ledger
@@ -73,6 +73,31 @@ def write_record(
         return None
 
 
+def keep_record(
+    ledger: Ledger,
+    job_id: str,
+    catalog: str | None,
+    options: Mapping[str, Any] | None = None,
+    *,
+    reason: str,
+    job_scheme: str = "",
+    job_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Keep ``job_id``'s record pending in the ledger for ``catalog`` (no network): an
+    interrupted job must end now, and the next catalog operation sends it. Never raises."""
+    if not catalog:
+        return
+    from .catalog import Catalog, warn
+
+    try:
+        location = parse(catalog, options).with_job_options(job_scheme, job_options or {})
+        Catalog(location, ledger=ledger).keep_pending(job_id, reason)
+    except Exception as exc:  # a bad location, a full disk: still never the job's failure
+        from ..text import one_line
+
+        warn(f"job {job_id}: its catalog record was not kept for {catalog}: {one_line(exc)}")
+
+
 def catalog_result(
     job_id: str,
     catalog: str | None,
@@ -101,10 +126,12 @@ def cached_results(
 __all__ = [
     "CATALOG_ENV",
     "CatalogLocation",
+    "RecordTooLargeError",
     "TamperedRecordError",
     "cached_results",
     "catalog_result",
     "configured",
+    "keep_record",
     "open_catalog",
     "parse",
     "write_record",

@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import AmbiguousJobError
 from ..ledger import Ledger, utc_now
 
 INDEXED = -1
@@ -164,6 +165,8 @@ class CatalogCache:
             for r in rows
         ]
         exact = [r for r in found if r.job_id == job_id]
+        if not exact and len({r.job_id for r in found}) > 1:
+            raise AmbiguousJobError(f"job ID {job_id!r} is ambiguous in the catalog: give more characters")
         return exact or found
 
     def records(self) -> list[CachedRecord]:

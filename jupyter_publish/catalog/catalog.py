@@ -10,6 +10,7 @@ each against its name and caches it (:mod:`.cache`).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Collection, Iterator
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import redact
 from ..errors import NotFoundError, PublishError
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
@@ -57,7 +59,9 @@ class SyncReport:
 
 def job_body(ledger: Ledger, job_id: str) -> dict[str, Any]:
     """The record of a job as the ledger holds it now (its result if published; the
-    reason if failed; provenance when recorded). Everything in it was scrubbed on entry."""
+    reason if failed; provenance when recorded). Everything in it was scrubbed on entry,
+    but links were kept as the user asked for them: every URL in it is made public
+    here (:func:`redact.public_url`), since every catalog reader sees it, for good."""
     from ..ids import current_user
     from ..journal import host_name
 
@@ -80,7 +84,23 @@ def job_body(ledger: Ledger, job_id: str) -> dict[str, Any]:
     provenance = row.get("provenance_json")
     if provenance:  # a failed job's provenance (a published one has it in its result)
         body["provenance"] = json.loads(provenance)
-    return body
+    public: dict[str, Any] = _public_links(body)
+    return public
+
+
+def _public_links(value: Any) -> Any:
+    """``value`` with every URL in it (a string that is one) made public: presigned links
+    and access key IDs stay in the user's own ledger."""
+    if isinstance(value, dict):
+        return {k: _public_links(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_public_links(v) for v in value]
+    if isinstance(value, str) and _URL.match(value) and ("?" in value or "@" in value or "#" in value):
+        return redact.public_url(value)
+    return value
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S*$")
 
 
 def jobs_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -165,15 +185,19 @@ class Catalog:
                 return self._put(body)
             except PublishError as exc:
                 error = str(exc)
-        from ..backends.s3 import KEY_OPTIONS
-
-        options = {k: v for k, v in self.location.options.items() if k not in KEY_OPTIONS}
-        self.cache.add_pending(self.location.text, options, job_id, records.encode(body), job_id, error)
+        self.keep_pending(job_id, error, body)
         warn(
             f"job {job_id} is recorded here, but its catalog record was not written to {self.location.text} "
             f"({error}); it is kept and sent again by the next catalog operation"
         )
         return None
+
+    def keep_pending(self, job_id: str, reason: str, body: dict[str, Any] | None = None) -> None:
+        """Keep ``job_id``'s record in the ledger, to be sent by the next catalog operation
+        (a local write, no network: what an interrupted job has time for)."""
+        body = body if body is not None else job_body(self.ledger, job_id)
+        options = {k: v for k, v in self.location.options.items() if not redact.is_secret_name(k)}
+        self.cache.add_pending(self.location.text, options, job_id, records.encode(body), job_id, reason)
 
     def _put(self, body: dict[str, Any]) -> str:
         """One new record for ``body``, named when it is sent: a record sent late (from
@@ -329,8 +353,14 @@ class Catalog:
         parsed = records.parse_name(name)
         assert parsed is not None  # stores list record names only
         cached = CachedRecord(name, parsed.job_id, parsed.sha256, size, None, None, None, None)
+        if size > records.MAX_RECORD_BYTES:  # as listed: not even read
+            cached.problem = records.too_large()
+            return cached
         try:
             data = store.get(name)
+        except records.RecordTooLargeError as exc:
+            cached.problem = exc.why
+            return cached
         except PublishError:
             return cached
         cached.size = len(data)
@@ -377,8 +407,15 @@ class Catalog:
         what a caller that found no usable record says instead of "no such job"."""
         found = self.cache.for_job(job_id)
         bad = next((r for r in found if r.problem), None)
-        if bad is not None and len({r.job_id for r in found}) == 1:
-            raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
+        if bad is not None:
+            raise self._refusal(bad)
+
+    def _refusal(self, bad: CachedRecord) -> PublishError:
+        """Why a cached record was refused, as its own error: too large, or tampered."""
+        problem = bad.problem or "refused"
+        if problem.startswith(records.TOO_LARGE):
+            return records.RecordTooLargeError(self.key(bad.name), problem)
+        return records.TamperedRecordError(self.key(bad.name), problem)
 
     def result(self, job_id: str) -> PublishedResult:
         """The published result of ``job_id`` as the catalog records it, verified."""
@@ -388,11 +425,9 @@ class Catalog:
             found = self.cache.for_job(job_id)
         if not found:
             raise NotFoundError(f"no job {job_id!r} in the ledger or in the catalog {self.location.text}")
-        if len({r.job_id for r in found}) > 1:
-            raise NotFoundError(f"job ID {job_id!r} is ambiguous in the catalog: give more characters")
         bad = next((r for r in found if r.problem), None)
         if bad is not None:
-            raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
+            raise self._refusal(bad)
         verified = [(r.name, records.verify(self.key(r.name), bytes(r.data or b""))) for r in found]
         published = [
             (n, rec) for n, rec in verified if rec.get("status") == "published" and rec.get("result")

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, PublishError
 from ..ids import decode_ulid, encode_ulid, ulid
 
 FORMAT = "jupyter-publish.catalog-record/1"
@@ -25,6 +25,27 @@ RECORDS = "records/"
 _NAME = re.compile(r"^([0-9A-HJKMNP-TV-Z]{26})\.([A-Za-z0-9_-]{1,200})\.([0-9a-f]{64})\.json$")
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 """Job IDs a record name can carry (every ID ids.py or sync.py makes; no dots, no slashes)."""
+
+
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+"""A record lists every file of a job (20,000 files are ~8 MB) and a pack thousands of
+records: anything past this is neither, and is not read."""
+TOO_LARGE = "too large: "
+"""How the cache's ``problem`` of a record too large to read begins."""
+
+
+class RecordTooLargeError(PublishError):
+    """A catalog object past :data:`MAX_RECORD_BYTES`: not read, so nothing is known of
+    its bytes (not a tampered record: a record that no reader can take)."""
+
+    def __init__(self, key: str, why: str | None = None) -> None:
+        self.key = key
+        self.why = why or too_large()
+        super().__init__(f"catalog record {key} not read: {self.why}")
+
+
+def too_large() -> str:
+    return f"{TOO_LARGE}it is over {MAX_RECORD_BYTES:,} bytes, more than any record holds"
 
 
 class TamperedRecordError(IntegrityError):

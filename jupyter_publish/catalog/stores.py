@@ -18,12 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import BackendError, DestinationError
+from . import records
 from .location import CatalogLocation
-from .records import RECORDS
-
-MAX_RECORD_BYTES = 256 * 1024 * 1024
-"""A record lists every file of a job (20,000 files are ~8 MB) and a pack thousands of
-records: anything past this is neither."""
+from .records import RECORDS, RecordTooLargeError
 
 
 class CatalogStore(Protocol):
@@ -101,9 +98,12 @@ class FolderStore:
         path = self.root / folder / name
         try:
             with open(path, "rb") as handle:
-                return handle.read(MAX_RECORD_BYTES + 1)
+                data = handle.read(records.MAX_RECORD_BYTES + 1)
         except OSError as exc:
             raise BackendError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if len(data) > records.MAX_RECORD_BYTES:
+            raise RecordTooLargeError(str(path))
+        return data
 
     def close(self) -> None:
         pass
@@ -160,8 +160,8 @@ class S3Store:
             data = bytearray()
             for chunk in self.backend.read(where):
                 data += chunk
-                if len(data) > MAX_RECORD_BYTES:
-                    break
+                if len(data) > records.MAX_RECORD_BYTES:
+                    raise RecordTooLargeError(where)
             return bytes(data)
 
         return retrying(read)
