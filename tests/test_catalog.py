@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -436,6 +437,35 @@ def test_a_malformed_catalog_fails_before_anything_is_published(results, monkeyp
     with pytest.raises(DestinationError, match="a catalog is"):
         jp.publish(results)
     assert Ledger().jobs() == []
+
+
+def test_an_unreachable_catalog_costs_a_publish_one_short_try(results, monkeypatch):
+    """The record's PUT after a publish is one attempt (no botocore retries, a short
+    timeout): the pending table is its retry, so a dead catalog barely delays the publish."""
+    from jupyter_publish.backends.s3 import S3Backend
+    from jupyter_publish.testing.process import free_ports
+
+    sent: list[str] = []
+    make = S3Backend._make_client
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        client = make(self)
+        client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+        return client
+
+    monkeypatch.setattr(S3Backend, "_make_client", counted)
+    (port,) = free_ports(1)  # a closed loopback port: every connection is refused
+    catalog = f"s3://team-bucket/catalog/,opt=endpoint=http://127.0.0.1:{port}"
+    keys = {"aws_access_key_id": "AKIACATALOGKEY0002", "aws_secret_access_key": "s" * 40}
+    began = time.monotonic()
+    result = jp.publish(results, catalog=catalog, catalog_options=keys)
+    took = time.monotonic() - began
+    assert Ledger().status(result.job_id)["status"] == "published"
+    with sqlite3.connect(Ledger().path) as db:
+        pending = [row[0] for row in db.execute("SELECT job_id FROM catalog_pending")]
+    assert pending == [result.job_id]
+    assert len(sent) == 1, sent  # one try, not botocore's five
+    assert took < 10
 
 
 def test_catalog_keys_are_used_but_never_stored_or_shown(results, monkeypatch, capsys):

@@ -308,3 +308,38 @@ def test_the_magics_write_and_read_the_catalog_at_the_configured_endpoint(
         magics.catalog = ""
         for name in ("r", "f"):
             ip.user_ns.pop(name, None)
+
+
+def test_a_record_get_is_retried_by_botocore_alone(s3_env, s3_bucket, homes, results, monkeypatch, capsys):
+    """A record the store keeps answering 503 costs one GET's botocore tries, not those
+    times the core's retries (the listing reads it again next time): the core retries
+    only a body cut off mid-read, which botocore does not."""
+    from botocore.awsrequest import AWSResponse
+
+    catalog = f"s3://{s3_bucket}/catalog/"
+    result = jp.publish(results, f"s3://{s3_bucket}/r/", catalog=catalog)
+    homes("b")
+    monkeypatch.setenv("JUPYTER_PUBLISH_RETRIES", "1")  # botocore: 2 retries after the first try
+    gets: list[str] = []
+
+    class Busy:
+        def stream(self, **_):  # type: ignore[no-untyped-def]
+            yield b"<Error><Code>ServiceUnavailable</Code><Message>busy</Message></Error>"
+
+    def busy(request, **_):  # type: ignore[no-untyped-def]
+        if request.method == "GET" and "/catalog/records/" in request.url and "list-type" not in request.url:
+            gets.append(request.url)
+            return AWSResponse(request.url, 503, {}, Busy())
+        return None
+
+    make = S3Backend._make_client
+
+    def hooked(self):  # type: ignore[no-untyped-def]
+        client = make(self)
+        client.meta.events.register("before-send.s3", busy)
+        return client
+
+    monkeypatch.setattr(S3Backend, "_make_client", hooked)
+    assert len(jobs(catalog=catalog)) == 0
+    assert "could not be read now" in capsys.readouterr().err
+    assert len(gets) == 3 and all(result.job_id in url for url in gets)

@@ -127,18 +127,25 @@ class Catalog:
     """One catalog location, read and written through one store and one ledger's cache."""
 
     def __init__(
-        self, location: CatalogLocation, *, ledger: Ledger | None = None, max_concurrency: int | None = None
+        self,
+        location: CatalogLocation,
+        *,
+        ledger: Ledger | None = None,
+        max_concurrency: int | None = None,
+        one_try: bool = False,
     ) -> None:
         self.location = location
         self.ledger = ledger or Ledger()
         self.concurrency = max_concurrency or DEFAULT_CONCURRENCY
+        self.one_try = one_try
+        """Every request one short attempt (:func:`.stores.open_store`): a publish's write."""
         self.cache = CatalogCache(self.ledger, location.ident)
         self._store: CatalogStore | None = None
 
     @property
     def store(self) -> CatalogStore:
         if self._store is None:
-            self._store = open_store(self.location, self.concurrency)
+            self._store = open_store(self.location, self.concurrency, one_try=self.one_try)
         return self._store
 
     def key(self, name: str) -> str:
