@@ -6,6 +6,7 @@ drive), so a job published on the first is listed and fetched, verified, on the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -437,6 +438,65 @@ def test_a_malformed_catalog_fails_before_anything_is_published(results, monkeyp
     with pytest.raises(DestinationError, match="a catalog is"):
         jp.publish(results)
     assert Ledger().jobs() == []
+
+
+def test_any_catalog_operation_sends_every_catalog_s_waiting_records(results, shared, tmp_path):
+    """A record that waits for one catalog is sent by a listing of, or a publish to,
+    another: the pending table is flushed whole (its locations as recorded)."""
+    later, other = tmp_path / "later", tmp_path / "other"
+    first = jp.publish(results, catalog=str(later))  # the share is not mounted yet: it waits
+    second = jp.publish(results, catalog=str(other))
+    later.mkdir()
+    other.mkdir()
+    jobs(catalog=str(shared))  # another catalog's listing
+    assert [p.name.split(".")[1] for p in record_files(later)] == [first.job_id]
+    assert [p.name.split(".")[1] for p in record_files(other)] == [second.job_id]
+    with sqlite3.connect(Ledger().path) as db:
+        assert db.execute("SELECT count(*) FROM catalog_pending").fetchone() == (0,)
+    third = jp.publish(results, catalog=str(tmp_path / "third"))
+    (tmp_path / "third").mkdir()
+    jp.publish(results, catalog=str(shared))  # another catalog's write
+    assert [p.name.split(".")[1] for p in record_files(tmp_path / "third")] == [third.job_id]
+
+
+def test_two_flushes_at_once_send_a_waiting_record_once(results, tmp_path, monkeypatch):
+    """Each waiting record is claimed before its PUT: two processes (here two threads,
+    each with its own ledger connection) flushing together write it once, not twice."""
+    import threading
+
+    from jupyter_publish.catalog.catalog import Catalog
+    from jupyter_publish.catalog.stores import FolderStore
+
+    later = tmp_path / "later"
+    result = jp.publish(results, catalog=str(later))
+    later.mkdir()
+    both = threading.Barrier(2, timeout=2)
+    put = FolderStore.put
+
+    def together(self, name, data, folder="records/"):  # type: ignore[no-untyped-def]
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait()  # both senders inside a PUT at once, if both got that far
+        return put(self, name, data, folder)
+
+    monkeypatch.setattr(FolderStore, "put", together)
+    errors: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            with Catalog(parse(str(later)), ledger=Ledger()) as cat:
+                cat.flush_pending()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=flush) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert [p.name.split(".")[1] for p in record_files(later)] == [result.job_id]
+    with sqlite3.connect(Ledger().path) as db:
+        assert db.execute("SELECT count(*) FROM catalog_pending").fetchone() == (0,)
 
 
 def test_an_unreachable_catalog_costs_a_publish_one_short_try(results, monkeypatch):

@@ -190,15 +190,59 @@ class Catalog:
         return name
 
     def flush_pending(self) -> str | None:
-        """Send records earlier writes could not; the error that stopped it, or None."""
-        for pending_id, body in self.cache.pending():
+        """Send the records earlier writes could not: this catalog's first (the error that
+        stopped them, or None), then every other catalog's the ledger holds some for.
+
+        Every catalog operation that reaches a store (a publish's write, a listing) does
+        this, so a record waits only until the next one, whichever catalog it names.
+        """
+        error = self._flush_own()
+        self._flush_others()
+        return error
+
+    def _flush_own(self) -> str | None:
+        """Send this catalog's waiting records, each claimed first (another process
+        flushing at once sends it, not both); the error that stopped it, or None."""
+        for name in self.cache.pending():
+            claim = self.cache.claim(name)
+            if claim is None:
+                continue  # sent meanwhile, or being sent by another process
+            token, body = claim
             try:
                 self._put(json.loads(body))
             except PublishError as exc:
-                self.cache.failed_again(pending_id, str(exc))
+                self.cache.release(name, token, str(exc))
                 return str(exc)
-            self.cache.sent(pending_id)
+            except BaseException:
+                self.cache.release(name, token, None)
+                raise
+            self.cache.sent(name, token)
         return None
+
+    def _flush_others(self) -> None:
+        """Send the records waiting for other catalogs: to each location and options as
+        recorded, with this environment's keys (a record never stores one). A catalog
+        whose location now resolves elsewhere (the environment names another endpoint)
+        is left alone: its records are not this endpoint's."""
+        from ..text import one_line
+        from .cache import pending_catalogs
+        from .location import parse
+
+        for ident, text, options in pending_catalogs(self.ledger):
+            if ident == self.cache.ident:
+                continue
+            try:
+                location = parse(text, options)
+                if location.ident != ident:
+                    continue
+                with Catalog(
+                    location, ledger=self.ledger, max_concurrency=self.concurrency, one_try=self.one_try
+                ) as other:
+                    error = other._flush_own()
+            except PublishError as exc:
+                error = one_line(exc)
+            if error is not None:
+                warn(f"records waiting for the catalog {text} are still not written ({error})")
 
     # -- reading -------------------------------------------------------------------
     def sync(self) -> SyncReport:
