@@ -376,6 +376,59 @@ def test_a_reader_that_keeps_up_packs_what_it_read_once_it_is_enough(
     assert sorted(r["job_id"] for r in cat.rows()) == sorted(ids)
 
 
+def test_a_listing_counts_what_it_could_pack_without_loading_records(homes, results, shared, monkeypatch):
+    """Whether there is enough to pack is a count: a listing below the threshold loads
+    no record's bytes from the cache (it loaded every unpacked one on every listing)."""
+    import re
+
+    _publish_some(results, shared, 3)
+    homes("b")
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    assert len(jobs(catalog=str(shared))) == 3
+    assert len(jobs(catalog=str(shared))) == 3
+    loads = [s for s in statements if re.search(r"SELECT\b[^;]*\brecord\b[^;]*FROM catalog_records", s)]
+    assert statements and not loads, loads
+
+
+def test_packs_are_named_for_what_they_cover_and_not_written_twice(
+    homes, results, shared, tmp_path, monkeypatch
+):
+    """A pack is FIRST-LAST.COUNT; a reader about to write one leaves out what a listed
+    pack covers already (N readers left N overlapping packs), and a cold reader still
+    lists everything."""
+    from jupyter_publish.catalog import packs
+
+    monkeypatch.setattr(packs, "MIN_RECORDS", 3)
+    home_c = tmp_path / "home-c"
+    home_c.mkdir()
+    (home_c / "store").symlink_to(tmp_path / "home-a" / "store")
+    ids = _publish_some(results, shared, 2)
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(home_c))
+    assert len(jobs(catalog=str(shared))) == 2  # C reads two: not worth a pack
+    homes("a")
+    ids += _publish_some(results, shared, 1)
+    homes("b")
+    assert len(jobs(catalog=str(shared))) == 3  # B reads three, packs them
+    names = sorted(p.name for p in record_files(shared))
+    (pack,) = [p.name for p in (shared / "packs").iterdir()]
+    assert pack == f"{names[0][:26]}-{names[-1][:26]}.3.json.gz"
+    homes("a")
+    ids += _publish_some(results, shared, 1)
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(home_c))
+    assert len(jobs(catalog=str(shared))) == 4  # C holds four unpacked; B's pack covers three
+    assert [p.name for p in (shared / "packs").iterdir()] == [pack]
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home-d"))
+    assert sorted(jobs(catalog=str(shared))["job_id"]) == sorted(ids)
+
+
 def test_a_record_sent_late_is_named_when_sent_so_readers_still_see_it(homes, results, shared, monkeypatch):
     from jupyter_publish.catalog import catalog as catalog_module
 

@@ -343,3 +343,25 @@ def test_a_record_get_is_retried_by_botocore_alone(s3_env, s3_bucket, homes, res
     assert len(jobs(catalog=catalog)) == 0
     assert "could not be read now" in capsys.readouterr().err
     assert len(gets) == 3 and all(result.job_id in url for url in gets)
+
+
+def test_a_reader_the_store_refuses_a_pack_does_not_send_one_every_listing(
+    s3_env, s3_bucket, homes, results, requests, monkeypatch
+):
+    """A colleague who may read the catalog but not write it is refused the pack it
+    would leave; that is remembered, so its next listings neither build nor send one."""
+    from jupyter_publish.catalog import packs
+
+    monkeypatch.setattr(packs, "MIN_RECORDS", 3)
+    catalog = f"s3://{s3_bucket}/catalog/"
+    for _ in range(3):
+        jp.publish(results, f"s3://{s3_bucket}/r/{{jobID}}/", catalog=catalog)
+    homes("b")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_env.reader_access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_env.reader_secret_key)
+    requests.clear()
+    for _ in range(3):
+        assert len(jobs(catalog=catalog)) == 3
+    puts = [path for method, path in requests if method == "PUT"]
+    assert len(puts) == 1 and "catalog/packs/" in puts[0]
+    assert "Contents" not in s3_env.client().list_objects_v2(Bucket=s3_bucket, Prefix="catalog/packs/")

@@ -109,6 +109,43 @@ class CatalogCache:
                 "UPDATE catalog_records SET problem=? WHERE catalog=? AND name=?", (problem, self.ident, name)
             )
 
+    def count_unpacked(self) -> int:
+        """How many verified records were read one by one and are in no pack yet (no
+        record's bytes loaded: a listing asks this every time)."""
+        with self.ledger._connect() as db:
+            (count,) = db.execute(
+                "SELECT count(*) FROM catalog_records WHERE catalog=? AND packed=0"
+                " AND problem IS NULL AND record IS NOT NULL",
+                (self.ident,),
+            ).fetchone()
+        return int(count)
+
+    def unpacked_names(self) -> list[str]:
+        """The names :meth:`count_unpacked` counts, in order (no bytes)."""
+        with self.ledger._connect() as db:
+            rows = db.execute(
+                "SELECT name FROM catalog_records WHERE catalog=? AND packed=0"
+                " AND problem IS NULL AND record IS NOT NULL ORDER BY name",
+                (self.ident,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def packs_refused_at(self) -> float | None:
+        """When the store last refused a pack from this reader (None: never)."""
+        with self.ledger._connect() as db:
+            row = db.execute(
+                "SELECT pack_refused_at FROM catalog_state WHERE catalog=?", (self.ident,)
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def packs_refused(self, when: float) -> None:
+        with self.ledger._connect() as db:
+            db.execute(
+                "INSERT INTO catalog_state (catalog, pack_refused_at) VALUES (?, ?)"
+                " ON CONFLICT(catalog) DO UPDATE SET pack_refused_at=excluded.pack_refused_at",
+                (self.ident, when),
+            )
+
     def unpacked(self) -> tuple[list[tuple[str, bytes]], list[str]]:
         """Records read one by one and in no pack yet (verified ones with their bytes, and
         the names of refused ones): what the next pack this reader leaves holds."""

@@ -29,6 +29,9 @@ LOOKBACK_MS = 15 * 60 * 1000
 """How far before the newest record read a listing starts again: a writer whose clock is
 behind, or whose PUT took long, still lands in it. Names already read are not read again."""
 DEFAULT_CONCURRENCY = 32
+PACK_REFUSED_FOR = 24 * 3600.0
+"""Seconds a reader whose pack the store refused (no PutObject on ``packs/``, or the
+store down) waits before it builds and sends another."""
 PACK_CONCURRENCY = 4
 """Packs read at once: each is up to :data:`.packs.MAX_PACKED` bytes in memory while read."""
 """Records read at once: each is a small GET, so the link's round trip, not its bandwidth,
@@ -350,16 +353,36 @@ class Catalog:
     def _write_pack(self) -> str | None:
         """Once this reader holds enough records no pack has (read one by one: a cold
         start, or many incremental listings), leave them as one pack for the next cold
-        reader, if it may write. Its name, or None."""
-        items, refused = self.cache.unpacked()
-        if len(items) < packs.MIN_RECORDS:
+        reader, if it may write. Its name, or None.
+
+        Counted first (no record's bytes loaded); records a listed pack already covers
+        are taken as packed, not packed again; a store that refused a pack is not sent
+        another for :data:`PACK_REFUSED_FOR` seconds.
+        """
+        import time
+
+        refused_at = self.cache.packs_refused_at()
+        if refused_at is not None and time.time() - refused_at < PACK_REFUSED_FOR:
             return None
+        if self.cache.count_unpacked() < packs.MIN_RECORDS:
+            return None
+        try:
+            listed = [packs.coverage(n) for n, _ in self.store.list_after("", packs.PACKS)]
+        except PublishError:
+            return None
+        covered = packs.covered(self.cache.unpacked_names(), [c for c in listed if c is not None])
+        if covered:
+            self.cache.mark_packed(covered)
+            if self.cache.count_unpacked() < packs.MIN_RECORDS:
+                return None
+        items, refused = self.cache.unpacked()
         items = packs.budget(items)
         name, data = packs.make(items, refused)
         try:
             self.store.put(name, data, packs.PACKS)
-        except PublishError:
-            return None  # read-only (or PutObject-denied) readers just don't leave one
+        except PublishError:  # read-only (or PutObject-denied) readers just don't leave one
+            self.cache.packs_refused(time.time())
+            return None
         self.cache.mark_packed([*(n for n, _ in items), *refused])
         return name
 
