@@ -429,6 +429,28 @@ def test_packs_are_named_for_what_they_cover_and_not_written_twice(
     assert sorted(jobs(catalog=str(shared))["job_id"]) == sorted(ids)
 
 
+def test_a_listing_reads_why_records_were_refused_once(homes, results, shared, monkeypatch, capsys):
+    """Each refused record is warned about with its reason, read from the cache in one
+    query, not one query per refused record (quadratic in a catalog someone flooded)."""
+    _publish_some(results, shared, 4)
+    for path in record_files(shared)[:3]:
+        path.write_bytes(path.read_bytes().replace(b"metrics.json", b"metricz.json"))
+    homes("b")
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    with open_catalog(str(shared)) as cat:
+        assert len(cat.sync().refused) == 3
+    assert capsys.readouterr().err.count("refused: ") == 3
+    assert sum("problem IS NOT NULL" in s for s in statements) <= 1
+
+
 def test_a_record_sent_late_is_named_when_sent_so_readers_still_see_it(homes, results, shared, monkeypatch):
     from jupyter_publish.catalog import catalog as catalog_module
 

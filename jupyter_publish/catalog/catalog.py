@@ -289,9 +289,9 @@ class Catalog:
         # newest name kept is the first one that failed (it never moves back).
         newest = min(report.failed) if report.failed else (candidates[-1][0] if candidates else None)
         self.cache.store(good, newest)
+        problems = dict(self.cache.refused()) if report.refused else {}  # one query, not one per record
         for name in report.refused:
-            problem = next((p for n, p in self.cache.refused() if n == name), "refused")
-            warn(f"catalog record {self.key(name)} refused: {problem}")
+            warn(f"catalog record {self.key(name)} refused: {problems.get(name, 'refused')}")
         if report.failed:
             warn(
                 f"{len(report.failed)} catalog record(s) could not be read now, "
