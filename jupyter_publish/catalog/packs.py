@@ -16,6 +16,15 @@ A pack grants nothing: every record in it is verified against its own name exact
 it had been read alone, so a pack can only hold records anyone allowed to write to the
 catalog could have written to ``records/`` anyway. (A record deleted from ``records/``
 stays listed by an older pack: records are immutable, deleting one is not supported.)
+
+Packs are immutable too, and deleting one is not supported either; the risk is accepted
+rather than guarded. A cold reader lists ``records/`` only from a little before the
+newest record any pack holds, so it cannot tell a deleted pack from one never written:
+records only a deleted pack held, older than that look-back, are missing from its
+listing (they are still in ``records/``, and readers that read them before keep them).
+Guarding it would take a pack index every reader rewrites, which a PutObject-only or
+read-only team member could not keep, and which could itself be deleted. To recover,
+delete every pack: the next cold reader then lists ``records/`` whole and packs it again.
 """
 
 from __future__ import annotations
