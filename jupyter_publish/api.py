@@ -32,7 +32,8 @@ def jobs(
     ``catalog`` (``s3://BUCKET/PREFIX/``, a folder, or True for ``$JUPYTER_PUBLISH_CATALOG``)
     lists the team's jobs instead: the records written there since the last listing are
     read (``max_concurrency`` at once) and cached in the ledger; the columns are the same,
-    plus ``user``, ``host`` and ``catalog_key``.
+    plus ``user``, ``host`` and ``catalog_key``. ``catalog_options``: its S3 options
+    (endpoint, region, profile, keys), each under one the location names inline.
     """
     if catalog is None or catalog is False:
         from .tables import jobs_frame
@@ -61,6 +62,7 @@ def lineage(
     ledger: Ledger | None = None,
     records: Iterable[LineageRecord] = (),
     catalog: str | bool | CatalogLocation | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The edges (used -> produced) upstream and downstream of ``job``, as a DataFrame.
 
@@ -68,7 +70,8 @@ def lineage(
     published, or named with ``uses``), and what that used; downstream: the jobs that
     used its result. ``records`` (PublishedResults read elsewhere) and the jobs of
     ``catalog`` (a location, or True for ``$JUPYTER_PUBLISH_CATALOG``; read up to date
-    first) join the ledger's jobs, so the chain crosses machines.
+    first; ``catalog_options`` as for :func:`jobs`) join the ledger's jobs, so the chain
+    crosses machines.
     """
     from .lineage import combined, lineage_edges
 
@@ -80,7 +83,8 @@ def lineage(
     from .catalog import open_catalog
     from .errors import AmbiguousJobError, NotFoundError
 
-    with open_catalog(None if catalog is True else catalog, ledger=ledger) as cat:
+    where = None if catalog is True else catalog
+    with open_catalog(where, ledger=ledger, options=catalog_options) as cat:
         cat.sync()
         try:
             return lineage_edges(combined(ledger, [*found, *cat.results()]), job_id)

@@ -111,7 +111,8 @@ CREATE INDEX IF NOT EXISTS catalog_sizes_name ON catalog_sizes(catalog, name);
 CREATE TABLE IF NOT EXISTS catalog_state (
     catalog     TEXT PRIMARY KEY,
     last_name   TEXT,
-    synced_at   TEXT
+    synced_at   TEXT,
+    pack_refused_at REAL
 );
 CREATE TABLE IF NOT EXISTS catalog_pending (
     catalog     TEXT NOT NULL,
@@ -123,6 +124,8 @@ CREATE TABLE IF NOT EXISTS catalog_pending (
     created_at  TEXT NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT,
+    claimed     TEXT,
+    claimed_at  REAL,
     PRIMARY KEY (catalog, name)
 );
 """
@@ -144,6 +147,12 @@ the same value as :attr:`PublishedResult.type`, and NULL while a job has no resu
 PROVENANCE_COLUMNS = {"provenance_json": "TEXT", "inputs_json": "TEXT"}
 """Added to ``jobs``: what produced the job and what it used (:mod:`.provenance`,
 :mod:`.lineage`), for failed jobs too (they have no ``result_json``)."""
+PENDING_COLUMNS = {"claimed": "TEXT", "claimed_at": "REAL"}
+"""Added to ``catalog_pending``: who is sending a waiting record now, since when (a record
+is claimed before its PUT, so two processes flushing at once send it once)."""
+STATE_COLUMNS = {"pack_refused_at": "REAL"}
+"""Added to ``catalog_state``: when the store last refused a pack this reader wrote (a
+reader without PutObject on ``packs/`` does not build and send one on every listing)."""
 WAL_ATTEMPTS = 20
 """Switching a brand-new database to WAL can meet ``database is locked`` (FACTS.md)."""
 
@@ -766,6 +775,8 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
         ("jobs", LIVENESS_COLUMNS),
         ("multipart_uploads", UPLOAD_COLUMNS),
         ("jobs", PROVENANCE_COLUMNS),
+        ("catalog_pending", PENDING_COLUMNS),
+        ("catalog_state", STATE_COLUMNS),
     ):
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for name, kind in columns.items():

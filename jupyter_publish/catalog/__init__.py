@@ -29,8 +29,10 @@ def open_catalog(
     ledger: Ledger | None = None,
     options: Mapping[str, Any] | None = None,
     max_concurrency: int | None = None,
+    one_try: bool = False,
 ) -> Catalog:
-    """The catalog at ``location`` (default: ``$JUPYTER_PUBLISH_CATALOG``); OptionError if none."""
+    """The catalog at ``location`` (default: ``$JUPYTER_PUBLISH_CATALOG``); OptionError if none.
+    ``one_try``: each request a single short attempt (a publish writing its record)."""
     from ..errors import OptionError
     from .catalog import Catalog
 
@@ -41,7 +43,7 @@ def open_catalog(
                 f"no catalog given: pass catalog='s3://BUCKET/PREFIX/' or a folder, or set {CATALOG_ENV}"
             )
         location = parse(text, options)
-    return Catalog(location, ledger=ledger, max_concurrency=max_concurrency)
+    return Catalog(location, ledger=ledger, max_concurrency=max_concurrency, one_try=one_try)
 
 
 def write_record(
@@ -55,8 +57,10 @@ def write_record(
 ) -> str | None:
     """Write ``job_id``'s record to ``catalog`` (a settled location, or None: nothing to do).
 
-    Never raises: a job is published whatever happens to its record. Returns the record's
-    name, or None (no catalog, or the record waits in the ledger: a one-line warning said so).
+    Never raises: a job is published whatever happens to its record. Each request is one
+    short try (the pending table is the retry: a dead catalog costs a publish seconds, not
+    botocore's retries). Returns the record's name, or None (no catalog, or the record
+    waits in the ledger: a one-line warning said so).
     """
     if not catalog:
         return None
@@ -64,7 +68,7 @@ def write_record(
 
     try:
         location = parse(catalog, options).with_job_options(job_scheme, job_options or {})
-        with open_catalog(location, ledger=ledger) as cat:
+        with open_catalog(location, ledger=ledger, one_try=True) as cat:
             return cat.write_job(job_id)
     except Exception as exc:  # a bad location, a bug: still never the publish's failure
         from ..text import one_line

@@ -31,6 +31,9 @@ LOOKBACK_MS = 15 * 60 * 1000
 """How far before the newest record read a listing starts again: a writer whose clock is
 behind, or whose PUT took long, still lands in it. Names already read are not read again."""
 DEFAULT_CONCURRENCY = 32
+PACK_REFUSED_FOR = 24 * 3600.0
+"""Seconds a reader whose pack the store refused (no PutObject on ``packs/``, or the
+store down) waits before it builds and sends another."""
 PACK_CONCURRENCY = 4
 """Packs read at once: each is up to :data:`.packs.MAX_PACKED` bytes in memory while read."""
 """Records read at once: each is a small GET, so the link's round trip, not its bandwidth,
@@ -147,18 +150,25 @@ class Catalog:
     """One catalog location, read and written through one store and one ledger's cache."""
 
     def __init__(
-        self, location: CatalogLocation, *, ledger: Ledger | None = None, max_concurrency: int | None = None
+        self,
+        location: CatalogLocation,
+        *,
+        ledger: Ledger | None = None,
+        max_concurrency: int | None = None,
+        one_try: bool = False,
     ) -> None:
         self.location = location
         self.ledger = ledger or Ledger()
         self.concurrency = max_concurrency or DEFAULT_CONCURRENCY
+        self.one_try = one_try
+        """Every request one short attempt (:func:`.stores.open_store`): a publish's write."""
         self.cache = CatalogCache(self.ledger, location.ident)
         self._store: CatalogStore | None = None
 
     @property
     def store(self) -> CatalogStore:
         if self._store is None:
-            self._store = open_store(self.location, self.concurrency)
+            self._store = open_store(self.location, self.concurrency, one_try=self.one_try)
         return self._store
 
     def key(self, name: str) -> str:
@@ -207,15 +217,59 @@ class Catalog:
         return name
 
     def flush_pending(self) -> str | None:
-        """Send records earlier writes could not; the error that stopped it, or None."""
-        for pending_id, body in self.cache.pending():
+        """Send the records earlier writes could not: this catalog's first (the error that
+        stopped them, or None), then every other catalog's the ledger holds some for.
+
+        Every catalog operation that reaches a store (a publish's write, a listing) does
+        this, so a record waits only until the next one, whichever catalog it names.
+        """
+        error = self._flush_own()
+        self._flush_others()
+        return error
+
+    def _flush_own(self) -> str | None:
+        """Send this catalog's waiting records, each claimed first (another process
+        flushing at once sends it, not both); the error that stopped it, or None."""
+        for name in self.cache.pending():
+            claim = self.cache.claim(name)
+            if claim is None:
+                continue  # sent meanwhile, or being sent by another process
+            token, body = claim
             try:
                 self._put(json.loads(body))
             except PublishError as exc:
-                self.cache.failed_again(pending_id, str(exc))
+                self.cache.release(name, token, str(exc))
                 return str(exc)
-            self.cache.sent(pending_id)
+            except BaseException:
+                self.cache.release(name, token, None)
+                raise
+            self.cache.sent(name, token)
         return None
+
+    def _flush_others(self) -> None:
+        """Send the records waiting for other catalogs: to each location and options as
+        recorded, with this environment's keys (a record never stores one). A catalog
+        whose location now resolves elsewhere (the environment names another endpoint)
+        is left alone: its records are not this endpoint's."""
+        from ..text import one_line
+        from .cache import pending_catalogs
+        from .location import parse
+
+        for ident, text, options in pending_catalogs(self.ledger):
+            if ident == self.cache.ident:
+                continue
+            try:
+                location = parse(text, options)
+                if location.ident != ident:
+                    continue
+                with Catalog(
+                    location, ledger=self.ledger, max_concurrency=self.concurrency, one_try=self.one_try
+                ) as other:
+                    error = other._flush_own()
+            except PublishError as exc:
+                error = one_line(exc)
+            if error is not None:
+                warn(f"records waiting for the catalog {text} are still not written ({error})")
 
     # -- reading -------------------------------------------------------------------
     def sync(self) -> SyncReport:
@@ -259,9 +313,9 @@ class Catalog:
         # newest name kept is the first one that failed (it never moves back).
         newest = min(report.failed) if report.failed else (candidates[-1][0] if candidates else None)
         self.cache.store(good, newest)
+        problems = dict(self.cache.refused()) if report.refused else {}  # one query, not one per record
         for name in report.refused:
-            problem = next((p for n, p in self.cache.refused() if n == name), "refused")
-            warn(f"catalog record {self.key(name)} refused: {problem}")
+            warn(f"catalog record {self.key(name)} refused: {problems.get(name, 'refused')}")
         if report.failed:
             warn(
                 f"{len(report.failed)} catalog record(s) could not be read now, "
@@ -323,16 +377,36 @@ class Catalog:
     def _write_pack(self) -> str | None:
         """Once this reader holds enough records no pack has (read one by one: a cold
         start, or many incremental listings), leave them as one pack for the next cold
-        reader, if it may write. Its name, or None."""
-        items, refused = self.cache.unpacked()
-        if len(items) < packs.MIN_RECORDS:
+        reader, if it may write. Its name, or None.
+
+        Counted first (no record's bytes loaded); records a listed pack already covers
+        are taken as packed, not packed again; a store that refused a pack is not sent
+        another for :data:`PACK_REFUSED_FOR` seconds.
+        """
+        import time
+
+        refused_at = self.cache.packs_refused_at()
+        if refused_at is not None and time.time() - refused_at < PACK_REFUSED_FOR:
             return None
+        if self.cache.count_unpacked() < packs.MIN_RECORDS:
+            return None
+        try:
+            listed = [packs.coverage(n) for n, _ in self.store.list_after("", packs.PACKS)]
+        except PublishError:
+            return None
+        covered = packs.covered(self.cache.unpacked_names(), [c for c in listed if c is not None])
+        if covered:
+            self.cache.mark_packed(covered)
+            if self.cache.count_unpacked() < packs.MIN_RECORDS:
+                return None
+        items, refused = self.cache.unpacked()
         items = packs.budget(items)
         name, data = packs.make(items, refused)
         try:
             self.store.put(name, data, packs.PACKS)
-        except PublishError:
-            return None  # read-only (or PutObject-denied) readers just don't leave one
+        except PublishError:  # read-only (or PutObject-denied) readers just don't leave one
+            self.cache.packs_refused(time.time())
+            return None
         self.cache.mark_packed([*(n for n, _ in items), *refused])
         return name
 

@@ -225,7 +225,8 @@ def _plant_pack(shared: Path, chunks: list[bytes] | bytes, count: int = 1) -> st
     deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
     parts = [chunks] if isinstance(chunks, bytes) else chunks
     data = b"".join(deflate.compress(c) for c in parts) + deflate.flush()
-    name = f"{ulid()}.{count}.{hashlib.sha256(data).hexdigest()}.json.gz"
+    first = ulid()
+    name = f"{first}-{first}.{count}.json.gz"
     (shared / "packs").mkdir(exist_ok=True)
     (shared / "packs" / name).write_bytes(data)
     return name
