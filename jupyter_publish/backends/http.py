@@ -199,6 +199,15 @@ class HttpBackend(BackendBase):
         return backend, archive_name
 
     @classmethod
+    def preflight(cls, dest: Destination) -> None:
+        """The options valid (method, auth, headers) and the origin answering a TCP connect."""
+        from ..preflight import check_reachable
+
+        cls(url=dest.url, **dest.options).close()
+        if "{" not in (urlsplit(dest.url).hostname or ""):
+            check_reachable(dest.url, "the HTTP server", ": check the URL and that the server is running")
+
+    @classmethod
     def fetch_options(cls, result: PublishedResult) -> dict[str, Any]:
         # Credentials go to the drop the user configured them for, not to whatever
         # origin its server named as the download URL.
