@@ -13,9 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import jupyter_publish as jp
+from jupyter_publish.errors import PublishError
 from jupyter_publish.ledger import Ledger
 
 
@@ -118,3 +120,99 @@ def test_find_by_link_ignores_only_a_recorded_query(results: Path):
     assert ledger.find_by_link(location) is not None
     assert ledger.find_by_link(location + "?x=1") is None
     assert ledger.find_by_link(location + "x") is None
+
+
+# -- item 4: serve is a place to look ---------------------------------------------------------
+
+HOSTILE_JOB = "<script>alert('job')</script>\"x"
+HOSTILE_FILES = ["<script>alert(1)<script>.txt", "a\"b'c&d.txt", "plain.txt"]
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Path:
+    root = tmp_path / "hostile"
+    root.mkdir()
+    for name in HOSTILE_FILES:
+        (root / name).write_text(f"contents of {name}")
+    return root
+
+
+def _links(page: str) -> list[str]:
+    return re.findall(r"href='([^']*)'", page)
+
+
+def test_the_index_lists_jobs_newest_first(results: Path, hostile: Path, served: str):
+    first = jp.publish(results, "local", name="first-job")
+    second = jp.publish(hostile, "local", archive=False, name=HOSTILE_JOB)
+    response = httpx.get(served + "/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "script-src" not in response.headers["content-security-policy"]  # default-src 'none'
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    page = response.text
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(&#x27;job&#x27;)&lt;/script&gt;&quot;x" in page
+    assert page.index(second.job_id) < page.index(first.job_id)  # newest first
+    for header in ("time", "name", "files", "size", "content CID", "status"):
+        assert f"<th>{header}</th>" in page
+    assert second.root_cid and second.root_cid in page and first.root_cid in page
+    assert "published" in page and ">3<" in page  # three files in the second job
+    token = served.rsplit("/", 1)[1]
+    assert f"/{token}/{second.job_id}/" in _links(page)
+
+
+def test_a_job_page_lists_its_files_and_links_that_serve_them(hostile: Path, served: str):
+    result = jp.publish(hostile, "local", archive=False, name=HOSTILE_JOB)
+    page = httpx.get(f"{served}/{result.job_id}/").text
+    assert "<script" not in page.lower()
+    for record in (f for f in result.files if f.kind == "file"):
+        assert record.sha256 in page and record.cid in page
+    origin = re.match(r"http://[^/]+", served).group(0)
+    links = [link for link in _links(page) if link.count("/") > 2]
+    assert len(links) == 3
+    for link in links:
+        response = httpx.get(origin + link.replace("&amp;", "&"))
+        assert response.status_code == 200
+        body = response.content
+        assert body.startswith(b"contents of ")
+        assert response.headers["x-checksum-sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_an_archive_job_page_links_the_files_inside(results: Path, served: str):
+    result = jp.publish(results, "local")
+    page = httpx.get(f"{served}/{result.job_id}/").text
+    origin = re.match(r"http://[^/]+", served).group(0)
+    token = served.rsplit("/", 1)[1]
+    link = f"/{token}/{result.job_id}/tables/a.csv"
+    assert link in _links(page)
+    response = httpx.get(origin + link)
+    assert response.text == "x,y\n1,2\n"
+    record = next(f for f in result.files if f.path == "tables/a.csv")
+    assert response.headers["x-checksum-sha256"] == record.sha256
+    assert httpx.head(origin + link).status_code == 200
+
+
+def test_a_failed_job_is_listed_with_its_status(tmp_path: Path, served: str):
+    with pytest.raises(PublishError):
+        jp.publish(tmp_path / "missing", "local", name="broken")
+    page = httpx.get(served + "/").text
+    assert "broken" in page and "failed" in page
+
+
+def test_pages_need_the_token_and_listen_on_loopback_only(results: Path, served: str):
+    result = jp.publish(results, "local")
+    origin = re.match(r"http://[^/]+", served).group(0)
+    assert origin.startswith("http://127.0.0.1:")
+    assert httpx.get(origin + "/").status_code == 403
+    assert httpx.get(f"{origin}/{result.job_id}/").status_code == 403
+    assert httpx.get(f"{origin}/{'y' * 43}/").status_code == 403
+    token = served.rsplit("/", 1)[1]
+    assert httpx.get(f"{origin}/?token={token}").status_code == 200
+    assert httpx.get(f"{served}/j-NOSUCHJOB/").status_code == 404
+
+    from jupyter_publish.serve import make_server
+
+    server = make_server(0, "t" * 40)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.server_close()
