@@ -99,6 +99,7 @@ def test_a_presigned_link_signed_again_is_verified(s3_env, s3_server, s3_bucket,
     result = jp.publish(results, f"s3://{s3_bucket}/signed/{{jobID}}/", archive=False, presign="1h")
     record = next(f for f in result.files if f.path == "log.txt")
     assert record.url and "X-Amz-Signature" in record.url
+    assert jp.fetch(record.url, tmp_path / "as-recorded").verified  # the link exactly as printed
     from botocore.config import Config
 
     signer = s3_server.client(config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
