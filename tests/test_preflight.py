@@ -182,3 +182,18 @@ def test_unreachable_is_a_backend_error_naming_the_port(fake_aws, unused_port) -
     dest = parse_destination("s3://bucket/x").with_options(endpoint=f"http://127.0.0.1:{unused_port}")
     with pytest.raises(BackendError, match=f"127.0.0.1:{unused_port}"):
         preflight(dest)
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("%%publish s3://", "bucket"),
+        ("%%publish nosuch://x/", "nosuch"),
+        ("%%publish http://127.0.0.1:1/d/ --method DELETE", "method"),
+        ("%%publish s3://bkt/{nope}/", "placeholder"),
+    ],
+)
+def test_cell_unparsable_destination_or_bad_option_stops_before_the_cell(ip, run, line, said) -> None:
+    message = run(f"{line}\n{CELL}")
+    assert said in message.lower()
+    assert "ran" not in ip.user_ns and not Path("out.txt").exists()
