@@ -22,7 +22,7 @@ _STYLE = (
     "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em}"
     "table{border-collapse:collapse}th,td{padding:3px 10px;text-align:left;vertical-align:top}"
     "tr:nth-child(even){background:rgba(127,127,127,.1)}td.n{text-align:right}"
-    "code{font-size:12px;word-break:break-all}"
+    "code{font-size:12px;word-break:break-all}td.k{white-space:nowrap}"
 )
 
 
@@ -34,6 +34,14 @@ def _href(*segments: str) -> str:
     """An escaped absolute link from unquoted path segments (each may hold ``/``)."""
     parts = [urllib.parse.quote(s, safe="/") for s in segments]
     return html.escape("/" + "/".join(p.strip("/") for p in parts), quote=True)
+
+
+def _time(value: Any) -> str:
+    """``2026-12-07T12:08:19.040Z`` as ``2026-12-07 12:08:19 UTC``: one line, to the second."""
+    text = str(value or "")
+    if len(text) >= 19 and text[10] == "T" and text.endswith("Z"):
+        return f"{text[:10]} {text[11:19]} UTC"
+    return text
 
 
 def _size(value: Any) -> str:
@@ -62,20 +70,20 @@ def jobs_page(token: str, jobs: Iterable[Mapping[str, Any]], stored_only: Iterab
         link = f"<a href='{_href(token, job['job_id'])}/'>{_e(job['job_id'])}</a>"
         rows.append(
             [
-                f"<td>{_e(job.get('created_at'))}</td>",
+                f"<td class='k'>{_e(_time(job.get('created_at')))}</td>",
                 f"<td>{_e(job.get('name'))}</td>",
                 f"<td class='n'>{_e(job.get('n_files'))}</td>",
                 f"<td class='n'>{_size(job.get('total_size'))}</td>",
                 f"<td><code>{_e(job.get('root_cid'))}</code></td>",
                 f"<td>{_e(job.get('status'))}</td>",
                 f"<td>{_e(job.get('destination'))}</td>",
-                f"<td>{link}</td>",
+                f"<td class='k'>{link}</td>",
             ]
         )
     for job_id in sorted(stored_only, reverse=True):
         link = f"<a href='{_href(token, job_id)}/'>{_e(job_id)}</a>"
         rows.append(["<td></td>", "<td></td>", "<td></td>", "<td></td>", "<td></td>"])
-        rows[-1] += ["<td>in the store only</td>", "<td>local</td>", f"<td>{link}</td>"]
+        rows[-1] += ["<td>in the store only</td>", "<td>local</td>", f"<td class='k'>{link}</td>"]
     headers = ("time", "name", "files", "size", "content CID", "status", "destination", "job")
     table = _table(headers, rows) if rows else "<p>No jobs yet.</p>"
     return _page("jupyter-publish: jobs", f"<h1>Jobs</h1>{table}")
@@ -109,7 +117,7 @@ def job_page(
         items = [
             ("name", job.get("name")),
             ("status", job.get("status")),
-            ("time", job.get("created_at")),
+            ("time", _time(job.get("created_at"))),
             ("destination", job.get("destination")),
             ("URI", job.get("uri")),
             ("content CID", job.get("root_cid")),
