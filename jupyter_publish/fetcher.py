@@ -363,6 +363,9 @@ def _plan_uri(ref: str, ledger: Ledger, options: dict[str, Any]) -> _Plan:
         remote = [obj for obj in listed if not getattr(obj, "is_dir", False)]
         dirs = [obj.name for obj in listed if getattr(obj, "is_dir", False)]
         recorded = ledger.find_by_locations(obj.location for obj in remote)  # one connection
+        for obj in remote:
+            if obj.location not in recorded and (row := _recorded_link(obj.location, ledger)):
+                recorded[obj.location] = row
         items = [_item_from_remote(obj, recorded.get(obj.location), ledger) for obj in remote]
         dirs += _recorded_dirs(remote, recorded, ledger)
     except BaseException:
@@ -393,6 +396,20 @@ def _recorded_dirs(
         for f in ledger.files(jobs.pop())
         if f["kind"] == "dir" and f["path"].startswith(base) and len(f["path"]) > len(base)
     ]
+
+
+def _recorded_link(url: str, ledger: Ledger) -> dict[str, Any] | None:
+    """The recorded file an http(s) link the ledger did not hold as such names: a link of
+    this home's ``serve`` (its job and path), or a link recorded with another query
+    (a presigned URL signed again)."""
+    if not url.lower().startswith(("http://", "https://")):
+        return None
+    from .serve_state import served_file
+
+    served = served_file(url)
+    if served is not None:
+        return ledger.find_file(*served)
+    return ledger.find_by_link(url)
 
 
 def _recorded_destination(ref: str, ledger: Ledger) -> str | None:

@@ -167,6 +167,15 @@ _FIND_BY_LOCATION = (
     " ORDER BY job_id DESC LIMIT 1"
 )
 
+_FIND_BY_SIGNED_LINK = (
+    "SELECT * FROM files INDEXED BY files_url WHERE url >= ? AND url < ? AND sha256 IS NOT NULL"
+    " UNION ALL"
+    " SELECT * FROM files INDEXED BY files_location WHERE location >= ? AND location < ?"
+    " AND sha256 IS NOT NULL ORDER BY job_id DESC LIMIT 1"
+)
+"""Links recorded as ``BASE?…`` (a presigned URL, a token in the query), by index range:
+``?`` is followed by ``@`` in every collation SQLite's BINARY ordering uses."""
+
 
 def _spec_text(spec: dict[str, Any] | None) -> str | None:
     """A resume spec as stored: scrubbed, so no secret typed into an option (an endpoint
@@ -652,6 +661,33 @@ class Ledger:
                 if row is not None:
                     found[location] = dict(row)
         return found
+
+    def find_by_link(self, url: str) -> dict[str, Any] | None:
+        """A recorded file whose link or location is ``url``, or ``url`` up to its query
+        when the recorded link had one: a presigned URL signed again (new ``X-Amz-*``
+        parameters, a new expiry) names the same object. The fetch still checks the bytes
+        against the recorded sha256, so a link that now serves other bytes fails loudly."""
+        found = self.find_by_location(url)
+        if found is not None:
+            return found
+        base = url.partition("#")[0].partition("?")[0]
+        if "://" not in base:
+            return None
+        low, high = base + "?", base + "@"
+        with self._connect() as db:
+            row = db.execute(_FIND_BY_SIGNED_LINK, (low, high, low, high)).fetchone()
+        return None if row is None else dict(row)
+
+    def find_file(self, job_id: str, path: str) -> dict[str, Any] | None:
+        """The recorded file (or archive) ``path`` of job ``job_id`` (its full ID), if any:
+        a file inside an archive too."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM files WHERE job_id = ? AND path = ? AND kind IN ('file', 'archive')"
+                " AND sha256 IS NOT NULL ORDER BY kind DESC LIMIT 1",
+                (job_id, path),
+            ).fetchone()
+        return None if row is None else dict(row)
 
     # -- where identical bytes were published (jupyter_publish.dedup) ------------------
     def stored_copies(

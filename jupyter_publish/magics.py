@@ -97,7 +97,7 @@ def pin_placeholders(dest: Destination, job_id: str) -> Destination:
     """
     from .publisher import begin_job
 
-    return begin_job(dest, job_id=job_id, resolve_placeholders=True).destination
+    return begin_job(dest, job_id=job_id, resolve_placeholders=True, preflight=False).destination
 
 
 # -- the magics ------------------------------------------------------------------------
@@ -295,6 +295,10 @@ class PublishMagics(Magics, Configurable):
             return
         magic_args.check_line_publish(args)
         dest = self._destination(args.to or self.default_destination, args)
+        from .preflight import preflight
+
+        with _usage_errors():
+            preflight(dest)  # no credentials, a dead endpoint: one line before any copying
         options = magic_args.PublishOptions.settle(args, self)
         from . import api
 

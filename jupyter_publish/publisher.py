@@ -44,6 +44,7 @@ from .destinations import resolve_template as resolve
 from .errors import BackendError, OptionError, PublishError, SourceError
 from .hashing import ByteSource, ContentHasher, Digest, HashingReader
 from .ledger import Ledger, utc_now
+from .preflight import preflight as check_destination
 from .progress import progress_bar
 from .results import FileRecord, PublishedResult
 from .transfer import concurrency as checked_concurrency
@@ -593,11 +594,14 @@ def begin_job(
     uses: Sequence[Any] = (),
     catalog: str | None = None,
     catalog_options: Mapping[str, Any] | None = None,
+    preflight: bool = True,
     **backend_opts: Any,
 ) -> Job:
-    """A :class:`Job` for ``to``, its destination and options checked now (a typo fails
-    before any work). ``resolve_placeholders`` fixes every placeholder but
-    ``{executionID}`` (which differs per publish) now, so every publish of the job —
+    """A :class:`Job` for ``to``, its destination and options checked now (a typo, missing
+    credentials or an unreachable store fail before any work: :mod:`.preflight`;
+    ``preflight=False`` keeps only the offline checks).
+    ``resolve_placeholders`` fixes every placeholder but ``{executionID}``
+    (which differs per publish) now, so every publish of the job —
     each sync round and the final one — writes under one prefix. ``provenance`` and
     ``uses`` are recorded with the job however it ends (see :func:`publish`); the job's
     provenance starts now.
@@ -612,6 +616,8 @@ def begin_job(
         known = ledger or Ledger()
         for ref in uses:
             named_input(known, ref)
+    if preflight:  # no credentials, a dead endpoint: said now, not after the cell ran
+        check_destination(dest)
     job = _new_job(notebook, job_id)
     if resolve_placeholders:
         values = {k: v for k, v in job.values.items() if k != "executionID"}

@@ -9,6 +9,9 @@ Loopback is shared by every account on the machine (JupyterHub, HPC login nodes)
 like Jupyter's own server, every URL carries a random token (as its first path segment,
 or ``?token=``); a request without it gets 403. The token is kept in
 ``<home>/serve-token`` (0600), so recorded links keep working after a restart.
+
+It is also a place to look: ``/TOKEN/`` lists the ledger's jobs and ``/TOKEN/JOB/`` one
+job's files, as plain escaped HTML (:mod:`jupyter_publish.serve_pages`), no script.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ import signal
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from . import config
 from .backends.local import LocalBackend
-from .errors import PublishError
+from .errors import NotFoundError, PublishError
+from .ledger import Ledger
 from .serve_state import running_server_url as running_server_url  # kept importable from here
 from .serve_state import state_file
 from .sizes import CHUNK
@@ -79,25 +84,95 @@ class _StoreHandler(BaseHTTPRequestHandler):
         path = urllib.parse.unquote(raw)
         clean = posixpath.normpath(path).lstrip("/")
         job_id, _, name = clean.partition("/")
-        if not job_id or not name or clean.startswith(".."):
+        if clean.startswith("..") or "\x00" in clean:
             self.send_error(HTTPStatus.NOT_FOUND, "use /JOB_ID/PATH")
+            return
+        if clean in ("", "."):
+            self._send_page(self._jobs_page(), body)
+            return
+        if not name:
+            page = self._job_page(job_id)
+            if page is None:
+                self.send_error(HTTPStatus.NOT_FOUND, "no such job")
+            else:
+                self._send_page(page, body)
             return
         try:
             (obj,) = [o for o in self.store.list(f"local://{job_id}/{name}") if o.name]
         except (PublishError, ValueError):
             self.send_error(HTTPStatus.NOT_FOUND)
             return
-        blob = self.store.blob_path(obj.sha256 or "")
+        sha256 = obj.sha256 or self._recorded_sha256(job_id, name)
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Length", str(obj.size))
+        if obj.size is not None:
+            self.send_header("Content-Length", str(obj.size))
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("ETag", f'"{obj.sha256}"')
-        self.send_header("X-Checksum-Sha256", obj.sha256 or "")
+        if sha256:
+            self.send_header("ETag", f'"{sha256}"')
+            self.send_header("X-Checksum-Sha256", sha256)
         self.end_headers()
-        if body:
-            with open(blob, "rb") as handle:
+        if not body:
+            return
+        if obj.sha256:
+            with open(self.store.blob_path(obj.sha256), "rb") as handle:
                 while chunk := handle.read(CHUNK):
                     self.wfile.write(chunk)
+        else:  # a file inside an archive publish, read out of the stored archive
+            for chunk in self.store.read(obj.location):
+                self.wfile.write(chunk)
+
+    # -- the pages a person looks at ---------------------------------------------------
+    def _send_page(self, page: bytes, body: bool) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(page)))
+        # No script runs, whatever a job or file is named; nothing loads from elsewhere.
+        self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")  # links carry the token
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if body:
+            self.wfile.write(page)
+
+    def _stored_jobs(self) -> set[str]:
+        return {p.stem for p in (self.store.root / "jobs").glob("*.json")}
+
+    def _jobs_page(self) -> bytes:
+        from .serve_pages import jobs_page
+
+        jobs = Ledger().jobs()
+        known = {j["job_id"] for j in jobs}
+        return jobs_page(self.token, jobs, self._stored_jobs() - known)
+
+    def _job_page(self, job_id: str) -> bytes | None:
+        from .serve_pages import job_page
+
+        ledger = Ledger()
+        job: dict[str, Any] | None
+        try:
+            job = ledger.job_row(job_id)
+        except NotFoundError:
+            job = None
+        if job is not None:
+            job_id = job["job_id"]  # a unique prefix of it was enough
+        stored = job_id in self._stored_jobs()  # its files are in the local store: served here
+        if job is not None:
+            files = [f for f in ledger.files(job_id) if f["kind"] in ("file", "archive")]
+            return job_page(self.token, job, job_id, files, stored)
+        if not stored:
+            return None
+        try:
+            entries = self.store.list(f"local://{job_id}/")
+        except PublishError:
+            return None
+        files = [{"path": o.name, "size": o.size, "sha256": o.sha256} for o in entries]
+        return job_page(self.token, None, job_id, files, True)
+
+    @staticmethod
+    def _recorded_sha256(job_id: str, name: str) -> str | None:
+        row = Ledger().find_file(job_id, name)
+        return None if row is None else str(row["sha256"])
 
     def do_PUT(self) -> None:
         self.send_error(HTTPStatus.METHOD_NOT_ALLOWED, "the local store is served read-only")
@@ -127,7 +202,8 @@ def serve(port: int = 0) -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}/{token}"
     state = json.dumps({"url": url, "pid": os.getpid()})
     config.private_file(state_file()).write_text(state)  # it names the token: 0600
-    print(f"serving {config.home() / 'store'} read-only at {url}/JOB_ID/PATH (Ctrl-C stops)", flush=True)
+    where = f"serving {config.home() / 'store'} read-only at {url}/JOB_ID/PATH"
+    print(f"{where}; jobs listed at {url}/ (Ctrl-C stops)", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` cleans up like Ctrl-C
     try:
         server.serve_forever()

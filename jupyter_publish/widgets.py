@@ -358,14 +358,19 @@ class PublishPanel(_TaskPanel[PublishedResult]):
 
     def _task(self) -> PublishedResult:
         from .destinations import parse_destination
+        from .preflight import preflight
 
         paths = split_paths(self.paths.value)
         if not paths:
             raise SourceError("nothing to publish: type one or more paths, separated by commas")
         destination = self.destination.value.strip() or DEFAULT_DESTINATION
-        scheme = parse_destination(destination).scheme  # a bad destination stops here, unrecorded
+        parsed = parse_destination(destination)  # a bad destination stops here, unrecorded
+        scheme = parsed.scheme
         options = {**self.extra_options, **self.backend_options(scheme)}
         options.update(self._typed_keys(scheme))
+        taken = set(backend_class(scheme).option_names("publish"))
+        # No credentials, a dead endpoint: one line before any copying.
+        preflight(parsed.with_options(**{k: v for k, v in options.items() if k in taken}))
         return api.publish(
             paths,
             destination,

@@ -470,9 +470,29 @@ def test_auth_is_never_echoed(run, tmp_path):
     assert "s3cr3t" not in str(result.error_in_exec) + io.stdout + io.stderr
 
 
-def test_outputs_are_kept_when_the_publish_itself_fails(ip, run):
+@pytest.fixture
+def refusing_server():
+    """An HTTP origin that answers (so the checks before the cell pass) but refuses every upload."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            self.send_error(403)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_outputs_are_kept_when_the_publish_itself_fails(ip, run, refusing_server):
     message = usage_error(
-        *run("%%publish http://127.0.0.1:9/up/ --quiet\n(OUTPUT / 'precious.txt').write_text('p')\n")
+        *run(f"%%publish {refusing_server}/up/ --quiet\n(OUTPUT / 'precious.txt').write_text('p')\n")
     )
     kept = Path(re.search(r"kept in (\S+):", message).group(1))
     assert (kept / "precious.txt").read_text() == "p"

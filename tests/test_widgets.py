@@ -220,7 +220,10 @@ def test_typed_keys_go_to_publish_as_options_for_s3_only(results: Path, monkeypa
         calls.append(kwargs)
         raise SourceError("stopped by the test")
 
+    checked: list = []
     monkeypatch.setattr(api, "publish", stop_here)
+    # The checks before any copying see the typed keys too (tests/test_preflight.py runs them).
+    monkeypatch.setattr("jupyter_publish.preflight.preflight", checked.append)
     panel = publish_panel(paths=[results], destination="s3://some-bucket/x/", aws_session_token="other")
     panel.access_key.value, panel.secret_key.value = ACCESS_KEY, SECRET_KEY
     assert panel.publish_now() is None
@@ -228,6 +231,8 @@ def test_typed_keys_go_to_publish_as_options_for_s3_only(results: Path, monkeypa
     (kwargs,) = calls
     assert kwargs["aws_access_key_id"] == ACCESS_KEY and kwargs["aws_secret_access_key"] == SECRET_KEY
     assert kwargs["aws_session_token"] is None  # a token belongs to other keys
+    assert checked[0].options["aws_access_key_id"] == ACCESS_KEY
+    assert "aws_session_token" not in checked[0].options
     assert panel.access_key.value == panel.secret_key.value == ""
 
     calls.clear()

@@ -56,7 +56,7 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*\Z")
 RESERVED_OPTIONS = frozenset(
     {
         # keywords of publish(), begin_job(), resume() and fetch()
-        "paths", "to", "archive", "name", "pin", "cid_version", "quiet", "notebook", "ledger",
+        "paths", "to", "preflight", "archive", "name", "pin", "cid_version", "quiet", "notebook", "ledger",
         "job_id", "max_concurrency", "compression", "skip_unreadable", "follow_symlinks", "hidden",
         "resolve_placeholders", "ref", "dest", "verify", "extract", "max_ratio", "provenance", "uses",
         "catalog", "catalog_options", "ro_crate", "license",

@@ -406,6 +406,13 @@ class BackendBase:
         """Its own check once a publish is stored; ``sent_root()`` is the CID of the
         folder the core sent (computed on demand). Raise IntegrityError on a mismatch."""
 
+    @classmethod
+    def preflight(cls, dest: Destination) -> None:
+        """Cheap checks before any work is done (a ``%%publish`` cell may run for an hour
+        before its outputs are sent): option values valid, credentials resolvable, the
+        store reachable. No writes, nothing needing more rights than storing an object;
+        a one-line PublishError if a check fails. Default: nothing to check."""
+
     # -- fetching -------------------------------------------------------------------
     @classmethod
     def fetch_options(cls, result: PublishedResult) -> dict[str, Any]:

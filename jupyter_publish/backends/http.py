@@ -199,6 +199,15 @@ class HttpBackend(BackendBase):
         return backend, archive_name
 
     @classmethod
+    def preflight(cls, dest: Destination) -> None:
+        """The options valid (method, auth, headers) and the origin answering a TCP connect."""
+        from ..preflight import check_reachable
+
+        cls(url=dest.url, **dest.options).close()
+        if "{" not in (urlsplit(dest.url).hostname or ""):
+            check_reachable(dest.url, "the HTTP server", ": check the URL and that the server is running")
+
+    @classmethod
     def fetch_options(cls, result: PublishedResult) -> dict[str, Any]:
         # Credentials go to the drop the user configured them for, not to whatever
         # origin its server named as the download URL.
@@ -505,19 +514,36 @@ class HttpBackend(BackendBase):
 
     # -- fetch ---------------------------------------------------------------------
     def list(self, ref: str) -> list[RemoteObject]:
-        """One URL is one object; HEAD tells its size when the server says."""
+        """One URL is one object; HEAD tells its size when the server says.
+
+        A link signed for GET only (an S3 presigned URL: the method is part of what is
+        signed) refuses HEAD with 403; a one-byte ranged GET then asks instead."""
         with self._open("HEAD", ref) as (response, url):
             size: int | None = None
-            if response.status_code in (401, 403, 404):
+            signed_get = response.status_code == 403 and bool(urlsplit(url).query)
+            if response.status_code in (401, 403, 404) and not signed_get:
                 self._refuse_folder(response, url)
                 self._check(response, url)
             elif response.is_success and response.headers.get("content-length", "").isdigit():
                 size = int(response.headers["content-length"])
             ranged = size is not None and "bytes" in response.headers.get("accept-ranges", "").lower()
+        if signed_get:
+            size, ranged, url = self._size_by_get(url)
         path = urlsplit(url).path.rstrip("/")
         name = unquote(path.rsplit("/", 1)[-1]) or urlsplit(url).hostname or "download"
         # The URL the redirects ended at: ranged reads go straight there.
         return [RemoteObject(name=name, location=url, size=size, ranged=ranged)]
+
+    def _size_by_get(self, ref: str) -> tuple[int | None, bool, str]:
+        """Size, whether ranges are served, and the final URL, from a ``bytes=0-0`` GET
+        (its body is not read past that byte)."""
+        with self._open("GET", ref, {"Range": "bytes=0-0"}) as (response, url):
+            self._check(response, url)
+            total = re.fullmatch(r"bytes 0-0/(\d+)", response.headers.get("content-range", "").strip())
+            if response.status_code == 206 and total:
+                return int(total.group(1)), True, url
+            length = response.headers.get("content-length", "")
+            return (int(length) if length.isdigit() else None), False, url
 
     def _refuse_folder(self, response: httpx.Response, url: str) -> None:
         """A folder URL the server will not list (a plain publish's URI): say so, rather

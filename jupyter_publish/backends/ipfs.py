@@ -130,6 +130,19 @@ class IpfsBackend(BackendBase):
         return backend, target.archive_name
 
     @classmethod
+    def preflight(cls, dest: Destination) -> None:
+        """The options valid and the RPC API answering ``version`` (a short timeout)."""
+        from ..preflight import REACH_TIMEOUT
+        from .kubo import KuboClient
+
+        gateway_base(dest.options.get("gateway"))
+        client = KuboClient(dest.options.get("api"), timeout=REACH_TIMEOUT)
+        try:
+            client.version()
+        finally:
+            client.close()
+
+    @classmethod
     def check_outcome(cls, outcome: StoreOutcome, sent_root: Callable[[], str]) -> None:
         """The daemon's root CID must be the one the core computed from the same bytes."""
         from ..cid import same_content_cid

@@ -109,6 +109,11 @@ def parse_duration(text: str | int | float | None) -> int | None:
     return seconds
 
 
+NO_CREDENTIALS = (
+    "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile"
+)
+
+
 def endpoint_from_env() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
 
@@ -291,10 +296,7 @@ class S3Backend(BackendBase):
         self._retry_config = {"total_max_attempts": 1, "mode": "standard"}
 
     def _make_client(self) -> Any:
-        import boto3
         import botocore.config
-        import botocore.exceptions
-        import botocore.session
 
         from .. import config
 
@@ -322,12 +324,27 @@ class S3Backend(BackendBase):
                 response_checksum_validation="when_required",
                 s3={"addressing_style": "path", **options["s3"]},
             )
+        session = self._session()
+        self.region = self.region or session.region_name or "us-east-1"
+        return session.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            config=botocore.config.Config(**options),
+        )
+
+    def _session(self) -> Any:
+        """A boto3 session with this backend's keys or profile (no request is sent)."""
+        import boto3
+        import botocore.exceptions
+        import botocore.session
+
         try:
             keys = {k: v for k, v in self._keys.items() if v}
             core = botocore.session.get_session()  # a new one: its parser settings are this client's
             if not self.parse_timestamps:
                 core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-            session = boto3.session.Session(
+            return boto3.session.Session(
                 aws_access_key_id=keys.get("aws_access_key_id"),
                 aws_secret_access_key=keys.get("aws_secret_access_key"),
                 aws_session_token=keys.get("aws_session_token"),
@@ -338,13 +355,28 @@ class S3Backend(BackendBase):
             raise CredentialsError(
                 f"AWS profile {self.profile!r} not found: check ~/.aws/config or drop --profile"
             ) from None
-        self.region = self.region or session.region_name or "us-east-1"
-        return session.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            config=botocore.config.Config(**options),
-        )
+
+    @classmethod
+    def preflight(cls, dest: Destination) -> None:
+        """Options valid, credentials resolvable through the AWS chain, the endpoint
+        answering a TCP connect. No request is signed or sent: nothing beyond PutObject
+        is needed. The chain asks the network (instance metadata, a container's endpoint)
+        only when nothing local holds credentials, as the publish itself would."""
+        import botocore.exceptions
+
+        from ..preflight import check_reachable
+
+        backend = cls(bucket=dest.bucket, **dest.options)  # endpoint form, presign duration
+        session = backend._session()
+        try:
+            credentials = session.get_credentials()
+        except botocore.exceptions.BotoCoreError as exc:
+            raise CredentialsError(f"cannot read the AWS credentials: {exc}") from None
+        if credentials is None:
+            raise CredentialsError(NO_CREDENTIALS)
+        region = backend.region or session.region_name or "us-east-1"
+        endpoint = backend.endpoint or f"https://s3.{region}.amazonaws.com"
+        check_reachable(endpoint, "the S3 endpoint", ": check --endpoint and that the server is running")
 
     # -- publish -------------------------------------------------------------------
     def put(self, upload: Upload, progress: Callable[[int], None] | None = None) -> StoredObject:
@@ -724,9 +756,7 @@ class S3Backend(BackendBase):
         except PublishError:
             raise
         except bx.NoCredentialsError:
-            raise CredentialsError(
-                "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile"
-            ) from None
+            raise CredentialsError(NO_CREDENTIALS) from None
         except bx.EndpointConnectionError:
             raise BackendError(
                 f"cannot reach the S3 endpoint {self.endpoint or 'of AWS'}: check --endpoint "

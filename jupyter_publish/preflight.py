@@ -1,0 +1,64 @@
+"""Cheap checks of a destination before any work: a cell may run for an hour first.
+
+Each backend declares its own :meth:`~jupyter_publish.backends.base.BackendBase.preflight`
+(credentials resolvable, endpoint or API reachable, option values valid); this module
+holds what several of them share and the one entry point the front doors call.
+Nothing here writes to a store or needs more than the right to connect.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.parse
+import urllib.request
+
+from .errors import BackendError
+
+REACH_TIMEOUT = 5.0
+"""Seconds a TCP connect may take before the destination counts as unreachable."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def preflight(dest: object) -> None:
+    """Run the destination's backend's checks; a one-line PublishError if one fails."""
+    from .backends import backend_class
+    from .backends.base import Destination
+
+    if not isinstance(dest, Destination):
+        return
+    check = getattr(backend_class(dest.scheme), "preflight", None)
+    if callable(check):
+        check(dest)
+
+
+def _proxied(url: str) -> bool:
+    """A proxy carries the requests to ``url``: a direct connect proves nothing."""
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if parts.scheme not in proxies:
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
+
+
+def check_reachable(url: str, what: str, hint: str = "", timeout: float = REACH_TIMEOUT) -> None:
+    """Open (and close) a TCP connection to ``url``'s host and port, or raise BackendError
+    ``cannot reach WHAT at HOST:PORT…`` in one line. Skipped when a proxy would carry
+    the real requests."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname
+    if not host or _proxied(url):
+        return
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    except ValueError:
+        return  # a malformed port is the backend's own option check to report
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, TimeoutError | socket.timeout):
+            reason = f"no answer in {timeout:g} s"
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise BackendError(f"cannot reach {what} at {where} ({reason}){hint}") from None

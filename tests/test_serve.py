@@ -1,0 +1,219 @@
+"""``jupyter-publish serve`` as a place to look and to fetch from (issue 13 items 2 and 4),
+driven with an HTTP client against a real server process; presigned S3 links against
+a real store."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import jupyter_publish as jp
+from jupyter_publish.errors import PublishError
+from jupyter_publish.ledger import Ledger
+
+
+@pytest.fixture
+def served(isolated_home: Path) -> Iterator[str]:
+    """A running ``jupyter-publish serve``: the base URL it printed (with its token)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_publish.cli", "serve"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "JUPYTER_PUBLISH_HOME": str(isolated_home)},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/[^/\s]+)/JOB_ID/PATH", line)
+        assert match, line
+        deadline = time.monotonic() + 10
+        while not (isolated_home / "serve.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield match.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    (root / "tables").mkdir(parents=True)
+    (root / "tables" / "a.csv").write_text("x,y\n1,2\n")
+    (root / "log.txt").write_bytes(os.urandom(5000))
+    return root
+
+
+# -- item 2: any link the ledger knows is verified -------------------------------------------
+
+
+def test_a_served_link_printed_after_the_publish_is_verified(results: Path, tmp_path: Path, served: str):
+    """Published before serve ran (no URL recorded), fetched by the link serve prints."""
+    os.unlink(Path(os.environ["JUPYTER_PUBLISH_HOME"]) / "serve.json")  # as if serve started later
+    result = jp.publish(results, "local", archive=False)
+    assert all(f.url is None for f in result.files)
+    link = f"{served}/{result.job_id}/tables/a.csv"
+    fetched = jp.fetch(link, tmp_path / "got")
+    assert fetched.verified
+    assert [f.verified_against for f in fetched.files] == ["sha256"]
+    assert (tmp_path / "got" / "a.csv").read_text() == "x,y\n1,2\n"
+
+
+def test_the_token_query_form_of_a_served_link_is_verified(results: Path, tmp_path: Path, served: str):
+    result = jp.publish(results, "local", archive=False)
+    base, token = served.rsplit("/", 1)
+    fetched = jp.fetch(f"{base}/{result.job_id}/log.txt?token={token}", tmp_path / "got")
+    assert fetched.verified
+
+
+def test_a_served_archive_link_is_verified_and_its_members_checked(
+    results: Path, tmp_path: Path, served: str
+):
+    result = jp.publish(results, "local")  # one archive
+    assert result.archive is not None
+    fetched = jp.fetch(f"{served}/{result.job_id}/{result.archive.path}", tmp_path / "got")
+    assert fetched.verified and fetched.extracted_from == result.archive.path
+    assert (tmp_path / "got" / "tables" / "a.csv").read_text() == "x,y\n1,2\n"
+
+
+def test_a_link_with_another_token_is_not_taken_for_ours(results: Path, served: str):
+    from jupyter_publish.serve_state import served_file
+
+    result = jp.publish(results, "local", archive=False)
+    base = served.rsplit("/", 1)[0]
+    assert served_file(f"{served}/{result.job_id}/log.txt") == (result.job_id, "log.txt")
+    assert served_file(f"{base}/{'x' * 43}/{result.job_id}/log.txt") is None
+    assert served_file(f"http://10.0.0.1:1/{served.rsplit('/', 1)[1]}/{result.job_id}/log.txt") is None
+
+
+def test_a_presigned_link_signed_again_is_verified(s3_env, s3_server, s3_bucket, results, tmp_path):
+    result = jp.publish(results, f"s3://{s3_bucket}/signed/{{jobID}}/", archive=False, presign="1h")
+    record = next(f for f in result.files if f.path == "log.txt")
+    assert record.url and "X-Amz-Signature" in record.url
+    assert jp.fetch(record.url, tmp_path / "as-recorded").verified  # the link exactly as printed
+    from botocore.config import Config
+
+    signer = s3_server.client(config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    fresh = signer.generate_presigned_url(
+        "get_object", Params={"Bucket": s3_bucket, "Key": result.params["Key"] + "log.txt"}, ExpiresIn=600
+    )
+    assert fresh != record.url and fresh.split("?")[0] == record.url.split("?")[0]
+    fetched = jp.fetch(fresh, tmp_path / "got")
+    assert fetched.verified
+    assert hashlib.sha256((tmp_path / "got" / "log.txt").read_bytes()).hexdigest() == record.sha256
+
+
+def test_find_by_link_ignores_only_a_recorded_query(results: Path):
+    """A link recorded without a query is matched exactly, never by prefix."""
+    result = jp.publish(results, "local", archive=False)
+    ledger = Ledger()
+    location = next(f.location for f in result.files if f.path == "log.txt")
+    assert location is not None
+    assert ledger.find_by_link(location) is not None
+    assert ledger.find_by_link(location + "?x=1") is None
+    assert ledger.find_by_link(location + "x") is None
+
+
+# -- item 4: serve is a place to look ---------------------------------------------------------
+
+HOSTILE_JOB = "<script>alert('job')</script>\"x"
+HOSTILE_FILES = ["<script>alert(1)<script>.txt", "a\"b'c&d.txt", "plain.txt"]
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Path:
+    root = tmp_path / "hostile"
+    root.mkdir()
+    for name in HOSTILE_FILES:
+        (root / name).write_text(f"contents of {name}")
+    return root
+
+
+def _links(page: str) -> list[str]:
+    return re.findall(r"href='([^']*)'", page)
+
+
+def test_the_index_lists_jobs_newest_first(results: Path, hostile: Path, served: str):
+    first = jp.publish(results, "local", name="first-job")
+    second = jp.publish(hostile, "local", archive=False, name=HOSTILE_JOB)
+    response = httpx.get(served + "/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "script-src" not in response.headers["content-security-policy"]  # default-src 'none'
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    page = response.text
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(&#x27;job&#x27;)&lt;/script&gt;&quot;x" in page
+    assert page.index(second.job_id) < page.index(first.job_id)  # newest first
+    for header in ("time", "name", "files", "size", "content CID", "status"):
+        assert f"<th>{header}</th>" in page
+    assert second.root_cid and second.root_cid in page and first.root_cid in page
+    assert "published" in page and ">3<" in page  # three files in the second job
+    token = served.rsplit("/", 1)[1]
+    assert f"/{token}/{second.job_id}/" in _links(page)
+
+
+def test_a_job_page_lists_its_files_and_links_that_serve_them(hostile: Path, served: str):
+    result = jp.publish(hostile, "local", archive=False, name=HOSTILE_JOB)
+    page = httpx.get(f"{served}/{result.job_id}/").text
+    assert "<script" not in page.lower()
+    for record in (f for f in result.files if f.kind == "file"):
+        assert record.sha256 in page and record.cid in page
+    origin = re.match(r"http://[^/]+", served).group(0)
+    links = [link for link in _links(page) if link.count("/") > 2]
+    assert len(links) == 3
+    for link in links:
+        response = httpx.get(origin + link.replace("&amp;", "&"))
+        assert response.status_code == 200
+        body = response.content
+        assert body.startswith(b"contents of ")
+        assert response.headers["x-checksum-sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_an_archive_job_page_links_the_files_inside(results: Path, served: str):
+    result = jp.publish(results, "local")
+    page = httpx.get(f"{served}/{result.job_id}/").text
+    origin = re.match(r"http://[^/]+", served).group(0)
+    token = served.rsplit("/", 1)[1]
+    link = f"/{token}/{result.job_id}/tables/a.csv"
+    assert link in _links(page)
+    response = httpx.get(origin + link)
+    assert response.text == "x,y\n1,2\n"
+    record = next(f for f in result.files if f.path == "tables/a.csv")
+    assert response.headers["x-checksum-sha256"] == record.sha256
+    assert httpx.head(origin + link).status_code == 200
+
+
+def test_a_failed_job_is_listed_with_its_status(tmp_path: Path, served: str):
+    with pytest.raises(PublishError):
+        jp.publish(tmp_path / "missing", "local", name="broken")
+    page = httpx.get(served + "/").text
+    assert "broken" in page and "failed" in page
+
+
+def test_pages_need_the_token_and_listen_on_loopback_only(results: Path, served: str):
+    result = jp.publish(results, "local")
+    origin = re.match(r"http://[^/]+", served).group(0)
+    assert origin.startswith("http://127.0.0.1:")
+    assert httpx.get(origin + "/").status_code == 403
+    assert httpx.get(f"{origin}/{result.job_id}/").status_code == 403
+    assert httpx.get(f"{origin}/{'y' * 43}/").status_code == 403
+    token = served.rsplit("/", 1)[1]
+    assert httpx.get(f"{origin}/?token={token}").status_code == 200
+    assert httpx.get(f"{served}/j-NOSUCHJOB/").status_code == 404
+
+    from jupyter_publish.serve import make_server
+
+    server = make_server(0, "t" * 40)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.server_close()
