@@ -24,6 +24,7 @@ from typing import Any
 
 from . import config
 from .errors import AmbiguousJobError, NotFoundError, PublishError
+from .events import job_changed
 from .redact import scrub
 from .results import PublishedResult
 
@@ -339,6 +340,7 @@ class Ledger:
                 f"job {job_id} is already {status}: a job is recorded once (resume a failed one, "
                 "or publish under a new job)"
             ) from None
+        job_changed(job_id)
 
     def set_spec(self, job_id: str, spec: dict[str, Any]) -> None:
         """What ``resume`` needs to run the job again (sources, options; never a secret)."""
@@ -382,7 +384,10 @@ class Ledger:
                 " proc_start=? WHERE job_id=? AND status=? AND pid IS ?",
                 (me, host, started, job_id, status, pid),
             )
-            return cursor.rowcount == 1
+            claimed = cursor.rowcount == 1
+        if claimed:
+            job_changed(job_id)
+        return claimed
 
     def record_upload(
         self,
@@ -534,6 +539,7 @@ class Ledger:
                 "UPDATE jobs SET status='failed', error=?, finished_at=? WHERE job_id=?",
                 (scrub(reason), utc_now(), job_id),
             )
+        job_changed(job_id)
 
     def finish(self, result: PublishedResult) -> None:
         with self._connect() as db:
@@ -563,6 +569,7 @@ class Ledger:
                     for r in result.all_records()
                 ],
             )
+        job_changed(result.job_id)
 
     def result(self, job_id: str) -> PublishedResult:
         """The recorded result of a published job (a unique prefix of the ID is enough)."""
