@@ -131,15 +131,15 @@ def _cells(frame: pd.DataFrame, view: Sequence[Column]) -> tuple[list[Column], l
     return columns, rows
 
 
-_STYLE = (
+_T = "table.jupyter-publish-table"
+_STYLE = (  # "table." outranks JupyterLab's own rules for rendered tables (right-aligned cells)
     "<style>"
-    ".jupyter-publish-table{border-collapse:collapse;width:auto;max-width:100%;font-size:12px}"
-    ".jupyter-publish-table th,.jupyter-publish-table td{padding:2px 8px;text-align:left;"
-    "vertical-align:top;overflow-wrap:anywhere}"
-    ".jupyter-publish-table th{border-bottom:1px solid var(--jp-border-color1,#bbb)}"
-    ".jupyter-publish-table .nowrap{white-space:nowrap;overflow-wrap:normal}"
-    ".jupyter-publish-table .num{text-align:right}"
-    ".jupyter-publish-table tbody tr:nth-child(odd){background:var(--jp-layout-color2,#f5f5f5)}"
+    f"{_T}{{border-collapse:collapse;width:auto;max-width:100%;font-size:12px;margin:0}}"
+    f"{_T} th,{_T} td{{padding:2px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}}"
+    f"{_T} th{{border-bottom:1px solid var(--jp-border-color1,#bbb)}}"
+    f"{_T} .nowrap{{white-space:nowrap;overflow-wrap:normal}}"
+    f"{_T} .num{{text-align:right}}"
+    f"{_T} tbody tr:nth-child(odd){{background:var(--jp-layout-color2,#f5f5f5)}}"
     "</style>"
 )
 
