@@ -212,7 +212,8 @@ def _options(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
 
 def _quiet(args: argparse.Namespace) -> bool | None:
     """``-q``/``--json`` silence the bar; otherwise the API's own rule decides (no bar
-    under CI or with ``$JUPYTER_PUBLISH_QUIET``), never a forced one."""
+    under CI, with ``$JUPYTER_PUBLISH_QUIET``, or when stderr is not a terminal), never a
+    forced one."""
     return True if (args.quiet or getattr(args, "json", False)) else None
 
 
@@ -335,12 +336,56 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         frame = jobs(args.limit)
     else:
         frame = jobs(args.limit, catalog=args.catalog, max_concurrency=args.jobs)
-    if not args.json:
-        who = ["user", "host"] if args.catalog is not None else []
-        shown = ["job_id", "status", "type", "scheme", "name", "n_files", "total_size", *who, "uri", "error"]
-        frame = frame[shown]
-    _frame_out(frame, args.json)
+    if args.json:
+        _frame_out(frame, True)
+    elif frame.empty:
+        print("(none)")
+    else:
+        print(_jobs_text(frame, catalog=args.catalog is not None))
     return 0
+
+
+def _jobs_text(frame: Any, *, catalog: bool) -> str:
+    """The jobs as a table that fits the terminal: short IDs, long values cut with …"""
+    import pandas as pd
+
+    from .ids import short_job_id
+    from .sizes import human_size
+    from .text_table import Column, render, terminal_width
+
+    def text(value: Any) -> str:
+        return "" if value is None or pd.isna(value) else str(value)
+
+    def when(value: Any) -> str:
+        return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M")
+
+    columns = [
+        Column("job", cap=28),
+        Column("status", cap=11),
+        Column("created (UTC)", cap=16),
+        Column("name", cap=32, shrinks=3, least=10),
+        Column("files", cap=9, right=True),
+        Column("size", cap=10, right=True),
+        *([Column("user", cap=16, shrinks=4), Column("host", cap=20, shrinks=4)] if catalog else []),
+        Column("uri", cap=60, shrinks=2, least=16),
+        Column("error", cap=200, shrinks=1, least=16),
+    ]
+    rows = []
+    for job in frame.to_dict("records"):
+        files = text(job["n_files"])
+        row = [
+            short_job_id(str(job["job_id"])),
+            text(job["status"]),
+            when(job["created_at"]),
+            text(job["name"]),
+            files,
+            human_size(int(job["total_size"])) if files else "",
+            *([text(job["user"]), text(job["host"])] if catalog else []),
+            text(job["uri"]) or text(job["destination"]),
+            text(job["error"]),
+        ]
+        rows.append(row)
+    return render(columns, rows, terminal_width())
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

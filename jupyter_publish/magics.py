@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from .config import PROJECT_SECTION, find_project_settings
 if TYPE_CHECKING:
     import pandas as pd
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
     from traitlets.utils.bunch import Bunch
 
     from .catalog import CatalogLocation
@@ -99,6 +101,16 @@ def pin_placeholders(dest: Destination, job_id: str) -> Destination:
     from .publisher import begin_job
 
     return begin_job(dest, job_id=job_id, resolve_placeholders=True).destination
+
+
+def _setting_error(owner: str, exc: TraitError) -> str:
+    """``PublishMagics.quiet expected a boolean, not the int 3``: traitlets' message, on
+    one line, naming the setting as it is written in ``%config``."""
+    message = _one_line(exc)
+    typed = re.match(r"The '(\w+)' trait of an? \w+ instance (.*)", message)
+    if typed:
+        return f"{owner}.{typed[1]} {typed[2]}"
+    return f"{owner}.{message}" if re.match(r"\w+ must be", message) else f"{owner}: {message}"
 
 
 # -- the magics ------------------------------------------------------------------------
@@ -183,6 +195,18 @@ class PublishMagics(Magics, Configurable):
         return str(proposal["value"])
 
     # -- configuration ------------------------------------------------------------
+
+    def update_config(self, config: Config) -> None:
+        """``%config PublishMagics.X = bad`` reports the rejected value through
+        ``logging.error`` (``ERROR:root:…``, a traceback in some front ends): say it as
+        the magics say every error instead, one ``UsageError:`` line; the old value stays.
+        """
+        try:
+            super().update_config(config)
+        except TraitError as exc:
+            if self.shell is None:
+                raise
+            self.shell.show_usage_error(UsageError(_setting_error(type(self).__name__, exc)))
 
     def apply_project_settings(self, start: Path | None = None) -> Path | None:
         """Take settings from pyproject.toml; values set through IPython config win."""

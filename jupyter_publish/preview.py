@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .errors import SourceError
-from .sizes import human_size
+from .sizes import counted, human_size
 from .text import one_line
 
 __all__ = ["Preview", "kind_of", "preview"]
@@ -578,8 +578,8 @@ def _preview_archive(p: Path, opts: _Opts) -> Preview:
     complete = len(members) < _ARCHIVE_SCAN_LIMIT
     files = [m for m in members if not m.is_dir]
     total = sum(m.size for m in files)
-    count = f"{len(members):,}" if complete else f"at least {len(members):,}"
-    notes = [f"{count} members, {len(files):,} files, {human_size(total)} uncompressed"]
+    count = counted(len(members), "member") if complete else f"at least {len(members):,} members"
+    notes = [f"{count}, {counted(len(files), 'file')}, {human_size(total)} uncompressed"]
     rows_html, rows_text = [], []
     for m in members[:_ARCHIVE_SHOWN]:
         try:  # flag what extract_archive would refuse, before anyone tries
@@ -690,8 +690,8 @@ def _preview_folder(p: Path, opts: _Opts) -> Preview:
     files = [e for e in entries if not e.is_dir]
     total = sum(e.size for e in files)
     complete = len(entries) < _FOLDER_SCAN_LIMIT
-    count = f"{len(files):,}" if complete else f"at least {len(files):,}"
-    notes = [f"{count} files, {human_size(total)}"]
+    count = counted(len(files), "file") if complete else f"at least {len(files):,} files"
+    notes = [f"{count}, {human_size(total)}"]
     listed = entries[: opts.max_files]
     if len(entries) > len(listed):
         notes.append(f"listing the first {len(listed)} entries")

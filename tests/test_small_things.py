@@ -1,0 +1,186 @@
+"""What a newcomer trips on outside the notebook (issue 13 item 5): the testing imports
+the README names, the demo folder ignored, counts said right, the CLI's bars and jobs
+table, short job IDs, a clean temp folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import jupyter_publish as jp
+from jupyter_publish.errors import NotFoundError
+from jupyter_publish.ledger import Ledger
+from jupyter_publish.publisher import record_failure
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, drop: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in drop}
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_publish.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**environment, **(env or {})},
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "run_results"
+    root.mkdir()
+    (root / "only.txt").write_text("one file\n")
+    return root
+
+
+# -- the README's promises --------------------------------------------------------------
+
+
+def test_testing_exports_the_server_launchers_the_readme_names():
+    named = re.search(r"live in `jupyter_publish\.testing`\s*\(([^)]*)\)", (ROOT / "README.md").read_text())
+    assert named, "the README names the launchers"
+    names = re.findall(r"`(\w+)`", named.group(1))
+    assert names == ["SeaweedS3", "IpfsNode", "Nginx"]
+    code = f"from jupyter_publish.testing import {', '.join(names)}; print({', '.join(names)})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert all(f"{name}'" in out.stdout for name in names)
+
+
+def test_the_demo_folder_is_ignored_by_git():
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run(
+        ["git", "check-ignore", "-q", "jupyter-publish-demo/results/x.csv"], cwd=ROOT, timeout=30
+    )
+    assert out.returncode == 0, ".gitignore should list jupyter-publish-demo/"
+
+
+def test_publish_on_error_is_in_the_readme_with_the_other_cell_flags():
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `%%publish"))
+    for flag in ("--sync-every", "--optional", "--publish-on-error"):
+        assert flag in row
+    assert "--publish-on-error`: then OUTPUT is published" in readme
+
+
+# -- counts --------------------------------------------------------------------------------
+
+
+def test_one_file_is_said_one_file(folder, tmp_path):
+    result = jp.publish(folder)
+    assert "1 file," in str(result) and "1 files" not in str(result)
+    assert "(1 file," in repr(result)
+    card = result._repr_html_()
+    assert "1 file, " in card and "1 file (sha256, CID)" in card and "1 files" not in card
+    fetched = jp.fetch(result.job_id, tmp_path / "back")
+    assert "(1 file, verified)" in str(fetched)
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def test_cli_draws_no_progress_bar_into_a_pipe(tmp_path):
+    """A CI log (stderr a pipe) gets no bar, even with CI and JUPYTER_PUBLISH_QUIET unset."""
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(300):
+        (many / f"part-{i:03d}.bin").write_bytes(os.urandom(32 * 1024))  # 9.4 MiB: past the bar's floor
+    out = cli("publish", str(many), "--no-archive", drop=("CI", "JUPYTER_PUBLISH_QUIET"))
+    assert out.returncode == 0, out.stderr
+    assert "\r" not in out.stderr and "%|" not in out.stderr, out.stderr[:300]
+    back = cli(
+        "fetch", out.stdout.split()[1], "--to", str(tmp_path / "back"), drop=("CI", "JUPYTER_PUBLISH_QUIET")
+    )
+    assert back.returncode == 0, back.stderr
+    assert "\r" not in back.stderr
+
+
+def test_the_quiet_rule_sees_a_terminal_only_when_there_is_one(monkeypatch):
+    from jupyter_publish import config
+
+    monkeypatch.delenv("JUPYTER_PUBLISH_QUIET", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert config.quiet_by_default() is False  # someone watches: a bar
+    monkeypatch.setenv("CI", "true")
+    assert config.quiet_by_default() is True
+
+
+def test_cli_jobs_table_fits_the_terminal_and_cuts_long_errors(folder):
+    from jupyter_publish.ids import short_job_id
+
+    ok = jp.publish(folder)
+    failed = "j-" + ok.job_id[2:-1] + ("0" if ok.job_id[-1] != "0" else "1")
+    reason = "BackendError: the server said " + "very long complaint " * 40 + "THE END"
+    record_failure(failed, "local", name="broken", reason=reason)
+    out = cli("jobs", env={"COLUMNS": "100"})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3 and all(len(line) <= 100 for line in lines), out.stdout
+    broken = next(line for line in lines if "broken" in line)
+    assert broken.endswith("…") and "THE END" not in broken and "BackendError" in broken
+    assert short_job_id(ok.job_id) in out.stdout and ok.job_id not in out.stdout
+    whole = json.loads(cli("jobs", "--json").stdout)
+    assert {j["job_id"]: j["error"] for j in whole}[failed].endswith("THE END")  # --json keeps it all
+
+
+# -- short job IDs ---------------------------------------------------------------------------
+
+
+def test_short_ids_of_jobs_made_together_differ_and_fetch_takes_them(folder, tmp_path):
+    from jupyter_publish.ids import SHORT_TAIL, short_job_id
+
+    results = [jp.publish(folder) for _ in range(5)]  # within a second: long shared prefixes
+    ids = [r.job_id for r in results]
+    assert len({i[:8] for i in ids}) < len(ids)  # what a person shortened to before: ambiguous
+    shorts = [short_job_id(i) for i in ids]
+    assert len(set(shorts)) == len(ids) and all(len(s) == 2 + SHORT_TAIL for s in shorts)
+    assert short_job_id("not-a-job") == "not-a-job"
+    target = results[2]
+    short = short_job_id(target.job_id)
+    assert f"(short: <code>{short}</code>)" in target._repr_html_()
+    fetched = jp.fetch(short, tmp_path / "back")
+    assert fetched.verified and (tmp_path / "back" / "only.txt").read_text() == "one file\n"
+    assert set(jp.cids(short[2:].lower())["job_id"]) == {target.job_id}  # typed without j-, lower case
+    out = cli("fetch", short, "--to", str(tmp_path / "cli-back"))
+    assert out.returncode == 0, out.stderr
+    used = jp.publish(folder, uses=[short])  # lineage reads the short form too
+    edges = jp.lineage(short_job_id(used.job_id))
+    assert target.job_id in set(edges["used_job"]), edges
+    assert Ledger().job_row(target.job_id[:-3])["job_id"] == target.job_id  # prefixes still work
+    with pytest.raises(NotFoundError, match="ambiguous"):
+        Ledger().job_row(ids[0][:6])
+
+
+# -- the suite's own temp files ------------------------------------------------------------------
+
+
+def test_temporary_files_stay_in_the_sessions_basetemp(tmp_path_factory):
+    """The system temp folder is shared (other runs, other users): the suite writes its
+    temporary files, its subprocesses' too, under its own basetemp."""
+    base = tmp_path_factory.getbasetemp().resolve()
+    assert base in Path(tempfile.gettempdir()).resolve().parents
+    probe = "import tempfile; print(tempfile.mkdtemp(prefix='jp-probe-'))"
+    made = Path(
+        subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    assert base in made.resolve().parents
