@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(no LOC: $JUPYTER_PUBLISH_CATALOG; S3 options from the environment or ,opt=endpoint=URL)",
     )
     j.add_argument("--jobs", "-j", type=int, metavar="N", help="catalog records read at once (default 32)")
+    j.add_argument(
+        "--rounds", action="store_true", help="also list each --sync-every round as a job of its own"
+    )
     j.add_argument("--json", action="store_true")
 
     li = sub.add_parser("lineage", help="what a job used and what used it (edges used -> produced)")
@@ -333,7 +336,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from .api import jobs
 
     if args.catalog is None:
-        frame = jobs(args.limit)
+        frame = jobs(args.limit, rounds=args.rounds)
     else:
         frame = jobs(args.limit, catalog=args.catalog, max_concurrency=args.jobs)
     if args.json:
@@ -359,6 +362,7 @@ def _jobs_text(frame: Any, *, catalog: bool) -> str:
     def when(value: Any) -> str:
         return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M")
 
+    with_rounds = bool((frame["rounds"].fillna(0) > 0).any())
     columns = [
         Column("job", cap=28),
         Column("status", cap=11),
@@ -366,6 +370,7 @@ def _jobs_text(frame: Any, *, catalog: bool) -> str:
         Column("name", cap=32, shrinks=3, least=10),
         Column("files", cap=9, right=True),
         Column("size", cap=10, right=True),
+        *([Column("rounds", cap=6, right=True)] if with_rounds else []),
         *([Column("user", cap=16, shrinks=4), Column("host", cap=20, shrinks=4)] if catalog else []),
         Column("uri", cap=60, shrinks=2, least=16),
         Column("error", cap=200, shrinks=1, least=16),
@@ -380,6 +385,7 @@ def _jobs_text(frame: Any, *, catalog: bool) -> str:
             text(job["name"]),
             files,
             human_size(int(job["total_size"])) if files else "",
+            *([text(job["rounds"]) if job["rounds"] else ""] if with_rounds else []),
             *([text(job["user"]), text(job["host"])] if catalog else []),
             text(job["uri"]) or text(job["destination"]),
             text(job["error"]),

@@ -24,9 +24,10 @@ from typing import Any
 
 from . import config
 from .errors import NotFoundError, PublishError
-from .ids import short_tail
+from .ids import new_job_id, short_tail
 from .redact import scrub
 from .results import DEFAULT_NAME, PublishedResult
+from .sync import ROUND_NAME_GLOB
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -581,11 +582,16 @@ class Ledger:
         self.reap(abort_uploads=False)
         return _job_row(self._find(job_id))
 
-    def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
+    def jobs(self, limit: int | None = None, *, rounds: bool = False) -> list[dict[str, Any]]:
+        """Jobs, newest first, each with ``rounds``: how many sync rounds it had
+        (``%%publish --sync-every``). The rounds themselves are jobs of their own (each
+        recorded what it published) but one cell's run is one job to a person: they are
+        left out unless ``rounds``."""
+        where = "" if rounds else f" WHERE name NOT GLOB '{ROUND_NAME_GLOB}'"
         query = (
             "SELECT job_id, execution_id, node_id, name, status, type, scheme, destination, uri, url,"
             f" root_cid, n_files, total_size, created_at, finished_at, error, {_PROVENANCE_SELECT} FROM jobs"
-            " ORDER BY job_id DESC"
+            f"{where} ORDER BY job_id DESC"
         )
         params: tuple[Any, ...] = ()
         if limit:
@@ -593,7 +599,16 @@ class Ledger:
             params = (int(limit),)
         self.reap(abort_uploads=False)
         with self._connect() as db:
-            return [_job_row(r) for r in db.execute(query, params).fetchall()]
+            rows = [_job_row(r) for r in db.execute(query, params).fetchall()]
+            counts = dict(
+                db.execute(
+                    f"SELECT substr(name, -{len(new_job_id())}), COUNT(*) FROM jobs"
+                    f" WHERE name GLOB '{ROUND_NAME_GLOB}' GROUP BY 1"
+                ).fetchall()
+            )
+        for row in rows:
+            row["rounds"] = counts.get(row["job_id"], 0)
+        return rows
 
     def files(self, job_id: str | None = None) -> list[dict[str, Any]]:
         query = (

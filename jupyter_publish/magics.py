@@ -463,7 +463,7 @@ class PublishMagics(Magics, Configurable):
                 where = None if args.catalog is None else self._catalog_location(args.catalog)
                 return api.lineage(args.lineage, catalog=where)
             if args.catalog is None:
-                return api.jobs(args.limit)
+                return api.jobs(args.limit, rounds=args.rounds)
             return api.jobs(args.limit, catalog=self._catalog_location(args.catalog))
 
     def _catalog(self, given: str | None) -> str | None:

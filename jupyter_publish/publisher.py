@@ -525,13 +525,13 @@ class Job:
     ) -> PublishedResult:
         """Sync round ``round_number``: a quiet plain publish to this job's destination,
         under a job ID sorting before this job's (:func:`~jupyter_publish.sync.round_job_id`)."""
-        from .sync import round_job_id
+        from .sync import round_job_id, round_name
 
         settings = {
             **options,
             "archive": False,
             "quiet": True,
-            "name": f"{self.name or 'results'} sync {round_number} of {self.job_id}",  # the ledger's name
+            "name": round_name(self.name or "results", round_number, self.job_id),  # the ledger's name
             "notebook": self.notebook,
             "ledger": self.ledger,
             "job_id": round_job_id(self.job_id, round_number),

@@ -285,9 +285,11 @@ def test_sync_every_publishes_while_the_cell_runs(ip, run):
     ok(result, io)
     assert not any(t.name == SYNC_THREAD_NAME for t in threading.enumerate())
     r = ip.user_ns["r"]
-    jobs = ip.run_line_magic("jobs", "")
+    jobs = ip.run_line_magic("jobs", "--rounds")
     syncs = jobs[jobs["name"].str.contains(f"sync .* of {r.job_id}", regex=True)]
     assert len(syncs) >= 1
+    one_row = ip.run_line_magic("jobs", "")  # the cell's run is one job, its rounds counted
+    assert list(one_row["job_id"]) == [r.job_id] and list(one_row["rounds"]) == [len(syncs)]
     assert set(syncs["status"]) == {"published"}
     final = jobs[jobs["job_id"] == r.job_id].iloc[0]
     assert (syncs["created_at"] < final["created_at"]).all()

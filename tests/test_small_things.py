@@ -1,6 +1,6 @@
-"""What a newcomer trips on outside the notebook (issue 13 item 5): the testing imports
-the README names, the demo folder ignored, counts said right, the CLI's bars and jobs
-table, short job IDs, a clean temp folder."""
+"""What a newcomer trips on outside the notebook (issue 13 items 5 and 12): the testing
+imports the README names, the demo folder ignored, counts said right, the CLI's bars and
+jobs table, short job IDs, durations, sync rounds as one job, a clean temp folder."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import jupyter_publish as jp
-from jupyter_publish.errors import NotFoundError
+from jupyter_publish.errors import NotFoundError, OptionError
 from jupyter_publish.ledger import Ledger
-from jupyter_publish.publisher import record_failure
+from jupyter_publish.publisher import begin_job, record_failure
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,6 +167,59 @@ def test_short_ids_of_jobs_made_together_differ_and_fetch_takes_them(folder, tmp
     assert Ledger().job_row(target.job_id[:-3])["job_id"] == target.job_id  # prefixes still work
     with pytest.raises(NotFoundError, match="ambiguous"):
         Ledger().job_row(ids[0][:6])
+
+
+# -- durations and sync rounds -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2s", 2), ("1m", 60), ("90", 90), ("0.5", 0.5), ("500ms", 0.5), ("1h", 3600), (" 2 S ", 2)],
+)
+def test_durations_read_as_people_write_them(text, expected):
+    from jupyter_publish.durations import seconds
+
+    assert seconds(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2x", "", "0", "-1s", "nan", "inf", "s", "ms", "5mss"])
+def test_a_bad_duration_is_one_line(text):
+    from jupyter_publish.durations import seconds
+
+    with pytest.raises(OptionError) as caught:
+        seconds(text)
+    assert "\n" not in str(caught.value) and "2s" in str(caught.value)
+
+
+def test_presign_still_reads_its_durations():
+    from jupyter_publish.backends.s3 import parse_duration
+
+    assert [parse_duration(t) for t in ("3600", "90s", "15m", "1h", "7d")] == [3600, 90, 900, 3600, 604800]
+    for bad, says in (
+        ("8d", "1 second to 7 days"),
+        ("0", "1 second to 7 days"),
+        ("x", "cannot read duration"),
+    ):
+        with pytest.raises(OptionError, match=says):
+            parse_duration(bad)
+
+
+def test_sync_rounds_are_one_job_with_rounds(folder, tmp_path):
+    job = begin_job("local", name="outputs", resolve_placeholders=True)
+    for n in (1, 2, 3):
+        (folder / f"round{n}.txt").write_text(str(n))
+        job.publish_round(folder, n, archive=False)
+    job.publish(folder, archive=False)
+    other = jp.publish(folder)
+    frame = jp.jobs()
+    assert list(frame["job_id"]) == [other.job_id, job.job_id]
+    assert list(frame["rounds"]) == [0, 3]
+    everything = jp.jobs(rounds=True)
+    assert len(everything) == 5 and everything["name"].str.contains(f"sync . of {job.job_id}").sum() == 3
+    assert list(jp.jobs(1)["job_id"]) == [other.job_id]
+    text = cli("jobs").stdout
+    assert "rounds" in text.splitlines()[0] and len(text.splitlines()) == 3
+    assert len(cli("jobs", "--rounds").stdout.splitlines()) == 6
 
 
 # -- the suite's own temp files ------------------------------------------------------------------
