@@ -237,3 +237,49 @@ def test_temporary_files_stay_in_the_sessions_basetemp(tmp_path_factory):
         ).stdout.strip()
     )
     assert base in made.resolve().parents
+
+
+@pytest.mark.servers  # the inner session starts nginx and SeaweedFS
+def test_a_green_run_leaves_nothing_in_the_system_temp_folder(tmp_path):
+    """A whole pytest session, its servers' and subprocesses' scratch files included,
+    writes under the system temp folder only what pytest itself removes when the run is
+    green (the empty ``pytest-of-USER`` folder aside)."""
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    inner = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "tests/test_small_things.py::test_one_file_is_said_one_file",
+            "tests/test_small_things.py::test_temporary_files_stay_in_the_sessions_basetemp",
+            "tests/test_http_publish.py::test_fetch_plain_url_with_recorded_checksum",
+            "tests/test_s3.py::test_plain_publish_uploads_each_file_and_a_manifest",
+        ],
+        cwd=ROOT,
+        env={**environment, "TMPDIR": str(system_temp), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert inner.returncode == 0, inner.stdout[-2000:] + inner.stderr[-2000:]
+    left = [p for p in system_temp.rglob("*") if not p.is_dir() or any(p.iterdir())]
+    assert not left, [p.relative_to(system_temp).as_posix() for p in left][:10]
+
+
+@pytest.mark.servers
+def test_seaweedfs_takes_its_sockets_in_tmp_away_when_it_stops():
+    """``weed`` puts a unix socket per gRPC listener at a fixed /tmp path and leaves it
+    there; the launcher removes its own (22 were left in /tmp by a day of test runs)."""
+    from jupyter_publish.testing import SeaweedS3
+
+    with SeaweedS3().serving() as server:
+        sockets = [
+            Path(f"/tmp/seaweedfs-{name}-grpc-{port + 10000}.sock") for name, port in server.ports.items()
+        ]
+        assert any(path.exists() for path in sockets)
+    assert not [path for path in sockets if path.exists()]
