@@ -17,7 +17,7 @@ import contextlib
 import re
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,14 +103,17 @@ def pin_placeholders(dest: Destination, job_id: str) -> Destination:
     return begin_job(dest, job_id=job_id, resolve_placeholders=True).destination
 
 
-def _setting_error(owner: str, exc: TraitError) -> str:
+def _setting_error(owner: str, exc: TraitError, given: Sequence[str] = ()) -> str:
     """``PublishMagics.quiet expected a boolean, not the int 3``: traitlets' message, on
-    one line, naming the setting as it is written in ``%config``."""
+    one line, naming the setting as it is written in ``%config`` (``given``: the
+    settings being set, one of which is then the culprit)."""
     message = _one_line(exc)
     typed = re.match(r"The '(\w+)' trait of an? \w+ instance (.*)", message)
     if typed:
         return f"{owner}.{typed[1]} {typed[2]}"
-    return f"{owner}.{message}" if re.match(r"\w+ must be", message) else f"{owner}: {message}"
+    if re.match(r"\w+ must be", message):
+        return f"{owner}.{message}"
+    return f"{owner}.{given[0]}: {message}" if len(given) == 1 else f"{owner}: {message}"
 
 
 # -- the magics ------------------------------------------------------------------------
@@ -206,7 +209,9 @@ class PublishMagics(Magics, Configurable):
         except TraitError as exc:
             if self.shell is None:
                 raise
-            self.shell.show_usage_error(UsageError(_setting_error(type(self).__name__, exc)))
+            owner = type(self).__name__
+            given = list(config[owner]) if owner in config else []
+            self.shell.show_usage_error(UsageError(_setting_error(owner, exc, given)))
 
     def apply_project_settings(self, start: Path | None = None) -> Path | None:
         """Take settings from pyproject.toml; values set through IPython config win."""

@@ -116,7 +116,8 @@ def test_config_default_destination_is_where_cell_publish_goes(ip, run, s3_env, 
 def test_config_rejects_a_malformed_default_destination(ip, run, magics, caplog):
     _, io = run('%config PublishMagics.default_destination = "ftp://nope"')
     assert "unknown destination 'ftp://nope'" in io.stderr  # one UsageError line, not a log record
-    assert io.stderr.startswith("UsageError: PublishMagics") and "ERROR" not in caplog.text
+    assert io.stderr.startswith("UsageError: PublishMagics.default_destination: unknown destination")
+    assert "ERROR" not in caplog.text
     assert magics.default_destination == "local"
 
 
