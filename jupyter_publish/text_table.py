@@ -41,9 +41,15 @@ def cut(text: str, width: int) -> str:
     return one_line(text, max(1, width))
 
 
+def _shown(value: str) -> str:
+    """``value`` on one line with control characters as ``?``: a name from a shared
+    catalog is someone else's text, and an escape sequence in it would drive the terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in one_line(value))
+
+
 def render(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) -> str:
     """The table's lines, none longer than ``width`` if the shrinkable columns allow."""
-    cells = [[one_line(value) for value in row] for row in rows]
+    cells = [[_shown(value) for value in row] for row in rows]
     widths = [
         min(col.cap, max([len(col.title), *(len(row[i]) for row in cells)])) for i, col in enumerate(columns)
     ]

@@ -141,6 +141,15 @@ def test_cli_jobs_table_fits_the_terminal_and_cuts_long_errors(folder):
     assert {j["job_id"]: j["error"] for j in whole}[failed].endswith("THE END")  # --json keeps it all
 
 
+def test_the_jobs_table_prints_no_control_characters():
+    """A name in a shared catalog is a colleague's text: an escape sequence in it is shown,
+    not sent to the terminal."""
+    from jupyter_publish.text_table import Column, render
+
+    table = render([Column("name"), Column("error")], [["\x1b]0;pwned\x07red\x1b[31m", "a\tb\r\nc"]], 80)
+    assert table.splitlines()[1] == "?]0;pwned?red?[31m  a b c"
+
+
 # -- short job IDs ---------------------------------------------------------------------------
 
 
