@@ -31,6 +31,8 @@ def seconds(text: str | float, *, examples: str = "90, 2s, 15m or 1h") -> float:
             value = math.nan
         if number.lower() in ("nan", "inf", "infinity", "+inf", "-inf") or not number:
             value = math.nan
-    if not (math.isfinite(value) and value > 0):
+    if not math.isfinite(value):
         raise OptionError(f"cannot read duration {text!r}: write e.g. {examples}")
+    if value <= 0:
+        raise OptionError(f"a duration must be positive, not {text!r}: write e.g. {examples}")
     return value
