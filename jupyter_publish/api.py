@@ -36,7 +36,8 @@ def jobs(
     ``catalog`` (``s3://BUCKET/PREFIX/``, a folder, or True for ``$JUPYTER_PUBLISH_CATALOG``)
     lists the team's jobs instead: the records written there since the last listing are
     read (``max_concurrency`` at once) and cached in the ledger; the columns are the same,
-    plus ``user``, ``host`` and ``catalog_key``.
+    plus ``user``, ``host`` and ``catalog_key``. ``catalog_options``: its S3 options
+    (endpoint, region, profile, keys), each under one the location names inline.
     """
     if catalog is None or catalog is False:
         from .tables import jobs_frame
@@ -65,6 +66,7 @@ def lineage(
     ledger: Ledger | None = None,
     records: Iterable[LineageRecord] = (),
     catalog: str | bool | CatalogLocation | None = None,
+    catalog_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The edges (used -> produced) upstream and downstream of ``job``, as a DataFrame.
 
@@ -72,20 +74,29 @@ def lineage(
     published, or named with ``uses``), and what that used; downstream: the jobs that
     used its result. ``records`` (PublishedResults read elsewhere) and the jobs of
     ``catalog`` (a location, or True for ``$JUPYTER_PUBLISH_CATALOG``; read up to date
-    first) join the ledger's jobs, so the chain crosses machines.
+    first; ``catalog_options`` as for :func:`jobs`) join the ledger's jobs, so the chain
+    crosses machines.
     """
     from .lineage import combined, lineage_edges
 
     ledger = ledger or Ledger()
     found = list(records)
-    if catalog is not None and catalog is not False:
-        from .catalog import open_catalog
-
-        with open_catalog(None if catalog is True else catalog, ledger=ledger) as cat:
-            cat.sync()
-            found += cat.results()
     job_id = job if isinstance(job, str) else job.job_id
-    return lineage_edges(combined(ledger, found), job_id)
+    if catalog is None or catalog is False:
+        return lineage_edges(combined(ledger, found), job_id)
+    from .catalog import open_catalog
+    from .errors import AmbiguousJobError, NotFoundError
+
+    where = None if catalog is True else catalog
+    with open_catalog(where, ledger=ledger, options=catalog_options) as cat:
+        cat.sync()
+        try:
+            return lineage_edges(combined(ledger, [*found, *cat.results()]), job_id)
+        except AmbiguousJobError:
+            raise
+        except NotFoundError:
+            cat.check_refused(job_id)  # a tampered record says so, rather than "no job"
+            raise
 
 
 def fetch(

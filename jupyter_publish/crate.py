@@ -26,15 +26,15 @@ import json
 import mimetypes
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 from .errors import DestinationError
-from .redact import scrub
+from .redact import public_url, scrub
 from .results import FileRecord, PublishedResult
 
 if TYPE_CHECKING:
@@ -496,17 +496,12 @@ def _media_type(path: str) -> str:
 
 
 def _public_link(url: str | None) -> str | None:
-    """A link with nothing secret in it: as recorded, or without its query (a presigned
-    link's signature and key ID) and password; None when no such form is left."""
+    """A link with nothing secret in it (:func:`redact.public_url`), as an IRI; None when
+    no such form is left."""
     if not url:
         return None
-    if scrub(url) == url:
-        return _iri(url)
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    bare = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    return _iri(bare) if bare and scrub(bare) == bare else None
+    public = public_url(url)
+    return _iri(public) if public else None
 
 
 def _count(n: int, noun: str) -> str:
@@ -587,10 +582,10 @@ def _write(target: Path, document: dict[str, Any]) -> Path:
             (target / "ro-crate-preview.html").unlink()  # it described the crate replaced
         return target / METADATA_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    staging = _new_name(target.parent, target.name)
+    staging.mkdir()  # modes as the umask says (mkdtemp's are 0700; reading the umask sets it)
     try:
         (staging / METADATA_FILE).write_text(text, encoding="utf-8")
-        staging.chmod(0o777 & ~_umask())  # as mkdir would make it, not mkdtemp's 0700
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -599,11 +594,11 @@ def _write(target: Path, document: dict[str, Any]) -> Path:
 
 
 def _replace_file(path: Path, text: str) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    temp = _new_name(path.parent, path.name)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)  # the umask applies
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-        os.chmod(temp, 0o644 & ~_umask())
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -611,10 +606,9 @@ def _replace_file(path: Path, text: str) -> None:
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _new_name(folder: Path, name: str) -> Path:
+    """A name no one else uses in ``folder``, for something written then renamed to ``name``."""
+    return folder / f".{name}.{secrets.token_hex(8)}.partial"
 
 
 def check_crate(document: Mapping[str, Any]) -> list[str]:

@@ -24,8 +24,8 @@ from; a shared catalog's records join the ledger's there.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -56,6 +56,10 @@ class Candidate:
     size: int
     sha256: str
     job_id: str | None = None
+    own: bool = False
+    """Recorded by this ledger (our own upload or copy), not by a shared catalog's record:
+    only then may a sha256 in the object's metadata stand in for the store's checksum
+    (anyone who may write to the bucket can write metadata, and a record)."""
 
 
 # -- 1. candidates ---------------------------------------------------------------------------
@@ -85,7 +89,7 @@ def file_candidates(
     found: dict[int, list[Candidate]] = {}
     for size, rows in ledger.stored_copies(sizes, prefix).items():
         kept = [
-            Candidate(r["location"], size, r["sha256"], r["job_id"])
+            Candidate(r["location"], size, r["sha256"], r["job_id"], own=True)
             for r in rows
             if _in_scope(r["params"], wanted)
         ]
@@ -129,7 +133,8 @@ def archive_candidates(
     as the ledger and ``records`` (a catalog's cached job records) say."""
     prefix, wanted = backend.copy_scope()
     results = ledger.archive_results(len(bundle.files), bundle.total_size, prefix)
-    found = archives_in([*results, *records], bundle, suffix, prefix, wanted)
+    found = [replace(c, own=True) for c in archives_in(results, bundle, suffix, prefix, wanted)]
+    found += archives_in(records, bundle, suffix, prefix, wanted)
     unique = {c.location: c for c in reversed(found)}  # the first (newest) of each place
     return [c for c in found if unique[c.location] is c]
 
@@ -226,7 +231,7 @@ def copy_archive(
     proof = CopyProof(digest.size, digest.sha256, prover.facts())
     same = [c for c in candidates if (c.size, c.sha256) == (digest.size, digest.sha256)]
     for candidate in same[:MAX_TRIES]:
-        stored = backend.copy_existing(upload, candidate.location, proof)
+        stored = backend.copy_existing(upload, candidate.location, replace(proof, metadata=candidate.own))
         if stored is not None:
             return ArchiveCopy(stored, digest, files)
     return None
@@ -280,7 +285,9 @@ class CopyingBackend:
             return None
         proof = CopyProof(digest.size, digest.sha256, prover.facts())
         for candidate in [c for c in candidates if c.sha256 == digest.sha256][:MAX_TRIES]:
-            stored = self._copier.copy_existing(upload, candidate.location, proof)
+            stored = self._copier.copy_existing(
+                upload, candidate.location, replace(proof, metadata=candidate.own)
+            )
             if stored is not None:
                 self._copied(upload.name, digest)
                 if self._progress is not None:  # the bar counts the bytes published
@@ -308,17 +315,17 @@ def copying(
     cid_version: int,
     copied: Callable[[str, Digest], None],
     progress: Callable[[int], None] | None = None,
-    records: Callable[[], Iterable[PublishedResult]] = tuple,
+    records: Callable[[Collection[int]], Iterable[PublishedResult]] = lambda sizes: (),
 ) -> ObjectBackend:
     """``backend``, or a :class:`CopyingBackend` around it when some upload has candidates
-    (in the ledger, or among ``records()``: a catalog's cached job records, read only when
-    some upload is large enough to copy)."""
+    (in the ledger, or among ``records(sizes)``: a catalog's cached job records that list
+    a file of one of those sizes, asked only when some upload is large enough to copy)."""
     if not isinstance(backend, CopiesExisting):
         return backend
     sizes = {
         u.size for u in uploads if u.path is not None and u.size is not None and u.size >= MIN_COPY_BYTES
     }
-    candidates = file_candidates(ledger, backend, sizes, records()) if sizes else {}
+    candidates = file_candidates(ledger, backend, sizes, records(sizes)) if sizes else {}
     if not candidates:
         return backend
     return CopyingBackend(backend, candidates, cid_version, copied, progress)

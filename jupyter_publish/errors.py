@@ -46,6 +46,11 @@ class NotFoundError(PublishError, LookupError):
     """A bucket, object, CID, URL or job ID does not exist."""
 
 
+class AmbiguousJobError(NotFoundError):
+    """A job ID prefix names more than one job: no single job is found, and looking for
+    it elsewhere (the catalog) would only pick one at random."""
+
+
 class BackendError(PublishError):
     """The store answered with an error we cannot fix for the user (5xx, 413, timeouts)."""
 

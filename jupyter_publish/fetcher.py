@@ -31,6 +31,7 @@ from . import config
 from .backends import BackendBase, RemoteObject, backend_class, for_result_type, register_secrets, scheme_of
 from .download import RANGED_MIN, download
 from .errors import (
+    AmbiguousJobError,
     BackendError,
     CredentialsError,
     DestinationError,
@@ -209,7 +210,7 @@ def recorded_result(
         ledger.job_row(job_id)
     except NotFoundError as exc:
         where = configured(catalog)
-        if where is None or "ambiguous" in str(exc):
+        if where is None or isinstance(exc, AmbiguousJobError):
             raise
         location = parse(where, catalog_options).with_job_options("s3", options)
         with open_catalog(location, ledger=ledger) as cat:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .errors import NotFoundError, PublishError
+from .errors import AmbiguousJobError, NotFoundError, PublishError
 from .ids import new_job_id, short_tail
 from .redact import scrub
 from .results import DEFAULT_NAME, PublishedResult
@@ -103,10 +103,18 @@ CREATE TABLE IF NOT EXISTS catalog_records (
     PRIMARY KEY (catalog, name)
 );
 CREATE INDEX IF NOT EXISTS catalog_records_job ON catalog_records(job_id);
+CREATE TABLE IF NOT EXISTS catalog_sizes (
+    catalog     TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    PRIMARY KEY (catalog, size, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS catalog_sizes_name ON catalog_sizes(catalog, name);
 CREATE TABLE IF NOT EXISTS catalog_state (
     catalog     TEXT PRIMARY KEY,
     last_name   TEXT,
-    synced_at   TEXT
+    synced_at   TEXT,
+    pack_refused_at REAL
 );
 CREATE TABLE IF NOT EXISTS catalog_pending (
     catalog     TEXT NOT NULL,
@@ -118,13 +126,16 @@ CREATE TABLE IF NOT EXISTS catalog_pending (
     created_at  TEXT NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT,
+    claimed     TEXT,
+    claimed_at  REAL,
     PRIMARY KEY (catalog, name)
 );
 """
-CATALOG_TABLES = ("catalog_records", "catalog_state", "catalog_pending")
+CATALOG_TABLES = ("catalog_records", "catalog_sizes", "catalog_state", "catalog_pending")
 """The shared catalog's local cache (:mod:`jupyter_publish.catalog.cache`): records read
-(verified bytes, or why one was refused), the newest name listed per catalog, and records
-a publish could not write yet (sent again by the next catalog operation)."""
+(verified bytes, or why one was refused), the sizes of the files each lists (what dedup
+looks up on every publish), the newest name listed per catalog, and records a publish
+could not write yet (sent again by the next catalog operation)."""
 LIVENESS_COLUMNS = {"pid": "INTEGER", "host": "TEXT", "proc_start": "TEXT", "spec_json": "TEXT"}
 """Added to ``jobs`` for liveness and resume (see :mod:`jupyter_publish.journal`); older
 ledgers get them on open, NULL for their jobs (which are then never called dead)."""
@@ -138,6 +149,12 @@ the same value as :attr:`PublishedResult.type`, and NULL while a job has no resu
 PROVENANCE_COLUMNS = {"provenance_json": "TEXT", "inputs_json": "TEXT"}
 """Added to ``jobs``: what produced the job and what it used (:mod:`.provenance`,
 :mod:`.lineage`), for failed jobs too (they have no ``result_json``)."""
+PENDING_COLUMNS = {"claimed": "TEXT", "claimed_at": "REAL"}
+"""Added to ``catalog_pending``: who is sending a waiting record now, since when (a record
+is claimed before its PUT, so two processes flushing at once send it once)."""
+STATE_COLUMNS = {"pack_refused_at": "REAL"}
+"""Added to ``catalog_state``: when the store last refused a pack this reader wrote (a
+reader without PutObject on ``packs/`` does not build and send one on every listing)."""
 WAL_ATTEMPTS = 20
 """Switching a brand-new database to WAL can meet ``database is locked`` (FACTS.md)."""
 
@@ -169,6 +186,12 @@ def _loaded(text: str | None) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return None
+
+
+def _not_a_round(table: str = "") -> str:
+    """SQL: the job is not a sync round (a draft of another job: its provenance names it).
+    A JSON string cannot hold the unescaped ``"round_of":``, so only the key matches."""
+    return f"coalesce(instr({table}provenance_json, '\"round_of\":'), 0) = 0"
 
 
 def _like_prefix(prefix: str) -> str:
@@ -465,7 +488,7 @@ class Ledger:
         """The newest published job whose content CID (or IPFS CID) is ``cid``."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT job_id FROM jobs WHERE status='published' AND (root_cid = ?"
+                f"SELECT job_id FROM jobs WHERE status='published' AND {_not_a_round()} AND (root_cid = ?"
                 " OR json_extract(result_json, '$.Params.CID') = ?) ORDER BY job_id DESC LIMIT 1",
                 (cid, cid),
             ).fetchone()
@@ -490,7 +513,7 @@ class Ledger:
             rows = db.execute(
                 "SELECT job_id, name, created_at, uri, root_cid,"
                 " json_extract(result_json, '$.Params.CID') AS ipfs_cid, inputs_json"
-                " FROM jobs WHERE status='published' ORDER BY job_id"
+                f" FROM jobs WHERE status='published' AND {_not_a_round()} ORDER BY job_id"
             ).fetchall()
         return [dict(r) for r in rows]
 
@@ -563,7 +586,7 @@ class Ledger:
         if len(rows) == 1 and len(job_id) >= 6:
             return rows[0]
         if rows:
-            raise NotFoundError(f"job ID {job_id!r} is ambiguous: give more characters")
+            raise AmbiguousJobError(f"job ID {job_id!r} is ambiguous: give more characters")
         raise NotFoundError(f"no job {job_id!r} in the ledger at {self.path}: see `jupyter-publish jobs`")
 
     def _by_tail(self, text: str) -> list[sqlite3.Row]:
@@ -682,7 +705,8 @@ class Ledger:
             " FROM files f INDEXED BY files_size JOIN jobs j USING (job_id)"
             " WHERE f.size = ? AND f.sha256 IS NOT NULL AND f.kind IN ('file', 'archive')"
             " AND f.location LIKE ? ESCAPE '\\' AND f.location NOT LIKE '%#%'"
-            " AND j.status = 'published' ORDER BY f.job_id DESC LIMIT ?"
+            f" AND j.status = 'published' AND {_not_a_round('j.')}"
+            " ORDER BY f.job_id DESC LIMIT ?"
         )
         found: dict[int, list[dict[str, Any]]] = {}
         with self._connect() as db:
@@ -794,6 +818,8 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
         ("jobs", LIVENESS_COLUMNS),
         ("multipart_uploads", UPLOAD_COLUMNS),
         ("jobs", PROVENANCE_COLUMNS),
+        ("catalog_pending", PENDING_COLUMNS),
+        ("catalog_state", STATE_COLUMNS),
     ):
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         for name, kind in columns.items():

@@ -19,7 +19,6 @@ join the ledger's.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import NotFoundError, OptionError
+from .errors import AmbiguousJobError, NotFoundError, OptionError
 from .ids import short_tail
 from .redact import scrub
 
@@ -140,10 +139,13 @@ def named_input(ledger: Ledger, ref: Any) -> dict[str, Any]:
     text = ref.strip()
     kind = kind_of(text)
     if kind == "job":
-        with contextlib.suppress(NotFoundError):
+        try:
             row = ledger.job_row(text)
-            return make_input(row["job_id"], "job", row["job_id"], row.get("root_cid"), "line")
-        return make_input(text, "job", text, None, "line")  # a job recorded elsewhere
+        except AmbiguousJobError:
+            raise  # a prefix of several jobs names none of them
+        except NotFoundError:
+            return make_input(text, "job", text, None, "line")  # a job recorded elsewhere
+        return make_input(row["job_id"], "job", row["job_id"], row.get("root_cid"), "line")
     if kind == "cid":
         return make_input(text, "cid", ledger.job_for_cid(text), text, "line")
     if "://" in text:
@@ -370,7 +372,7 @@ def _resolve(job: str, by_id: Mapping[str, LineageRecord]) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise NotFoundError(f"job ID {job!r} is ambiguous: give more characters")
+        raise AmbiguousJobError(f"job ID {job!r} is ambiguous: give more characters")
     raise NotFoundError(f"no published job {job!r} to show the lineage of: see `jupyter-publish jobs`")
 
 

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from traitlets.config import Config
     from traitlets.utils.bunch import Bunch
 
-    from .catalog import CatalogLocation
     from .destinations import Destination
     from .results import FetchResult
 
@@ -336,7 +335,7 @@ class PublishMagics(Magics, Configurable):
                 name=args.name,
                 provenance=facts,
                 uses=args.uses or (),
-                catalog=self._catalog(args.catalog),
+                **self._catalog_args(args.catalog),
                 **options.keywords(),
             )
         magic_display.show_result(result, args.out, self._namespace)
@@ -357,7 +356,7 @@ class PublishMagics(Magics, Configurable):
                 resolve_placeholders=plan.sync_every is not None,
                 provenance=facts,
                 uses=args.uses or (),
-                catalog=self._catalog(args.catalog),
+                **self._catalog_args(args.catalog),
             )
             folder, temporary = cellrun.output_folder(self.fetch_dir, job.job_id)
         notes = None if plan.sync_every is None else magic_display.Notes(self.shell, bool(options.quiet))
@@ -427,11 +426,10 @@ class PublishMagics(Magics, Configurable):
         }
         options.update({key: getattr(args, key) for key in _FETCH_BACKEND_ARGS if getattr(args, key)})
         settled = magic_args.FetchOptions.settle(args, self)
-        catalog = self._catalog(None if args.catalog is True else args.catalog)
+        catalog = self._catalog_args(None if args.catalog is True else args.catalog)
         with _usage_errors(f"{ref}: " if several else ""):
-            result = api.fetch(
-                ref, self._fetch_target(ref, args.to), catalog=catalog, **settled.keywords(), **options
-            )
+            target = self._fetch_target(ref, args.to)
+            result = api.fetch(ref, target, **catalog, **settled.keywords(), **options)
         magic_display.show_fetched(result, self.preview and not args.no_preview)
         return result
 
@@ -462,34 +460,51 @@ class PublishMagics(Magics, Configurable):
             magic_display.show_panel("jobs_browser")
             return None
         from . import api
+        from .errors import OptionError
 
         with _usage_errors():
-            if args.lineage:
-                where = None if args.catalog is None else self._catalog_location(args.catalog)
-                return api.lineage(args.lineage, catalog=where)
             if args.catalog is None:
-                return api.jobs(args.limit, rounds=args.rounds)
-            return api.jobs(args.limit, catalog=self._catalog_location(args.catalog))
+                return api.lineage(args.lineage) if args.lineage else api.jobs(args.limit, rounds=args.rounds)
+            catalog = self._catalog_args(None if args.catalog is True else str(args.catalog))
+            if not catalog["catalog"]:
+                raise OptionError(
+                    "no catalog: %jobs --catalog s3://BUCKET/PREFIX/ (or a folder), "
+                    "or set PublishMagics.catalog or $JUPYTER_PUBLISH_CATALOG"
+                )
+            if args.lineage:
+                return api.lineage(args.lineage, **catalog)
+            return api.jobs(args.limit, **catalog)
 
     def _catalog(self, given: str | None) -> str | None:
         """The catalog a line names, else ``PublishMagics.catalog``; None: the core's
         default (``$JUPYTER_PUBLISH_CATALOG``)."""
         return given if given is not None else (self.catalog or None)
 
-    def _catalog_location(self, given: str | bool) -> CatalogLocation:
-        """The catalog ``%jobs --catalog [LOC]`` reads; on S3 the configured endpoint,
-        region and profile apply unless the location names its own endpoint."""
-        from .catalog import configured, parse
-        from .errors import OptionError
+    def _catalog_args(self, given: str | None) -> dict[str, Any]:
+        """``catalog`` and ``catalog_options`` for the core, settled one way for every
+        magic: the catalog a line names, else ``PublishMagics.catalog``, else the
+        environment's (``""``: none); on S3 with :meth:`_catalog_options`. So a record a
+        %publish writes is where %jobs --catalog, --lineage and %fetch read, and the
+        ledger caches that bucket under one name."""
+        from .catalog import configured
 
-        text = configured(self._catalog(None if given is True else str(given)))
+        text = configured(self._catalog(given))
         if text is None:
-            raise OptionError(
-                "no catalog: %jobs --catalog s3://BUCKET/PREFIX/ (or a folder), "
-                "or set PublishMagics.catalog or $JUPYTER_PUBLISH_CATALOG"
-            )
-        settings = {key: getattr(self, key, None) for key in ("endpoint", "region", "profile")}
-        return parse(text).with_job_options("s3", {k: v for k, v in settings.items() if v})
+            return {"catalog": ""}
+        s3 = text.lower().startswith("s3://")
+        return {"catalog": text, "catalog_options": self._catalog_options() if s3 else {}}
+
+    def _catalog_options(self) -> dict[str, Any]:
+        """The S3 options a catalog takes from ``%config`` (``PublishMagics.endpoint``,
+        ``region``, ``profile``): as a destination takes them, each giving way to one the
+        location names inline (``,opt=endpoint=…``)."""
+        from .catalog.location import S3_OPTIONS
+
+        return {
+            o.name: getattr(self, o.name)
+            for o in backend_class("s3").options
+            if o.setting and o.name in _SETTINGS and o.name in S3_OPTIONS and getattr(self, o.name)
+        }
 
     @no_var_expand
     @line_cell_magic

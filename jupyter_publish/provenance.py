@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from . import redact
 
@@ -36,19 +35,15 @@ GIT_TIMEOUT = 3.0
 MAX_SOURCE = 100_000
 """Characters of a cell's source kept (its sha256 is of the whole cell)."""
 
-_SECRET_NAME = re.compile(
-    r"(?i)passw|pwd|secret|token|api_?key|access_?key|private|credential|auth|signature|(?:^|[_.])key$"
-)
-"""A variable or option whose name says it holds a secret: its value is never recorded."""
-_ASSIGNED_SECRET = re.compile(
-    r"""(?ix)
-    (\b[\w.\-]*(?:passw(?:or)?d|pwd|secret|token|api_?key|access_?key|private_?key|credentials?|auth)
-     (?:_?(?:key|id|value|string|str))?\b     # a name ending so (not ``tokenizer``, ``author``)
-     ['"]?\s*(?:=|:|,)\s*[rbuf]{0,2})        # then = or : or , (a dict, a call's keyword, setenv)
-    (['"])((?:(?!\2).){4,}?)\2               # a quoted value of 4 characters or more
+_ASSIGNED = re.compile(
+    r"""(?x)
+    (?<![\w.\-])([A-Za-z_][\w.\-]*)           # a name (whether it is a secret's: redact.is_secret_name)
+    (['"]?\]?(?:\s*:\s*[A-Za-z_][\w.\[\]]*)?\s*(?:=|:|,)\s*[rbuf]{0,2})  # then = : , (an annotation first)
+    (['"])((?:(?!\3).){4,}?)\3               # a quoted value of 4 characters or more
     """
 )
-"""``password = "…"``, ``{"aws_secret_access_key": "…"}``, ``setenv("TOKEN", "…")``."""
+"""``password = "…"``, ``{"aws_secret_access_key": "…"}``, ``setenv("TOKEN", "…")``,
+``env["db_key"] = "…"``, ``token: str = "…"``."""
 _TOKEN = re.compile(
     r"""(?x)
     \b(?:AKIA|ASIA|AROA)[0-9A-Z]{16}\b              # AWS access key IDs
@@ -72,8 +67,15 @@ def scrub_source(text: str) -> str:
     a quoted value assigned to a secret-sounding name, a known token format, a URL's
     password, a presigned signature."""
     text = redact.scrub(text)
-    text = _ASSIGNED_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{redact.MASK}{m.group(2)}", text)
+    text = _ASSIGNED.sub(_mask_assigned, text)
     return _TOKEN.sub(redact.MASK, text)
+
+
+def _mask_assigned(match: re.Match[str]) -> str:
+    name, between, quote = match.group(1), match.group(2), match.group(3)
+    if not redact.is_secret_name(name):
+        return match.group(0)
+    return f"{name}{between}{quote}{redact.MASK}{quote}"
 
 
 _RANDOM = re.compile(r"[A-Za-z0-9+/=_\-]{16,}")
@@ -83,7 +85,7 @@ def looks_secret(name: str, value: str) -> bool:
     """Whether a placeholder's value must not be shown: a secret-sounding name, a value
     the scrubber would change, a token format, or a long random-looking word (upper and
     lower case letters and digits, like a key; not a job ID or a CID)."""
-    if _SECRET_NAME.search(name.strip("{} ")) or scrub_source(value) != value:
+    if redact.is_secret_name(name) or scrub_source(value) != value:
         return True
     return any(_random_word(word) for word in value.split())
 
@@ -198,6 +200,14 @@ def begin(
     facts["tool"] = f"jupyter-publish {_tool_version()}"
     facts.update({k: v for k, v in given.items() if isinstance(k, str)})
     return Pending(facts, _repository_folder(facts.get("notebook")))
+
+
+def again(recorded: Mapping[str, Any]) -> Pending:
+    """The facts a job recorded when it began, for a run that resumes it: git is asked
+    again (for the recorded notebook's folder) if it had not answered when the row was
+    written, as happens when the first run was killed moments after it started."""
+    folder = None if "git" in recorded else _repository_folder(recorded.get("notebook"))
+    return Pending(dict(recorded), folder)
 
 
 def finished(facts: Mapping[str, Any], status: str) -> dict[str, Any]:
@@ -342,21 +352,9 @@ def _git(args: list[str], folder: Path, env: dict[str, str], timeout: float) -> 
 
 
 def strip_credentials(url: str) -> str:
-    """A remote URL without the user and password (``https://TOKEN@host/x`` is common);
-    an scp-like ``git@host:x`` names no secret and stays."""
-    if "://" not in url:
-        return redact.scrub(url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact.MASK
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    with contextlib.suppress(ValueError):
-        if parts.port:
-            host = f"{host}:{parts.port}"
-    return redact.scrub(urlunsplit((parts.scheme, host, parts.path, "", "")))
+    """A remote URL without the user, password or query (``https://TOKEN@host/x`` is
+    common): :func:`redact.public_url`; an scp-like ``git@host:x`` names no secret and stays."""
+    return redact.public_url(url, query=False) or redact.MASK
 
 
 # -- packages ------------------------------------------------------------------------------
@@ -519,6 +517,7 @@ def _listings(folder: str) -> list[str]:
 
 __all__ = [
     "Pending",
+    "again",
     "begin",
     "capture",
     "finished",

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
@@ -88,17 +88,20 @@ class _Record:
     ) -> _Record:
         from .lineage import inputs_for  # not `from . import lineage`: jp.lineage is the function
 
+        round_of = (provenance_given or {}).get("round_of")
+        if isinstance(round_of, str):  # a sync round: a draft of that job, which records the rest
+            return cls({"round_of": round_of, "started_at": utc_now()}, [])
         inputs = inputs_for(ledger, uses, paths)  # a bad `uses` fails before git is asked
         return cls(_provenance.begin(provenance_given, notebook=notebook, placeholders=job.values), inputs)
 
     @classmethod
     def resumed(cls, ledger: Ledger, job: _Job, paths: Sequence[str]) -> _Record:
-        """A resumed job keeps what it recorded when it began (a job from before this
-        was recorded gets what is true now)."""
+        """A resumed job keeps what it recorded when it began, its git commit asked again
+        if it was not known yet (a job from before this was recorded gets what is true now)."""
         recorded, inputs = ledger.provenance(job.job_id)
         if not recorded:
             return cls.begin(ledger, job, paths, None, (), None)
-        return cls({**recorded, "resumed_at": utc_now()}, inputs)
+        return cls(_provenance.again({**recorded, "resumed_at": utc_now()}), inputs)
 
     def facts(self) -> dict[str, Any]:
         """Every fact (waiting for git, if it is still being asked)."""
@@ -196,7 +199,6 @@ def publish(
 def _catalog_settings(catalog: str | None, options: Mapping[str, Any] | None) -> dict[str, Any]:
     """The catalog a job writes its record to, settled now (an argument, else the
     environment), with its options but never a key: what ``resume`` writes to again."""
-    from .backends.s3 import KEY_OPTIONS
     from .catalog import configured, parse
 
     where = configured(catalog)
@@ -205,7 +207,7 @@ def _catalog_settings(catalog: str | None, options: Mapping[str, Any] | None) ->
     parse(where, options)  # a malformed location fails now, before any byte moves; keys are masked
     return {
         "catalog": where,
-        "catalog_options": {k: v for k, v in (options or {}).items() if k not in KEY_OPTIONS},
+        "catalog_options": {k: v for k, v in (options or {}).items() if not redact.is_secret_name(k)},
     }
 
 
@@ -215,13 +217,21 @@ def _to_catalog(
     settings: Mapping[str, Any],
     dest: Destination,
     keys: Mapping[str, Any] | None,
+    interrupted: str | None = None,
 ) -> None:
-    """The job's record, as the ledger now holds it, to its catalog (never raises)."""
+    """The job's record, as the ledger now holds it, to its catalog (never raises);
+    ``interrupted`` (the reason): only kept in the ledger, sent by the next catalog operation."""
     if not settings.get("catalog"):
         return
-    from .catalog import write_record
+    from .catalog import keep_record, write_record
 
     options = {**(settings.get("catalog_options") or {}), **(keys or {})}
+    if interrupted is not None:
+        keep_record(
+            ledger, job_id, settings["catalog"], options, reason=interrupted,
+            job_scheme=dest.scheme, job_options=dest.options,
+        )  # fmt: skip
+        return
     write_record(
         ledger, job_id, settings["catalog"], options, job_scheme=dest.scheme, job_options=dest.options
     )
@@ -239,7 +249,8 @@ def _execute(
     catalog_keys: Mapping[str, Any] | None = None,
 ) -> PublishedResult:
     """Run a job the ledger holds as ``running``; record how it ended, whatever happens
-    (and in the catalog, if the job has one; not after SIGTERM, which must end now).
+    (and in the catalog, if the job has one; after Ctrl-C or SIGTERM, which must end
+    now, only kept in the ledger for the next catalog operation to send).
 
     SIGTERM takes Ctrl-C's path here (:func:`journal.sigterm_as_interrupt`).
     """
@@ -264,7 +275,7 @@ def _execute(
             result = _run(
                 bundle, dest, job, label, s["archive"], s["pin"], s["cid_version"], quiet,
                 s["max_concurrency"], s["compression"], multipart, sources, ledger,
-                partial(_catalog_records, s.get("catalog"), ledger),
+                partial(_catalog_records, ledger, s, dest, catalog_keys),
             )  # fmt: skip
             result.skipped = list(bundle.skipped)
             result.cid_params = cid_params(s["cid_version"], hidden=s.get("hidden", True), symlinks="follow")
@@ -276,11 +287,13 @@ def _execute(
         except journal.Terminated:
             ledger.fail(job.job_id, journal.TERMINATED_REASON)
             record.store_failure(ledger, job.job_id)
+            to_catalog(interrupted=journal.TERMINATED_REASON)
             journal.remove_temp_files(job.job_id)
             raise
         except KeyboardInterrupt:
             ledger.fail(job.job_id, "interrupted by the user")
             record.store_failure(ledger, job.job_id)
+            to_catalog(interrupted="interrupted by the user")
             journal.remove_temp_files(job.job_id)
             raise
         except Exception as exc:
@@ -312,7 +325,11 @@ def _resume_spec(
     return {
         "paths": [os.path.abspath(os.fspath(p)) for p in items],
         "to": dest.text,
-        "options": {k: v for k, v in dest.options.items() if k not in secret_options(dest.scheme)},
+        "options": {
+            k: v
+            for k, v in dest.options.items()
+            if k not in secret_options(dest.scheme) and not redact.is_secret_name(k)
+        },
         "values": job.values,
         "settings": settings,
     }
@@ -507,7 +524,10 @@ class Job:
         return facts
 
     def publish(self, paths: Sequence[PathLike] | PathLike, **options: Any) -> PublishedResult:
-        """:func:`publish` under this job's ID, destination and name."""
+        """:func:`publish` under this job's ID, destination and name; ``provenance`` and
+        ``uses`` given here add to the job's own."""
+        given = options.pop("provenance", None) or {}
+        uses = (*self.uses, *(options.pop("uses", None) or ()))
         return publish(
             paths,
             self.destination,
@@ -515,8 +535,8 @@ class Job:
             notebook=self.notebook,
             ledger=self.ledger,
             job_id=self.job_id,
-            provenance=self._facts(),
-            uses=self.uses,
+            provenance={**self._facts(), **given},
+            uses=uses,
             **{"catalog": self.catalog, "catalog_options": self.catalog_options, **options},
         )
 
@@ -524,7 +544,11 @@ class Job:
         self, paths: Sequence[PathLike] | PathLike, round_number: int, **options: Any
     ) -> PublishedResult:
         """Sync round ``round_number``: a quiet plain publish to this job's destination,
-        under a job ID sorting before this job's (:func:`~jupyter_publish.sync.round_job_id`)."""
+        under a job ID sorting before this job's (:func:`~jupyter_publish.sync.round_job_id`).
+
+        A round is a draft: its provenance is only ``round_of`` (this job) and its times,
+        it records no inputs (lineage and dedup skip it), and no catalog record; the
+        final publish records everything once."""
         from .sync import round_job_id, round_name
 
         settings = {
@@ -535,8 +559,8 @@ class Job:
             "notebook": self.notebook,
             "ledger": self.ledger,
             "job_id": round_job_id(self.job_id, round_number),
-            "provenance": dict(self.provenance or {}),  # a round starts when it runs
-            "uses": self.uses,
+            "provenance": {"round_of": self.job_id},  # a round starts when it runs
+            "uses": (),
             "catalog": "",  # drafts: the team's catalog gets the job's final record only
         }
         return publish(paths, self.destination, **settings)
@@ -581,6 +605,7 @@ def begin_job(
     dest = to if isinstance(to, Destination) else parse_destination(to)
     dest = dest.with_options(**backend_opts)
     check_options(dest)
+    _catalog_settings(catalog, catalog_options)  # a malformed catalog fails now, not after the cell ran
     if uses:  # a reference that names nothing fails now, not after the cell ran
         from .lineage import named_input
 
@@ -656,10 +681,10 @@ def _run(
     multipart: journal.MultipartJournal | None = None,
     sources: list[list[Any]] | None = None,
     ledger: Ledger | None = None,
-    records: Callable[[], Sequence[PublishedResult]] = tuple,
+    records: Callable[[Collection[int]], Sequence[PublishedResult]] = lambda sizes: (),
 ) -> PublishedResult:
     """Store the bundle; with a ledger, objects the store already holds (as the ledger
-    or ``records()``, a catalog's cached records, says) are copied there instead of sent
+    or ``records(sizes)``, a catalog's cached records, says) are copied there instead of sent
     again (:mod:`~jupyter_publish.dedup`)."""
     suffix = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}[compression]
     backend, archive_name = _make_backend(
@@ -732,7 +757,7 @@ def _copy_archive(
     cid_version: int,
     archive_name: str,
     quiet: bool | None,
-    records: Callable[[], Sequence[PublishedResult]] = tuple,
+    records: Callable[[Collection[int]], Sequence[PublishedResult]] = lambda sizes: (),
 ) -> dedup.ArchiveCopy | None:
     """The archive as a copy of an identical one the store holds, if the ledger knows one
     there and the archive made again here proves it identical; else None (upload it)."""
@@ -740,7 +765,10 @@ def _copy_archive(
 
     if not isinstance(backend, CopiesExisting) or bundle.total_size < dedup.MIN_COPY_BYTES:
         return None
-    candidates = dedup.archive_candidates(ledger, backend, bundle, SUFFIX[compression], records())
+    # A record of an archive like this one lists every file with its size: the largest
+    # one picks the few cached catalog records worth reading.
+    largest = max(f.size for f in bundle.files)
+    candidates = dedup.archive_candidates(ledger, backend, bundle, SUFFIX[compression], records({largest}))
     if not candidates:
         return None
 
@@ -752,15 +780,26 @@ def _copy_archive(
         return dedup.copy_archive(backend, candidates, bundle, compression, cid_version, upload, progress)
 
 
-def _catalog_records(catalog: str | None, ledger: Ledger) -> list[PublishedResult]:
+def _catalog_records(
+    ledger: Ledger,
+    settings: Mapping[str, Any],
+    dest: Destination,
+    keys: Mapping[str, Any] | None,
+    sizes: Collection[int],
+) -> list[PublishedResult]:
     """The job records the ledger has read from the job's catalog (never the network):
-    objects a colleague published there can be copied too. Unreadable: none."""
-    if not catalog:
+    objects a colleague published there can be copied too. The catalog is read as the
+    job's record is written (with the destination's endpoint when it names none), so the
+    cache it consults is the one a listing filled. Only records that list a file (or an
+    archive) of one of ``sizes`` are read. Unreadable: none."""
+    if not settings.get("catalog"):
         return []
-    from .catalog import cached_results
+    from .catalog import cached_results, parse
 
+    options = {**(settings.get("catalog_options") or {}), **(keys or {})}
     try:
-        return cached_results(catalog, ledger)
+        location = parse(settings["catalog"], options).with_job_options(dest.scheme, dest.options)
+        return cached_results(location, ledger, sizes)
     except PublishError:
         return []
 

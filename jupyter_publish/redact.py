@@ -20,7 +20,7 @@ import os
 import re
 import threading
 from functools import lru_cache
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 MIN_SECRET = 4
@@ -43,6 +43,23 @@ _URL_PASSWORD_LOOSE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):([^@\s]
 """A password in a URL's userinfo (``http://user:pw@host``); the loose form, for messages,
 also covers one with an unencoded ``/`` that makes the URL malformed."""
 _AUTH_SCHEME = re.compile(r"(?i)^(basic|bearer|token|digest|aws4-hmac-sha256)\s+(\S.*)$")
+
+
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:passw(?:or)?d|pwd|secret|token|api_?key|access_?key|private_?key|key|credentials?|auth|signature)"
+    r"(?:_(?:id|value|string|str))?$"
+    r"|(?:passw(?:or)?d|secret|token|apikey|credentials?)(?:_(?:id|value|string|str))?$"
+)
+"""The stem ends the name (after a separator, a camelCase step, or, for the long stems,
+anything: ``db_key``, ``apiKey``, ``mytoken``), so ``author``, ``tokenizer`` and
+``private_dir`` are ordinary names."""
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a variable, placeholder or option called ``name`` holds a secret: the one
+    rule for placeholder values, cell source assignments and options never recorded."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip("{} "))
+    return bool(_SECRET_NAME.search(re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")))
 
 
 def register(value: str | None, *, identifier: bool = False) -> None:
@@ -178,3 +195,31 @@ def _mask_password(match: re.Match[str]) -> str:
 
 
 _PORT_THEN_PATH = re.compile(r"\d{1,5}[/?#]")
+
+
+_SIGNED_QUERY = re.compile(r"(?i)(?:^|&)(?:x-amz-|x-goog-|awsaccesskeyid=|signature=|sig=|expires=|token=)")
+"""Query parameters of a presigned link (S3 SigV4 and V2, GCS, Azure SAS) or a token."""
+
+
+def public_url(url: str, *, query: bool = True) -> str | None:
+    """``url`` as anyone may read it (a shared catalog, an RO-Crate, a git remote): no
+    user or password, no query carrying a presigned signature or key ID (``query=False``:
+    no query at all); None if a secret is left (a registered one in the path). A text
+    with no scheme (an scp-like ``git@host:x``) names no userinfo: kept if clean."""
+    if "://" not in url:
+        return url if scrub(url) == url else None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    kept = parts.query if query and not _SIGNED_QUERY.search(parts.query) else ""
+    fragment = parts.fragment if query else ""
+    bare = urlunsplit((parts.scheme, netloc, parts.path, kept, fragment))
+    if kept and scrub(bare) != bare:  # a secret in the query after all: drop it
+        bare = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return bare if bare and scrub(bare) == bare else None

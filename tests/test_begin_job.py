@@ -131,3 +131,19 @@ def test_the_magic_modules_leave_the_ledger_and_placeholders_to_the_publisher():
         text = (PACKAGE / name).read_text(encoding="utf-8")
         for word in ("Ledger", "placeholder_values", "resolve_some", "new_execution_id", "new_job_id"):
             assert word not in text, f"{name} uses {word}"
+
+
+def test_job_publish_takes_provenance_and_uses_too(tmp_path):
+    """``provenance=``/``uses=`` given to Job.publish add to the job's own, not a
+    TypeError (review of issue 12, #25)."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "b.txt").write_text("b")
+    used = api.publish(tmp_path / "in", quiet=True)
+    job = api.begin_job("local", name="run", provenance={"magic_line": "%%publish"})
+    result = job.publish(
+        tmp_path / "out", quiet=True, provenance={"notebook": "nb.ipynb"}, uses=[used.job_id]
+    )
+    assert result.provenance["magic_line"] == "%%publish" and result.provenance["notebook"] == "nb.ipynb"
+    assert [i["job_id"] for i in result.inputs] == [used.job_id]

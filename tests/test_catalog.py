@@ -6,10 +6,12 @@ drive), so a job published on the first is listed and fetched, verified, on the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -378,6 +380,81 @@ def test_a_reader_that_keeps_up_packs_what_it_read_once_it_is_enough(
     assert sorted(r["job_id"] for r in cat.rows()) == sorted(ids)
 
 
+def test_a_listing_counts_what_it_could_pack_without_loading_records(homes, results, shared, monkeypatch):
+    """Whether there is enough to pack is a count: a listing below the threshold loads
+    no record's bytes from the cache (it loaded every unpacked one on every listing)."""
+    import re
+
+    _publish_some(results, shared, 3)
+    homes("b")
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    assert len(jobs(catalog=str(shared))) == 3
+    assert len(jobs(catalog=str(shared))) == 3
+    loads = [s for s in statements if re.search(r"SELECT\b[^;]*\brecord\b[^;]*FROM catalog_records", s)]
+    assert statements and not loads, loads
+
+
+def test_packs_are_named_for_what_they_cover_and_not_written_twice(
+    homes, results, shared, tmp_path, monkeypatch
+):
+    """A pack is FIRST-LAST.COUNT; a reader about to write one leaves out what a listed
+    pack covers already (N readers left N overlapping packs), and a cold reader still
+    lists everything."""
+    from jupyter_publish.catalog import packs
+
+    monkeypatch.setattr(packs, "MIN_RECORDS", 3)
+    home_c = tmp_path / "home-c"
+    home_c.mkdir()
+    (home_c / "store").symlink_to(tmp_path / "home-a" / "store")
+    ids = _publish_some(results, shared, 2)
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(home_c))
+    assert len(jobs(catalog=str(shared))) == 2  # C reads two: not worth a pack
+    homes("a")
+    ids += _publish_some(results, shared, 1)
+    homes("b")
+    assert len(jobs(catalog=str(shared))) == 3  # B reads three, packs them
+    names = sorted(p.name for p in record_files(shared))
+    (pack,) = [p.name for p in (shared / "packs").iterdir()]
+    assert pack == f"{names[0][:26]}-{names[-1][:26]}.3.json.gz"
+    homes("a")
+    ids += _publish_some(results, shared, 1)
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(home_c))
+    assert len(jobs(catalog=str(shared))) == 4  # C holds four unpacked; B's pack covers three
+    assert [p.name for p in (shared / "packs").iterdir()] == [pack]
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home-d"))
+    assert sorted(jobs(catalog=str(shared))["job_id"]) == sorted(ids)
+
+
+def test_a_listing_reads_why_records_were_refused_once(homes, results, shared, monkeypatch, capsys):
+    """Each refused record is warned about with its reason, read from the cache in one
+    query, not one query per refused record (quadratic in a catalog someone flooded)."""
+    _publish_some(results, shared, 4)
+    for path in record_files(shared)[:3]:
+        path.write_bytes(path.read_bytes().replace(b"metrics.json", b"metricz.json"))
+    homes("b")
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        db = connect(*args, **kwargs)
+        db.set_trace_callback(statements.append)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    with open_catalog(str(shared)) as cat:
+        assert len(cat.sync().refused) == 3
+    assert capsys.readouterr().err.count("refused: ") == 3
+    assert sum("problem IS NOT NULL" in s for s in statements) <= 1
+
+
 def test_a_record_sent_late_is_named_when_sent_so_readers_still_see_it(homes, results, shared, monkeypatch):
     from jupyter_publish.catalog import catalog as catalog_module
 
@@ -442,6 +519,94 @@ def test_a_malformed_catalog_fails_before_anything_is_published(results, monkeyp
     assert Ledger().jobs() == []
 
 
+def test_any_catalog_operation_sends_every_catalog_s_waiting_records(results, shared, tmp_path):
+    """A record that waits for one catalog is sent by a listing of, or a publish to,
+    another: the pending table is flushed whole (its locations as recorded)."""
+    later, other = tmp_path / "later", tmp_path / "other"
+    first = jp.publish(results, catalog=str(later))  # the share is not mounted yet: it waits
+    second = jp.publish(results, catalog=str(other))
+    later.mkdir()
+    other.mkdir()
+    jobs(catalog=str(shared))  # another catalog's listing
+    assert [p.name.split(".")[1] for p in record_files(later)] == [first.job_id]
+    assert [p.name.split(".")[1] for p in record_files(other)] == [second.job_id]
+    with sqlite3.connect(Ledger().path) as db:
+        assert db.execute("SELECT count(*) FROM catalog_pending").fetchone() == (0,)
+    third = jp.publish(results, catalog=str(tmp_path / "third"))
+    (tmp_path / "third").mkdir()
+    jp.publish(results, catalog=str(shared))  # another catalog's write
+    assert [p.name.split(".")[1] for p in record_files(tmp_path / "third")] == [third.job_id]
+
+
+def test_two_flushes_at_once_send_a_waiting_record_once(results, tmp_path, monkeypatch):
+    """Each waiting record is claimed before its PUT: two processes (here two threads,
+    each with its own ledger connection) flushing together write it once, not twice."""
+    import threading
+
+    from jupyter_publish.catalog.catalog import Catalog
+    from jupyter_publish.catalog.stores import FolderStore
+
+    later = tmp_path / "later"
+    result = jp.publish(results, catalog=str(later))
+    later.mkdir()
+    both = threading.Barrier(2, timeout=2)
+    put = FolderStore.put
+
+    def together(self, name, data, folder="records/"):  # type: ignore[no-untyped-def]
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait()  # both senders inside a PUT at once, if both got that far
+        return put(self, name, data, folder)
+
+    monkeypatch.setattr(FolderStore, "put", together)
+    errors: list[BaseException] = []
+
+    def flush() -> None:
+        try:
+            with Catalog(parse(str(later)), ledger=Ledger()) as cat:
+                cat.flush_pending()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=flush) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert [p.name.split(".")[1] for p in record_files(later)] == [result.job_id]
+    with sqlite3.connect(Ledger().path) as db:
+        assert db.execute("SELECT count(*) FROM catalog_pending").fetchone() == (0,)
+
+
+def test_an_unreachable_catalog_costs_a_publish_one_short_try(results, monkeypatch):
+    """The record's PUT after a publish is one attempt (no botocore retries, a short
+    timeout): the pending table is its retry, so a dead catalog barely delays the publish."""
+    from jupyter_publish.backends.s3 import S3Backend
+    from jupyter_publish.testing.process import free_ports
+
+    sent: list[str] = []
+    make = S3Backend._make_client
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        client = make(self)
+        client.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.url))
+        return client
+
+    monkeypatch.setattr(S3Backend, "_make_client", counted)
+    (port,) = free_ports(1)  # a closed loopback port: every connection is refused
+    catalog = f"s3://team-bucket/catalog/,opt=endpoint=http://127.0.0.1:{port}"
+    keys = {"aws_access_key_id": "AKIACATALOGKEY0002", "aws_secret_access_key": "s" * 40}
+    began = time.monotonic()
+    result = jp.publish(results, catalog=catalog, catalog_options=keys)
+    took = time.monotonic() - began
+    assert Ledger().status(result.job_id)["status"] == "published"
+    with sqlite3.connect(Ledger().path) as db:
+        pending = [row[0] for row in db.execute("SELECT job_id FROM catalog_pending")]
+    assert pending == [result.job_id]
+    assert len(sent) == 1, sent  # one try, not botocore's five
+    assert took < 10
+
+
 def test_catalog_keys_are_used_but_never_stored_or_shown(results, monkeypatch, capsys):
     from jupyter_publish.testing.process import free_ports
 
@@ -460,3 +625,84 @@ def test_catalog_keys_are_used_but_never_stored_or_shown(results, monkeypatch, c
             str(row) for table in ("jobs", "catalog_pending") for row in db.execute(f"SELECT * FROM {table}")
         )
     assert secret not in stored and f"127.0.0.1:{port}" in stored  # the endpoint is kept, the key is not
+
+
+def test_a_malformed_catalog_fails_when_the_job_begins(tmp_path, monkeypatch):
+    """A %%publish cell's job begins before the cell runs: a bad catalog must stop it
+    then, not after an hour of work."""
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home"))
+    with pytest.raises(PublishError, match="bucket"):
+        begin_job("local", catalog="s3://")
+    assert begin_job("local", catalog=str(tmp_path / "team")).catalog == str(tmp_path / "team")
+
+
+@pytest.mark.parametrize("signal", ["ctrl-c", "sigterm"])
+def test_an_interrupted_job_reaches_the_catalog_with_the_next_operation(
+    homes, results, shared, monkeypatch, signal
+):
+    """Ctrl-C or SIGTERM keeps the failed job's record in the ledger (no network: the job
+    must end now); the next catalog operation sends it (review of issue 12, #14)."""
+    import jupyter_publish.publisher as publisher
+    from jupyter_publish import journal
+
+    def interrupted(*args, **kwargs):
+        raise journal.Terminated if signal == "sigterm" else KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(publisher, "_run", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            jp.publish(results, catalog=str(shared))
+    job_id = Ledger().jobs()[0]["job_id"]
+    assert record_files(shared) == []  # nothing sent while interrupted
+    with sqlite3.connect(homes("a") / "ledger.sqlite") as db:
+        assert db.execute("SELECT job_id FROM catalog_pending").fetchall() == [(job_id,)]
+    jobs(catalog=str(shared))
+    [written] = record_files(shared)
+    body = json.loads(written.read_bytes())
+    assert body["job_id"] == job_id and body["status"] == "failed"
+    assert body["provenance"]["status"] == "failed"
+
+
+def test_an_ambiguous_job_prefix_is_its_own_error_everywhere(homes, results, shared, tmp_path):
+    """A prefix of two jobs is an AmbiguousJobError in the ledger, in the catalog, in
+    lineage and in ``uses=``: never looked up elsewhere, never recorded as an input
+    (review of issue 12, #15)."""
+    from jupyter_publish.errors import AmbiguousJobError
+
+    first = jp.publish(results, catalog=str(shared)).job_id
+    second = jp.publish(results, catalog=str(shared)).job_id
+    prefix = first[: next(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)]
+    assert len(prefix) >= 6
+    with pytest.raises(AmbiguousJobError):
+        Ledger().job_row(prefix)
+    with pytest.raises(AmbiguousJobError):
+        jp.fetch(prefix, tmp_path / "a-got", catalog=str(shared))
+    with pytest.raises(AmbiguousJobError):
+        jp.lineage(prefix)
+    with pytest.raises(AmbiguousJobError):
+        jp.publish(results, uses=[prefix])
+    homes("b")  # another machine: only the catalog knows both
+    with pytest.raises(AmbiguousJobError):
+        jp.fetch(prefix, tmp_path / "b-got", catalog=str(shared))
+    with pytest.raises(AmbiguousJobError):
+        jp.lineage(prefix, catalog=str(shared))
+    assert jp.fetch(first, tmp_path / "b-first", catalog=str(shared)).job_id == first
+
+
+def test_a_record_too_large_is_its_own_problem_not_tampering(
+    homes, results, shared, tmp_path, monkeypatch, capsys
+):
+    """A catalog object past the size limit is not read, and said so: not "tampered"
+    (review of issue 12, #23)."""
+    from jupyter_publish.catalog import RecordTooLargeError
+
+    job_id = jp.publish(results, catalog=str(shared)).job_id
+    [written] = record_files(shared)
+    monkeypatch.setattr(records, "MAX_RECORD_BYTES", written.stat().st_size - 1)
+    homes("b")
+    jobs(catalog=str(shared))
+    warned = capsys.readouterr().err
+    assert "too large" in warned and "sha256" not in warned
+    with pytest.raises(RecordTooLargeError, match="too large") as raised:
+        jp.fetch(job_id, tmp_path / "got", catalog=str(shared))
+    assert not isinstance(raised.value, TamperedRecordError)

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -242,3 +243,125 @@ def test_a_cold_reader_after_a_pack_reads_one_object(
     paths = [path for _, path in requests]
     assert len(paths) == 3 and "catalog/packs/" in paths[1]  # list packs, GET the pack, list after it
     assert not any("catalog/records/" in p and "list-type" not in p for p in paths)  # no record GET
+
+
+@pytest.fixture
+def hosts(monkeypatch):
+    """The host of every request our S3 clients send; one past loopback is never sent
+    (it fails as an unreachable endpoint would), so a test cannot reach AWS."""
+    from urllib.parse import urlsplit
+
+    import botocore.exceptions
+
+    seen: list[str] = []
+    make = S3Backend._make_client
+
+    def guard(request, **_):  # type: ignore[no-untyped-def]
+        host = urlsplit(request.url).hostname or ""
+        seen.append(host)
+        if host not in ("127.0.0.1", "localhost"):
+            raise botocore.exceptions.EndpointConnectionError(endpoint_url=request.url)
+
+    def guarded(self):  # type: ignore[no-untyped-def]
+        client = make(self)
+        client.meta.events.register("before-send.s3", guard)
+        return client
+
+    monkeypatch.setattr(S3Backend, "_make_client", guarded)
+    return seen
+
+
+def test_the_magics_write_and_read_the_catalog_at_the_configured_endpoint(
+    s3_env, s3_bucket, homes, ip, tmp_path, monkeypatch, hosts
+):
+    """``%config PublishMagics.endpoint`` (not the environment) is where every magic
+    finds the catalog: a %publish to a local folder writes its record there, and
+    %jobs --catalog, --lineage and %fetch read it there; nothing goes to AWS."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "table.csv").write_text("x\n1\n")
+    magics = ip.magics_manager.registry["PublishMagics"]
+    catalog = f"s3://{s3_bucket}/catalog/"
+    try:
+        magics.endpoint = s3_env.endpoint
+        magics.catalog = catalog
+        with capture_output() as shown:
+            ip.run_line_magic("publish", "table.csv --to local --out r")
+        job_id = ip.user_ns["r"].job_id
+        assert "warning" not in shown.stderr
+        assert [k for k in catalog_keys(s3_env, s3_bucket) if job_id in k]  # written at the endpoint
+        homes("b")
+        frame = ip.run_line_magic("jobs", "--catalog")
+        assert list(frame["job_id"]) == [job_id]
+        edges = ip.run_line_magic("jobs", f"--lineage {job_id} --catalog")
+        assert edges is not None
+        # %fetch finds the job in the catalog (else "no job … in the ledger or in the
+        # catalog"); its bytes are in machine A's local store, which B does not have.
+        with pytest.raises(UsageError, match="in the local store at"):
+            ip.run_line_magic("fetch", f"{job_id} --to {tmp_path / 'back'} --no-preview")
+        assert hosts and set(hosts) <= {"127.0.0.1", "localhost"}
+        with sqlite3.connect(Ledger().path) as db:
+            cached = {row[0] for row in db.execute("SELECT catalog FROM catalog_state")}
+        assert len(cached) == 1  # one bucket, one ident, whichever magic read it
+    finally:
+        magics.endpoint = None
+        magics.catalog = ""
+        for name in ("r", "f"):
+            ip.user_ns.pop(name, None)
+
+
+def test_a_record_get_is_retried_by_botocore_alone(s3_env, s3_bucket, homes, results, monkeypatch, capsys):
+    """A record the store keeps answering 503 costs one GET's botocore tries, not those
+    times the core's retries (the listing reads it again next time): the core retries
+    only a body cut off mid-read, which botocore does not."""
+    from botocore.awsrequest import AWSResponse
+
+    catalog = f"s3://{s3_bucket}/catalog/"
+    result = jp.publish(results, f"s3://{s3_bucket}/r/", catalog=catalog)
+    homes("b")
+    monkeypatch.setenv("JUPYTER_PUBLISH_RETRIES", "1")  # botocore: 2 retries after the first try
+    gets: list[str] = []
+
+    class Busy:
+        def stream(self, **_):  # type: ignore[no-untyped-def]
+            yield b"<Error><Code>ServiceUnavailable</Code><Message>busy</Message></Error>"
+
+    def busy(request, **_):  # type: ignore[no-untyped-def]
+        if request.method == "GET" and "/catalog/records/" in request.url and "list-type" not in request.url:
+            gets.append(request.url)
+            return AWSResponse(request.url, 503, {}, Busy())
+        return None
+
+    make = S3Backend._make_client
+
+    def hooked(self):  # type: ignore[no-untyped-def]
+        client = make(self)
+        client.meta.events.register("before-send.s3", busy)
+        return client
+
+    monkeypatch.setattr(S3Backend, "_make_client", hooked)
+    assert len(jobs(catalog=catalog)) == 0
+    assert "could not be read now" in capsys.readouterr().err
+    assert len(gets) == 3 and all(result.job_id in url for url in gets)
+
+
+def test_a_reader_the_store_refuses_a_pack_does_not_send_one_every_listing(
+    s3_env, s3_bucket, homes, results, requests, monkeypatch
+):
+    """A colleague who may read the catalog but not write it is refused the pack it
+    would leave; that is remembered, so its next listings neither build nor send one."""
+    from jupyter_publish.catalog import packs
+
+    monkeypatch.setattr(packs, "MIN_RECORDS", 3)
+    catalog = f"s3://{s3_bucket}/catalog/"
+    for _ in range(3):
+        jp.publish(results, f"s3://{s3_bucket}/r/{{jobID}}/", catalog=catalog)
+    homes("b")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_env.reader_access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_env.reader_secret_key)
+    requests.clear()
+    for _ in range(3):
+        assert len(jobs(catalog=catalog)) == 3
+    puts = [path for method, path in requests if method == "PUT"]
+    assert len(puts) == 1 and "catalog/packs/" in puts[0]
+    assert "Contents" not in s3_env.client().list_objects_v2(Bucket=s3_bucket, Prefix="catalog/packs/")

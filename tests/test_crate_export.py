@@ -7,6 +7,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -491,3 +492,24 @@ def test_the_community_validator_accepts_the_crates(results, tmp_path):
         )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "[OK] RO-Crate is a valid process-run-crate-0.5" in done.stdout
+
+
+def test_export_never_touches_the_process_umask(results, tmp_path, monkeypatch):
+    """Setting the umask (even for a moment, to read it) gives files another thread makes
+    then 0666 modes: the crate is made with modes the umask applies to, and the umask
+    is never called (review of issue 12, #21)."""
+    result = jp.publish(results)
+    calls: list[int] = []
+    real_umask = os.umask
+    previous = real_umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or real_umask(mask))
+        jp.export(result, ro_crate=tmp_path / "crate")  # a new folder
+        jp.export(result, ro_crate=tmp_path / "crate")  # replaced in place
+    finally:
+        monkeypatch.undo()
+        real_umask(previous)
+    assert calls == []
+    assert stat.S_IMODE((tmp_path / "crate").stat().st_mode) == 0o750
+    assert stat.S_IMODE((tmp_path / "crate" / "ro-crate-metadata.json").stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.joinpath("crate").iterdir()) == ["ro-crate-metadata.json"]

@@ -302,3 +302,23 @@ def test_a_resumed_job_keeps_what_it_recorded_when_it_began(tmp_path, monkeypatc
     assert result.provenance["started_at"] == began["started_at"]
     assert result.provenance["status"] == "published" and result.provenance["resumed_at"]
     assert edges_of(jp.lineage(job_id)) == {(a.job_id, job_id)}
+
+
+def test_sync_rounds_are_drafts_lineage_and_dedup_skip(tmp_path):
+    """A job's sync rounds record no inputs and are no dedup candidates: lineage shows
+    the final job alone as the consumer (review of issue 12, #13)."""
+    from jupyter_publish.publisher import begin_job
+
+    a = jp.publish(folder(tmp_path, "a", "raw"))
+    jp.fetch(a.job_id, tmp_path / "got")
+    out = folder(tmp_path, "out", "draft")
+    job = begin_job(name="cell", uses=[a.job_id])
+    rounds = [job.publish_round(out, n) for n in (1, 2)]
+    final = job.publish(out, archive=False)
+    assert [r.inputs for r in rounds] == [[], []]
+    assert edges_of(jp.lineage(a.job_id)) == {(a.job_id, final.job_id)}
+    ledger = Ledger()
+    assert ledger.job_for_cid(rounds[0].root_cid) == final.job_id
+    size = (out / "data.txt").stat().st_size
+    candidates = [row["job_id"] for row in ledger.stored_copies([size], "").get(size, [])]
+    assert candidates == [final.job_id]

@@ -399,17 +399,22 @@ def test_capture_is_cheap_once_warm(repo):
 # -- every way in -------------------------------------------------------------------------------
 
 
-def test_a_sync_round_records_the_cell_and_its_own_start(outside):
+def test_a_sync_round_records_only_what_it_is_a_draft_of(outside):
+    """A round names its job and its own times; the final publish records the cell,
+    git and packages once (review of issue 12, #13)."""
     job = begin_job(
         name="cell", provenance={"cell_source": "x = 1", "magic_line": "%%publish --sync-every 5"}
     )
     round_result = job.publish_round(outside / "results", 1)
     facts = round_result.provenance
-    assert facts["cell_sha256"] == hashlib.sha256(b"x = 1").hexdigest()
-    assert facts["magic_line"] == "%%publish --sync-every 5"
+    assert facts["round_of"] == job.job_id and facts["status"] == "published"
     assert facts["started_at"] > job.started_at  # a round starts when it runs
+    assert not {"cell_source", "magic_line", "packages", "git", "python"} & set(facts)
+    assert round_result.inputs == []
     final = job.publish(outside / "results")
     assert final.provenance["started_at"] == job.started_at  # the job began before its outputs
+    assert final.provenance["cell_sha256"] == hashlib.sha256(b"x = 1").hexdigest()
+    assert final.provenance["magic_line"] == "%%publish --sync-every 5"
 
 
 def test_the_publish_panel_records_provenance(outside):
@@ -431,3 +436,24 @@ def test_a_deleted_working_folder_is_no_error(tmp_path, monkeypatch):
     gone.rmdir()
     facts = jp.publish(tmp_path / "out.txt").provenance
     assert "git" not in facts and facts["status"] == "published"
+
+
+def test_a_resumed_job_keeps_its_git_commit(repo, monkeypatch):
+    """A job killed before git answered recorded no commit: resuming it asks git again
+    (review of issue 12, #5)."""
+    import jupyter_publish.publisher as publisher
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(provenance, "git_state", lambda *a, **k: None)  # git had not answered
+        patch.setattr(publisher, "_run", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            jp.publish("results")
+    job_id = Ledger().jobs()[0]["job_id"]
+    began, _ = Ledger().provenance(job_id)
+    assert began and "git" not in began
+    result = jp.resume(job_id)
+    assert result.provenance["git"]["commit"] == git(repo, "rev-parse", "HEAD")
+    assert result.provenance["started_at"] == began["started_at"] and result.provenance["resumed_at"]

@@ -59,6 +59,7 @@ RESERVED_OPTIONS = frozenset(
         "paths", "to", "archive", "name", "pin", "cid_version", "quiet", "notebook", "ledger",
         "job_id", "max_concurrency", "compression", "skip_unreadable", "follow_symlinks", "hidden",
         "resolve_placeholders", "ref", "dest", "verify", "extract", "max_ratio", "provenance", "uses",
+        "catalog", "catalog_options", "ro_crate", "license",
         # what the command line and the magics parse besides backend options
         "command", "json", "jobs", "job", "limit", "port", "symlinks", "version", "help",
         "targets", "refs", "out", "sync_every", "optional", "publish_on_error", "ui",
@@ -231,8 +232,10 @@ def all_options(use: str) -> list[BackendOption]:
 def secret_options(scheme: str | None = None) -> frozenset[str]:
     """Option names declared ``secret``: never recorded, and their values masked wherever
     they turn up (a name one backend keeps secret stays secret even if another declares
-    it plainly). With ``scheme``: that backend's and those already imported, so a
-    ``local`` publish imports no other backend; without: every registered one's."""
+    it plainly). An option whose name says it holds one (:func:`redact.is_secret_name`)
+    is treated the same wherever options are recorded. With ``scheme``: that backend's
+    and those already imported, so a ``local`` publish imports no other backend;
+    without: every registered one's."""
     classes = registered_backends() if scheme is None else [backend_class(scheme), *_CLASSES.values()]
     return frozenset(o.name for cls in classes for o in cls.options if o.secret)
 
@@ -248,7 +251,7 @@ def register_secrets(options: Mapping[str, Any], scheme: str | None = None) -> N
         return
     names = secret_options(scheme)
     for name, value in options.items():
-        if name not in names:
+        if name not in names and not redact.is_secret_name(name):
             continue
         if isinstance(value, Mapping):
             items = list(value.values())

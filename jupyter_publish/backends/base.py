@@ -178,6 +178,9 @@ class CopyProof:
     facts: Mapping[str, Any] = field(default_factory=dict)
     """What the store's own :meth:`CopiesExisting.copy_prover` computed from the same bytes
     (S3: the multipart checksums the store would report for them)."""
+    metadata: bool = True
+    """Whether a sha256 the object's metadata claims may stand in for the store's own
+    checksum: only for an object this ledger recorded storing (metadata is anyone's to write)."""
 
 
 class CopyProver(Protocol):

@@ -213,6 +213,10 @@ class S3Backend(BackendBase):
 
         self._attempts = config.retries() + 1
         """Tries of each request (botocore retries them itself)."""
+        self._timeout: float | None = None
+        """Seconds to connect and between bytes; None: the idle limit (:meth:`single_try`)."""
+        self._retry_config: dict[str, Any] = {"max_attempts": self._attempts, "mode": "standard"}
+        """botocore's ``retries`` (its ``max_attempts`` counts the retries after the first)."""
         self._client: Any = None  # boto3's S3 client (its typed responses: a later pass)
         self._client_lock = threading.Lock()  # workers share one client (one pool)
         self.parse_timestamps = True
@@ -279,6 +283,16 @@ class S3Backend(BackendBase):
                     self._client = self._make_client()
         return self._client
 
+    def single_try(self, timeout: float) -> None:
+        """Each request one attempt, ``timeout`` seconds to connect and between bytes (at
+        most the idle limit): for a write that has a retry of its own, which a dead store
+        must not hold up. Set before the first request (the client is made once)."""
+        from .. import config
+
+        self._attempts = 1
+        self._timeout = min(timeout, config.idle_timeout())
+        self._retry_config = {"total_max_attempts": 1, "mode": "standard"}
+
     def _make_client(self) -> Any:
         import boto3
         import botocore.config
@@ -287,11 +301,11 @@ class S3Backend(BackendBase):
 
         from .. import config
 
-        idle = config.idle_timeout()
+        idle = self._timeout or config.idle_timeout()
         options: dict[str, Any] = {
             # botocore retries each request (connection faults, 5xx, SlowDown, timeouts);
             # a body cut mid-read is retried by the core, resuming where it stopped.
-            "retries": {"max_attempts": self._attempts, "mode": "standard"},
+            "retries": self._retry_config,
             # No byte for the idle limit ends an attempt (a stalled store, a dead link).
             "connect_timeout": idle,
             "read_timeout": idle,
@@ -958,7 +972,7 @@ def _holds(head: Mapping[str, Any], proof: CopyProof) -> bool:
         return reported == base64.b64encode(bytes.fromhex(proof.sha256)).decode()
     if reported and reported in proof.facts.get("composites", ()):
         return True
-    return (head.get("Metadata") or {}).get("sha256") == proof.sha256
+    return proof.metadata and (head.get("Metadata") or {}).get("sha256") == proof.sha256
 
 
 class _PartSums:

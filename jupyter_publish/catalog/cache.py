@@ -3,17 +3,35 @@
 Each record read is kept with its exact bytes (checked again whenever it is used), so a
 listing costs one indexed query plus the GETs of records not read before; a refused one
 is kept with why, so fetching its job says so instead of "not found". Records a publish
-could not write wait in ``catalog_pending`` until the next catalog operation sends them.
+could not write wait in ``catalog_pending`` (with where to send them, never a key) until
+the next catalog operation, of any catalog, sends them; each is claimed before its PUT,
+so two processes flushing at once write it once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import AmbiguousJobError
 from ..ledger import Ledger, utc_now
+
+INDEXED = -1
+"""The ``catalog_sizes`` row every indexed record has (a failed job's lists no file)."""
+SIZES_PER_QUERY = 500
+"""Sizes looked up in one query (SQLite bounds a statement's parameters)."""
+
+
+def listed_sizes(record: Any) -> frozenset[int]:
+    """The sizes of the files and archive a record's result lists (none for a failed job)."""
+    result = record.get("result") if isinstance(record, dict) else None
+    if not isinstance(result, dict):
+        return frozenset()
+    entries = result.get("manifest")  # PublishedResult.to_dict()'s name for its files
+    found = [*(entries if isinstance(entries, list) else []), result.get("archive")]
+    return frozenset(e["size"] for e in found if isinstance(e, dict) and isinstance(e.get("size"), int))
 
 
 @dataclass
@@ -28,6 +46,8 @@ class CachedRecord:
     data: bytes | None
     packed: bool = False
     """Read from a pack, or put in one by this ledger's owner: the next pack leaves it out."""
+    sizes: frozenset[int] | None = None
+    """:func:`listed_sizes` of its record, when it was parsed already (else found later)."""
 
 
 class CatalogCache:
@@ -66,6 +86,15 @@ class CatalogCache:
                     for r in records
                 ],
             )  # fmt: skip
+            db.executemany(
+                "INSERT OR IGNORE INTO catalog_sizes (catalog, size, name) VALUES (?, ?, ?)",
+                [
+                    (self.ident, size, r.name)
+                    for r in records
+                    if r.sizes is not None and r.problem is None
+                    for size in (*r.sizes, INDEXED)
+                ],
+            )
             if last_name is not None:
                 db.execute(
                     "INSERT INTO catalog_state (catalog, last_name, synced_at) VALUES (?, ?, ?)"
@@ -79,6 +108,43 @@ class CatalogCache:
         with self.ledger._connect() as db:
             db.execute(
                 "UPDATE catalog_records SET problem=? WHERE catalog=? AND name=?", (problem, self.ident, name)
+            )
+
+    def count_unpacked(self) -> int:
+        """How many verified records were read one by one and are in no pack yet (no
+        record's bytes loaded: a listing asks this every time)."""
+        with self.ledger._connect() as db:
+            (count,) = db.execute(
+                "SELECT count(*) FROM catalog_records WHERE catalog=? AND packed=0"
+                " AND problem IS NULL AND record IS NOT NULL",
+                (self.ident,),
+            ).fetchone()
+        return int(count)
+
+    def unpacked_names(self) -> list[str]:
+        """The names :meth:`count_unpacked` counts, in order (no bytes)."""
+        with self.ledger._connect() as db:
+            rows = db.execute(
+                "SELECT name FROM catalog_records WHERE catalog=? AND packed=0"
+                " AND problem IS NULL AND record IS NOT NULL ORDER BY name",
+                (self.ident,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def packs_refused_at(self) -> float | None:
+        """When the store last refused a pack from this reader (None: never)."""
+        with self.ledger._connect() as db:
+            row = db.execute(
+                "SELECT pack_refused_at FROM catalog_state WHERE catalog=?", (self.ident,)
+            ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def packs_refused(self, when: float) -> None:
+        with self.ledger._connect() as db:
+            db.execute(
+                "INSERT INTO catalog_state (catalog, pack_refused_at) VALUES (?, ?)"
+                " ON CONFLICT(catalog) DO UPDATE SET pack_refused_at=excluded.pack_refused_at",
+                (self.ident, when),
             )
 
     def unpacked(self) -> tuple[list[tuple[str, bytes]], list[str]]:
@@ -142,6 +208,8 @@ class CatalogCache:
             for r in rows
         ]
         exact = [r for r in found if r.job_id == job_id]
+        if not exact and len({r.job_id for r in found}) > 1:
+            raise AmbiguousJobError(f"job ID {job_id!r} is ambiguous in the catalog: give more characters")
         return exact or found
 
     def records(self) -> list[CachedRecord]:
@@ -153,6 +221,52 @@ class CatalogCache:
                 (self.ident,),
             ).fetchall()
         return [CachedRecord(r[0], r[1], r[2], r[3], r[4], r[5], None, r[7]) for r in rows]
+
+    def listing(self, sizes: Collection[int]) -> list[CachedRecord]:
+        """The verified records whose result lists a file or archive of one of ``sizes``:
+        an indexed lookup (dedup asks on every publish that could copy; parsing all of
+        5,000 cached records cost such a publish 3 seconds)."""
+        wanted = sorted({int(n) for n in sizes if int(n) >= 0})
+        if not wanted:
+            return []
+        self._index_sizes()
+        found: dict[str, CachedRecord] = {}
+        with self.ledger._connect() as db:
+            for i in range(0, len(wanted), SIZES_PER_QUERY):
+                chunk = wanted[i : i + SIZES_PER_QUERY]
+                marks = ",".join("?" * len(chunk))
+                rows = db.execute(
+                    "SELECT name, job_id, sha256, size, status, problem, row_json, record"
+                    " FROM catalog_records WHERE catalog=? AND problem IS NULL AND name IN"
+                    f" (SELECT name FROM catalog_sizes WHERE catalog=? AND size IN ({marks}))",
+                    (self.ident, self.ident, *chunk),
+                ).fetchall()
+                for r in rows:
+                    found[r[0]] = CachedRecord(r[0], r[1], r[2], r[3], r[4], r[5], None, r[7])
+        return [found[name] for name in sorted(found)]
+
+    def _index_sizes(self) -> None:
+        """Index the sizes of records cached without them (by an older version, or read
+        without parsing): once each. Only a lookup: the records found are verified when used."""
+        with self.ledger._connect() as db:
+            rows = db.execute(
+                "SELECT name, record FROM catalog_records r WHERE catalog=? AND problem IS NULL"
+                " AND record IS NOT NULL AND NOT EXISTS"
+                " (SELECT 1 FROM catalog_sizes s WHERE s.catalog=r.catalog AND s.name=r.name)",
+                (self.ident,),
+            ).fetchall()
+            if not rows:
+                return
+            added = []
+            for name, data in rows:
+                try:
+                    sizes = listed_sizes(json.loads(bytes(data)))
+                except ValueError:
+                    sizes = frozenset()  # unusable anyway: verifying it refuses it
+                added += [(self.ident, size, name) for size in (*sizes, INDEXED)]
+            db.executemany(
+                "INSERT OR IGNORE INTO catalog_sizes (catalog, size, name) VALUES (?, ?, ?)", added
+            )
 
     # -- pending writes ------------------------------------------------------------
     def add_pending(
@@ -168,27 +282,91 @@ class CatalogCache:
                 (self.ident, location, json.dumps(options), name, body, job_id, utc_now(), error),
             )
 
-    def pending(self) -> list[tuple[str, bytes]]:
+    def pending(self) -> list[str]:
+        """The names of this catalog's waiting records, oldest job first (each is claimed
+        before it is sent: :meth:`claim`)."""
         with self.ledger._connect() as db:
             rows = db.execute(
-                "SELECT name, body FROM catalog_pending WHERE catalog=? ORDER BY name", (self.ident,)
+                "SELECT name FROM catalog_pending WHERE catalog=? ORDER BY name", (self.ident,)
             ).fetchall()
-        return [(r[0], bytes(r[1])) for r in rows]
+        return [r[0] for r in rows]
 
-    def sent(self, name: str) -> None:
+    def claim(self, name: str) -> tuple[str, bytes] | None:
+        """``(token, body)`` of a waiting record this process may now send, or None: it was
+        sent meanwhile, or another sender holds it (two processes flushing at once would
+        each write it, under two names). A claim whose holder died on this host, or older
+        than :data:`CLAIM_LEASE` seconds, is taken over."""
+        import secrets
+        import time
+
+        from ..journal import identity
+
+        pid, host, started = identity()
+        token = f"{host} {pid} {started or '-'} {secrets.token_hex(4)}"
         with self.ledger._connect() as db:
-            db.execute("DELETE FROM catalog_pending WHERE catalog=? AND name=?", (self.ident, name))
+            row = db.execute(
+                "SELECT claimed, claimed_at FROM catalog_pending WHERE catalog=? AND name=?",
+                (self.ident, name),
+            ).fetchone()
+            if row is None or not _claimable(row[0], row[1], host):
+                return None
+            taken = db.execute(
+                "UPDATE catalog_pending SET claimed=?, claimed_at=?"
+                " WHERE catalog=? AND name=? AND claimed IS ?",
+                (token, time.time(), self.ident, name, row[0]),
+            ).rowcount
+            if taken != 1:
+                return None  # another sender claimed it between the two statements
+            (body,) = db.execute(
+                "SELECT body FROM catalog_pending WHERE catalog=? AND name=?", (self.ident, name)
+            ).fetchone()
+        return token, bytes(body)
 
-    def failed_again(self, name: str, error: str) -> None:
+    def sent(self, name: str, token: str) -> None:
+        """The claimed record was written: it waits no more (unless a newer state of its
+        job replaced it meanwhile: that row is not this claim's, and is sent next time)."""
         with self.ledger._connect() as db:
             db.execute(
-                "UPDATE catalog_pending SET attempts=attempts+1, last_error=? WHERE catalog=? AND name=?",
-                (error, self.ident, name),
+                "DELETE FROM catalog_pending WHERE catalog=? AND name=? AND claimed=?",
+                (self.ident, name, token),
+            )
+
+    def release(self, name: str, token: str, error: str | None) -> None:
+        """The claimed record was not written (``error``, counted in ``attempts``; None: the
+        sender was interrupted): it waits for the next sender."""
+        with self.ledger._connect() as db:
+            db.execute(
+                "UPDATE catalog_pending SET claimed=NULL, claimed_at=NULL,"
+                " attempts=attempts+(? IS NOT NULL), last_error=coalesce(?, last_error)"
+                " WHERE catalog=? AND name=? AND claimed=?",
+                (error, error, self.ident, name, token),
             )
 
 
+CLAIM_LEASE = 600.0
+"""Seconds after which a waiting record's claim is taken over whoever holds it (a sender
+on another host sharing this ledger, whose death this host cannot see)."""
+
+
+def _claimable(claimed: str | None, claimed_at: float | None, host: str) -> bool:
+    """Whether a pending row with this claim may be claimed now."""
+    import time
+
+    from ..journal import is_alive
+
+    if claimed is None or claimed_at is None or time.time() - claimed_at > CLAIM_LEASE:
+        return True
+    holder, pid, started = [*claimed.split(" "), "", "", ""][:3]
+    if holder != host or not pid.isdigit():
+        return False
+    return not is_alive(int(pid), None if started == "-" else started)
+
+
 def pending_catalogs(ledger: Ledger) -> list[tuple[str, str, dict[str, Any]]]:
-    """``(ident, location, options)`` of every catalog with records still to send."""
+    """``(ident, location, options)`` of every catalog with records still to send: where
+    to send them as recorded (options without keys: the sender's environment has those)."""
     with ledger._connect() as db:
-        rows = db.execute("SELECT DISTINCT catalog, location, options_json FROM catalog_pending").fetchall()
+        rows = db.execute(
+            "SELECT catalog, min(location), min(options_json) FROM catalog_pending GROUP BY catalog"
+        ).fetchall()
     return [(r[0], r[1], json.loads(r[2] or "{}")) for r in rows]

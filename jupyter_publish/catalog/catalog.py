@@ -10,17 +10,20 @@ each against its name and caches it (:mod:`.cache`).
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import redact
 from ..errors import NotFoundError, PublishError
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
 from . import packs, records
-from .cache import CachedRecord, CatalogCache
+from .cache import CachedRecord, CatalogCache, listed_sizes
 from .location import CatalogLocation
 from .stores import CatalogStore, open_store
 
@@ -28,6 +31,11 @@ LOOKBACK_MS = 15 * 60 * 1000
 """How far before the newest record read a listing starts again: a writer whose clock is
 behind, or whose PUT took long, still lands in it. Names already read are not read again."""
 DEFAULT_CONCURRENCY = 32
+PACK_REFUSED_FOR = 24 * 3600.0
+"""Seconds a reader whose pack the store refused (no PutObject on ``packs/``, or the
+store down) waits before it builds and sends another."""
+PACK_CONCURRENCY = 4
+"""Packs read at once: each is up to :data:`.packs.MAX_PACKED` bytes in memory while read."""
 """Records read at once: each is a small GET, so the link's round trip, not its bandwidth,
 bounds a listing; 32 in flight keep a 20 ms link busy."""
 JOB_FIELDS = (
@@ -54,7 +62,9 @@ class SyncReport:
 
 def job_body(ledger: Ledger, job_id: str) -> dict[str, Any]:
     """The record of a job as the ledger holds it now (its result if published; the
-    reason if failed; provenance when recorded). Everything in it was scrubbed on entry."""
+    reason if failed; provenance when recorded). Everything in it was scrubbed on entry,
+    but links were kept as the user asked for them: every URL in it is made public
+    here (:func:`redact.public_url`), since every catalog reader sees it, for good."""
     from ..ids import current_user
     from ..journal import host_name
 
@@ -77,7 +87,23 @@ def job_body(ledger: Ledger, job_id: str) -> dict[str, Any]:
     provenance = row.get("provenance_json")
     if provenance:  # a failed job's provenance (a published one has it in its result)
         body["provenance"] = json.loads(provenance)
-    return body
+    public: dict[str, Any] = _public_links(body)
+    return public
+
+
+def _public_links(value: Any) -> Any:
+    """``value`` with every URL in it (a string that is one) made public: presigned links
+    and access key IDs stay in the user's own ledger."""
+    if isinstance(value, dict):
+        return {k: _public_links(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_public_links(v) for v in value]
+    if isinstance(value, str) and _URL.match(value) and ("?" in value or "@" in value or "#" in value):
+        return redact.public_url(value)
+    return value
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S*$")
 
 
 def jobs_row(name: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -124,18 +150,25 @@ class Catalog:
     """One catalog location, read and written through one store and one ledger's cache."""
 
     def __init__(
-        self, location: CatalogLocation, *, ledger: Ledger | None = None, max_concurrency: int | None = None
+        self,
+        location: CatalogLocation,
+        *,
+        ledger: Ledger | None = None,
+        max_concurrency: int | None = None,
+        one_try: bool = False,
     ) -> None:
         self.location = location
         self.ledger = ledger or Ledger()
         self.concurrency = max_concurrency or DEFAULT_CONCURRENCY
+        self.one_try = one_try
+        """Every request one short attempt (:func:`.stores.open_store`): a publish's write."""
         self.cache = CatalogCache(self.ledger, location.ident)
         self._store: CatalogStore | None = None
 
     @property
     def store(self) -> CatalogStore:
         if self._store is None:
-            self._store = open_store(self.location, self.concurrency)
+            self._store = open_store(self.location, self.concurrency, one_try=self.one_try)
         return self._store
 
     def key(self, name: str) -> str:
@@ -162,15 +195,19 @@ class Catalog:
                 return self._put(body)
             except PublishError as exc:
                 error = str(exc)
-        from ..backends.s3 import KEY_OPTIONS
-
-        options = {k: v for k, v in self.location.options.items() if k not in KEY_OPTIONS}
-        self.cache.add_pending(self.location.text, options, job_id, records.encode(body), job_id, error)
+        self.keep_pending(job_id, error, body)
         warn(
             f"job {job_id} is recorded here, but its catalog record was not written to {self.location.text} "
             f"({error}); it is kept and sent again by the next catalog operation"
         )
         return None
+
+    def keep_pending(self, job_id: str, reason: str, body: dict[str, Any] | None = None) -> None:
+        """Keep ``job_id``'s record in the ledger, to be sent by the next catalog operation
+        (a local write, no network: what an interrupted job has time for)."""
+        body = body if body is not None else job_body(self.ledger, job_id)
+        options = {k: v for k, v in self.location.options.items() if not redact.is_secret_name(k)}
+        self.cache.add_pending(self.location.text, options, job_id, records.encode(body), job_id, reason)
 
     def _put(self, body: dict[str, Any]) -> str:
         """One new record for ``body``, named when it is sent: a record sent late (from
@@ -180,15 +217,59 @@ class Catalog:
         return name
 
     def flush_pending(self) -> str | None:
-        """Send records earlier writes could not; the error that stopped it, or None."""
-        for pending_id, body in self.cache.pending():
+        """Send the records earlier writes could not: this catalog's first (the error that
+        stopped them, or None), then every other catalog's the ledger holds some for.
+
+        Every catalog operation that reaches a store (a publish's write, a listing) does
+        this, so a record waits only until the next one, whichever catalog it names.
+        """
+        error = self._flush_own()
+        self._flush_others()
+        return error
+
+    def _flush_own(self) -> str | None:
+        """Send this catalog's waiting records, each claimed first (another process
+        flushing at once sends it, not both); the error that stopped it, or None."""
+        for name in self.cache.pending():
+            claim = self.cache.claim(name)
+            if claim is None:
+                continue  # sent meanwhile, or being sent by another process
+            token, body = claim
             try:
                 self._put(json.loads(body))
             except PublishError as exc:
-                self.cache.failed_again(pending_id, str(exc))
+                self.cache.release(name, token, str(exc))
                 return str(exc)
-            self.cache.sent(pending_id)
+            except BaseException:
+                self.cache.release(name, token, None)
+                raise
+            self.cache.sent(name, token)
         return None
+
+    def _flush_others(self) -> None:
+        """Send the records waiting for other catalogs: to each location and options as
+        recorded, with this environment's keys (a record never stores one). A catalog
+        whose location now resolves elsewhere (the environment names another endpoint)
+        is left alone: its records are not this endpoint's."""
+        from ..text import one_line
+        from .cache import pending_catalogs
+        from .location import parse
+
+        for ident, text, options in pending_catalogs(self.ledger):
+            if ident == self.cache.ident:
+                continue
+            try:
+                location = parse(text, options)
+                if location.ident != ident:
+                    continue
+                with Catalog(
+                    location, ledger=self.ledger, max_concurrency=self.concurrency, one_try=self.one_try
+                ) as other:
+                    error = other._flush_own()
+            except PublishError as exc:
+                error = one_line(exc)
+            if error is not None:
+                warn(f"records waiting for the catalog {text} are still not written ({error})")
 
     # -- reading -------------------------------------------------------------------
     def sync(self) -> SyncReport:
@@ -232,9 +313,9 @@ class Catalog:
         # newest name kept is the first one that failed (it never moves back).
         newest = min(report.failed) if report.failed else (candidates[-1][0] if candidates else None)
         self.cache.store(good, newest)
+        problems = dict(self.cache.refused()) if report.refused else {}  # one query, not one per record
         for name in report.refused:
-            problem = next((p for n, p in self.cache.refused() if n == name), "refused")
-            warn(f"catalog record {self.key(name)} refused: {problem}")
+            warn(f"catalog record {self.key(name)} refused: {problems.get(name, 'refused')}")
         if report.failed:
             warn(
                 f"{len(report.failed)} catalog record(s) could not be read now, "
@@ -247,12 +328,16 @@ class Catalog:
     def _packed(self) -> tuple[dict[str, bytes], list[str], bool]:
         """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), the
         names their writers could not use, and whether every pack could be used."""
-        names = [n for n, _ in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
+        listed = [(n, size) for n, size in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
+        names = [n for n, size in listed if size <= packs.MAX_PACKED]
         store = self.store
+        unpacking = threading.Lock()  # one pack's unpacked bytes in memory at a time
 
         def one(name: str) -> tuple[dict[str, bytes], list[str]] | None:
             try:
-                return packs.read(name, store.get(name, packs.PACKS))
+                data = store.get(name, packs.PACKS)
+                with unpacking:
+                    return packs.read(name, data)
             except records.TamperedRecordError as exc:
                 warn(f"catalog pack {name} ignored: {exc.why}")
             except PublishError:
@@ -261,9 +346,9 @@ class Catalog:
 
         found: dict[str, bytes] = {}
         unread: list[str] = []
-        complete = True
+        complete = len(names) == len(listed)
         if names:
-            with ThreadPoolExecutor(max(1, min(self.concurrency, len(names)))) as pool:
+            with ThreadPoolExecutor(max(1, min(self.concurrency, PACK_CONCURRENCY, len(names)))) as pool:
                 for got in pool.map(one, names):
                     if got is None:
                         complete = False
@@ -285,21 +370,43 @@ class Catalog:
         assert parsed is not None
         row = jobs_row(name, record)
         return CachedRecord(
-            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, row, data, True
-        )
+            name, parsed.job_id, parsed.sha256, size, record.get("status"), None, row, data, True,
+            listed_sizes(record),
+        )  # fmt: skip
 
     def _write_pack(self) -> str | None:
         """Once this reader holds enough records no pack has (read one by one: a cold
         start, or many incremental listings), leave them as one pack for the next cold
-        reader, if it may write. Its name, or None."""
-        items, refused = self.cache.unpacked()
-        if len(items) < packs.MIN_RECORDS:
+        reader, if it may write. Its name, or None.
+
+        Counted first (no record's bytes loaded); records a listed pack already covers
+        are taken as packed, not packed again; a store that refused a pack is not sent
+        another for :data:`PACK_REFUSED_FOR` seconds.
+        """
+        import time
+
+        refused_at = self.cache.packs_refused_at()
+        if refused_at is not None and time.time() - refused_at < PACK_REFUSED_FOR:
             return None
+        if self.cache.count_unpacked() < packs.MIN_RECORDS:
+            return None
+        try:
+            listed = [packs.coverage(n) for n, _ in self.store.list_after("", packs.PACKS)]
+        except PublishError:
+            return None
+        covered = packs.covered(self.cache.unpacked_names(), [c for c in listed if c is not None])
+        if covered:
+            self.cache.mark_packed(covered)
+            if self.cache.count_unpacked() < packs.MIN_RECORDS:
+                return None
+        items, refused = self.cache.unpacked()
+        items = packs.budget(items)
         name, data = packs.make(items, refused)
         try:
             self.store.put(name, data, packs.PACKS)
-        except PublishError:
-            return None  # read-only (or PutObject-denied) readers just don't leave one
+        except PublishError:  # read-only (or PutObject-denied) readers just don't leave one
+            self.cache.packs_refused(time.time())
+            return None
         self.cache.mark_packed([*(n for n, _ in items), *refused])
         return name
 
@@ -320,8 +427,14 @@ class Catalog:
         parsed = records.parse_name(name)
         assert parsed is not None  # stores list record names only
         cached = CachedRecord(name, parsed.job_id, parsed.sha256, size, None, None, None, None)
+        if size > records.MAX_RECORD_BYTES:  # as listed: not even read
+            cached.problem = records.too_large()
+            return cached
         try:
             data = store.get(name)
+        except records.RecordTooLargeError as exc:
+            cached.problem = exc.why
+            return cached
         except PublishError:
             return cached
         cached.size = len(data)
@@ -331,6 +444,7 @@ class Catalog:
             cached.problem = exc.why
             return cached
         cached.data, cached.status, cached.row = data, record.get("status"), jobs_row(name, record)
+        cached.sizes = listed_sizes(record)
         return cached
 
     def rows(self) -> list[dict[str, Any]]:
@@ -342,10 +456,11 @@ class Catalog:
                 newest[row["job_id"]] = row
         return [newest[job_id] for job_id in sorted(newest, reverse=True)]
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every verified record read so far (their bytes checked again now)."""
+    def records(self, sizes: Collection[int] | None = None) -> list[dict[str, Any]]:
+        """Every verified record read so far (their bytes checked again now); with
+        ``sizes``, only those that list a file or archive of one of those sizes."""
         out = []
-        for cached in self.cache.records():
+        for cached in self.cache.records() if sizes is None else self.cache.listing(sizes):
             if cached.data is not None:
                 try:
                     out.append(records.verify(cached.name, bytes(cached.data)))
@@ -353,10 +468,28 @@ class Catalog:
                     continue
         return out
 
-    def results(self) -> list[PublishedResult]:
-        """Every published job's result read so far (what lineage across machines walks)."""
-        found = [r["result"] for r in self.records() if isinstance(r.get("result"), dict)]
-        return [PublishedResult.from_dict(result) for result in found]
+    def results(self, sizes: Collection[int] | None = None) -> list[PublishedResult]:
+        """Every published job's result read so far (what lineage across machines walks,
+        and dedup takes candidates from); with ``sizes``, only those that may list a file
+        or archive of one of those sizes. A record whose result does not parse is left out."""
+        found = [r["result"] for r in self.records(sizes) if isinstance(r.get("result"), dict)]
+        parsed = [_parse_result(result) for result in found]
+        return [result for result in parsed if result is not None]
+
+    def check_refused(self, job_id: str) -> None:
+        """TamperedRecordError if the cache refused a record of ``job_id`` (no network):
+        what a caller that found no usable record says instead of "no such job"."""
+        found = self.cache.for_job(job_id)
+        bad = next((r for r in found if r.problem), None)
+        if bad is not None:
+            raise self._refusal(bad)
+
+    def _refusal(self, bad: CachedRecord) -> PublishError:
+        """Why a cached record was refused, as its own error: too large, or tampered."""
+        problem = bad.problem or "refused"
+        if problem.startswith(records.TOO_LARGE):
+            return records.RecordTooLargeError(self.key(bad.name), problem)
+        return records.TamperedRecordError(self.key(bad.name), problem)
 
     def result(self, job_id: str) -> PublishedResult:
         """The published result of ``job_id`` as the catalog records it, verified."""
@@ -366,11 +499,9 @@ class Catalog:
             found = self.cache.for_job(job_id)
         if not found:
             raise NotFoundError(f"no job {job_id!r} in the ledger or in the catalog {self.location.text}")
-        if len({r.job_id for r in found}) > 1:
-            raise NotFoundError(f"job ID {job_id!r} is ambiguous in the catalog: give more characters")
         bad = next((r for r in found if r.problem), None)
         if bad is not None:
-            raise records.TamperedRecordError(self.key(bad.name), bad.problem or "refused")
+            raise self._refusal(bad)
         verified = [(r.name, records.verify(self.key(r.name), bytes(r.data or b""))) for r in found]
         published = [
             (n, rec) for n, rec in verified if rec.get("status") == "published" and rec.get("result")
@@ -387,4 +518,31 @@ class Catalog:
             raise records.TamperedRecordError(
                 keys, f"they record different results for job {published[0][1]['job_id']}"
             )
-        return PublishedResult.from_dict(published[-1][1]["result"])
+        name, record = published[-1]
+        result = _parse_result(record["result"])
+        if result is None:
+            raise records.TamperedRecordError(self.key(name), "its result is not a published result")
+        return result
+
+
+def _parse_result(data: dict[str, Any]) -> PublishedResult | None:
+    """A record's result, or None if it is not one (anyone who may write a record may
+    write any JSON there: it must not break a listing, a lineage or a publish)."""
+    try:
+        result = PublishedResult.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    texts = (result.job_id, result.type, result.uri, result.destination, result.name, result.created_at)
+    if not all(isinstance(t, str) for t in texts) or not _maybe_text(result.root_cid, result.url):
+        return None
+    for file in result.all_records():
+        size: object = file.size  # typed int, but JSON made it: any type
+        if not _maybe_text(file.path, file.kind, file.sha256, file.cid, file.location, file.url):
+            return None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or file.path is None:
+            return None
+    return result
+
+
+def _maybe_text(*values: object) -> bool:
+    return all(v is None or isinstance(v, str) for v in values)

@@ -5,7 +5,9 @@ Settled in this order: the ``catalog=`` argument, then ``$JUPYTER_PUBLISH_CATALO
 front). An empty string turns the catalog off for one call.
 
 S3 options (endpoint, region, profile, keys) are, first to last: written inline
-(``s3://team/catalog/,opt=endpoint=https://…``) or passed as ``catalog_options``; then,
+(``s3://team/catalog/,opt=endpoint=https://…``); then passed as ``catalog_options``
+(the magics pass ``PublishMagics.endpoint``, ``region`` and ``profile`` there, key by
+key under what the location names, as they do for a destination); then,
 when a job writes its record and its destination is S3 on the same endpoint (or the
 catalog names none), that destination's options, so one set of credentials serves both;
 then the environment (``AWS_ENDPOINT_URL_S3``, ``AWS_PROFILE``, the AWS key chain).
@@ -46,15 +48,18 @@ class CatalogLocation:
     """The key prefix, ``""`` or ending in ``/``."""
     path: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    ident: str = field(init=False, default="", repr=False, compare=False)
+    """What the local cache (and its pending records) files this catalog under: the
+    same bucket on another endpoint is another catalog. Settled once, from the options
+    as merged, when the location is made: every operation on one location agrees."""
 
-    @property
-    def ident(self) -> str:
-        """What the local cache files this catalog under: the same bucket on another
-        endpoint is another catalog."""
+    def __post_init__(self) -> None:
         if self.kind == "folder":
-            return str(self.path)
-        endpoint = self.options.get("endpoint") or _env_endpoint() or "aws"
-        return f"s3://{self.bucket}/{self.prefix} at {endpoint}"
+            ident = str(self.path)
+        else:
+            endpoint = str(self.options.get("endpoint") or _env_endpoint() or "aws").rstrip("/")
+            ident = f"s3://{self.bucket}/{self.prefix} at {endpoint}"
+        object.__setattr__(self, "ident", ident)
 
     def with_job_options(self, job_scheme: str, job_options: Mapping[str, Any]) -> CatalogLocation:
         """The options a job's record is written with: the job's own S3 options fill the
@@ -104,7 +109,9 @@ def parse(text: str | os.PathLike[str], options: Mapping[str, Any] | None = None
             )
         prefix = dest.key if not dest.key or dest.key.endswith("/") else dest.key + "/"
         shown = f"s3://{dest.bucket}/{prefix}"
-        return CatalogLocation(shown, "s3", dest.bucket, prefix, None, {**dest.options, **extra})
+        # Inline options win, key by key: ``options`` are defaults (a destination's settings
+        # give way to its own ``,opt=`` the same way).
+        return CatalogLocation(shown, "s3", dest.bucket, prefix, None, {**extra, **dest.options})
     if "://" in raw and not raw.lower().startswith("file://"):
         raise DestinationError(f"a catalog is s3://BUCKET/PREFIX/ or a folder path, not {raw!r}")
     if extra:

@@ -7,18 +7,32 @@ packs, lists ``records/`` only from a little before the newest packed record, an
 what no pack holds, plus the names a pack says its writer could not read or refused (so
 a tampered record is still seen and refused).
 
+A pack is named for the records it covers, ``FIRST-LAST.COUNT.json.gz`` (the time parts
+of its oldest and newest record names): readers that packed the same records write the
+same key, and a reader about to write one first lists ``packs/`` and leaves out what a
+pack there already covers (:func:`covered`), so N readers do not leave N packs.
+
 A pack grants nothing: every record in it is verified against its own name exactly as if
 it had been read alone, so a pack can only hold records anyone allowed to write to the
 catalog could have written to ``records/`` anyway. (A record deleted from ``records/``
 stays listed by an older pack: records are immutable, deleting one is not supported.)
+
+Packs are immutable too, and deleting one is not supported either; the risk is accepted
+rather than guarded. A cold reader lists ``records/`` only from a little before the
+newest record any pack holds, so it cannot tell a deleted pack from one never written:
+records only a deleted pack held, older than that look-back, are missing from its
+listing (they are still in ``records/``, and readers that read them before keep them).
+Guarding it would take a pack index every reader rewrites, which a PutObject-only or
+read-only team member could not keep, and which could itself be deleted. To recover,
+delete every pack: the next cold reader then lists ``records/`` whole and packs it again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import zlib
+from dataclasses import dataclass
 
 from .records import TamperedRecordError
 
@@ -26,51 +40,112 @@ PACKS = "packs/"
 FORMAT = "jupyter-publish.catalog-pack/1"
 MIN_RECORDS = 256
 """A reader packs the records it read one by one once it holds at least this many."""
-MAX_UNPACKED = 1024 * 1024 * 1024
-_NAME = re.compile(r"^([0-9A-HJKMNP-TV-Z]{26})\.(\d{1,9})\.([0-9a-f]{64})\.json\.gz$")
+MAX_UNPACKED = 256 * 1024 * 1024
+"""A pack past this unpacked is refused (a gzip bomb): a reader unpacks one pack at a time."""
+MAX_PACKED = 64 * 1024 * 1024
+"""Packs listed larger than this are not read (their records are read one by one)."""
+PACK_BUDGET = 64 * 1024 * 1024
+"""The record bytes one pack a reader writes holds at most (JSON escaping may double
+them): the rest go in the next one, so every pack stays readable under the limits."""
+_ULID = "[0-9A-HJKMNP-TV-Z]{26}"
+_NAME = re.compile(rf"^({_ULID})-({_ULID})\.(\d{{1,9}})\.json\.gz$")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a pack's name says it holds: ``count`` records, the time parts of whose
+    names run from ``first`` to ``last`` (both included)."""
+
+    first: str
+    last: str
+    count: int
+
+    def holds(self, record: str) -> bool:
+        return self.first <= record[:26] <= self.last
+
+
+def coverage(name: str) -> Coverage | None:
+    """What the pack named ``name`` covers; None: not a pack's name."""
+    match = _NAME.match(name)
+    if match is None or match.group(1) > match.group(2):
+        return None
+    return Coverage(match.group(1), match.group(2), int(match.group(3)))
 
 
 def make(items: list[tuple[str, bytes]], unread: list[str] | None = None) -> tuple[str, bytes]:
     """``(name, bytes)`` of a pack of ``(record name, record bytes)`` and the names its
-    writer listed but could not use (``unread``): named for its newest record, its count
-    and its own sha256."""
+    writer listed but could not use (``unread``): named for the records it covers, so
+    the same records packed by two readers land on one key."""
     doc = {
         "format": FORMAT,
         "records": {name: data.decode() for name, data in items},
         "unread": sorted(unread or []),
     }
     raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-    packed = _gzip(raw)
-    newest = max(name for name, _ in items)[:26]
-    return f"{newest}.{len(items)}.{hashlib.sha256(packed).hexdigest()}.json.gz", packed
+    names = [name for name, _ in items]
+    return f"{min(names)[:26]}-{max(names)[:26]}.{len(items)}.json.gz", _gzip(raw)
 
 
 def is_pack(name: str) -> bool:
-    return _NAME.match(name) is not None
+    return coverage(name) is not None
 
 
 def read(name: str, data: bytes) -> tuple[dict[str, bytes], list[str]]:
     """The records in a pack, ``{name: bytes}`` (each still to be verified by the caller),
     and the names its writer could not read or refused (to be read one by one)."""
-    match = _NAME.match(name)
-    if match is None:
-        raise TamperedRecordError(name, "its name is not NEWEST.COUNT.SHA256.json.gz")
-    if hashlib.sha256(data).hexdigest() != match.group(3):
-        raise TamperedRecordError(name, "its bytes do not have the sha256 its name says")
+    covers = coverage(name)
+    if covers is None:
+        raise TamperedRecordError(name, "its name is not FIRST-LAST.COUNT.json.gz")
     try:
         inflate = zlib.decompressobj(wbits=31)
         raw = inflate.decompress(data, MAX_UNPACKED)
         if inflate.unconsumed_tail:
             raise TamperedRecordError(name, f"it unpacks to more than {MAX_UNPACKED} bytes")
+        del inflate
         doc = json.loads(raw)
-    except (zlib.error, ValueError):
+        del raw
+    except (zlib.error, ValueError, RecursionError):
         raise TamperedRecordError(name, "it is not a gzip'd JSON pack") from None
     found = doc.get("records") if isinstance(doc, dict) and doc.get("format") == FORMAT else None
     if not isinstance(found, dict):
         raise TamperedRecordError(name, f"it is not a {FORMAT} pack")
+    if len(found) != covers.count or not all(covers.holds(str(key)) for key in found):
+        raise TamperedRecordError(name, "it does not hold the records its name says")
     unread = doc.get("unread")
     names = [str(n) for n in unread] if isinstance(unread, list) else []
-    return {str(k): v.encode() for k, v in found.items() if isinstance(v, str)}, names
+    kept: dict[str, bytes] = {}
+    for key, value in found.items():
+        if isinstance(value, str):
+            try:
+                kept[str(key)] = value.encode()
+            except UnicodeEncodeError:  # a lone surrogate: no record's bytes; read it alone
+                continue
+    return kept, names
+
+
+def covered(names: list[str], packs: list[Coverage]) -> set[str]:
+    """Those of ``names`` (records a reader would pack) that listed ``packs`` already
+    cover: every one in a pack's range, when the reader holds no more in that range than
+    the pack says it holds (then it holds the same records; holding more, it has one the
+    pack lacks, and packs them all again rather than leave a cold reader without it)."""
+    found: set[str] = set()
+    for pack in packs:
+        inside = [n for n in names if pack.holds(n)]
+        if inside and len(inside) <= pack.count:
+            found.update(inside)
+    return found
+
+
+def budget(items: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """The oldest of ``items`` (sorted by name) that fit one pack: a cold reader lists
+    after the newest record a pack holds, so a pack holds a prefix, never a gap."""
+    total, kept = 0, list[tuple[str, bytes]]()
+    for item in items:
+        total += len(item[1])
+        if kept and total > PACK_BUDGET:
+            break
+        kept.append(item)
+    return kept
 
 
 def _gzip(raw: bytes) -> bytes:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, PublishError
 from ..ids import decode_ulid, encode_ulid, ulid
 
 FORMAT = "jupyter-publish.catalog-record/1"
@@ -25,6 +25,27 @@ RECORDS = "records/"
 _NAME = re.compile(r"^([0-9A-HJKMNP-TV-Z]{26})\.([A-Za-z0-9_-]{1,200})\.([0-9a-f]{64})\.json$")
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 """Job IDs a record name can carry (every ID ids.py or sync.py makes; no dots, no slashes)."""
+
+
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+"""A record lists every file of a job (20,000 files are ~8 MB) and a pack thousands of
+records: anything past this is neither, and is not read."""
+TOO_LARGE = "too large: "
+"""How the cache's ``problem`` of a record too large to read begins."""
+
+
+class RecordTooLargeError(PublishError):
+    """A catalog object past :data:`MAX_RECORD_BYTES`: not read, so nothing is known of
+    its bytes (not a tampered record: a record that no reader can take)."""
+
+    def __init__(self, key: str, why: str | None = None) -> None:
+        self.key = key
+        self.why = why or too_large()
+        super().__init__(f"catalog record {key} not read: {self.why}")
+
+
+def too_large() -> str:
+    return f"{TOO_LARGE}it is over {MAX_RECORD_BYTES:,} bytes, more than any record holds"
 
 
 class TamperedRecordError(IntegrityError):
@@ -82,11 +103,17 @@ def verify(key: str, data: bytes) -> dict[str, Any]:
             key, f"its bytes have sha256 {actual[:16]}…, its name says {name.sha256[:16]}…"
         )
     try:
-        record = json.loads(data)
-    except ValueError:  # includes UnicodeDecodeError; a matching hash of non-JSON was made so
-        raise TamperedRecordError(key, "it is not JSON") from None
+        record = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # a matching hash of non-JSON (or UTF-16, or
+        raise TamperedRecordError(key, "it is not JSON") from None  # nesting past the stack) was made so
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise TamperedRecordError(key, f"it is not a {FORMAT} record")
+    try:  # Only the bytes make() writes: no duplicate keys (two readings), no lone surrogates
+        canonical = encode(record) == data  # (unprintable, unstorable), no other encoding.
+    except (ValueError, RecursionError):
+        canonical = False
+    if not canonical:
+        raise TamperedRecordError(key, "it is not written as a record is (canonical JSON)")
     if record.get("job_id") != name.job_id:
         raise TamperedRecordError(
             key, f"it holds job {str(record.get('job_id'))[:40]!r}, its name says {name.job_id}"

@@ -18,12 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import BackendError, DestinationError
+from . import records
 from .location import CatalogLocation
-from .records import RECORDS
-
-MAX_RECORD_BYTES = 256 * 1024 * 1024
-"""A record lists every file of a job (20,000 files are ~8 MB) and a pack thousands of
-records: anything past this is neither."""
+from .records import RECORDS, RecordTooLargeError
 
 
 class CatalogStore(Protocol):
@@ -41,9 +38,18 @@ class CatalogStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(location: CatalogLocation, max_concurrency: int = 32) -> CatalogStore:
+WRITE_TIMEOUT = 5.0
+"""Seconds a one-try store waits to connect, and between bytes (:func:`open_store`)."""
+
+
+def open_store(
+    location: CatalogLocation, max_concurrency: int = 32, *, one_try: bool = False
+) -> CatalogStore:
+    """The store of ``location``. ``one_try``: every request is a single short attempt (a
+    publish writing its record: a failed PUT waits in the pending table, which is its
+    retry, instead of holding the publish up for botocore's retries and timeouts)."""
     if location.kind == "s3":
-        return S3Store(location, max_concurrency)
+        return S3Store(location, max_concurrency, one_try=one_try)
     assert location.path is not None
     return FolderStore(location.path)
 
@@ -101,9 +107,12 @@ class FolderStore:
         path = self.root / folder / name
         try:
             with open(path, "rb") as handle:
-                return handle.read(MAX_RECORD_BYTES + 1)
+                data = handle.read(records.MAX_RECORD_BYTES + 1)
         except OSError as exc:
             raise BackendError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if len(data) > records.MAX_RECORD_BYTES:
+            raise RecordTooLargeError(str(path))
+        return data
 
     def close(self) -> None:
         pass
@@ -113,14 +122,18 @@ class S3Store:
     """Records as objects under ``s3://BUCKET/PREFIX/records/``, through the S3 backend's
     client (its endpoint, profile, keys, retries, timeouts and one-line errors)."""
 
-    def __init__(self, location: CatalogLocation, max_concurrency: int) -> None:
+    def __init__(self, location: CatalogLocation, max_concurrency: int, *, one_try: bool = False) -> None:
         from ..backends.s3 import S3Backend
 
         self.bucket = location.bucket
         self.prefix = location.prefix
         self.where = f"s3://{self.bucket}/{self.prefix}{RECORDS}"
+        # Its own client, not the destination's: that one is made for a long transfer
+        # (retries, the idle limit) and botocore sets both per client, not per request.
         self.backend = S3Backend(bucket=self.bucket, max_concurrency=max_concurrency, **location.options)
         self.backend.parse_timestamps = False  # listings are keys and sizes only
+        if one_try:
+            self.backend.single_try(WRITE_TIMEOUT)
 
     def put(self, name: str, data: bytes, folder: str = RECORDS) -> None:
         key = self.prefix + folder + name
@@ -152,6 +165,10 @@ class S3Store:
         return found
 
     def get(self, name: str, folder: str = RECORDS) -> bytes:
+        """One object's bytes. botocore retries the GET itself (connection faults, 5xx,
+        SlowDown), and the backend marks those errors as retried, so :func:`retrying` here
+        adds no try to them: it only reads again a body cut off mid-read, which botocore
+        does not retry."""
         from ..retry import retrying
 
         where = f"s3://{self.bucket}/{self.prefix}{folder}{name}"
@@ -160,8 +177,8 @@ class S3Store:
             data = bytearray()
             for chunk in self.backend.read(where):
                 data += chunk
-                if len(data) > MAX_RECORD_BYTES:
-                    break
+                if len(data) > records.MAX_RECORD_BYTES:
+                    raise RecordTooLargeError(where)
             return bytes(data)
 
         return retrying(read)

@@ -62,6 +62,10 @@ class SeaweedS3(ServerProcess):
         self.writer_secret_key = secrets.token_urlsafe(30)
         """A second identity allowed only ``Write`` (PutObject & co., no Get/List/Head):
         what a job's credentials may be when they only need to write."""
+        self.reader_access_key = "JR" + secrets.token_hex(9).upper()
+        self.reader_secret_key = secrets.token_urlsafe(30)
+        """A third identity allowed only ``Read`` and ``List``: a colleague who may list
+        the team's catalog but write nothing to it."""
         self.region = REGION
         self.ports: dict[str, int] = {}
         self.config_path = self.workdir / "s3.json"
@@ -94,6 +98,13 @@ class SeaweedS3(ServerProcess):
                         {"accessKey": self.writer_access_key, "secretKey": self.writer_secret_key}
                     ],
                     "actions": ["Write"],
+                },
+                {
+                    "name": "reader",
+                    "credentials": [
+                        {"accessKey": self.reader_access_key, "secretKey": self.reader_secret_key}
+                    ],
+                    "actions": ["Read", "List"],
                 },
                 {"name": "anonymous", "actions": []},
             ]
