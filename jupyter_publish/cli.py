@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .errors import DestinationError, PublishError
+from .sizes import counted
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 EXIT_TERMINATED = 128 + 15
@@ -36,7 +37,7 @@ def _names_only(message: str) -> str:
         return message
     names = [word for word in words.split() if word.startswith("-")]
     hidden = len(words.split()) - len(names)
-    shown = " ".join(names) + (f" and {hidden} value(s) not shown" if hidden else "")
+    shown = " ".join(names) + (f" and {counted(hidden, 'value')} not shown" if hidden else "")
     return f"{head}unrecognized arguments: {shown.strip()}"
 
 

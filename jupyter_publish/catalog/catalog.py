@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import NotFoundError, PublishError
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
+from ..sizes import counted
 from . import packs, records
 from .cache import CachedRecord, CatalogCache
 from .location import CatalogLocation
@@ -237,7 +238,7 @@ class Catalog:
             warn(f"catalog record {self.key(name)} refused: {problem}")
         if report.failed:
             warn(
-                f"{len(report.failed)} catalog record(s) could not be read now, "
+                f"{counted(len(report.failed), 'catalog record')} could not be read now, "
                 f"e.g. {self.key(report.failed[0])}"
             )
         if not report.failed:  # a pack must not vouch past a record it lacks
