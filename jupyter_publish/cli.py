@@ -378,15 +378,15 @@ def _jobs_text(frame: Any, *, catalog: bool) -> str:
     ]
     rows = []
     for job in frame.to_dict("records"):
-        files = text(job["n_files"])
+        size, rounds = job["total_size"], job["rounds"]
         row = [
             short_job_id(str(job["job_id"])),
             text(job["status"]),
             when(job["created_at"]),
             text(job["name"]),
-            files,
-            human_size(int(job["total_size"])) if files else "",
-            *([text(job["rounds"]) if job["rounds"] else ""] if with_rounds else []),
+            text(job["n_files"]),
+            "" if pd.isna(size) else human_size(int(size)),
+            *(["" if pd.isna(rounds) or not rounds else str(rounds)] if with_rounds else []),
             *([text(job["user"]), text(job["host"])] if catalog else []),
             text(job["uri"]) or text(job["destination"]),
             text(job["error"]),
