@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .errors import DestinationError, PublishError
+from .sizes import counted
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 EXIT_TERMINATED = 128 + 15
@@ -36,7 +37,7 @@ def _names_only(message: str) -> str:
         return message
     names = [word for word in words.split() if word.startswith("-")]
     hidden = len(words.split()) - len(names)
-    shown = " ".join(names) + (f" and {hidden} value(s) not shown" if hidden else "")
+    shown = " ".join(names) + (f" and {counted(hidden, 'value')} not shown" if hidden else "")
     return f"{head}unrecognized arguments: {shown.strip()}"
 
 
@@ -377,15 +378,15 @@ def _jobs_text(frame: Any, *, catalog: bool) -> str:
     ]
     rows = []
     for job in frame.to_dict("records"):
-        files = text(job["n_files"])
+        size, rounds = job["total_size"], job["rounds"]
         row = [
             short_job_id(str(job["job_id"])),
             text(job["status"]),
             when(job["created_at"]),
             text(job["name"]),
-            files,
-            human_size(int(job["total_size"])) if files else "",
-            *([text(job["rounds"]) if job["rounds"] else ""] if with_rounds else []),
+            text(job["n_files"]),
+            "" if pd.isna(size) else human_size(int(size)),
+            *(["" if pd.isna(rounds) or not rounds else str(rounds)] if with_rounds else []),
             *([text(job["user"]), text(job["host"])] if catalog else []),
             text(job["uri"]) or text(job["destination"]),
             text(job["error"]),

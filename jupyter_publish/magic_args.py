@@ -23,6 +23,7 @@ from IPython.core.magic_arguments import argument
 from IPython.utils.process import arg_split  # type: ignore[attr-defined]  # re-exported, not declared
 
 from .backends import BackendOption, all_options, fetch_usage, usage
+from .sizes import counted
 from .variables import variable_to_file
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
@@ -218,7 +219,7 @@ def parse(func: Any, line: str, magic: str, namespace: Mapping[str, Any]) -> arg
     if extra:
         options = [token for token in extra if token.startswith("-")]
         # Only option names are echoed: a stray value might be a secret.
-        what = f"unknown option {options[0]}" if options else f"{len(extra)} unexpected argument(s)"
+        what = f"unknown option {options[0]}" if options else f"{counted(len(extra), 'unexpected argument')}"
         raise UsageError(f"{magic}: {what} (see {magic}?)")
     return args
 

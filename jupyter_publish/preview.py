@@ -379,8 +379,8 @@ def _preview_csv(p: Path, opts: _Opts, sep: str = ",") -> Preview:
     df = pd.read_csv(io.BytesIO(data), sep=sep, nrows=opts.max_rows, encoding_errors="replace")
     label = "TSV" if sep == "\t" else "CSV"
     complete = not more and len(df) < opts.max_rows
-    shown = f"{len(df)} rows" if complete else f"first {len(df)} rows"
-    return _frame_preview(p, label.lower(), label, df, [f"{shown} × {len(df.columns)} columns"])
+    shown = counted(len(df), "row") if complete else f"first {counted(len(df), 'row')}"
+    return _frame_preview(p, label.lower(), label, df, [f"{shown} × {counted(len(df.columns), 'column')}"])
 
 
 def _preview_tsv(p: Path, opts: _Opts) -> Preview:
@@ -410,7 +410,10 @@ def _preview_parquet(p: Path, opts: _Opts) -> Preview:
     fields = [f"  {f.name}: {f.type}" for f in list(schema)[:50]]
     if len(schema) > 50:
         fields.append(f"  … {len(schema) - 50} more columns")
-    summary = f"{md.num_rows:,} rows × {md.num_columns} columns in {md.num_row_groups} row group(s)"
+    summary = (
+        f"{counted(md.num_rows, 'row')} × {counted(md.num_columns, 'column')}"
+        f" in {counted(md.num_row_groups, 'row group')}"
+    )
     notes = [summary, f"showing the first {len(df)} rows"]
     return _frame_preview(p, "parquet", "Parquet", df, notes, "schema:\n" + "\n".join(fields))
 

@@ -88,6 +88,19 @@ def test_one_file_is_said_one_file(folder, tmp_path):
     assert "(1 file, verified)" in str(fetched)
 
 
+def test_previews_and_messages_count_in_words_too(tmp_path, capsys):
+    from jupyter_publish.cli import main
+    from jupyter_publish.preview import preview
+
+    (tmp_path / "one.csv").write_text("a\n1\n")
+    assert "1 row × 1 column" in preview(tmp_path / "one.csv").text
+    (tmp_path / "two.csv").write_text("a,b\n1,2\n3,4\n")
+    assert "2 rows × 2 columns" in preview(tmp_path / "two.csv").text
+    with pytest.raises(SystemExit):
+        main(["jobs", "--limit", "1", "stray"])
+    assert "unrecognized arguments: and 1 value not shown" in capsys.readouterr().err
+
+
 # -- the command line ----------------------------------------------------------------------
 
 
