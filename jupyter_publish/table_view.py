@@ -131,44 +131,41 @@ def _cells(frame: pd.DataFrame, view: Sequence[Column]) -> tuple[list[Column], l
     return columns, rows
 
 
-_T = "table.jupyter-publish-table"
-_STYLE = (  # "table." outranks JupyterLab's own rules for rendered tables (right-aligned cells)
-    "<style>"
-    f"{_T}{{border-collapse:collapse;width:auto;max-width:100%;font-size:12px;margin:0}}"
-    f"{_T} th,{_T} td{{padding:2px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}}"
-    f"{_T} th{{border-bottom:1px solid var(--jp-border-color1,#bbb)}}"
-    f"{_T} .nowrap{{white-space:nowrap;overflow-wrap:normal}}"
-    f"{_T} .num{{text-align:right}}"
-    f"{_T} tbody tr:nth-child(odd){{background:var(--jp-layout-color2,#f5f5f5)}}"
-    "</style>"
-)
+_CELL = "padding:2px 8px;vertical-align:top;"
+_HEAD = "border-bottom:1px solid var(--jp-border-color1,#bbb);"
+
+
+def _attrs(column: Column, head: bool = False) -> str:
+    """Inline styles, not a <style> block: an Output widget's HTML (the jobs browser) is
+    sanitized, which drops <style> but keeps ``style``; and inline beats JupyterLab's
+    right-aligned table cells."""
+    style = _CELL + (_HEAD if head else "")
+    style += "text-align:right;" if column.numeric else "text-align:left;"
+    style += "white-space:nowrap;" if column.nowrap else "overflow-wrap:anywhere;"
+    names = [n for n, on in (("nowrap", column.nowrap), ("num", column.numeric)) if on]
+    classes = f' class="{" ".join(names)}"' if names else ""
+    return f'{classes} style="{style}"'
 
 
 def html_table(frame: pd.DataFrame, view: Sequence[Column], caption: str = "") -> str:
     """``frame`` as a compact HTML table: every value escaped, shortened ones with a tooltip."""
     columns, rows = _cells(frame, view)
-
-    def classes(column: Column) -> str:
-        names = [n for n, on in (("nowrap", column.nowrap), ("num", column.numeric)) if on]
-        return f' class="{" ".join(names)}"' if names else ""
-
-    head = "".join(f"<th{classes(c)}>{html.escape(c.label)}</th>" for c in columns)
+    head = "".join(f"<th{_attrs(c, head=True)}>{html.escape(c.label)}</th>" for c in columns)
 
     def cell(column: Column, text: str, title: str) -> str:
         tip = f' title="{html.escape(title)}"' if title and title != text else ""
-        return f"<td{classes(column)}{tip}>{html.escape(text)}</td>"
+        return f"<td{_attrs(column)}{tip}>{html.escape(text)}</td>"
 
     body = "".join(
-        "<tr>"
-        + "".join(cell(c, text, title) for c, (text, title) in zip(columns, row, strict=True))
-        + "</tr>"
+        "<tr>" + "".join(cell(c, *pair) for c, pair in zip(columns, row, strict=True)) + "</tr>"
         for row in rows
     )
     note = f"<div class='jupyter-publish-table-note'><small>{html.escape(caption)}</small></div>"
     foot = note if caption else ""
     return (
-        f"{_STYLE}<div class='jupyter-publish-table-wrap' style='max-width:100%;overflow-x:auto'>"
-        f"<table class='jupyter-publish-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        "<div class='jupyter-publish-table-wrap' style='max-width:100%;overflow-x:auto'>"
+        "<table class='jupyter-publish-table' style='border-collapse:collapse;max-width:100%;"
+        f"font-size:12px;margin:0'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         f"</div>{foot}"
     )
 

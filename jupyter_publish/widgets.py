@@ -32,9 +32,10 @@ from .backends import (
     usage,
 )
 from .errors import DestinationError, PublishError, RefError, SourceError
+from .ids import short_job_id
 from .progress import listening
 from .results import FetchResult, PublishedResult
-from .sizes import human_size
+from .sizes import counted, human_size
 from .text import one_line
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def _text(description: str, value: str = "", placeholder: str = "", cls: type = 
 
 
 def _n_files(n: int) -> str:
-    return f"{n} file" if n == 1 else f"{n} files"
+    return counted(n, "file")
 
 
 _ERROR_LIMIT = 400
@@ -707,7 +708,8 @@ def _label(row: dict[str, Any]) -> str:
         when = str(created or "")
     n_files = row.get("n_files")
     size = f"{_n_files(n_files)}, {human_size(int(row['total_size'] or 0))}" if n_files else ""
-    parts = [row["job_id"], row["status"], when, row.get("name") or "", f"→ {row['destination']}", size]
+    job = short_job_id(row["job_id"])
+    parts = [job, row["status"], when, row.get("name") or "", f"→ {row['destination']}", size]
     return "  ".join(p for p in parts if p)
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_publish import api
+from jupyter_publish.ids import short_job_id
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -47,6 +48,7 @@ CELL = (
 )
 BROWSER_CELL = "from jupyter_publish.widgets import jobs_browser\nb = jobs_browser()\nb"
 FETCH_CELL = "from jupyter_publish.widgets import fetch_panel\nf = fetch_panel()\nf"
+JOBS_CELL = "%load_ext jupyter_publish\n%jobs"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -116,7 +118,8 @@ def _prepare_root(base: Path) -> Path:
     (root / "results").mkdir(parents=True)
     (root / "results" / "metrics.json").write_text(json.dumps({"loss": 0.039, "accuracy": 0.996}))
     (root / "results" / "measurements.csv").write_text("step,loss\n1,0.5\n2,0.25\n3,0.125\n")
-    (root / "demo.ipynb").write_text(json.dumps(_notebook(CELL, BROWSER_CELL, FETCH_CELL), indent=1))
+    notebook = _notebook(CELL, BROWSER_CELL, FETCH_CELL, JOBS_CELL)
+    (root / "demo.ipynb").write_text(json.dumps(notebook, indent=1))
     return root
 
 
@@ -359,7 +362,7 @@ def _check_jobs_browser(page, job_id: str, cid: str) -> None:  # type: ignore[no
     from playwright.sync_api import expect
 
     out = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-Cell-outputArea")
-    expect(out.locator("select option", has_text=job_id)).to_have_count(1, timeout=30_000)
+    expect(out.locator("select option", has_text=short_job_id(job_id))).to_have_count(1, timeout=30_000)
     expect(out.locator(".widget-html", has_text="1 of 1 jobs")).to_be_visible()
     table = out.locator(".jupyter-publish-table")
     expect(table).to_contain_text("metrics.json", timeout=30_000)
@@ -387,6 +390,24 @@ def _check_fetch(page, job_id: str) -> None:  # type: ignore[no-untyped-def]
     expect(out).to_contain_text("0.996")  # metrics.json's content, previewed
     card.scroll_into_view_if_needed()
     _shot(page, "browser-fetch.png")
+
+
+def _check_jobs_table(page, job_id: str) -> None:  # type: ignore[no-untyped-def]
+    """%jobs: the compact table, the short job ID on one line, left-aligned, no <NA>."""
+    from playwright.sync_api import expect
+
+    _run_cell(page, 3)
+    out = page.locator(".jp-Notebook .jp-Cell").nth(3).locator(".jp-Cell-outputArea")
+    table = out.locator("table.jupyter-publish-table")
+    expect(table).to_contain_text(short_job_id(job_id), timeout=30_000)
+    expect(out).not_to_contain_text("<NA>")
+    first = table.locator("tbody td").first
+    style = first.evaluate("e => [getComputedStyle(e).whiteSpace, getComputedStyle(e).textAlign, e.title]")
+    assert style == ["nowrap", "left", job_id]
+    size = _overflow(out.locator(".jupyter-publish-table-wrap"))
+    assert size["scroll"] <= size["client"], f"wider than its area: {size}"
+    out.scroll_into_view_if_needed()
+    _shot(page, "browser-jobs-table.png")
 
 
 def test_publish_button_in_jupyterlab(lab: Lab, tmp_path: Path, isolated_home: Path) -> None:
@@ -423,6 +444,7 @@ def test_publish_button_in_jupyterlab(lab: Lab, tmp_path: Path, isolated_home: P
             cid = api.jobs().set_index("job_id").loc[job_id]["root_cid"]
             _check_jobs_browser(page, job_id, cid)
             _check_fetch(page, job_id)
+            _check_jobs_table(page, job_id)
         except Exception:
             _shot(page, "browser-failure.png")
             print(lab.log.read_text()[-4000:])
