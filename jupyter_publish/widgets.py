@@ -556,6 +556,10 @@ class JobsBrowser(w.VBox):
         from .events import on_job_changed
 
         self._unsubscribe = on_job_changed(self._job_changed)
+        self._shown = False
+        self._stale = False
+        self._view_count = 0  # ask the page to count this browser's views (ipywidgets' own trait)
+        self.observe(self._views_changed, names="_view_count")
 
     def _wire(self) -> None:
         self.filter.observe(lambda _c: self.apply_filter(), names="value")
@@ -567,8 +571,22 @@ class JobsBrowser(w.VBox):
         self.copy_button.on_failed(self._copy_failed)
 
     def _job_changed(self, _job_id: str) -> None:
-        """A job was recorded or finished in this process: list it (no Refresh needed)."""
+        """A job was recorded or finished in this process: list it (no Refresh needed).
+
+        A browser whose output is gone from the page (its cell run again or cleared) is
+        not re-read on every publish: it is marked stale and re-read if a view comes back.
+        """
+        if self._shown and not self._view_count:
+            self._stale = True
+            return
         self.refresh()
+
+    def _views_changed(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self._shown = True
+            if self._stale:
+                self._stale = False
+                self.refresh()
 
     def close(self) -> None:
         self._unsubscribe()
@@ -591,6 +609,10 @@ class JobsBrowser(w.VBox):
 
     def apply_filter(self) -> None:
         """List the jobs matching every word of the filter and the status choice."""
+        with self._lock:
+            self._apply_filter()
+
+    def _apply_filter(self) -> None:
         words = self.filter.value.lower().split()
         wanted = self.status_filter.value
         self.rows = [

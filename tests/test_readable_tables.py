@@ -199,3 +199,13 @@ def test_options_show_only_the_destinations_backend_fields() -> None:
     assert "endpoint" in panel.shown_option_fields
     panel.destination.value = "s"  # not one yet: every field, nothing hidden
     assert panel.shown_option_fields == list(panel.option_fields)
+
+
+def test_a_browser_gone_from_the_page_waits_until_it_is_shown_again(results: Path) -> None:
+    browser = JobsBrowser()
+    browser._view_count = 1  # what the page reports: shown once...
+    browser._view_count = 0  # ...then its cell was run again or cleared
+    published = api.publish(results, "local", quiet=True)
+    assert browser.rows == []  # not re-read for nobody
+    browser._view_count = 1  # the page shows it again (a reload)
+    assert [r["job_id"] for r in browser.rows] == [published.job_id]
