@@ -16,12 +16,14 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[str], Any]
-"""Called with the job ID whose row changed, in the thread that wrote it."""
+Listener = Callable[[str, Path], Any]
+"""Called with the job ID whose row changed and the ledger file it is in (a view lists one
+ledger: a test's or another home's writes are not its business), in the thread that wrote it."""
 
 _lock = threading.Lock()
 _listeners: list[weakref.ref[Any]] = []
@@ -34,7 +36,7 @@ def _ref(listener: Listener) -> weakref.ref[Any]:
 
 
 def on_job_changed(listener: Listener) -> Callable[[], None]:
-    """Call ``listener(job_id)`` after each change of a job's row; returns the unsubscriber."""
+    """Call ``listener(job_id, ledger_path)`` after each change of a job's row; returns the unsubscriber."""
     ref = _ref(listener)
     with _lock:
         _listeners.append(ref)
@@ -47,8 +49,9 @@ def on_job_changed(listener: Listener) -> Callable[[], None]:
     return unsubscribe
 
 
-def job_changed(job_id: str) -> None:
-    """Tell every live listener that ``job_id``'s row changed (after the change is committed)."""
+def job_changed(job_id: str, ledger_path: Path) -> None:
+    """Tell every live listener that ``job_id``'s row in ``ledger_path`` changed (after the
+    change is committed)."""
     with _lock:
         _listeners[:] = [ref for ref in _listeners if ref() is not None]
         live = [ref() for ref in _listeners]
@@ -56,6 +59,6 @@ def job_changed(job_id: str) -> None:
         if listener is None:
             continue
         try:
-            listener(job_id)
+            listener(job_id, ledger_path)
         except Exception:  # a view's trouble must never fail a publish
             log.debug("a job listener failed", exc_info=True)

@@ -342,7 +342,7 @@ class Ledger:
                 f"job {job_id} is already {status}: a job is recorded once (resume a failed one, "
                 "or publish under a new job)"
             ) from None
-        job_changed(job_id)
+        job_changed(job_id, self.path)
 
     def set_spec(self, job_id: str, spec: dict[str, Any]) -> None:
         """What ``resume`` needs to run the job again (sources, options; never a secret)."""
@@ -388,7 +388,7 @@ class Ledger:
             )
             claimed = cursor.rowcount == 1
         if claimed:
-            job_changed(job_id)
+            job_changed(job_id, self.path)
         return claimed
 
     def record_upload(
@@ -541,7 +541,7 @@ class Ledger:
                 "UPDATE jobs SET status='failed', error=?, finished_at=? WHERE job_id=?",
                 (scrub(reason), utc_now(), job_id),
             )
-        job_changed(job_id)
+        job_changed(job_id, self.path)
 
     def finish(self, result: PublishedResult) -> None:
         """The job's published result. A job started without a name (recorded under the
@@ -577,7 +577,7 @@ class Ledger:
                     for r in result.all_records()
                 ],
             )
-        job_changed(result.job_id)
+        job_changed(result.job_id, self.path)
 
     def result(self, job_id: str) -> PublishedResult:
         """The recorded result of a published job (a unique prefix of the ID is enough)."""

@@ -16,11 +16,12 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import ipywidgets as w
 
-from . import api
+from . import api, config
 from .backends import (
     DEFAULT_DESTINATION,
     BackendOption,
@@ -509,6 +510,14 @@ def _ref_text(ref: Any) -> str:
 # -- jobs ---------------------------------------------------------------------------------
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (a home given as a relative path or a symlink)."""
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
 class JobsBrowser(w.VBox):
     """The ledger as a filterable list: pick a job to see its files and CIDs, fetch it, copy its CID.
 
@@ -570,12 +579,15 @@ class JobsBrowser(w.VBox):
         self.copy_button.on_copied(self._copied)
         self.copy_button.on_failed(self._copy_failed)
 
-    def _job_changed(self, _job_id: str) -> None:
+    def _job_changed(self, _job_id: str, ledger_path: Path) -> None:
         """A job was recorded or finished in this process: list it (no Refresh needed).
+        A write to another ledger (another home's, a test's) is not what this browser lists.
 
         A browser whose output is gone from the page (its cell run again or cleared) is
         not re-read on every publish: it is marked stale and re-read if a view comes back.
         """
+        if not _same_file(ledger_path, config.home() / "ledger.sqlite"):
+            return
         if self._shown and not self._view_count:
             self._stale = True
             return

@@ -143,7 +143,7 @@ def test_a_closed_or_dropped_browser_is_no_longer_told(results: Path) -> None:
     calls: list[str] = []
 
     class Listener:
-        def changed(self, job_id: str) -> None:
+        def changed(self, job_id: str, _ledger: Path) -> None:
             calls.append(job_id)
 
     listener = Listener()
@@ -155,7 +155,7 @@ def test_a_closed_or_dropped_browser_is_no_longer_told(results: Path) -> None:
 
 
 def test_a_listener_that_raises_never_fails_a_publish(results: Path) -> None:
-    def broken(_job_id: str) -> None:
+    def broken(_job_id: str, _ledger: Path) -> None:
         raise RuntimeError("a view in trouble")
 
     unsubscribe = events.on_job_changed(broken)
@@ -209,3 +209,20 @@ def test_a_browser_gone_from_the_page_waits_until_it_is_shown_again(results: Pat
     assert browser.rows == []  # not re-read for nobody
     browser._view_count = 1  # the page shows it again (a reload)
     assert [r["job_id"] for r in browser.rows] == [published.job_id]
+
+
+def test_a_browser_is_not_reread_for_another_ledgers_writes(results: Path, tmp_path: Path) -> None:
+    """A write to a ledger this browser does not list (a test's, another home's) costs it nothing."""
+    from jupyter_publish.ledger import Ledger
+
+    browser = JobsBrowser()
+    reads: list[int] = []
+    real = browser.refresh
+    browser.refresh = lambda: reads.append(1) or real()  # type: ignore[method-assign]
+    try:
+        api.publish(results, "local", quiet=True, ledger=Ledger(tmp_path / "elsewhere.sqlite"))
+        assert reads == [] and browser.rows == []
+        api.publish(results, "local", quiet=True)
+        assert reads and len(browser.rows) == 1
+    finally:
+        browser.close()
