@@ -37,7 +37,7 @@ from .backends import (
     registered_backends,
     secret_options,
 )
-from .bundle import Bundle, collect
+from .bundle import Bundle, collect, default_name
 from .cid import DagNode, cid_params, tree_node
 from .destinations import Destination, object_key, parse_destination, placeholder_values, resolve_some
 from .destinations import resolve_template as resolve
@@ -176,6 +176,7 @@ def publish(
     dest = to if isinstance(to, Destination) else parse_destination(to)
     dest = dest.with_options(**backend_opts)
     check_options(dest)
+    name = name or default_name(paths)  # the ledger lists it as the archive is named
     job = _new_job(notebook, job_id)
     ledger = ledger or Ledger()
     ledger.reap()  # jobs a killed process left running: interrupted, leftovers cleaned

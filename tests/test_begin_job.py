@@ -123,9 +123,9 @@ def test_an_unnamed_jobs_rounds_are_named_as_the_ledger_names_it(tmp_path):
     (tmp_path / "a.txt").write_text("a")
     job = api.begin_job("local")
     first = job.publish_round(tmp_path, 1)
-    job.publish(tmp_path, archive=False, quiet=True)
+    final = job.publish(tmp_path, archive=False, quiet=True)
     rows = {row["job_id"]: row for row in Ledger().jobs()}
-    assert rows[job.job_id]["name"] == "results"
+    assert rows[job.job_id]["name"] == final.name == tmp_path.name  # named as its card says
     assert rows[first.job_id]["name"] == f"results sync 1 of {job.job_id}"
 
 
