@@ -87,6 +87,24 @@ def result_card(result: PublishedResult) -> str:
 _MAX_SOURCE_SHOWN = 20_000
 
 
+def failure_card(message: str, traceback_text: str, kept: str | None) -> str:
+    """A failed ``%%publish`` cell: what happened, where its outputs are kept (a link the
+    notebook opens: a path relative to the working folder) and its traceback, folded."""
+    where = ""
+    if kept:
+        stderr = f"{kept.rstrip('/')}/stderr"
+        where = (
+            f"<div>Outputs kept in <a href='{escape(kept)}'><code>{escape(kept)}</code></a> "
+            f"(the traceback also in <a href='{escape(stderr)}'><code>stderr</code></a>)</div>"
+        )
+    return (
+        f"<div class='jupyter-publish-failure' style='{_STYLE}'>"
+        f"<div style='font-weight:600'>&#x2718; {escape(message)}</div>{where}"
+        f"<details><summary>Traceback</summary><pre style='white-space:pre-wrap'>"
+        f"{escape(traceback_text[-_MAX_SOURCE_SHOWN:])}</pre></details></div>"
+    )
+
+
 def provenance_section(facts: dict[str, Any], inputs: list[dict[str, Any]]) -> str:
     """A folded section: what produced the job (:mod:`.provenance`) and what it used."""
     if not facts and not inputs:

@@ -567,6 +567,12 @@ class Job:
         }
         return publish(paths, self.destination, **settings)
 
+    def record(self) -> dict[str, Any]:
+        """This job as the ledger now holds it (status, error, times, destination; the
+        JSON blobs left out): what a failed ``%%publish`` cell hands its ``--out`` variable."""
+        row = (self.ledger or Ledger()).status(self.job_id)
+        return {key: value for key, value in row.items() if not key.endswith("_json")}
+
     def fail(self, reason: str) -> None:
         """Record this job as failed before anything was published (:func:`record_failure`)."""
         record_failure(
