@@ -26,8 +26,12 @@ def jobs(
     catalog: str | bool | CatalogLocation | None = None,
     catalog_options: Mapping[str, Any] | None = None,
     max_concurrency: int | None = None,
+    rounds: bool = False,
 ) -> pd.DataFrame:
     """Every recorded job as a pandas DataFrame, newest first.
+
+    A ``%%publish --sync-every`` cell is one row whose ``rounds`` column counts its sync
+    rounds; ``rounds=True`` lists the rounds as rows of their own too.
 
     ``catalog`` (``s3://BUCKET/PREFIX/``, a folder, or True for ``$JUPYTER_PUBLISH_CATALOG``)
     lists the team's jobs instead: the records written there since the last listing are
@@ -38,7 +42,7 @@ def jobs(
     if catalog is None or catalog is False:
         from .tables import jobs_frame
 
-        return jobs_frame((ledger or Ledger()).jobs(limit))
+        return jobs_frame((ledger or Ledger()).jobs(limit, rounds=rounds))
     from .catalog import open_catalog
     from .tables import catalog_jobs_frame
 

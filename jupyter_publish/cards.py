@@ -10,7 +10,8 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from .backends import type_label
-from .sizes import human_size
+from .ids import short_job_id
+from .sizes import counted, human_size
 
 if TYPE_CHECKING:
     from .results import FetchResult, PublishedResult
@@ -51,9 +52,9 @@ def result_card(result: PublishedResult) -> str:
         else ""
     )
     facts = [
-        ("Job ID", f"<code>{escape(result.job_id)}</code>"),
+        ("Job ID", f"<code>{escape(result.job_id)}</code>{_short_form(result.job_id)}"),
         ("Destination", f"<code>{escape(result.uri)}</code>"),
-        ("Size", f"{len(files)} files, {human_size(result.total_size)}"),
+        ("Size", f"{counted(len(files), 'file')}, {human_size(result.total_size)}"),
     ]
     ipfs_cid = result.params.get("CID")
     if ipfs_cid:
@@ -77,11 +78,17 @@ def result_card(result: PublishedResult) -> str:
         f"<div style='font-weight:600;margin-bottom:4px'>&#x2714; Published "
         f"<code>{escape(result.name)}</code> to {escape(type_label(result.type))}</div>"
         f"<table>{table}</table>"
-        f"<details><summary>{len(files)} files (sha256, CID)</summary><table>"
+        f"<details><summary>{counted(len(files), 'file')} (sha256, CID)</summary><table>"
         f"<tr><th>path</th><th>size</th><th>sha256</th><th>CID</th></tr>{rows}{more}</table></details>"
         f"{provenance_section(result.provenance, result.inputs)}"
         "</div>"
     )
+
+
+def _short_form(job_id: str) -> str:
+    """`` (short: j-X7K2M9QZ)``: what a person types back (``%fetch j-X7K2M9QZ``)."""
+    short = short_job_id(job_id)
+    return "" if short == job_id else f" (short: <code>{escape(short)}</code>)"
 
 
 _MAX_SOURCE_SHOWN = 20_000
@@ -189,7 +196,7 @@ def fetch_card(result: FetchResult) -> dict[str, Any]:
     head = (
         f"<div class='jupyter-publish-fetch' style='{_STYLE}'>{status}: "
         f"<code>{escape(result.ref)}</code> &rarr; <code>{escape(result.dest)}</code> "
-        f"({len(result.files)} files)</div>"
+        f"({counted(len(result.files), 'file')})</div>"
     )
     bundle: dict[str, Any] = {"text/plain": str(result), "text/html": head}
     try:

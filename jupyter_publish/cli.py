@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .errors import DestinationError, PublishError
+from .sizes import counted
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 EXIT_TERMINATED = 128 + 15
@@ -36,7 +37,7 @@ def _names_only(message: str) -> str:
         return message
     names = [word for word in words.split() if word.startswith("-")]
     hidden = len(words.split()) - len(names)
-    shown = " ".join(names) + (f" and {hidden} value(s) not shown" if hidden else "")
+    shown = " ".join(names) + (f" and {counted(hidden, 'value')} not shown" if hidden else "")
     return f"{head}unrecognized arguments: {shown.strip()}"
 
 
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(no LOC: $JUPYTER_PUBLISH_CATALOG; S3 options from the environment or ,opt=endpoint=URL)",
     )
     j.add_argument("--jobs", "-j", type=int, metavar="N", help="catalog records read at once (default 32)")
+    j.add_argument(
+        "--rounds", action="store_true", help="also list each --sync-every round as a job of its own"
+    )
     j.add_argument("--json", action="store_true")
 
     li = sub.add_parser("lineage", help="what a job used and what used it (edges used -> produced)")
@@ -212,7 +216,8 @@ def _options(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
 
 def _quiet(args: argparse.Namespace) -> bool | None:
     """``-q``/``--json`` silence the bar; otherwise the API's own rule decides (no bar
-    under CI or with ``$JUPYTER_PUBLISH_QUIET``), never a forced one."""
+    under CI, with ``$JUPYTER_PUBLISH_QUIET``, or when stderr is not a terminal), never a
+    forced one."""
     return True if (args.quiet or getattr(args, "json", False)) else None
 
 
@@ -332,15 +337,62 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     from .api import jobs
 
     if args.catalog is None:
-        frame = jobs(args.limit)
+        frame = jobs(args.limit, rounds=args.rounds)
     else:
         frame = jobs(args.limit, catalog=args.catalog, max_concurrency=args.jobs)
-    if not args.json:
-        who = ["user", "host"] if args.catalog is not None else []
-        shown = ["job_id", "status", "type", "scheme", "name", "n_files", "total_size", *who, "uri", "error"]
-        frame = frame[shown]
-    _frame_out(frame, args.json)
+    if args.json:
+        _frame_out(frame, True)
+    elif frame.empty:
+        print("(none)")
+    else:
+        print(_jobs_text(frame, catalog=args.catalog is not None))
     return 0
+
+
+def _jobs_text(frame: Any, *, catalog: bool) -> str:
+    """The jobs as a table that fits the terminal: short IDs, long values cut with …"""
+    import pandas as pd
+
+    from .ids import short_job_id
+    from .sizes import human_size
+    from .text_table import Column, render, terminal_width
+
+    def text(value: Any) -> str:
+        return "" if value is None or pd.isna(value) else str(value)
+
+    def when(value: Any) -> str:
+        return "" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M")
+
+    with_rounds = bool((frame["rounds"].fillna(0) > 0).any())
+    columns = [
+        Column("job", cap=28),
+        Column("status", cap=11),
+        Column("created (UTC)", cap=16),
+        Column("name", cap=32, shrinks=3, least=10),
+        Column("files", cap=9, right=True),
+        Column("size", cap=10, right=True),
+        *([Column("rounds", cap=6, right=True)] if with_rounds else []),
+        *([Column("user", cap=16, shrinks=4), Column("host", cap=20, shrinks=4)] if catalog else []),
+        Column("uri", cap=60, shrinks=2, least=16),
+        Column("error", cap=200, shrinks=1, least=16),
+    ]
+    rows = []
+    for job in frame.to_dict("records"):
+        size, rounds = job["total_size"], job["rounds"]
+        row = [
+            short_job_id(str(job["job_id"])),
+            text(job["status"]),
+            when(job["created_at"]),
+            text(job["name"]),
+            text(job["n_files"]),
+            "" if pd.isna(size) else human_size(int(size)),
+            *(["" if pd.isna(rounds) or not rounds else str(rounds)] if with_rounds else []),
+            *([text(job["user"]), text(job["host"])] if catalog else []),
+            text(job["uri"]) or text(job["destination"]),
+            text(job["error"]),
+        ]
+        rows.append(row)
+    return render(columns, rows, terminal_width())
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

@@ -63,10 +63,31 @@ def private_file(path: Path) -> Path:
 
 
 def quiet_by_default() -> bool:
-    """Progress bars are off under CI or when asked, on otherwise."""
+    """Progress bars are off under CI, when asked, and when nobody watches them: stderr
+    is not a terminal (a pipe, a CI log, a file), where a bar is thousands of ``\\r``
+    updates. A notebook's stderr is no terminal either, but there the bar is a widget."""
     if os.environ.get(QUIET_ENV, "").strip().lower() in {"1", "true", "yes"}:
         return True
-    return bool(os.environ.get("CI"))
+    if os.environ.get("CI"):
+        return True
+    return not (_stderr_is_terminal() or _in_kernel())
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return bool(sys.stderr is not None and sys.stderr.isatty())
+    except (AttributeError, ValueError):  # replaced by an object without it, or closed
+        return False
+
+
+def _in_kernel() -> bool:
+    """A Jupyter kernel runs this process (tqdm.auto then draws a widget). Looked up
+    among loaded modules only: the core never imports IPython."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or "ipykernel" not in sys.modules:
+        return False
+    shell = ipython.get_ipython()
+    return getattr(shell, "kernel", None) is not None
 
 
 IDLE_TIMEOUT_ENV = "JUPYTER_PUBLISH_IDLE_TIMEOUT"

@@ -47,6 +47,7 @@ from .hashing import ContentHasher, Digest, hash_file
 from .ledger import Ledger
 from .progress import Listener, listening, progress_bar, progress_listener
 from .results import FetchedFile, FetchResult, PublishedResult
+from .sizes import counted
 from .transfer import concurrency as checked_concurrency
 from .transfer import run_all
 
@@ -618,7 +619,7 @@ def _extract_into(
         missing = sorted(set(expected) - {f.path.relative_to(tree).as_posix() for f in files})
         if missing:
             raise IntegrityError(
-                f"contents of {item.name}", f"{len(expected)} files", f"missing {missing[0]}"
+                f"contents of {item.name}", counted(len(expected), "file"), f"missing {missing[0]}"
             )
     if not expected and _checked_against(item):
         for f in files:

@@ -49,6 +49,33 @@ def new_job_id() -> str:
     return f"j-{ulid()}"
 
 
+SHORT_TAIL = 8
+"""Characters of a job ID's random tail in its short form: 40 random bits, so two jobs
+share one about once in a million pairs, however close in time they were made (their
+leading characters, the time, are what jobs made seconds apart share)."""
+
+
+def short_job_id(job_id: str) -> str:
+    """``j-X7K2M9QZ``: what cards and tables show, and what a person types back.
+
+    The ledger resolves it (:meth:`~jupyter_publish.ledger.Ledger.job_row`) like a
+    prefix; full IDs stay what is recorded everywhere. Not a job ID: unchanged.
+    """
+    try:
+        decode_ulid(job_id)
+    except ValueError:
+        return job_id
+    return job_id[:2] + job_id[-SHORT_TAIL:]
+
+
+def short_tail(text: str) -> str | None:
+    """The tail a short form names (``j-X7K2M9QZ`` or ``X7K2M9QZ``), or None if it is not one."""
+    body = text.removeprefix("j-").upper()
+    if len(body) != SHORT_TAIL or not _CROCKFORD_SET.issuperset(body):
+        return None
+    return body
+
+
 def new_execution_id() -> str:
     return f"e-{ulid()}"
 

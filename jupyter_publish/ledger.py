@@ -24,8 +24,10 @@ from typing import Any
 
 from . import config
 from .errors import AmbiguousJobError, NotFoundError, PublishError
+from .ids import new_job_id, short_tail
 from .redact import scrub
-from .results import PublishedResult
+from .results import DEFAULT_NAME, PublishedResult
+from .sync import ROUND_NAME_GLOB
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -536,9 +538,13 @@ class Ledger:
             )
 
     def finish(self, result: PublishedResult) -> None:
+        """The job's published result. A job started without a name (recorded under the
+        default ``results``) takes the name its result has, the folder's or the file's
+        (``%publish df``: ``df``), so the ledger, ``%jobs`` and the card agree."""
         with self._connect() as db:
             db.execute(
                 "UPDATE jobs SET status='published', type=?, uri=?, url=?, root_cid=?, n_files=?,"
+                " name=CASE WHEN name=? THEN ? ELSE name END,"
                 " total_size=?, finished_at=?, result_json=?, error=NULL,"
                 " provenance_json=COALESCE(?, provenance_json), inputs_json=COALESCE(?, inputs_json)"
                 " WHERE job_id=?",
@@ -548,6 +554,8 @@ class Ledger:
                     _link(result.url),
                     result.root_cid,
                     sum(f.kind == "file" for f in result.files),
+                    DEFAULT_NAME,
+                    result.name or DEFAULT_NAME,
                     result.total_size,
                     utc_now(),
                     scrub(json.dumps(result.to_dict()), links=False),
@@ -582,21 +590,40 @@ class Ledger:
         exact = [r for r in rows if r["job_id"] == job_id]
         if exact:
             return exact[0]
+        if len(job_id) >= 6:  # a short form (the ID's random tail) names a job too
+            rows = _unique_rows([*rows, *self._by_tail(job_id)])
         if len(rows) == 1 and len(job_id) >= 6:
             return rows[0]
         if rows:
             raise AmbiguousJobError(f"job ID {job_id!r} is ambiguous: give more characters")
         raise NotFoundError(f"no job {job_id!r} in the ledger at {self.path}: see `jupyter-publish jobs`")
 
+    def _by_tail(self, text: str) -> list[sqlite3.Row]:
+        """Jobs whose ID ends with the short form's tail (``j-X7K2M9QZ`` or ``X7K2M9QZ``)."""
+        tail = short_tail(text)
+        if tail is None:
+            return []
+        with self._connect() as db:
+            found: list[sqlite3.Row] = db.execute(
+                "SELECT * FROM jobs WHERE job_id LIKE ? ESCAPE '\\' ORDER BY job_id LIMIT 2",
+                ("%" + _like_prefix(tail)[:-1],),
+            ).fetchall()
+        return found
+
     def status(self, job_id: str) -> dict[str, Any]:
         self.reap(abort_uploads=False)
         return _job_row(self._find(job_id))
 
-    def jobs(self, limit: int | None = None) -> list[dict[str, Any]]:
+    def jobs(self, limit: int | None = None, *, rounds: bool = False) -> list[dict[str, Any]]:
+        """Jobs, newest first, each with ``rounds``: how many sync rounds it had
+        (``%%publish --sync-every``). The rounds themselves are jobs of their own (each
+        recorded what it published) but one cell's run is one job to a person: they are
+        left out unless ``rounds``."""
+        where = "" if rounds else f" WHERE name NOT GLOB '{ROUND_NAME_GLOB}'"
         query = (
             "SELECT job_id, execution_id, node_id, name, status, type, scheme, destination, uri, url,"
             f" root_cid, n_files, total_size, created_at, finished_at, error, {_PROVENANCE_SELECT} FROM jobs"
-            " ORDER BY job_id DESC"
+            f"{where} ORDER BY job_id DESC"
         )
         params: tuple[Any, ...] = ()
         if limit:
@@ -604,7 +631,16 @@ class Ledger:
             params = (int(limit),)
         self.reap(abort_uploads=False)
         with self._connect() as db:
-            return [_job_row(r) for r in db.execute(query, params).fetchall()]
+            rows = [_job_row(r) for r in db.execute(query, params).fetchall()]
+            counts = dict(
+                db.execute(
+                    f"SELECT substr(name, -{len(new_job_id())}), COUNT(*) FROM jobs"
+                    f" WHERE name GLOB '{ROUND_NAME_GLOB}' GROUP BY 1"
+                ).fetchall()
+            )
+        for row in rows:
+            row["rounds"] = counts.get(row["job_id"], 0)
+        return rows
 
     def files(self, job_id: str | None = None) -> list[dict[str, Any]]:
         query = (
@@ -759,6 +795,13 @@ _PROVENANCE_SELECT = (
     " json_extract(provenance_json, '$.duration_s') AS duration_s"
 )
 """A few facts of each job's provenance, read by SQLite (not a JSON parse per row in Python)."""
+
+
+def _unique_rows(rows: Iterable[sqlite3.Row]) -> list[sqlite3.Row]:
+    seen: dict[str, sqlite3.Row] = {}
+    for row in rows:
+        seen.setdefault(row["job_id"], row)
+    return list(seen.values())
 
 
 def _job_row(row: sqlite3.Row) -> dict[str, Any]:

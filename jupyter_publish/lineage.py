@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import AmbiguousJobError, NotFoundError, OptionError
+from .ids import short_tail
 from .redact import scrub
 
 if TYPE_CHECKING:
@@ -358,10 +359,16 @@ def lineage_edges(records: Iterable[LineageRecord], job: str) -> pd.DataFrame:
 
 
 def _resolve(job: str, by_id: Mapping[str, LineageRecord]) -> str:
-    """``job`` as one of the records' IDs: exact, or a unique prefix of 6 or more."""
+    """``job`` as one of the records' IDs: exact, a unique prefix of 6 or more, or the
+    short form cards and tables show (``j-X7K2M9QZ``)."""
     if job in by_id:
         return job
-    matches = [job_id for job_id in by_id if job_id.startswith(job)] if len(job) >= 6 else []
+    tail = short_tail(job)
+    matches = (
+        [i for i in by_id if i.startswith(job) or (tail is not None and i.endswith(tail))]
+        if len(job) >= 6
+        else []
+    )
     if len(matches) == 1:
         return matches[0]
     if matches:

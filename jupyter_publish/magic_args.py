@@ -23,6 +23,7 @@ from IPython.core.magic_arguments import argument
 from IPython.utils.process import arg_split  # type: ignore[attr-defined]  # re-exported, not declared
 
 from .backends import BackendOption, all_options, fetch_usage, usage
+from .sizes import counted
 from .variables import variable_to_file
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
@@ -82,10 +83,10 @@ publish_arguments = _arguments(
     argument("--out", metavar="VAR", help="Store the PublishedResult in this notebook variable."),
     argument(
         "--sync-every",
-        metavar="SECONDS",
-        type=float,
-        help="Cell magic: publish new and changed files of OUTPUT every SECONDS while the cell runs, "
-        "then all of OUTPUT file by file to the same prefix (not with --archive).",
+        metavar="DURATION",
+        help="Cell magic: publish new and changed files of OUTPUT every DURATION (90, 2s, 500ms, 1m) while "
+        "the cell runs, then all of OUTPUT file by file to the same prefix (not with --archive); "
+        "one job, whose rounds %%jobs counts.",
     ),
     argument(
         "--optional",
@@ -185,6 +186,12 @@ jobs_arguments = _arguments(
         help="The team's jobs in this catalog, s3://BUCKET/PREFIX/ or a folder "
         "(no LOC: PublishMagics.catalog, else $JUPYTER_PUBLISH_CATALOG).",
     ),
+    argument(
+        "--rounds",
+        action="store_true",
+        help="Also list each --sync-every round as a job of its own (by default a cell's "
+        "run is one row, its rounds counted in the rounds column).",
+    ),
     argument("--ui", action="store_true", help="Show the jobs browser instead."),
 )
 
@@ -212,7 +219,7 @@ def parse(func: Any, line: str, magic: str, namespace: Mapping[str, Any]) -> arg
     if extra:
         options = [token for token in extra if token.startswith("-")]
         # Only option names are echoed: a stray value might be a secret.
-        what = f"unknown option {options[0]}" if options else f"{len(extra)} unexpected argument(s)"
+        what = f"unknown option {options[0]}" if options else f"{counted(len(extra), 'unexpected argument')}"
         raise UsageError(f"{magic}: {what} (see {magic}?)")
     return args
 
@@ -323,8 +330,7 @@ class CellOptions:
             )
         if args.targets and args.to and args.targets[0] != args.to:
             raise UsageError("%%publish: give the destination once (either DEST or --to DEST)")
-        if args.sync_every is not None and args.sync_every <= 0:
-            raise UsageError("--sync-every needs a positive number of seconds")
+        every = None if args.sync_every is None else sync_interval(args.sync_every)
         if args.sync_every is not None and args.archive:
             raise UsageError(
                 "--sync-every and --archive don't combine: syncing publishes OUTPUT file by file "
@@ -332,10 +338,21 @@ class CellOptions:
             )
         return cls(
             destination=(args.targets or [args.to or default_destination])[0],
-            sync_every=args.sync_every,
+            sync_every=every,
             optional=args.optional,
             publish_on_error=args.publish_on_error,
         )
+
+
+def sync_interval(text: str) -> float:
+    """``--sync-every``'s seconds (``2s``, ``1m``, ``90``), or one line saying what to write."""
+    from .durations import seconds
+    from .errors import OptionError
+
+    try:
+        return seconds(text, examples="90, 2s, 500ms or 1m")
+    except OptionError as exc:
+        raise UsageError(f"--sync-every: {exc}") from None
 
 
 def check_line_publish(args: argparse.Namespace) -> None:

@@ -47,35 +47,22 @@ def show_panel(factory: str, **kwargs: Any) -> None:
 
 
 class Notes:
-    """Where progress notes go.
-
-    In a kernel: an ``ipywidgets.Output`` displayed now, so notes from the sync thread
-    land in this cell (a thread's prints follow the *current* parent header). Elsewhere:
-    the stdout of the moment the cell started, never the tee into OUTPUT/stdout.
+    """Where progress notes go: the stdout of the moment the cell started (never the
+    tee into OUTPUT/stdout), so a sync round's line sits in time order among the cell's
+    own output. In a kernel that stream sends each write under the cell's message
+    header; the sync thread runs in the cell's context (:class:`~jupyter_publish.sync.Syncer`),
+    so its lines land in this cell, not in whichever cell runs next.
     """
 
     def __init__(self, shell: Any, quiet: bool) -> None:
         self.quiet = quiet
         self._stream = sys.stdout
-        self._widget: Any = None
-        if not quiet and getattr(shell, "kernel", None) is not None:
-            try:
-                import ipywidgets
-
-                self._widget = ipywidgets.Output()
-                display(self._widget)
-            except Exception:  # no widgets: notes go to the stream
-                self._widget = None
 
     def __call__(self, text: str) -> None:
         if self.quiet:
             return
-        line = f"jupyter-publish: {text}\n"
-        if self._widget is not None:
-            self._widget.append_stdout(line)
-        else:
-            self._stream.write(line)
-            self._stream.flush()
+        self._stream.write(f"jupyter-publish: {text}\n")
+        self._stream.flush()
 
 
 # -- a %%publish run, in one line --------------------------------------------------------

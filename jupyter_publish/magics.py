@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from .config import PROJECT_SECTION, find_project_settings
 if TYPE_CHECKING:
     import pandas as pd
     from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
     from traitlets.utils.bunch import Bunch
 
     from .destinations import Destination
@@ -99,6 +101,19 @@ def pin_placeholders(dest: Destination, job_id: str) -> Destination:
     from .publisher import begin_job
 
     return begin_job(dest, job_id=job_id, resolve_placeholders=True, preflight=False).destination
+
+
+def _setting_error(owner: str, exc: TraitError, given: Sequence[str] = ()) -> str:
+    """``PublishMagics.quiet expected a boolean, not the int 3``: traitlets' message, on
+    one line, naming the setting as it is written in ``%config`` (``given``: the
+    settings being set, one of which is then the culprit)."""
+    message = _one_line(exc)
+    typed = re.match(r"The '(\w+)' trait of an? \w+ instance (.*)", message)
+    if typed:
+        return f"{owner}.{typed[1]} {typed[2]}"
+    if re.match(r"\w+ must be", message):
+        return f"{owner}.{message}"
+    return f"{owner}.{given[0]}: {message}" if len(given) == 1 else f"{owner}: {message}"
 
 
 # -- the magics ------------------------------------------------------------------------
@@ -183,6 +198,20 @@ class PublishMagics(Magics, Configurable):
         return str(proposal["value"])
 
     # -- configuration ------------------------------------------------------------
+
+    def update_config(self, config: Config) -> None:
+        """``%config PublishMagics.X = bad`` reports the rejected value through
+        ``logging.error`` (``ERROR:root:…``, a traceback in some front ends): say it as
+        the magics say every error instead, one ``UsageError:`` line; the old value stays.
+        """
+        try:
+            super().update_config(config)
+        except TraitError as exc:
+            if self.shell is None:
+                raise
+            owner = type(self).__name__
+            given = list(config[owner]) if owner in config else []
+            self.shell.show_usage_error(UsageError(_setting_error(owner, exc, given)))
 
     def apply_project_settings(self, start: Path | None = None) -> Path | None:
         """Take settings from pyproject.toml; values set through IPython config win."""
@@ -451,7 +480,7 @@ class PublishMagics(Magics, Configurable):
 
         with _usage_errors():
             if args.catalog is None:
-                return api.lineage(args.lineage) if args.lineage else api.jobs(args.limit)
+                return api.lineage(args.lineage) if args.lineage else api.jobs(args.limit, rounds=args.rounds)
             catalog = self._catalog_args(None if args.catalog is True else str(args.catalog))
             if not catalog["catalog"]:
                 raise OptionError(

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .errors import SourceError
-from .sizes import human_size
+from .sizes import counted, human_size
 from .text import one_line
 
 __all__ = ["Preview", "kind_of", "preview"]
@@ -379,8 +379,8 @@ def _preview_csv(p: Path, opts: _Opts, sep: str = ",") -> Preview:
     df = pd.read_csv(io.BytesIO(data), sep=sep, nrows=opts.max_rows, encoding_errors="replace")
     label = "TSV" if sep == "\t" else "CSV"
     complete = not more and len(df) < opts.max_rows
-    shown = f"{len(df)} rows" if complete else f"first {len(df)} rows"
-    return _frame_preview(p, label.lower(), label, df, [f"{shown} × {len(df.columns)} columns"])
+    shown = counted(len(df), "row") if complete else f"first {counted(len(df), 'row')}"
+    return _frame_preview(p, label.lower(), label, df, [f"{shown} × {counted(len(df.columns), 'column')}"])
 
 
 def _preview_tsv(p: Path, opts: _Opts) -> Preview:
@@ -410,7 +410,10 @@ def _preview_parquet(p: Path, opts: _Opts) -> Preview:
     fields = [f"  {f.name}: {f.type}" for f in list(schema)[:50]]
     if len(schema) > 50:
         fields.append(f"  … {len(schema) - 50} more columns")
-    summary = f"{md.num_rows:,} rows × {md.num_columns} columns in {md.num_row_groups} row group(s)"
+    summary = (
+        f"{counted(md.num_rows, 'row')} × {counted(md.num_columns, 'column')}"
+        f" in {counted(md.num_row_groups, 'row group')}"
+    )
     notes = [summary, f"showing the first {len(df)} rows"]
     return _frame_preview(p, "parquet", "Parquet", df, notes, "schema:\n" + "\n".join(fields))
 
@@ -578,8 +581,8 @@ def _preview_archive(p: Path, opts: _Opts) -> Preview:
     complete = len(members) < _ARCHIVE_SCAN_LIMIT
     files = [m for m in members if not m.is_dir]
     total = sum(m.size for m in files)
-    count = f"{len(members):,}" if complete else f"at least {len(members):,}"
-    notes = [f"{count} members, {len(files):,} files, {human_size(total)} uncompressed"]
+    count = counted(len(members), "member") if complete else f"at least {len(members):,} members"
+    notes = [f"{count}, {counted(len(files), 'file')}, {human_size(total)} uncompressed"]
     rows_html, rows_text = [], []
     for m in members[:_ARCHIVE_SHOWN]:
         try:  # flag what extract_archive would refuse, before anyone tries
@@ -690,8 +693,8 @@ def _preview_folder(p: Path, opts: _Opts) -> Preview:
     files = [e for e in entries if not e.is_dir]
     total = sum(e.size for e in files)
     complete = len(entries) < _FOLDER_SCAN_LIMIT
-    count = f"{len(files):,}" if complete else f"at least {len(files):,}"
-    notes = [f"{count} files, {human_size(total)}"]
+    count = counted(len(files), "file") if complete else f"at least {len(files):,} files"
+    notes = [f"{count}, {human_size(total)}"]
     listed = entries[: opts.max_files]
     if len(entries) > len(listed):
         notes.append(f"listing the first {len(listed)} entries")

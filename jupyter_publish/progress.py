@@ -1,7 +1,8 @@
 """Progress bars that appear only when they help.
 
 tqdm.auto shows a widget in Jupyter and text in a terminal; bars stay off for small
-transfers, under CI, with ``quiet=True`` or ``JUPYTER_PUBLISH_QUIET=1``.
+transfers, under CI, when stderr is not a terminal (outside a notebook), with
+``quiet=True`` or ``JUPYTER_PUBLISH_QUIET=1``.
 
 A caller that draws its own progress (the widgets) sets :data:`progress_listener`,
 for example with :func:`listening`; it then gets ``(done, total)`` on every update,

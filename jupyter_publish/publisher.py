@@ -551,13 +551,13 @@ class Job:
         A round is a draft: its provenance is only ``round_of`` (this job) and its times,
         it records no inputs (lineage and dedup skip it), and no catalog record; the
         final publish records everything once."""
-        from .sync import round_job_id
+        from .sync import round_job_id, round_name
 
         settings = {
             **options,
             "archive": False,
             "quiet": True,
-            "name": f"{self.name or 'results'} sync {round_number} of {self.job_id}",  # the ledger's name
+            "name": round_name(self.name or "results", round_number, self.job_id),  # the ledger's name
             "notebook": self.notebook,
             "ledger": self.ledger,
             "job_id": round_job_id(self.job_id, round_number),

@@ -11,7 +11,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .cards import escape as escape  # re-exported: cards once imported it from here
-from .sizes import human_size
+from .sizes import counted, human_size
+
+DEFAULT_NAME = "results"
+"""A job's name when nobody gave one and its files suggest none."""
 
 
 def _version(value: Any) -> int:
@@ -74,7 +77,7 @@ class PublishedResult:
     params: dict[str, Any]
     files: list[FileRecord]
     created_at: str
-    name: str = "results"
+    name: str = DEFAULT_NAME
     url: str | None = None
     archive: FileRecord | None = None
     root_cid: str | None = None
@@ -167,7 +170,7 @@ class PublishedResult:
             params=dict(data.get("Params") or {}),
             files=[FileRecord.from_dict(f) for f in data.get("manifest") or []],
             created_at=data.get("created_at", ""),
-            name=data.get("name", "results"),
+            name=data.get("name", DEFAULT_NAME),
             url=data.get("url"),
             archive=FileRecord.from_dict(archive) if archive else None,
             root_cid=data.get("root_cid"),
@@ -198,7 +201,7 @@ class PublishedResult:
     def __str__(self) -> str:
         lines = [
             f"job {self.job_id} -> {self.uri}",
-            f"  {sum(f.kind == 'file' for f in self.files)} files, {human_size(self.total_size)}",
+            f"  {counted(sum(f.kind == 'file' for f in self.files), 'file')}, {human_size(self.total_size)}",
         ]
         if self.params.get("CID"):
             lines.append(f"  IPFS CID {self.params['CID']}{self.pin_note}")
@@ -217,8 +220,8 @@ class PublishedResult:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        files = sum(f.kind == "file" for f in self.files)
-        return f"<PublishedResult {self.job_id} {self.uri} ({files} files, content CID {self.root_cid})>"
+        files = counted(sum(f.kind == "file" for f in self.files), "file")
+        return f"<PublishedResult {self.job_id} {self.uri} ({files}, content CID {self.root_cid})>"
 
     def _repr_html_(self) -> str:
         from .cards import result_card
@@ -264,7 +267,7 @@ class FetchResult:
     def __str__(self) -> str:
         reason = "nothing recorded to check against" if self.checked else "--no-verify"
         state = "verified" if self.verified else f"NOT verified ({reason})"
-        return f"fetched {self.ref} -> {self.dest} ({len(self.files)} files, {state})"
+        return f"fetched {self.ref} -> {self.dest} ({counted(len(self.files), 'file')}, {state})"
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
         from .cards import fetch_card

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CHUNK", "MiB", "human_size"]
+__all__ = ["CHUNK", "MiB", "counted", "human_size"]
 
 MiB = 1024 * 1024
 CHUNK = MiB
@@ -18,3 +18,8 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``1,024 files``: a count as a sentence says it."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -10,6 +10,7 @@ writes the complete manifest last.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import secrets
 import shutil
 import tempfile
@@ -19,12 +20,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .ids import decode_ulid, encode_ulid
+from .sizes import counted
 from .text import describe
 
 if TYPE_CHECKING:
     from .results import PublishedResult
 
 SYNC_THREAD_NAME = "jupyter-publish-sync"
+ROUND_NAME_GLOB = "* sync [0-9]* of j-*"
+"""An SQLite GLOB matching the ledger name of a sync round (:func:`round_name`)."""
+
+
+def round_name(name: str, round_number: int, final_job_id: str) -> str:
+    """``outputs sync 2 of j-…``: a round's name in the ledger, which ends with the final
+    job's ID, so ``jobs()`` can count a job's rounds and leave them out of the list."""
+    return f"{name} sync {round_number} of {final_job_id}"
 
 
 def round_job_id(final_job_id: str, round_number: int) -> str:
@@ -65,7 +75,12 @@ class Syncer:
         self._seen: dict[str, tuple[int, int]] = {}
         self._rounds = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=SYNC_THREAD_NAME, daemon=True)
+        # The cell's context: a kernel's stdout routes a write by a context variable (the
+        # cell's message header), which a plain thread would not have.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._loop,), name=SYNC_THREAD_NAME, daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -116,5 +131,6 @@ class Syncer:
             result = self._publish(snapshot, self._rounds)
         self._seen.update(copied)
         self.job_ids.append(result.job_id)
-        self._note(f"synced {len(copied)} file(s) to {result.uri} (job {result.job_id})")
+        files = counted(len(copied), "file")
+        self._note(f"synced {files} to {result.uri} (round {self._rounds}, job {result.job_id})")
         return result

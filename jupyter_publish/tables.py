@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 JOB_COLUMNS = [
     "job_id", "name", "status", "type", "scheme", "destination", "uri", "url", "root_cid",
-    "n_files", "total_size", "created_at", "finished_at", "duration_s", "error",
+    "n_files", "total_size", "rounds", "created_at", "finished_at", "duration_s", "error",
     "notebook", "user", "host", "git_commit", "execution_id", "node_id",
 ]  # fmt: skip
 """``duration_s``, ``notebook``, ``user``, ``host``, ``git_commit`` (12 characters) come
@@ -51,7 +51,11 @@ def _frame(
 def jobs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per job, newest first."""
     frame = _frame(
-        rows, JOB_COLUMNS, ["n_files", "total_size"], ["created_at", "finished_at"], floats=["duration_s"]
+        rows,
+        JOB_COLUMNS,
+        ["n_files", "total_size", "rounds"],
+        ["created_at", "finished_at"],
+        floats=["duration_s"],
     )
     frame["status"] = frame["status"].astype("category")
     return frame
@@ -72,7 +76,7 @@ def catalog_jobs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     frame = _frame(
         rows,
         CATALOG_JOB_COLUMNS,
-        ["n_files", "total_size"],
+        ["n_files", "total_size", "rounds"],
         ["created_at", "finished_at"],
         floats=["duration_s"],
     )

@@ -34,7 +34,7 @@ from .backends import (
 from .errors import DestinationError, PublishError, RefError, SourceError
 from .progress import listening
 from .results import FetchResult, PublishedResult
-from .sizes import human_size
+from .sizes import counted, human_size
 from .text import one_line
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _text(description: str, value: str = "", placeholder: str = "", cls: type = 
 
 
 def _n_files(n: int) -> str:
-    return f"{n} file" if n == 1 else f"{n} files"
+    return counted(n, "file")
 
 
 _ERROR_LIMIT = 400

@@ -52,6 +52,29 @@ def pytest_configure(config: pytest.Config) -> None:
     ServerProcess._start_once = refuse  # type: ignore[method-assign]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_temp_folder(tmp_path_factory):
+    """The suite's temporary files go under its basetemp, never into the system temp
+    folder: a kept OUTPUT folder, a fetch's staging, a subprocess's scratch files all
+    land in this session's own folder (``tempfile`` and ``$TMPDIR``, which subprocesses
+    inherit), removed with the basetemp; parallel runs each have their own."""
+    import os
+    import tempfile
+
+    folder = tmp_path_factory.mktemp("tmp")
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = str(folder)
+    os.environ["TMPDIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved[0]
+        if saved[1] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[1]
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
     """Every test gets its own store and ledger, and no user config leaks in."""

@@ -113,7 +113,7 @@ def test_job_publish_and_rounds_share_its_identity(tmp_path):
     final = job.publish(tmp_path, archive=False, quiet=True)
     assert final.job_id == job.job_id and final.name == "run"
     assert first.job_id < job.job_id and first.archive is None and first.cid_version == 1
-    rows = {row["job_id"]: row for row in Ledger().jobs()}
+    rows = {row["job_id"]: row for row in Ledger().jobs(rounds=True)}
     assert rows[first.job_id]["name"] == f"run sync 1 of {job.job_id}"
     assert {rows[first.job_id]["status"], rows[job.job_id]["status"]} == {"published"}
 
@@ -124,7 +124,7 @@ def test_an_unnamed_jobs_rounds_are_named_as_the_ledger_names_it(tmp_path):
     job = api.begin_job("local")
     first = job.publish_round(tmp_path, 1)
     final = job.publish(tmp_path, archive=False, quiet=True)
-    rows = {row["job_id"]: row for row in Ledger().jobs()}
+    rows = {row["job_id"]: row for row in Ledger().jobs(rounds=True)}
     assert rows[job.job_id]["name"] == final.name == tmp_path.name  # named as its card says
     assert rows[first.job_id]["name"] == f"results sync 1 of {job.job_id}"
 

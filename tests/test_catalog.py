@@ -21,6 +21,7 @@ from jupyter_publish.api import begin_job, jobs
 from jupyter_publish.catalog import CATALOG_ENV, TamperedRecordError, open_catalog, parse, records
 from jupyter_publish.cli import main
 from jupyter_publish.errors import DestinationError, IntegrityError, NotFoundError, OptionError, PublishError
+from jupyter_publish.ids import short_job_id
 from jupyter_publish.ledger import Ledger
 
 
@@ -267,9 +268,12 @@ def test_the_command_line_lists_and_fetches_from_the_catalog(homes, results, sha
     listed = json.loads(capsys.readouterr().out)
     assert [r["job_id"] for r in listed] == [job_id] and listed[0]["user"]
     assert main(["jobs", "--catalog", str(shared)]) == 0
-    assert job_id in capsys.readouterr().out
+    short = short_job_id(job_id)  # what the table shows, and what a person types back
+    assert short in capsys.readouterr().out
     assert main(["fetch", job_id, "--catalog", str(shared), "--to", str(tmp_path / "o"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["verified"] is True
+    assert main(["fetch", short, "--catalog", str(shared), "--to", str(tmp_path / "s"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["job_id"] == job_id
     os.environ.pop(CATALOG_ENV, None)
     assert main(["jobs", "--catalog"]) == 2  # bad usage
     assert "no catalog given" in capsys.readouterr().err

@@ -114,8 +114,10 @@ def test_config_default_destination_is_where_cell_publish_goes(ip, run, s3_env, 
 
 
 def test_config_rejects_a_malformed_default_destination(ip, run, magics, caplog):
-    run('%config PublishMagics.default_destination = "ftp://nope"')
-    assert "unknown destination 'ftp://nope'" in caplog.text  # %config logs what it rejects
+    _, io = run('%config PublishMagics.default_destination = "ftp://nope"')
+    assert "unknown destination 'ftp://nope'" in io.stderr  # one UsageError line, not a log record
+    assert io.stderr.startswith("UsageError: PublishMagics.default_destination: unknown destination")
+    assert "ERROR" not in caplog.text
     assert magics.default_destination == "local"
 
 
@@ -284,9 +286,11 @@ def test_sync_every_publishes_while_the_cell_runs(ip, run):
     ok(result, io)
     assert not any(t.name == SYNC_THREAD_NAME for t in threading.enumerate())
     r = ip.user_ns["r"]
-    jobs = ip.run_line_magic("jobs", "")
+    jobs = ip.run_line_magic("jobs", "--rounds")
     syncs = jobs[jobs["name"].str.contains(f"sync .* of {r.job_id}", regex=True)]
     assert len(syncs) >= 1
+    one_row = ip.run_line_magic("jobs", "")  # the cell's run is one job, its rounds counted
+    assert list(one_row["job_id"]) == [r.job_id] and list(one_row["rounds"]) == [len(syncs)]
     assert set(syncs["status"]) == {"published"}
     final = jobs[jobs["job_id"] == r.job_id].iloc[0]
     assert (syncs["created_at"] < final["created_at"]).all()

@@ -117,7 +117,7 @@ def test_csv_head(tmp_path: Path) -> None:
 def test_short_csv_says_total(tmp_path: Path) -> None:
     f = tmp_path / "small.csv"
     f.write_text("a,b\n1,2\n")
-    assert "1 rows × 2 columns" in preview(f).text
+    assert "1 row × 2 columns" in preview(f).text
 
 
 def test_tsv_and_compressed_csv(tmp_path: Path) -> None:

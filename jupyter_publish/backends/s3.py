@@ -98,12 +98,15 @@ def parse_duration(text: str | int | float | None) -> int | None:
         return None
     if isinstance(text, (int, float)):
         return int(text)
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    raw = str(text).strip().lower()
+    from ..durations import seconds as read_seconds
+
+    raw = str(text).strip()
     try:
-        seconds = int(raw[:-1]) * units[raw[-1]] if raw[-1] in units else int(raw)
-    except (ValueError, IndexError):
-        raise OptionError(f"cannot read duration {text!r}: write e.g. 3600, 15m, 1h or 7d") from None
+        seconds = round(read_seconds(raw, examples="3600, 15m, 1h or 7d"))
+    except OptionError:
+        if not raw.lstrip("-").isdigit():
+            raise
+        seconds = int(raw)  # 0 or less: said as out of range below
     if not 1 <= seconds <= 7 * 86400:
         raise OptionError(f"presigned URLs last 1 second to 7 days, not {text!r}")
     return seconds

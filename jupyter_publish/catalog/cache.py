@@ -189,15 +189,19 @@ class CatalogCache:
         return [(r[0], r[1]) for r in rows]
 
     def for_job(self, job_id: str) -> list[CachedRecord]:
-        """Every record of ``job_id`` (or of the one job a prefix of 6+ characters names)."""
+        """Every record of ``job_id`` (or of the one job a prefix of 6+ characters, or a
+        short form ``j-X7K2M9QZ``, names)."""
+        from ..ids import short_tail
         from ..ledger import _like_prefix
 
+        tail = short_tail(job_id)
         with self.ledger._connect() as db:
             rows = db.execute(
                 "SELECT name, job_id, sha256, size, status, problem, row_json, record FROM catalog_records"
-                " WHERE catalog=? AND (job_id=? OR (length(?) >= 6 AND job_id LIKE ? ESCAPE '\\'))"
+                " WHERE catalog=? AND (job_id=? OR (length(?) >= 6 AND job_id LIKE ? ESCAPE '\\')"
+                " OR (? IS NOT NULL AND job_id LIKE ? ESCAPE '\\'))"
                 " ORDER BY name",
-                (self.ident, job_id, job_id, _like_prefix(job_id)),
+                (self.ident, job_id, job_id, _like_prefix(job_id), tail, "%" + _like_prefix(tail or "")[:-1]),
             ).fetchall()
         found = [
             CachedRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else None, r[7])

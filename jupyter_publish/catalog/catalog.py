@@ -22,6 +22,7 @@ from .. import redact
 from ..errors import NotFoundError, PublishError
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
+from ..sizes import counted
 from . import packs, records
 from .cache import CachedRecord, CatalogCache, listed_sizes
 from .location import CatalogLocation
@@ -318,7 +319,7 @@ class Catalog:
             warn(f"catalog record {self.key(name)} refused: {problems.get(name, 'refused')}")
         if report.failed:
             warn(
-                f"{len(report.failed)} catalog record(s) could not be read now, "
+                f"{counted(len(report.failed), 'catalog record')} could not be read now, "
                 f"e.g. {self.key(report.failed[0])}"
             )
         if not report.failed:  # a pack must not vouch past a record it lacks

