@@ -7,6 +7,8 @@ themes because they only use borders and the inherited text colour.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backends import type_label
@@ -54,7 +56,7 @@ def result_card(result: PublishedResult) -> str:
     facts = [
         ("Job ID", f"<code>{escape(result.job_id)}</code>{_short_form(result.job_id)}"),
         ("Destination", f"<code>{escape(result.uri)}</code>"),
-        ("Size", f"{counted(len(files), 'file')}, {human_size(result.total_size)}"),
+        ("Size", f"{file_count(f.path for f in files)}, {human_size(result.total_size)}"),
     ]
     ipfs_cid = result.params.get("CID")
     if ipfs_cid:
@@ -70,19 +72,43 @@ def result_card(result: PublishedResult) -> str:
             facts.append((key, f"<code>{escape(result.params[key])}</code>"))
     if result.url:
         facts.append(("Link", _link(result.url)))
-    table = "".join(
-        f"<tr><th style='text-align:left;padding-right:12px'>{k}</th><td>{v}</td></tr>" for k, v in facts
-    )
     return (
         f"<div class='jupyter-publish-result' style='{_STYLE}'>"
         f"<div style='font-weight:600;margin-bottom:4px'>&#x2714; Published "
         f"<code>{escape(result.name)}</code> to {escape(type_label(result.type))}</div>"
-        f"<table>{table}</table>"
-        f"<details><summary>{counted(len(files), 'file')} (sha256, CID)</summary><table>"
+        f"{facts_table(facts)}"
+        f"<details><summary>{file_count(f.path for f in files)} (sha256, CID)</summary><table>"
         f"<tr><th>path</th><th>size</th><th>sha256</th><th>CID</th></tr>{rows}{more}</table></details>"
         f"{provenance_section(result.provenance, result.inputs)}"
         "</div>"
     )
+
+
+_LABEL = "text-align:left;padding:2px 12px 2px 0;vertical-align:top;white-space:nowrap"
+_VALUE = "text-align:left;padding:2px 0"
+
+
+def facts_table(facts: Iterable[tuple[str, str]]) -> str:
+    """Labels and their values side by side. Each cell says where it sits: a notebook's
+    stylesheet right-aligns table cells and centres tables, which puts a short value a
+    screen away from its label when another row is long."""
+    rows = "".join(f"<tr><th style='{_LABEL}'>{k}</th><td style='{_VALUE}'>{v}</td></tr>" for k, v in facts)
+    return f"<table style='margin:0;table-layout:auto'>{rows}</table>"
+
+
+_BUNDLE_NAMES = {"stdout": "stdout", "stderr": "stderr", "exitCode": "exit code"}
+"""What a ``%%publish`` cell (or a Bacalhau job) adds to its outputs, as a count names it."""
+
+
+def file_count(paths: Iterable[str]) -> str:
+    """``4 files + stdout, stderr, exit code`` for a job's outputs, ``7 files`` otherwise:
+    the files the cell made are counted, what every job adds is named."""
+    names = list(paths)
+    if not set(_BUNDLE_NAMES) <= set(names):
+        return counted(len(names), "file")
+    made = len(names) - len(_BUNDLE_NAMES)
+    added = ", ".join(_BUNDLE_NAMES.values())
+    return f"{counted(made, 'file')} + {added}" if made else added
 
 
 def _short_form(job_id: str) -> str:
@@ -173,10 +199,6 @@ def provenance_section(facts: dict[str, Any], inputs: list[dict[str, Any]]) -> s
         )
         rows.append((f"Used ({len(inputs)})", used))
         summary.append(f"{len(inputs)} inputs")
-    table = "".join(
-        f"<tr><th style='text-align:left;padding-right:12px;vertical-align:top'>{k}</th><td>{v}</td></tr>"
-        for k, v in rows
-    )
     source = facts.get("cell_source")
     cell = (
         f"<details><summary>cell source</summary><pre style='white-space:pre-wrap'>"
@@ -186,8 +208,15 @@ def provenance_section(facts: dict[str, Any], inputs: list[dict[str, Any]]) -> s
     )
     return (
         f"<details class='jupyter-publish-provenance'><summary>{', '.join(summary)}</summary>"
-        f"<table>{table}</table>{cell}</details>"
+        f"{facts_table(rows)}{cell}</details>"
     )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:  # a single file fetched to its own name
+        return Path(path).name
 
 
 def fetch_card(result: FetchResult) -> dict[str, Any]:
@@ -196,7 +225,7 @@ def fetch_card(result: FetchResult) -> dict[str, Any]:
     head = (
         f"<div class='jupyter-publish-fetch' style='{_STYLE}'>{status}: "
         f"<code>{escape(result.ref)}</code> &rarr; <code>{escape(result.dest)}</code> "
-        f"({counted(len(result.files), 'file')})</div>"
+        f"({file_count(_relative(f.path, result.dest) for f in result.files)})</div>"
     )
     bundle: dict[str, Any] = {"text/plain": str(result), "text/html": head}
     try:
