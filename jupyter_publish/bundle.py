@@ -100,13 +100,16 @@ def default_name(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str
     paths that cannot be read are the publish's error to give."""
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     expanded: list[Path] = []
-    for item in items:
-        text = os.fspath(item)
-        if glob.has_magic(text):
-            expanded += [Path(m) for m in sorted(glob.glob(os.path.expanduser(text), recursive=True))]
-        else:
-            expanded.append(Path(text).expanduser())
-    return _label(expanded)
+    try:
+        for item in items:
+            text = os.fspath(item)
+            if glob.has_magic(text):
+                expanded += [Path(m) for m in sorted(glob.glob(os.path.expanduser(text), recursive=True))]
+            else:
+                expanded.append(Path(text).expanduser())
+        return _label(expanded)
+    except (OSError, RuntimeError, ValueError, TypeError):  # a symlink loop, a NUL byte: collect() says
+        return "results"
 
 
 def _label(expanded: Sequence[Path]) -> str:
