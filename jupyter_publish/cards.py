@@ -43,11 +43,13 @@ def result_card(result: PublishedResult) -> str:
     """The card shown after a publish: IDs, where, link, and the checksummed files."""
     files = [f for f in result.files if f.kind == "file"]
     rows = "".join(
-        f"<tr><td><code>{escape(f.path)}</code></td><td style='text-align:right'>{human_size(f.size)}</td>"
-        f"<td><code title='{escape(f.sha256)}'>{escape((f.sha256 or '')[:16])}…</code></td>"
-        f"<td><code>{escape(f.cid)}</code></td></tr>"
+        f"<tr><td style='{_VALUE}'><code>{escape(f.path)}</code></td>"
+        f"<td style='text-align:right'>{human_size(f.size)}</td>"
+        f"<td style='{_VALUE}'><code title='{escape(f.sha256)}'>{escape((f.sha256 or '')[:16])}…</code></td>"
+        f"<td style='{_VALUE}'><code>{escape(f.cid)}</code></td></tr>"
         for f in files[:_MAX_ROWS]
     )
+    heads = "".join(f"<th style='{_VALUE}'>{h}</th>" for h in ("path", "size", "sha256", "CID"))
     more = (
         f"<tr><td colspan=4>… and {len(files) - _MAX_ROWS} more (see <code>cids()</code>)</td></tr>"
         if len(files) > _MAX_ROWS
@@ -77,8 +79,9 @@ def result_card(result: PublishedResult) -> str:
         f"<div style='font-weight:600;margin-bottom:4px'>&#x2714; Published "
         f"<code>{escape(result.name)}</code> to {escape(type_label(result.type))}</div>"
         f"{facts_table(facts)}"
-        f"<details><summary>{file_count(f.path for f in files)} (sha256, CID)</summary><table>"
-        f"<tr><th>path</th><th>size</th><th>sha256</th><th>CID</th></tr>{rows}{more}</table></details>"
+        f"<details><summary>{file_count(f.path for f in files)} (sha256, CID)</summary>"
+        "<table style='margin:0;table-layout:auto'>"
+        f"<tr>{heads}</tr>{rows}{more}</table></details>"
         f"{provenance_section(result.provenance, result.inputs)}"
         "</div>"
     )

@@ -124,6 +124,8 @@ def test_the_cards_values_sit_next_to_their_labels(published) -> None:
         assert "text-align:left" in style.replace(" ", "")
     first_table = re.search(r"<table[^>]*>", card).group()
     assert "margin:0" in first_table  # not centred away from the card's left edge
+    path_cell = re.search(r"<td style='([^']*)'><code>metrics.csv</code>", card)
+    assert path_cell and "text-align:left" in path_cell.group(1)  # the files table too
 
 
 def test_the_card_counts_what_the_cell_made_and_names_what_every_job_adds(published, tmp_path: Path) -> None:
