@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends import type_label
 from .ids import short_job_id
-from .sizes import counted, human_size
+from .sizes import file_count, human_size
 
 if TYPE_CHECKING:
     from .results import FetchResult, PublishedResult
@@ -97,21 +97,6 @@ def facts_table(facts: Iterable[tuple[str, str]]) -> str:
     screen away from its label when another row is long."""
     rows = "".join(f"<tr><th style='{_LABEL}'>{k}</th><td style='{_VALUE}'>{v}</td></tr>" for k, v in facts)
     return f"<table style='margin:0;table-layout:auto'>{rows}</table>"
-
-
-_BUNDLE_NAMES = {"stdout": "stdout", "stderr": "stderr", "exitCode": "exit code"}
-"""What a ``%%publish`` cell (or a Bacalhau job) adds to its outputs, as a count names it."""
-
-
-def file_count(paths: Iterable[str]) -> str:
-    """``4 files + stdout, stderr, exit code`` for a job's outputs, ``7 files`` otherwise:
-    the files the cell made are counted, what every job adds is named."""
-    names = list(paths)
-    if not set(_BUNDLE_NAMES) <= set(names):
-        return counted(len(names), "file")
-    made = len(names) - len(_BUNDLE_NAMES)
-    added = ", ".join(_BUNDLE_NAMES.values())
-    return f"{counted(made, 'file')} + {added}" if made else added
 
 
 def _short_form(job_id: str) -> str:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .errors import SourceError
-from .sizes import counted, human_size
+from .sizes import counted, file_count, human_size
 from .text import one_line
 
 __all__ = ["Preview", "kind_of", "preview"]
@@ -715,7 +715,7 @@ def _preview_folder(p: Path, opts: _Opts) -> Preview:
     files = [e for e in entries if not e.is_dir]
     total = sum(e.size for e in files)
     complete = len(entries) < _FOLDER_SCAN_LIMIT
-    count = counted(len(files), "file") if complete else f"at least {len(files):,} files"
+    count = file_count(e.rel for e in files) if complete else f"at least {len(files):,} files"
     notes = [f"{count}, {human_size(total)}"]
     listed = entries[: opts.max_files]
     if len(entries) > len(listed):

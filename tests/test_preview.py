@@ -439,7 +439,7 @@ def test_folder(tmp_path: Path) -> None:
         assert f"<td>{rel}</td>" in html
     assert 'src="data:image/png;base64,' in html  # thumbnail and inline preview
     assert "<th>epoch</th>" in html  # the CSV previewed inline
-    assert "5 files" in p.text
+    assert "2 files + stdout, stderr, exit code" in p.text  # 5 files, 3 of them every job's
     lines = p.text.splitlines()
     assert lines[0].startswith("job-1234/")
     assert "├── exitCode  1 B  text" in lines

@@ -136,6 +136,12 @@ def test_the_card_counts_what_the_cell_made_and_names_what_every_job_adds(publis
     assert "(4 files + stdout, stderr, exit code)" in fetched._repr_mimebundle_()["text/html"]
 
 
+def test_the_folder_preview_counts_the_same_way(tmp_path: Path) -> None:
+    p = preview(_job_outputs(tmp_path))
+    assert "4 files + stdout, stderr, exit code" in p.text and "7 files" not in p.text
+    assert "4 files + stdout, stderr, exit code" in str(p.html)
+
+
 def test_a_plain_folder_is_counted_plainly() -> None:
     assert cards.file_count(["a.csv", "b.csv"]) == "2 files"
     assert cards.file_count(["stdout", "stderr", "exitCode"]) == "stdout, stderr, exit code"
