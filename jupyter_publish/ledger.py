@@ -24,6 +24,7 @@ from typing import Any
 
 from . import config
 from .errors import AmbiguousJobError, NotFoundError, PublishError
+from .events import job_changed
 from .ids import new_job_id, short_tail
 from .redact import scrub
 from .results import DEFAULT_NAME, PublishedResult
@@ -341,6 +342,7 @@ class Ledger:
                 f"job {job_id} is already {status}: a job is recorded once (resume a failed one, "
                 "or publish under a new job)"
             ) from None
+        job_changed(job_id)
 
     def set_spec(self, job_id: str, spec: dict[str, Any]) -> None:
         """What ``resume`` needs to run the job again (sources, options; never a secret)."""
@@ -384,7 +386,10 @@ class Ledger:
                 " proc_start=? WHERE job_id=? AND status=? AND pid IS ?",
                 (me, host, started, job_id, status, pid),
             )
-            return cursor.rowcount == 1
+            claimed = cursor.rowcount == 1
+        if claimed:
+            job_changed(job_id)
+        return claimed
 
     def record_upload(
         self,
@@ -536,6 +541,7 @@ class Ledger:
                 "UPDATE jobs SET status='failed', error=?, finished_at=? WHERE job_id=?",
                 (scrub(reason), utc_now(), job_id),
             )
+        job_changed(job_id)
 
     def finish(self, result: PublishedResult) -> None:
         """The job's published result. A job started without a name (recorded under the
@@ -571,6 +577,7 @@ class Ledger:
                     for r in result.all_records()
                 ],
             )
+        job_changed(result.job_id)
 
     def result(self, job_id: str) -> PublishedResult:
         """The recorded result of a published job (a unique prefix of the ID is enough)."""

@@ -468,6 +468,9 @@ class PublishMagics(Magics, Configurable):
     def jobs(self, line: str) -> pd.DataFrame | None:
         """Every publish recorded in the ledger (newest first), as a pandas DataFrame.
 
+        Shown compactly (short job ID, name, status, destination, files, size, time);
+        the value (``_``) is the full DataFrame with every column.
+
         ``%jobs --lineage JOB``: the edges (used -> produced) upstream and downstream of
         JOB: what it used (fetched before it, or named with --uses) and what used it.
         """
@@ -477,10 +480,13 @@ class PublishMagics(Magics, Configurable):
             return None
         from . import api
         from .errors import OptionError
+        from .table_view import compact_jobs
 
         with _usage_errors():
             if args.catalog is None:
-                return api.lineage(args.lineage) if args.lineage else api.jobs(args.limit, rounds=args.rounds)
+                if args.lineage:
+                    return api.lineage(args.lineage)
+                return compact_jobs(api.jobs(args.limit, rounds=args.rounds))
             catalog = self._catalog_args(None if args.catalog is True else str(args.catalog))
             if not catalog["catalog"]:
                 raise OptionError(
@@ -489,7 +495,7 @@ class PublishMagics(Magics, Configurable):
                 )
             if args.lineage:
                 return api.lineage(args.lineage, **catalog)
-            return api.jobs(args.limit, **catalog)
+            return compact_jobs(api.jobs(args.limit, **catalog))
 
     def _catalog(self, given: str | None) -> str | None:
         """The catalog a line names, else ``PublishMagics.catalog``; None: the core's
@@ -530,7 +536,8 @@ class PublishMagics(Magics, Configurable):
         """CIDs as a pandas DataFrame.
 
         ``%cids [JOB]``: one row per published file, folder and archive (path, cid,
-        size, sha256, destination). ``%%cids``: every CID found in the cell text
+        size, sha256, destination), shown compactly (hashes shortened); the value is
+        the full DataFrame. ``%%cids``: every CID found in the cell text
         (``ipfs add`` output, Bacalhau JSON, logs).
         """
         magic = "%cids" if cell is None else "%%cids"
@@ -540,9 +547,10 @@ class PublishMagics(Magics, Configurable):
                 raise UsageError("%%cids reads CIDs from the cell text and takes no job ID; use %cids JOB")
             return _cids_in_text(cell)
         from . import api
+        from .table_view import compact_cids
 
         with _usage_errors():
-            return api.cids(args.job)
+            return compact_cids(api.cids(args.job))
 
 
 def _cids_in_text(text: str) -> pd.DataFrame:

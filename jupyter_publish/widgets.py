@@ -32,6 +32,7 @@ from .backends import (
     usage,
 )
 from .errors import DestinationError, PublishError, RefError, SourceError
+from .ids import short_job_id
 from .progress import listening
 from .results import FetchResult, PublishedResult
 from .sizes import counted, human_size
@@ -83,7 +84,9 @@ _STATUS_FILTERS = [("any status", ""), *((s, s) for s in ("published", "failed",
 
 
 def _wide() -> w.Layout:
-    return w.Layout(width="100%", max_width="760px")
+    # "auto", not "100%": a widget's own margin comes on top of a 100% width, which
+    # pushed the Options' inputs past the accordion's right edge.
+    return w.Layout(width="auto", max_width="760px")
 
 
 def _text(description: str, value: str = "", placeholder: str = "", cls: type = w.Text) -> Any:
@@ -301,6 +304,8 @@ class PublishPanel(_TaskPanel[PublishedResult]):
         self.access_key = _text("Access key", "", "from the AWS credential chain", w.Password)
         self.secret_key = _text("Secret key", "", "", w.Password)
         self.accordion = self._accordion()
+        self.destination.observe(lambda _c: self.show_backend_fields(), names="value")
+        self.show_backend_fields()
         self.children = [
             self.paths,
             self.destination,
@@ -328,20 +333,51 @@ class PublishPanel(_TaskPanel[PublishedResult]):
 
     def _accordion(self) -> w.Accordion:
         fields = [self.name, self.archive, *self.option_fields.values()]
-        which = [cls.credentials for cls in registered_backends() if cls.credentials]
+        self.credentials_note = w.HTML("")
         note = w.HTML(
             "<small>Given to this publish's client only (never put in the environment, "
             "recorded in the ledger or shown), and cleared after each publish.</small>"
         )
+        self.credential_fields = w.VBox([self.access_key, self.secret_key, note])
         return w.Accordion(
-            children=[
-                w.VBox(fields),
-                w.VBox([self.access_key, self.secret_key, note]),
-            ],
-            titles=("Options", " / ".join(which) or "Credentials"),
+            children=[w.VBox(fields), w.VBox([self.credentials_note, self.credential_fields])],
+            titles=("Options", "Credentials"),
             selected_index=None,
             layout=_wide(),
         )
+
+    @property
+    def scheme(self) -> str | None:
+        """The backend scheme of the destination as typed so far (None: not one yet)."""
+        text = self.destination.value.strip() or DEFAULT_DESTINATION
+        head = text.partition("://")[0] if "://" in text else text.partition(",")[0].rstrip(":")
+        try:
+            return backend_class(head).scheme
+        except DestinationError:
+            return None
+
+    def show_backend_fields(self) -> None:
+        """Show the option fields and credentials of the destination's backend only.
+
+        A destination still being typed (no known scheme yet) shows every field.
+        """
+        scheme = self.scheme
+        wanted = set(scheme_options(scheme)) if scheme else set(self.option_fields)
+        for name, text in self.option_fields.items():
+            text.layout.display = None if name in wanted else "none"
+        credentials = backend_class(scheme).credentials if scheme else None
+        self.credential_fields.layout.display = None if credentials or not scheme else "none"
+        self.credentials_note.value = (
+            ""
+            if credentials or not scheme
+            else f"<small>{html.escape(scheme)} destinations take no keys.</small>"
+        )
+        self.accordion.set_title(1, credentials or "Credentials")
+
+    @property
+    def shown_option_fields(self) -> list[str]:
+        """The names of the backend option fields on show (for tests and scripts)."""
+        return [name for name, text in self.option_fields.items() if text.layout.display != "none"]
 
     def publish_now(self) -> PublishedResult | None:
         """Publish synchronously (tests, scripts); errors show in the status and return None."""
@@ -474,39 +510,56 @@ def _ref_text(ref: Any) -> str:
 
 
 class JobsBrowser(w.VBox):
-    """The ledger as a filterable list: pick a job to see its files and CIDs, fetch it, copy its CID."""
+    """The ledger as a filterable list: pick a job to see its files and CIDs, fetch it, copy its CID.
+
+    It stays current: a job this process records (a magic, the API, a panel) is listed
+    as soon as the ledger has it, through :mod:`jupyter_publish.events`.
+    """
 
     def __init__(self, *, limit: int | None = 1000) -> None:
-        super().__init__()
+        from .clipboard import CopyButton
+
+        super().__init__(layout=w.Layout(width="100%"))
         self.limit = limit
         self.all_rows: list[dict[str, Any]] = []
         self.rows: list[dict[str, Any]] = []
         """The jobs currently listed (after the filters)."""
         self.copied_cid: str | None = None
+        """The CID last put on the clipboard (the page says so after the click)."""
         self._relisting = False
+        self._lock = threading.RLock()
         self.filter = _text("Filter", "", "job ID, name, destination or status")
         self.filter.layout.width = "440px"
         self.status_filter = w.Dropdown(options=_STATUS_FILTERS, value="", description="Status")
-        self.jobs = w.Select(options=[], rows=10, layout=w.Layout(width="100%", max_width="960px"))
+        self.jobs = w.Select(options=[], rows=10, layout=w.Layout(width="auto", max_width="960px"))
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.fetch_button = w.Button(description="Fetch & preview", icon="download")
-        self.copy_button = w.Button(description="Copy CID", icon="copy")
-        self.cid = _text("CID", "", "select a job, then Copy CID")
+        self.copy_button = CopyButton(description="Copy CID", empty_hint="select a job that has a CID")
+        self.cid = w.HTML("", layout=w.Layout(width="auto", max_width="960px"))
+        """The selected job's CID, as the Copy CID button will copy it."""
         self.count = w.HTML("")
         self.status = w.HTML("")
-        self.details = w.Output()
+        self.details = w.Output(layout=w.Layout(width="auto", max_width="960px", overflow="auto"))
         self.fetcher = FetchPanel()
         self._wire()
+        wrap = w.Layout(flex_flow="row wrap", align_items="center")
         self.children = [
-            w.HBox([self.filter, self.status_filter, self.count]),
+            w.HBox([self.filter, self.status_filter, self.count], layout=wrap),
             self.jobs,
-            w.HBox([self.refresh_button, self.fetch_button, self.copy_button]),
+            w.HBox([self.refresh_button, self.fetch_button, self.copy_button], layout=wrap),
             self.cid,
             self.status,
             self.details,
             self.fetcher,
         ]
         self.refresh()
+        from .events import on_job_changed
+
+        self._unsubscribe = on_job_changed(self._job_changed)
+        self._shown = False
+        self._stale = False
+        self._view_count = 0  # ask the page to count this browser's views (ipywidgets' own trait)
+        self.observe(self._views_changed, names="_view_count")
 
     def _wire(self) -> None:
         self.filter.observe(lambda _c: self.apply_filter(), names="value")
@@ -514,7 +567,30 @@ class JobsBrowser(w.VBox):
         self.jobs.observe(lambda _c: None if self._relisting else self.show_files(), names="value")
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.fetch_button.on_click(lambda _b: self.fetch_selected())
-        self.copy_button.on_click(lambda _b: self.copy_cid())
+        self.copy_button.on_copied(self._copied)
+        self.copy_button.on_failed(self._copy_failed)
+
+    def _job_changed(self, _job_id: str) -> None:
+        """A job was recorded or finished in this process: list it (no Refresh needed).
+
+        A browser whose output is gone from the page (its cell run again or cleared) is
+        not re-read on every publish: it is marked stale and re-read if a view comes back.
+        """
+        if self._shown and not self._view_count:
+            self._stale = True
+            return
+        self.refresh()
+
+    def _views_changed(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self._shown = True
+            if self._stale:
+                self._stale = False
+                self.refresh()
+
+    def close(self) -> None:
+        self._unsubscribe()
+        super().close()
 
     @property
     def selected(self) -> dict[str, Any] | None:
@@ -522,16 +598,21 @@ class JobsBrowser(w.VBox):
         return next((r for r in self.rows if r["job_id"] == self.jobs.value), None)
 
     def refresh(self) -> None:
-        """Re-read the ledger (after publishing from elsewhere)."""
-        try:
-            self.all_rows = _records(api.jobs(self.limit))
-        except Exception as exc:
-            self.status.value = _error_html(f"cannot read the ledger: {exc}")
-            return
-        self.apply_filter()
+        """Re-read the ledger (after publishing from another process)."""
+        with self._lock:  # the publishing thread and the notebook's may both ask
+            try:
+                self.all_rows = _records(api.jobs(self.limit))
+            except Exception as exc:
+                self.status.value = _error_html(f"cannot read the ledger: {exc}")
+                return
+            self.apply_filter()
 
     def apply_filter(self) -> None:
         """List the jobs matching every word of the filter and the status choice."""
+        with self._lock:
+            self._apply_filter()
+
+    def _apply_filter(self) -> None:
         words = self.filter.value.lower().split()
         wanted = self.status_filter.value
         self.rows = [
@@ -557,6 +638,9 @@ class JobsBrowser(w.VBox):
     def show_files(self) -> None:
         """The selected job's files with sha256 and CID (``cids(job)``)."""
         row = self.selected
+        cid = _row_cid(row) if row is not None else None
+        self.copy_button.text = cid or ""
+        self.cid.value = f"CID <code style='user-select:all'>{html.escape(cid)}</code>" if cid else ""
         if row is None:
             self.details.outputs = ()
             return
@@ -569,27 +653,38 @@ class JobsBrowser(w.VBox):
         except Exception as exc:
             self.status.value = _error_html(str(exc))
             return
-        columns = ["kind", "path", "size", "cid", "sha256"]
-        show(self.details, mimebundle(frame[columns].reset_index(drop=True)))
+        from .table_view import FILE_VIEW, html_table, text_table
+
+        files = frame.reset_index(drop=True)
+        show(
+            self.details,
+            {"text/plain": text_table(files, FILE_VIEW), "text/html": html_table(files, FILE_VIEW)},
+        )
 
     def copy_cid(self) -> str | None:
-        """Put the selected job's CID in the CID box, ready to copy.
+        """The selected job's CID, the one Copy CID copies (None, with a reason, if none).
 
         For a content-addressed store's job that is the CID its URI names (pinned); for the
-        others, the folder's content CID.
+        others, the folder's content CID. The copying itself happens in the page, on the
+        button's click: only the page can write the clipboard.
         """
         row = self.selected
         if row is None:
             self.status.value = _error_html("select a job first")
             return None
-        uri = str(row.get("uri") or "")
-        cid = _uri_cid(uri) or row.get("root_cid")
+        cid = _row_cid(row)
         if not cid:
             self.status.value = _error_html(f"job {row['job_id']} has no CID (status {row['status']})")
             return None
-        self.cid.value = self.copied_cid = cid
-        self.status.value = f"The CID of <code>{html.escape(row['job_id'])}</code> is in the CID box."
+        self.copy_button.text = cid
         return cid
+
+    def _copied(self, text: str) -> None:
+        self.copied_cid = text
+        self.status.value = f"{_DONE} Copied <code>{html.escape(text)}</code> to the clipboard."
+
+    def _copy_failed(self, reason: str) -> None:
+        self.status.value = _error_html(f"the browser refused the clipboard ({reason}): select the CID above")
 
     def fetch_selected(self) -> threading.Thread | None:
         """Fetch the selected job in the background and preview it below."""
@@ -617,6 +712,11 @@ def _is_missing(value: Any, pd: Any) -> bool:
         return False
 
 
+def _row_cid(row: dict[str, Any]) -> str | None:
+    """A job's CID: the one its URI names (a content-addressed store's), else its root CID."""
+    return _uri_cid(str(row.get("uri") or "")) or row.get("root_cid") or None
+
+
 def _haystack(row: dict[str, Any]) -> str:
     keys = ("job_id", "name", "destination", "status", "uri", "root_cid")
     return " ".join(str(row.get(k) or "") for k in keys).lower()
@@ -630,7 +730,8 @@ def _label(row: dict[str, Any]) -> str:
         when = str(created or "")
     n_files = row.get("n_files")
     size = f"{_n_files(n_files)}, {human_size(int(row['total_size'] or 0))}" if n_files else ""
-    parts = [row["job_id"], row["status"], when, row.get("name") or "", f"→ {row['destination']}", size]
+    job = short_job_id(row["job_id"])
+    parts = [job, row["status"], when, row.get("name") or "", f"→ {row['destination']}", size]
     return "  ".join(p for p in parts if p)
 
 
