@@ -74,9 +74,7 @@ def collect(
     expanded = [p for item in items for p in _expand(item)]
     skipped: list[str] = []
     if len(expanded) == 1 and expanded[0].is_dir():
-        root = expanded[0]
-        files, dirs, skipped = _walk(root, "", options)
-        label = root.resolve().name or "results"
+        files, dirs, skipped = _walk(expanded[0], "", options)
     else:
         files, dirs = [], []
         for path in expanded:
@@ -89,12 +87,38 @@ def collect(
                 skipped += sub_skipped
             else:
                 files.append(_source(path, path.name))
-        label = expanded[0].resolve().stem if len(expanded) == 1 else "results"
-    label = label if is_text(label) else "results"  # only a label: never refused for it
     _reject_duplicates(files)
     if not files and not dirs:
         raise SourceError(f"nothing to publish: {', '.join(map(str, items))} holds no files")
-    return Bundle(sorted(files, key=lambda f: f.name), sorted(dirs), label or "results", sorted(skipped))
+    return Bundle(sorted(files, key=lambda f: f.name), sorted(dirs), _label(expanded), sorted(skipped))
+
+
+def default_name(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> str:
+    """The name a publish of ``paths`` gets when it is given none, known before anything
+    is read (the ledger's row is written first): the same the bundle's label and so the
+    archive's name say, so a job is listed under what the user published. Never raises:
+    paths that cannot be read are the publish's error to give."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    expanded: list[Path] = []
+    try:
+        for item in items:
+            text = os.fspath(item)
+            if glob.has_magic(text):
+                expanded += [Path(m) for m in sorted(glob.glob(os.path.expanduser(text), recursive=True))]
+            else:
+                expanded.append(Path(text).expanduser())
+        return _label(expanded)
+    except (OSError, RuntimeError, ValueError, TypeError):  # a symlink loop, a NUL byte: collect() says
+        return "results"
+
+
+def _label(expanded: Sequence[Path]) -> str:
+    """A folder's name, a file's name without its suffix, or ``results`` for several."""
+    if len(expanded) != 1:
+        return "results"
+    path = expanded[0].resolve()
+    label = path.name if path.is_dir() else path.stem
+    return label if label and is_text(label) else "results"  # only a label: never refused for it
 
 
 def _expand(item: str | os.PathLike[str]) -> list[Path]:

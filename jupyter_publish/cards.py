@@ -7,11 +7,13 @@ themes because they only use borders and the inherited text colour.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backends import type_label
 from .ids import short_job_id
-from .sizes import counted, human_size
+from .sizes import file_count, human_size
 
 if TYPE_CHECKING:
     from .results import FetchResult, PublishedResult
@@ -41,11 +43,13 @@ def result_card(result: PublishedResult) -> str:
     """The card shown after a publish: IDs, where, link, and the checksummed files."""
     files = [f for f in result.files if f.kind == "file"]
     rows = "".join(
-        f"<tr><td><code>{escape(f.path)}</code></td><td style='text-align:right'>{human_size(f.size)}</td>"
-        f"<td><code title='{escape(f.sha256)}'>{escape((f.sha256 or '')[:16])}…</code></td>"
-        f"<td><code>{escape(f.cid)}</code></td></tr>"
+        f"<tr><td style='{_VALUE}'><code>{escape(f.path)}</code></td>"
+        f"<td style='text-align:right'>{human_size(f.size)}</td>"
+        f"<td style='{_VALUE}'><code title='{escape(f.sha256)}'>{escape((f.sha256 or '')[:16])}…</code></td>"
+        f"<td style='{_VALUE}'><code>{escape(f.cid)}</code></td></tr>"
         for f in files[:_MAX_ROWS]
     )
+    heads = "".join(f"<th style='{_VALUE}'>{h}</th>" for h in ("path", "size", "sha256", "CID"))
     more = (
         f"<tr><td colspan=4>… and {len(files) - _MAX_ROWS} more (see <code>cids()</code>)</td></tr>"
         if len(files) > _MAX_ROWS
@@ -54,7 +58,7 @@ def result_card(result: PublishedResult) -> str:
     facts = [
         ("Job ID", f"<code>{escape(result.job_id)}</code>{_short_form(result.job_id)}"),
         ("Destination", f"<code>{escape(result.uri)}</code>"),
-        ("Size", f"{counted(len(files), 'file')}, {human_size(result.total_size)}"),
+        ("Size", f"{file_count(f.path for f in files)}, {human_size(result.total_size)}"),
     ]
     ipfs_cid = result.params.get("CID")
     if ipfs_cid:
@@ -70,19 +74,29 @@ def result_card(result: PublishedResult) -> str:
             facts.append((key, f"<code>{escape(result.params[key])}</code>"))
     if result.url:
         facts.append(("Link", _link(result.url)))
-    table = "".join(
-        f"<tr><th style='text-align:left;padding-right:12px'>{k}</th><td>{v}</td></tr>" for k, v in facts
-    )
     return (
         f"<div class='jupyter-publish-result' style='{_STYLE}'>"
         f"<div style='font-weight:600;margin-bottom:4px'>&#x2714; Published "
         f"<code>{escape(result.name)}</code> to {escape(type_label(result.type))}</div>"
-        f"<table>{table}</table>"
-        f"<details><summary>{counted(len(files), 'file')} (sha256, CID)</summary><table>"
-        f"<tr><th>path</th><th>size</th><th>sha256</th><th>CID</th></tr>{rows}{more}</table></details>"
+        f"{facts_table(facts)}"
+        f"<details><summary>{file_count(f.path for f in files)} (sha256, CID)</summary>"
+        "<table style='margin:0;table-layout:auto'>"
+        f"<tr>{heads}</tr>{rows}{more}</table></details>"
         f"{provenance_section(result.provenance, result.inputs)}"
         "</div>"
     )
+
+
+_LABEL = "text-align:left;padding:2px 12px 2px 0;vertical-align:top;white-space:nowrap"
+_VALUE = "text-align:left;padding:2px 0"
+
+
+def facts_table(facts: Iterable[tuple[str, str]]) -> str:
+    """Labels and their values side by side. Each cell says where it sits: a notebook's
+    stylesheet right-aligns table cells and centres tables, which puts a short value a
+    screen away from its label when another row is long."""
+    rows = "".join(f"<tr><th style='{_LABEL}'>{k}</th><td style='{_VALUE}'>{v}</td></tr>" for k, v in facts)
+    return f"<table style='margin:0;table-layout:auto'>{rows}</table>"
 
 
 def _short_form(job_id: str) -> str:
@@ -92,6 +106,24 @@ def _short_form(job_id: str) -> str:
 
 
 _MAX_SOURCE_SHOWN = 20_000
+
+
+def failure_card(message: str, traceback_text: str, kept: str | None) -> str:
+    """A failed ``%%publish`` cell: what happened, where its outputs are kept (a link the
+    notebook opens: a path relative to the working folder) and its traceback, folded."""
+    where = ""
+    if kept:
+        stderr = f"{kept.rstrip('/')}/stderr"
+        where = (
+            f"<div>Outputs kept in <a href='{escape(kept)}'><code>{escape(kept)}</code></a> "
+            f"(the traceback also in <a href='{escape(stderr)}'><code>stderr</code></a>)</div>"
+        )
+    return (
+        f"<div class='jupyter-publish-failure' style='{_STYLE}'>"
+        f"<div style='font-weight:600'>&#x2718; {escape(message)}</div>{where}"
+        f"<details><summary>Traceback</summary><pre style='white-space:pre-wrap'>"
+        f"{escape(traceback_text[-_MAX_SOURCE_SHOWN:])}</pre></details></div>"
+    )
 
 
 def provenance_section(facts: dict[str, Any], inputs: list[dict[str, Any]]) -> str:
@@ -155,10 +187,6 @@ def provenance_section(facts: dict[str, Any], inputs: list[dict[str, Any]]) -> s
         )
         rows.append((f"Used ({len(inputs)})", used))
         summary.append(f"{len(inputs)} inputs")
-    table = "".join(
-        f"<tr><th style='text-align:left;padding-right:12px;vertical-align:top'>{k}</th><td>{v}</td></tr>"
-        for k, v in rows
-    )
     source = facts.get("cell_source")
     cell = (
         f"<details><summary>cell source</summary><pre style='white-space:pre-wrap'>"
@@ -168,8 +196,15 @@ def provenance_section(facts: dict[str, Any], inputs: list[dict[str, Any]]) -> s
     )
     return (
         f"<details class='jupyter-publish-provenance'><summary>{', '.join(summary)}</summary>"
-        f"<table>{table}</table>{cell}</details>"
+        f"{facts_table(rows)}{cell}</details>"
     )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:  # a single file fetched to its own name
+        return Path(path).name
 
 
 def fetch_card(result: FetchResult) -> dict[str, Any]:
@@ -178,7 +213,7 @@ def fetch_card(result: FetchResult) -> dict[str, Any]:
     head = (
         f"<div class='jupyter-publish-fetch' style='{_STYLE}'>{status}: "
         f"<code>{escape(result.ref)}</code> &rarr; <code>{escape(result.dest)}</code> "
-        f"({counted(len(result.files), 'file')})</div>"
+        f"({file_count(_relative(f.path, result.dest) for f in result.files)})</div>"
     )
     bundle: dict[str, Any] = {"text/plain": str(result), "text/html": head}
     try:

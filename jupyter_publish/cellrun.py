@@ -102,7 +102,21 @@ def write_exit_code(folder: Path, error: BaseException | None) -> None:
     (folder / "exitCode").write_text("0" if error is None else "1", encoding="utf-8")
     if error is not None:  # a kernel shows tracebacks out of band: keep one in stderr
         with open(folder / "stderr", "a", encoding="utf-8", errors="replace") as handle:
-            handle.write("".join(traceback.format_exception(error)))
+            handle.write(cell_traceback(error))
+
+
+def is_cell_code(filename: str) -> bool:
+    """Whether code came from a cell (IPython's ``<ipython-input-…>``, ipykernel's file)."""
+    return filename.startswith("<ipython-input-") or "ipykernel_" in filename
+
+
+def cell_traceback(error: BaseException) -> str:
+    """The cell's traceback from its own first frame (IPython's frames that ran it left
+    out), line numbers as the cell is shown (:func:`as_shown`)."""
+    tb = error.__traceback__
+    while tb is not None and not is_cell_code(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb or error.__traceback__))
 
 
 def is_empty(folder: Path) -> bool:
@@ -155,14 +169,35 @@ def describe(exc: BaseException, limit: int = 200) -> str:
     return one_line_description(exc, limit, scrub=True)
 
 
+KEPT_UNDER = "jupyter-publish-outputs"
+"""The folder, under the working folder, that holds a ``%%publish`` cell's OUTPUT when no
+``fetch_dir`` is set: removed once published, kept when the cell or its publish failed,
+where the notebook's file browser can open it (the system temp folder is out of its reach)."""
+
+
 def output_folder(keep_under: str | os.PathLike[str] | None, job_id: str) -> tuple[Path, bool]:
     """A fresh OUTPUT folder, and whether it is temporary: ``keep_under/JOB_ID`` if given
-    (kept after the publish), else a temporary folder removed once published."""
+    (kept after the publish), else ``./jupyter-publish-outputs/JOB_ID`` removed once
+    published (the system temp folder only if the working folder is read-only)."""
     if keep_under:
         folder = Path(keep_under).expanduser() / job_id
         folder.mkdir(parents=True)
         return folder, False
-    return Path(tempfile.mkdtemp(prefix=f"{job_id}-output-")), True
+    folder = Path(KEPT_UNDER).absolute() / job_id
+    try:
+        folder.mkdir(parents=True)
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix=f"{job_id}-output-")), True
+    return folder, True
+
+
+def remove_output(folder: Path) -> None:
+    """Remove a published temporary OUTPUT folder, and ``jupyter-publish-outputs`` with it
+    when nothing else is kept there (no empty folder left in the user's working folder)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if folder.parent.name == KEPT_UNDER:
+        with contextlib.suppress(OSError):  # not empty: another job's kept outputs
+            folder.parent.rmdir()
 
 
 @contextlib.contextmanager
@@ -181,6 +216,18 @@ def quiet_tracebacks(shell: Any) -> Iterator[None]:
                 shell.__dict__[name] = value
 
 
+MAGIC_LINE = "# %%publish\n"
+"""Put back in place of the magic line IPython takes off a cell magic's body, so line
+numbers (the traceback's, the one-line report's, a SyntaxError's) count as the cell is
+shown: its line 1 is the ``%%publish`` line."""
+
+
+def as_shown(cell: str) -> str:
+    """The body to run, its lines numbered as in the notebook; a body that starts with a
+    cell magic of its own (``%%time``) runs as it is: a cell magic must come first."""
+    return cell if cell.lstrip().startswith("%%") else MAGIC_LINE + cell
+
+
 def run_into(shell: Any, folder: Path, cell: str, syncer: Any = None) -> BaseException | None:
     """Run the cell with OUTPUT bound and its output teed; return its exception, if any.
 
@@ -190,7 +237,7 @@ def run_into(shell: Any, folder: Path, cell: str, syncer: Any = None) -> BaseExc
         if syncer is not None:
             syncer.start()
         try:
-            outcome = shell.run_cell(cell)
+            outcome = shell.run_cell(as_shown(cell))
         finally:
             if syncer is not None:
                 syncer.stop()
@@ -248,7 +295,7 @@ def publish_cell(
             raise OutputsKept(folder, exc) from None
     finally:
         if not keep:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_output(folder)
     return CellOutcome(result, error)
 
 

@@ -8,6 +8,7 @@ about how they read.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from .cellrun import CellFailed, describe
+from .cellrun import CellFailed, cell_traceback, describe, is_cell_code
 
 
 def show_result(result: Any, out: str | None, namespace: MutableMapping[str, Any]) -> None:
@@ -68,16 +69,33 @@ class Notes:
 
 
 def where(error: BaseException) -> str:
-    """`` at line N`` of the cell, when the traceback says so."""
+    """`` at line N`` of the cell as shown (the ``%%publish`` line is line 1), when the
+    traceback says so."""
     line = getattr(error, "lineno", None)  # SyntaxError
     tb = error.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename.startswith("<ipython-input-") or "ipykernel_" in (
-            tb.tb_frame.f_code.co_filename
-        ):
+        if is_cell_code(tb.tb_frame.f_code.co_filename):
             line = tb.tb_lineno
         tb = tb.tb_next
     return f" at line {line}" if line else ""
+
+
+def show_failure(message: str, error: BaseException, folder: Path | None) -> None:
+    """The failed cell's traceback one click away, folded under what happened and a link
+    to the kept outputs. HTML only: a terminal shows the one-line UsageError alone."""
+    from .cards import failure_card
+    from .redact import scrub
+
+    kept = None
+    if folder is not None and folder.exists():
+        kept = os.path.relpath(folder) if folder.is_relative_to(Path.cwd()) else str(folder)
+    display({"text/html": failure_card(message, scrub(cell_traceback(error)), kept)}, raw=True)
+
+
+def keep_record(out: str | None, record: dict[str, Any], namespace: MutableMapping[str, Any]) -> None:
+    """A failed job's record (the ledger's row, ``outputs``: where they are kept) in ``out``."""
+    if out:
+        namespace[out] = record
 
 
 def cell_failed(failure: CellFailed) -> str:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from traitlets.utils.bunch import Bunch
 
     from .destinations import Destination
+    from .publisher import Job
     from .results import FetchResult
 
 # Backend options given as flags; a setting's value applies only to its own backend's
@@ -150,8 +151,8 @@ class PublishMagics(Magics, Configurable):
     fetch_dir = Unicode(
         "",
         help="Folder that %fetch fills (one sub-folder per reference) and where %%publish keeps "
-        "its OUTPUT folders. Empty: fetch into the working folder; OUTPUT is a temporary "
-        "folder removed once published.",
+        "its OUTPUT folders. Empty: fetch into the working folder; OUTPUT is a folder under "
+        "./jupyter-publish-outputs/, removed once published, kept if the cell or its publish failed.",
     ).tag(config=True)
 
     catalog = Unicode(
@@ -378,10 +379,14 @@ class PublishMagics(Magics, Configurable):
                 publish_on_error=plan.publish_on_error,
             )
         except cellrun.CellFailed as failure:
-            raise UsageError(magic_display.cell_failed(failure)) from None
+            message = magic_display.cell_failed(failure)
+            magic_display.show_failure(message, failure.error, failure.folder)
+            magic_display.keep_record(args.out, self._failed(job, failure.folder), self._namespace)
+            raise UsageError(message) from None
         except cellrun.NothingToPublish:
             raise UsageError(magic_display.NOTHING_TO_PUBLISH) from None
         except cellrun.OutputsKept as kept:
+            magic_display.keep_record(args.out, self._failed(job, kept.folder), self._namespace)
             raise UsageError(magic_display.outputs_kept(_one_line(kept.cause), kept.folder)) from None
         if outcome.result is None:  # --optional, and nothing to publish
             if not options.quiet:
@@ -389,7 +394,14 @@ class PublishMagics(Magics, Configurable):
             return
         magic_display.show_result(outcome.result, args.out, self._namespace)
         if outcome.error is not None:
-            raise UsageError(magic_display.published_anyway(outcome.error, job.job_id)) from None
+            message = magic_display.published_anyway(outcome.error, job.job_id)
+            magic_display.show_failure(message, outcome.error, None)
+            raise UsageError(message) from None
+
+    @staticmethod
+    def _failed(job: Job, folder: Path) -> dict[str, Any]:
+        """A failed job's record for ``--out``: the ledger's row and where its outputs are."""
+        return {**job.record(), "outputs": str(folder)}
 
     # -- %fetch / %%fetch ---------------------------------------------------------
 

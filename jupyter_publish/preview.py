@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from .errors import SourceError
-from .sizes import counted, human_size
+from .sizes import counted, file_count, human_size
 from .text import one_line
 
 __all__ = ["Preview", "kind_of", "preview"]
@@ -328,15 +328,37 @@ _RAW_HTML = re.compile(r"<\s*[A-Za-z!/?]")
 
 
 def _preview_markdown(p: Path, opts: _Opts) -> Preview:
-    """Markdown renders as text/markdown unless it carries raw HTML (which would run)."""
+    """Markdown rendered as Markdown, sanitized (:func:`markdown_html`): a README or a
+    report reads as written, and raw HTML in it (which could run) is left out."""
     text, notes = _text_body(p, opts)
     plain = f"{_header_text(p, 'markdown', notes)}\n{text}"
     if _RAW_HTML.search(text):
-        notes = [*notes, "contains raw HTML, shown as text"]
-        body = f'<pre style="max-height:30em;overflow:auto">{_e(text)}</pre>'
-        return Preview("markdown", plain, _wrap(p, "markdown", notes, body), path=p)
-    # No text/html here: front ends rank HTML above Markdown and would hide the rendering.
-    return Preview("markdown", plain, None, {"text/markdown": text}, path=p)
+        notes = [*notes, "raw HTML left out"]
+    body = (
+        f'<div class="jp-publish-markdown" style="max-height:40em;overflow:auto">{markdown_html(text)}</div>'
+    )
+    return Preview("markdown", plain, _wrap(p, "markdown", notes, body), path=p)
+
+
+def markdown_html(text: str) -> str:
+    """Markdown as HTML with nothing in it that runs: raw HTML blocks and tags are
+    dropped (their text between tags stays), everything else is escaped, and links or
+    images to ``javascript:``, ``vbscript:``, ``file:`` or non-image ``data:`` URLs are
+    neutralised (mistune's renderer). Tables, strikethrough and bare URLs as GitHub does."""
+    import mistune
+    from mistune.renderers.html import HTMLRenderer
+
+    class Sanitized(HTMLRenderer):
+        def block_html(self, html: str) -> str:
+            return ""
+
+        def inline_html(self, html: str) -> str:
+            return ""
+
+    render = mistune.create_markdown(
+        escape=True, renderer=Sanitized(escape=True), plugins=["table", "strikethrough", "url"]
+    )
+    return str(render(text))
 
 
 def _preview_html(p: Path, opts: _Opts) -> Preview:
@@ -693,7 +715,7 @@ def _preview_folder(p: Path, opts: _Opts) -> Preview:
     files = [e for e in entries if not e.is_dir]
     total = sum(e.size for e in files)
     complete = len(entries) < _FOLDER_SCAN_LIMIT
-    count = counted(len(files), "file") if complete else f"at least {len(files):,} files"
+    count = file_count(e.rel for e in files) if complete else f"at least {len(files):,} files"
     notes = [f"{count}, {human_size(total)}"]
     listed = entries[: opts.max_files]
     if len(entries) > len(listed):
@@ -792,23 +814,71 @@ def _thumbnail(path: Path) -> str:
     return _img_tag(mime, base64.b64encode(data).decode("ascii"), "max-height:48px;max-width:96px")
 
 
-def _inline_previews(root: Path, files: list[_Entry], opts: _Opts) -> str:
-    """Preview the first few files worth showing: rich kinds (plots, tables) before plain text.
+_RICH_KINDS = frozenset(
+    {
+        "image",
+        "csv",
+        "tsv",
+        "parquet",
+        "json",
+        "jsonl",
+        "markdown",
+        "html",
+        "netcdf",
+        "hdf5",
+        "audio",
+        "video",
+    }
+)
+_LOG_NAMES = frozenset({"stdout", "stderr"})
+_LOG_SUFFIXES = frozenset({".log", ".out", ".err"})
+_STATUS_NAMES = frozenset({"exitCode", "exitcode", "exit_code"})
+_SHOW_ALL_LIMIT = 30
+_SHOW_ALL_EMBED = 2 * 2**20
 
-    Symlinks, binaries and empty files are skipped; a Bacalhau result folder shows its
-    outputs rather than ``exitCode``.
+
+def _usefulness(e: _Entry) -> int:
+    """How early a file is previewed: what the job made (plots, tables, reports) first,
+    then its logs, then other text, and its exit code last (one character, said by the
+    listing already)."""
+    name = e.rel.rsplit("/", 1)[-1]
+    if name in _STATUS_NAMES:
+        return 4
+    if e.kind in _RICH_KINDS:
+        return 0
+    if name in _LOG_NAMES or Path(name).suffix.lower() in _LOG_SUFFIXES:
+        return 1
+    return 2 if e.kind == "text" else 3
+
+
+def _inline_previews(root: Path, files: list[_Entry], opts: _Opts) -> str:
+    """Preview the most useful few files open (:func:`_usefulness`: a table or a log before
+    ``exitCode``), the rest under a folded "show all" (bounded in count and in embedded bytes).
+
+    Symlinks, binaries and empty files are skipped.
     """
     candidates = [e for e in files if e.link is None and e.size and e.kind not in ("binary", "special")]
-    chosen = sorted(candidates, key=lambda e: e.kind == "text")  # stable: listing order within a rank
-    parts = []
-    for e in chosen[: opts.max_inline]:
+    chosen = sorted(candidates, key=_usefulness)  # stable: listing order within a rank
+
+    def shown(e: _Entry, embed: int, folded: str) -> str:
         child = preview(
             root / e.rel,
             max_rows=opts.max_rows,
             max_bytes=min(opts.max_bytes, 16 * 1024),
-            max_embed_bytes=opts.max_embed_bytes,
+            max_embed_bytes=embed,
         )
-        parts.append(f"<details open><summary>{_e(e.rel)}</summary>{child.html_fragment()}</details>")
+        return f"<details{folded}><summary>{_e(e.rel)}</summary>{child.html_fragment()}</details>"
+
+    parts = [shown(e, opts.max_embed_bytes, " open") for e in chosen[: opts.max_inline]]
+    rest = chosen[opts.max_inline :]
+    if rest:
+        inner = [shown(e, min(opts.max_embed_bytes, _SHOW_ALL_EMBED), "") for e in rest[:_SHOW_ALL_LIMIT]]
+        if len(rest) > _SHOW_ALL_LIMIT:
+            inner.append(f"<div>… and {len(rest) - _SHOW_ALL_LIMIT} more: <code>preview(path)</code></div>")
+        parts.append(
+            f'<details class="jp-publish-show-all"><summary>show all ({len(chosen)} previews)</summary>'
+            f"{''.join(inner)}</details>"
+        )
     return "".join(parts)
 
 

@@ -37,7 +37,7 @@ from .backends import (
     registered_backends,
     secret_options,
 )
-from .bundle import Bundle, collect
+from .bundle import Bundle, collect, default_name
 from .cid import DagNode, cid_params, tree_node
 from .destinations import Destination, object_key, parse_destination, placeholder_values, resolve_some
 from .destinations import resolve_template as resolve
@@ -176,6 +176,7 @@ def publish(
     dest = to if isinstance(to, Destination) else parse_destination(to)
     dest = dest.with_options(**backend_opts)
     check_options(dest)
+    name = name or default_name(paths)  # the ledger lists it as the archive is named
     job = _new_job(notebook, job_id)
     ledger = ledger or Ledger()
     ledger.reap()  # jobs a killed process left running: interrupted, leftovers cleaned
@@ -565,6 +566,12 @@ class Job:
             "catalog": "",  # drafts: the team's catalog gets the job's final record only
         }
         return publish(paths, self.destination, **settings)
+
+    def record(self) -> dict[str, Any]:
+        """This job as the ledger now holds it (status, error, times, destination; the
+        JSON blobs left out): what a failed ``%%publish`` cell hands its ``--out`` variable."""
+        row = (self.ledger or Ledger()).status(self.job_id)
+        return {key: value for key, value in row.items() if not key.endswith("_json")}
 
     def fail(self, reason: str) -> None:
         """Record this job as failed before anything was published (:func:`record_failure`)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["CHUNK", "MiB", "counted", "human_size"]
+from collections.abc import Iterable
+
+__all__ = ["CHUNK", "MiB", "counted", "file_count", "human_size"]
 
 MiB = 1024 * 1024
 CHUNK = MiB
@@ -23,3 +25,18 @@ def human_size(size: int) -> str:
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``1 file``, ``2 files``, ``1,024 files``: a count as a sentence says it."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+_BUNDLE_NAMES = {"stdout": "stdout", "stderr": "stderr", "exitCode": "exit code"}
+"""What a ``%%publish`` cell (or a Bacalhau job) adds to its outputs, as a count names it."""
+
+
+def file_count(paths: Iterable[str]) -> str:
+    """``4 files + stdout, stderr, exit code`` for a job's outputs, ``7 files`` otherwise:
+    the files the cell made are counted, what every job adds is named."""
+    names = list(paths)
+    if not set(_BUNDLE_NAMES) <= set(names):
+        return counted(len(names), "file")
+    made = len(names) - len(_BUNDLE_NAMES)
+    added = ", ".join(_BUNDLE_NAMES.values())
+    return f"{counted(made, 'file')} + {added}" if made else added

@@ -214,18 +214,18 @@ def test_braces_are_not_expanded_by_ipython(ip, run, s3_env, s3_bucket):
 def test_failing_cell_publishes_nothing_and_records_a_failed_job(ip, run, isolated_home):
     result, io = run("%%publish local --out r\n(OUTPUT / 'half.txt').write_text('x')\n1/0\n")
     message = usage_error(result, io)
-    assert "cell failed at line 2 (ZeroDivisionError: division by zero)" in message
+    assert "cell failed at line 3 (ZeroDivisionError: division by zero)" in message  # as shown
     assert "nothing was published" in message and "--publish-on-error" in message
     assert "Traceback" not in io.stdout + io.stderr  # one line, as for every bad input
     assert len((io.stdout + io.stderr).strip().splitlines()) == 1
-    assert "at line 2" in message
+    assert "at line 3" in message
     kept = Path(re.search(r"kept in (\S+);", message).group(1))
     assert "ZeroDivisionError" in (kept / "stderr").read_text()  # the traceback, like a job's
     assert (kept / "half.txt").read_text() == "x"
     job_id = JOB_ID.search(message).group()
     row = Ledger().status(job_id)
     assert row["status"] == "failed" and "ZeroDivisionError" in row["error"]
-    assert "r" not in ip.user_ns
+    assert ip.user_ns.pop("r")["status"] == "failed"  # --out: the failed job's record
     assert not (isolated_home / "store" / "jobs" / f"{job_id}.json").exists()
     frame = ip.run_line_magic("cids", job_id)
     assert frame.empty
@@ -233,7 +233,7 @@ def test_failing_cell_publishes_nothing_and_records_a_failed_job(ip, run, isolat
 
 def test_syntax_error_in_the_cell_is_a_failed_cell(run):
     message = usage_error(*run("%%publish local\ndef broken(:\n"))
-    assert message.startswith("cell failed at line 1 (SyntaxError")
+    assert message.startswith("cell failed at line 2 (SyntaxError")  # the magic line is line 1
     job_id = JOB_ID.search(message).group()
     assert Ledger().status(job_id)["status"] == "failed"
 

@@ -258,16 +258,17 @@ def test_markdown(tmp_path: Path) -> None:
     f = tmp_path / "README.md"
     f.write_text("# Results\n\n* accuracy **0.93**\n")
     b = bundle(preview(f))
-    assert set(b) == {"text/plain", "text/markdown"}
-    assert b["text/markdown"].startswith("# Results")
+    assert set(b) == {"text/plain", "text/html"}  # rendered here, sanitized (test_previews_made.py)
+    assert "<h1>Results</h1>" in b["text/html"] and "<strong>0.93</strong>" in b["text/html"]
+    assert "# Results" in b["text/plain"]
 
 
-def test_markdown_with_raw_html_is_not_rendered(tmp_path: Path) -> None:
+def test_markdown_with_raw_html_renders_without_it(tmp_path: Path) -> None:
     f = tmp_path / "evil.md"
     f.write_text("# Hi\n<img src=x onerror=alert(1)>\n")
     b = bundle(preview(f))
-    assert "text/markdown" not in b
-    assert "<img src=x" not in b["text/html"] and "&lt;img src=x" in b["text/html"]
+    assert "text/markdown" not in b and "<h1>Hi</h1>" in b["text/html"]
+    assert "<img" not in b["text/html"] and "onerror" not in b["text/html"]
 
 
 def test_html_is_sandboxed_and_escaped(tmp_path: Path) -> None:
@@ -438,7 +439,7 @@ def test_folder(tmp_path: Path) -> None:
         assert f"<td>{rel}</td>" in html
     assert 'src="data:image/png;base64,' in html  # thumbnail and inline preview
     assert "<th>epoch</th>" in html  # the CSV previewed inline
-    assert "5 files" in p.text
+    assert "2 files + stdout, stderr, exit code" in p.text  # 5 files, 3 of them every job's
     lines = p.text.splitlines()
     assert lines[0].startswith("job-1234/")
     assert "├── exitCode  1 B  text" in lines
@@ -459,7 +460,7 @@ def test_folder_limits_and_does_not_follow_symlinks(tmp_path: Path) -> None:
     p = preview(out, max_files=10, max_inline=2)
     assert "listing the first 10 entries" in p.text
     assert "TOP-SECRET" not in p.text and "TOP-SECRET" not in p.html
-    assert p.html.count("<details") == 2
+    assert p.html.count("<details open") == 2  # the rest fold under "show all"
 
 
 def test_names_are_html_escaped(tmp_path: Path) -> None:

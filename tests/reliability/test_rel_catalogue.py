@@ -315,6 +315,8 @@ class Case:
     needs: tuple[str, ...] = ()
     partial_ok: bool = False
     """A fetch that failed on the network may keep its ``.NAME.jp-partial`` staging to resume."""
+    keeps: str = ""
+    """A folder of the workspace a failure keeps on purpose (a failed cell's outputs, to debug)."""
     xfail: str | Mapping[str, str] = ""
     """Why this fails today (an issue-9 item): for every door, or per door."""
 
@@ -553,7 +555,13 @@ CATALOGUE: list[Case] = [
     Case("magic-out-keyword", magic="%%publish --out class\nprint(1)", fragment="variable name"),
     Case("magic-undefined-variable", magic=f"%publish {S} --to {{{{nowhere_defined}}}}", fragment="no variable"),
     Case("magic-missing-attribute", magic="%fetch {{jp_auth.nope}}", fragment="no attribute"),
-    Case("magic-cell-raises", magic="%%publish\nraise ValueError('boom')", fragment="cell failed", jobs="failed"),
+    Case(
+        "magic-cell-raises",
+        magic="%%publish\nraise ValueError('boom')",
+        fragment="cell failed",
+        jobs="failed",
+        keeps="work/jupyter-publish-outputs",  # the outputs and the traceback, where the browser opens them
+    ),
     Case("magic-cell-empty", magic="%%publish\npass", fragment="nothing to publish"),
     Case("magic-cell-bad-dest", magic="%%publish ftp://x\nprint(1)", fragment="unknown destination"),
     Case("magic-sync-negative", magic="%%publish --sync-every -1 --no-archive\nprint(1)", fragment="positive"),
@@ -747,6 +755,10 @@ def _check_nothing_written(
     staging = ctx.root / f".{ctx.out.name}.jp-partial"
     if case.partial_ok and staging.is_dir():  # kept so the next fetch resumes
         new_files = [p for p in new_files if not p.startswith(staging.name)]
+    if case.keeps:
+        kept = [p for p in new_files if p == case.keeps or p.startswith(case.keeps + "/")]
+        assert any(p.endswith("/stderr") for p in kept), f"{case.keeps} holds no stderr: {kept}"
+        new_files = [p for p in new_files if p not in kept]
     debris = [p for p in new_files + sorted(tree(ctx.home)) if "jp-partial" in p]
     assert not debris, debris
     assert not new_files, f"written in the workspace: {new_files[:10]}"
