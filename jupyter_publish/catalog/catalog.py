@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import redact
 from ..errors import NotFoundError, PublishError
+from ..ids import ulid
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
 from . import packs, records
@@ -275,18 +276,22 @@ class Catalog:
     def sync(self) -> SyncReport:
         """Read the records written since the last listing into the cache.
 
-        A cold start (nothing cached yet) first reads the packs other readers left and
-        lists only from a little before the newest record they hold.
+        A cold start (nothing cached yet) first reads the packs other readers left, then
+        lists every record and GETs only those no pack holds.
         """
         error = self.flush_pending()
         if error is not None:
             warn(f"records waiting for the catalog {self.location.text} are still not written ({error})")
         report = SyncReport()
         last = self.cache.last_name()
-        packed, unread, complete = self._packed() if last is None else ({}, [], True)
-        # Every pack read: list after the newest record they hold; one missing or bad: all.
-        base = last or (max(packed) if packed and complete else None)
-        start = records.written_floor(base[:26], LOOKBACK_MS) if base else ""
+        packed, unread = self._packed() if last is None else ({}, [])
+        # A cold reader lists records/ whole: a pack only saves it GETs. Anyone may write a
+        # pack naming any range, so one holding a single record must not vouch for all the
+        # records before it. Later listings start a little before the newest name read, or
+        # before now if that is later (a record named ahead of every clock, by a writer
+        # whose clock runs fast, must not push the start past the records written after it).
+        base = min(last[:26], ulid()) if last else None
+        start = records.written_floor(base, LOOKBACK_MS) if base else ""
         listed = [(n, size) for n, size in self.store.list_after(start) if records.parse_name(n)]
         report.listed = len(listed)
         seen = {name for name, _ in listed}
@@ -325,9 +330,10 @@ class Catalog:
             report.packed = self._write_pack()
         return report
 
-    def _packed(self) -> tuple[dict[str, bytes], list[str], bool]:
-        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), the
-        names their writers could not use, and whether every pack could be used."""
+    def _packed(self) -> tuple[dict[str, bytes], list[str]]:
+        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), and the
+        names their writers could not use. A pack that cannot be used is skipped: the full
+        listing of a cold start reads its records one by one instead."""
         listed = [(n, size) for n, size in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
         names = [n for n, size in listed if size <= packs.MAX_PACKED]
         store = self.store
@@ -346,16 +352,13 @@ class Catalog:
 
         found: dict[str, bytes] = {}
         unread: list[str] = []
-        complete = len(names) == len(listed)
         if names:
             with ThreadPoolExecutor(max(1, min(self.concurrency, PACK_CONCURRENCY, len(names)))) as pool:
                 for got in pool.map(one, names):
-                    if got is None:
-                        complete = False
-                        continue
-                    found.update(got[0])
-                    unread += got[1]
-        return found, unread, complete
+                    if got is not None:
+                        found.update(got[0])
+                        unread += got[1]
+        return found, unread
 
     def _from_pack(self, name: str, size: int, packed: dict[str, bytes]) -> CachedRecord | None:
         """A listed record as a pack holds it, if those bytes are what its name says."""

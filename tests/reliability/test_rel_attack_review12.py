@@ -1,0 +1,90 @@
+"""Attacks on issue 12 after its review fixes: packs named by coverage, listings that
+start after the newest record read, one secret-name rule and public URLs, pending
+records with claims. Anyone who may write to a team's catalog may write a record or a
+pack (the trust model): what they write must never hide the rest of the team's jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from jupyter_publish.catalog import open_catalog, packs, records
+from jupyter_publish.ledger import Ledger
+
+HOUR_MS = 3600 * 1000
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def shared(tmp_path):
+    folder = tmp_path / "team-catalog"
+    (folder / "records").mkdir(parents=True)
+    return folder
+
+
+def write_record(shared: Path, job_id: str, now_ms: int | None = None) -> str:
+    """A well-formed failed job's record, written at ``now_ms`` (a writer's own clock)."""
+    body = {"job_id": job_id, "status": "failed", "job": {"job_id": job_id, "status": "failed"}}
+    name, data = records.make(body, now_ms)
+    (shared / "records" / name).write_bytes(data)
+    return name
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def listed(shared: Path) -> set[str]:
+    with open_catalog(str(shared), ledger=Ledger()) as cat:
+        cat.sync()
+        return {r["job_id"] for r in cat.rows()}
+
+
+def test_a_record_from_a_clock_a_day_ahead_never_hides_later_records(home, shared):
+    """A colleague whose clock runs a day ahead (or anyone who may write a record) wrote
+    one record named a day from now: every reader that read it listed only after it from
+    then on, so no job the team published for the next day reached any of them."""
+    write_record(shared, "j-before")
+    assert listed(shared) == {"j-before"}
+    write_record(shared, "j-ahead", now_ms() + 24 * HOUR_MS)
+    assert listed(shared) == {"j-before", "j-ahead"}
+    write_record(shared, "j-after")
+    assert "j-after" in listed(shared)
+
+
+def plant_pack(shared: Path, items: list[tuple[str, bytes]], first: str, last: str) -> str:
+    doc = {"format": packs.FORMAT, "records": {n: d.decode() for n, d in items}, "unread": []}
+    deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+    data = deflate.compress(json.dumps(doc).encode()) + deflate.flush()
+    name = f"{first}-{last}.{len(items)}.json.gz"
+    (shared / "packs").mkdir(exist_ok=True)
+    (shared / "packs" / name).write_bytes(data)
+    return name
+
+
+@pytest.mark.parametrize("ahead_ms", [0, 24 * HOUR_MS], ids=["now", "a-day-ahead"])
+def test_a_pack_of_one_record_never_hides_the_teams_older_records_from_a_cold_reader(
+    home, shared, tmp_path, monkeypatch, ahead_ms
+):
+    """A pack that holds one record (its own, well-formed) named as covering everything
+    from the first possible time: a cold reader trusted the packs to hold every record
+    before the newest they hold, listed records/ only from a little before it, and so
+    never saw any job the team published earlier (every new machine, CI job, Binder)."""
+    older = [write_record(shared, f"j-old-{i}", now_ms() - 2 * HOUR_MS) for i in range(3)]
+    name, data = records.make({"job_id": "j-evil", "status": "failed"}, now_ms() + ahead_ms)
+    (shared / "records" / name).write_bytes(data)
+    plant_pack(shared, [(name, data)], "0" * 26, name[:26])
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "cold"))
+    found = listed(shared)
+    assert {f"j-old-{i}" for i in range(3)} <= found, (older, found)
+    write_record(shared, "j-new")
+    assert "j-new" in listed(shared)
