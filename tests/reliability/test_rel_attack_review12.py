@@ -5,6 +5,7 @@ pack (the trust model): what they write must never hide the rest of the team's j
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import zlib
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import jupyter_publish as jp
 from jupyter_publish.catalog import open_catalog, packs, records
 from jupyter_publish.ledger import Ledger
 
@@ -88,3 +90,68 @@ def test_a_pack_of_one_record_never_hides_the_teams_older_records_from_a_cold_re
     assert {f"j-old-{i}" for i in range(3)} <= found, (older, found)
     write_record(shared, "j-new")
     assert "j-new" in listed(shared)
+
+
+# -- secrets in the cell, the magic line and links: every catalog reader sees them -------
+
+SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLE9"
+"""Not registered, not in the environment: only its shape or its name gives it away."""
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        f"%env AWS_SECRET_ACCESS_KEY={SECRET}",
+        f"!export AWS_SECRET_ACCESS_KEY={SECRET}",
+        f"!PGPASSWORD={SECRET} psql -h db",
+        f"secret = '''{SECRET}'''",
+        f'password = """{SECRET}"""',
+        f"TOKEN = ('{SECRET}')",
+        f"pw: str = '{SECRET}'",
+        f"headers = {{'Authorization': '{SECRET}'}}",
+        f"link = 'https://b.s3.amazonaws.com/k?X-Amz-Signature%3D{SECRET}'",
+        f"link = 'https://h/login?next=https%3A%2F%2Fb%2Fk%3FX-Amz-Signature%3D{SECRET}'",
+        f"!git remote add origin https://{SECRET}@github.com/team/repo.git",
+        f"%publish out s3://b/k secret_key={SECRET}",
+        f"%publish out s3://b/k --secret-key {SECRET}",
+    ],
+)
+def test_a_secret_in_a_cell_never_reaches_the_team_catalog(home, shared, tmp_path, cell):
+    """Each was stored as typed in the cell source: in the ledger, and in the shared,
+    immutable catalog record every team member, CI job and Binder reads (and packs)."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.txt").write_text("a")
+    result = jp.publish(
+        tmp_path / "r", catalog=str(shared), provenance={"cell_source": cell, "magic_line": "%%publish"}
+    )
+    assert result.provenance["cell_sha256"] == hashlib.sha256(cell.encode()).hexdigest()
+    written = b"".join(p.read_bytes() for p in (shared / "records").iterdir())
+    assert SECRET.encode() not in written and SECRET not in json.dumps(result.to_dict())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://h/k?next=https%3A%2F%2Fb%2Fk%3FX-Amz-Signature%3D{SECRET}",
+        f"https://maps.example/api?key={SECRET}",
+        f"https://h/k?api_key={SECRET}",
+        f"https://h/k?password={SECRET}&x=1",
+        f"https://h/k?auth={SECRET}",
+    ],
+)
+def test_public_url_drops_a_query_that_carries_a_secret(url):
+    """The catalog's and the RO-Crate's links: a signed link inside another's ``next=``,
+    or a key under a name that says so, was kept in the query as is."""
+    from jupyter_publish.redact import public_url
+
+    kept = public_url(url)
+    assert kept is not None and SECRET not in kept and kept.startswith("https://")
+
+
+def test_ordinary_source_is_kept_as_typed():
+    """What the new rules must not mask: code that names a secret but holds none."""
+    from jupyter_publish.provenance import scrub_source
+
+    for text in ("password = get_password()", "sorted(x, key=len)", "tokenizer = load('bert')",
+                 "author = 'Ada Lovelace'", "run --output results/final", "%env MPLBACKEND=Agg"):  # fmt: skip
+        assert scrub_source(text) == text
