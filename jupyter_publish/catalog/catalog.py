@@ -13,6 +13,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ DEFAULT_CONCURRENCY = 32
 PACK_REFUSED_FOR = 24 * 3600.0
 """Seconds a reader whose pack the store refused (no PutObject on ``packs/``, or the
 store down) waits before it builds and sends another."""
+OTHERS_RETRY_AFTER = 600.0
+"""Seconds a catalog operation leaves another catalog's waiting records alone after a
+try to send them failed after :data:`SLOW_FAILURE` seconds or more (:meth:`Catalog._flush_others`)."""
+SLOW_FAILURE = 1.0
+"""A failed PUT that took this long waited for a timeout: trying it again costs as much."""
 PACK_CONCURRENCY = 4
 """Packs read at once: each is up to :data:`.packs.MAX_PACKED` bytes in memory while read."""
 """Records read at once: each is a small GET, so the link's round trip, not its bandwidth,
@@ -236,10 +242,12 @@ class Catalog:
             if claim is None:
                 continue  # sent meanwhile, or being sent by another process
             token, body = claim
+            began = time.monotonic()
             try:
                 self._put(json.loads(body))
             except PublishError as exc:
-                self.cache.release(name, token, str(exc))
+                slow = time.monotonic() - began >= SLOW_FAILURE
+                self.cache.release(name, token, str(exc), slow=slow)
                 return str(exc)
             except BaseException:
                 self.cache.release(name, token, None)
@@ -251,20 +259,30 @@ class Catalog:
         """Send the records waiting for other catalogs: to each location and options as
         recorded, with this environment's keys (a record never stores one). A catalog
         whose location now resolves elsewhere (the environment names another endpoint)
-        is left alone: its records are not this endpoint's."""
+        is left alone: its records are not this endpoint's.
+
+        Another catalog is housekeeping, not what the user asked for: each is one short
+        try, and one whose last try failed slowly (a timeout) is left for
+        :data:`OTHERS_RETRY_AFTER` seconds (a quick refusal, a share not mounted yet, is
+        tried again by the next operation). A catalog named once whose endpoint never answers cost every later
+        listing of a healthy one minutes (botocore's retries times its timeouts), and
+        every publish seconds, for as long as its record waited.
+        """
         from ..text import one_line
         from .cache import pending_catalogs
         from .location import parse
 
-        for ident, text, options in pending_catalogs(self.ledger):
+        for ident, text, options, failed_at in pending_catalogs(self.ledger):
             if ident == self.cache.ident:
+                continue
+            if failed_at is not None and time.time() - failed_at < OTHERS_RETRY_AFTER:
                 continue
             try:
                 location = parse(text, options)
                 if location.ident != ident:
                     continue
                 with Catalog(
-                    location, ledger=self.ledger, max_concurrency=self.concurrency, one_try=self.one_try
+                    location, ledger=self.ledger, max_concurrency=self.concurrency, one_try=True
                 ) as other:
                     error = other._flush_own()
             except PublishError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import time
 import zlib
 from pathlib import Path
@@ -155,3 +156,61 @@ def test_ordinary_source_is_kept_as_typed():
     for text in ("password = get_password()", "sorted(x, key=len)", "tokenizer = load('bert')",
                  "author = 'Ada Lovelace'", "run --output results/final", "%env MPLBACKEND=Agg"):  # fmt: skip
         assert scrub_source(text) == text
+
+
+# -- a dead catalog someone named once ------------------------------------------------------
+
+
+@pytest.fixture
+def silent_port():
+    """A loopback port that accepts connections and never answers (a firewall that drops,
+    a VPN that went down): every request waits for its timeout."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    stop.set()
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def test_a_dead_catalog_named_once_does_not_tax_every_later_operation(
+    home, shared, tmp_path, monkeypatch, silent_port
+):
+    """One publish named an S3 catalog whose endpoint never answers: its record waits in
+    the ledger, and every later catalog operation tried it again. A listing of another,
+    healthy folder catalog took 188 s (botocore's retries times its timeouts), and every
+    publish to it ~6 s more, for as long as the record waited (forever)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACATALOGKEY0003")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s" * 40)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.txt").write_text("a")
+    dead = f"s3://team/catalog/,opt=endpoint=http://127.0.0.1:{silent_port}"
+    jp.publish(tmp_path / "r", catalog=dead)  # one short try: kept pending
+    began = time.monotonic()
+    jp.jobs(catalog=str(shared))
+    assert time.monotonic() - began < 15, "a listing of a healthy catalog"
+    took = []
+    for _ in range(3):
+        began = time.monotonic()
+        jp.publish(tmp_path / "r", catalog=str(shared))
+        took.append(time.monotonic() - began)
+    assert sorted(took)[1] < 2, took  # the dead one is tried now and then, not by every publish
+    with sqlite3.connect(Ledger().path) as db:
+        assert db.execute("SELECT count(*) FROM catalog_pending").fetchone() == (1,)  # still waiting
