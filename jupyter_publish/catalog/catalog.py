@@ -310,13 +310,15 @@ class Catalog:
         # whose clock runs fast, must not push the start past the records written after it).
         base = min(last[:26], ulid()) if last else None
         start = records.written_floor(base, LOOKBACK_MS) if base else ""
-        listed = [(n, size) for n, size in self.store.list_after(start) if records.parse_name(n)]
+        listed = [(n, size) for n, size in self.store.list_after(start) if records.is_name(n)]
         report.listed = len(listed)
         seen = {name for name, _ in listed}
         # What the packs vouch for before the listing's start, and what their writers
         # could not use (read one by one here: a refused record is refused again).
-        earlier = [(n, len(d)) for n, d in packed.items() if n not in seen and records.parse_name(n)]
-        earlier += [(n, -1) for n in unread if n not in seen and n not in packed and records.parse_name(n)]
+        # A name is only ever a bare record name: ``../other/records/NAME`` in a pack made a
+        # reader read (and pack) another catalog on the same share.
+        earlier = [(n, len(d)) for n, d in packed.items() if n not in seen and records.is_name(n)]
+        earlier += [(n, -1) for n in unread if n not in seen and n not in packed and records.is_name(n)]
         candidates = sorted(listed + earlier)
         known = self.cache.known_sizes(start) if last is not None else {}
         for name, size in listed:

@@ -214,3 +214,34 @@ def test_a_dead_catalog_named_once_does_not_tax_every_later_operation(
     assert sorted(took)[1] < 2, took  # the dead one is tried now and then, not by every publish
     with sqlite3.connect(Ledger().path) as db:
         assert db.execute("SELECT count(*) FROM catalog_pending").fetchone() == (1,)  # still waiting
+
+
+# -- names a pack hands a reader ---------------------------------------------------------
+
+
+def test_a_pack_cannot_make_a_reader_read_outside_the_catalog(home, shared, tmp_path, monkeypatch):
+    """A pack's ``unread`` names were checked by their last path segment only, so
+    ``../../other-team/records/NAME`` made a cold reader read another catalog on the same
+    share (one the pack's writer may not read), list its job as this team's, and pack its
+    bytes into this catalog, where the writer could read them."""
+    other = tmp_path / "other-team"
+    (other / "records").mkdir(parents=True)
+    theirs = write_record(other, "j-private")
+    write_record(shared, "j-ours")
+    name, data = records.make({"job_id": "j-evil", "status": "failed"})
+    (shared / "records" / name).write_bytes(data)
+    doc = {
+        "format": packs.FORMAT,
+        "records": {name: data.decode()},
+        "unread": [f"../../other-team/records/{theirs}"],
+    }
+    deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+    (shared / "packs").mkdir()
+    planted = f"{name[:26]}-{name[:26]}.1.json.gz"
+    (shared / "packs" / planted).write_bytes(deflate.compress(json.dumps(doc).encode()) + deflate.flush())
+    monkeypatch.setattr(packs, "MIN_RECORDS", 1)
+    found = listed(shared)
+    assert found == {"j-ours", "j-evil"}
+    for pack in (shared / "packs").iterdir():  # the reader's own pack, if it left one
+        if pack.name != planted:
+            assert b"j-private" not in zlib.decompress(pack.read_bytes(), 31)
