@@ -245,3 +245,27 @@ def test_a_pack_cannot_make_a_reader_read_outside_the_catalog(home, shared, tmp_
     for pack in (shared / "packs").iterdir():  # the reader's own pack, if it left one
         if pack.name != planted:
             assert b"j-private" not in zlib.decompress(pack.read_bytes(), 31)
+
+
+# -- what a record shows on a colleague's terminal ---------------------------------------
+
+
+def test_a_record_cannot_drive_a_colleagues_terminal(home, shared, capsys):
+    """A record's name, user, host and error were printed raw by ``jupyter-publish jobs
+    --catalog``: ESC sequences cleared the screen, set the window title, or moved up and
+    erased the rows above (hiding other jobs, or drawing fake ones); a right-to-left
+    override reordered what was shown."""
+    from jupyter_publish.cli import main
+
+    write_record(shared, "j-ours")
+    body = {
+        "job_id": "j-evil", "status": "failed", "user": "eve\x1b]0;owned\x07", "host": "h\rFAKE",
+        "job": {"job_id": "j-evil", "status": "failed", "name": "n\x1b[2J\u202etxt.exe",
+                "error": "\x1b[1A\x1b[2K"},
+    }  # fmt: skip
+    name, data = records.make(body)
+    (shared / "records" / name).write_bytes(data)
+    assert main(["jobs", "--catalog", str(shared)]) == 0
+    out = capsys.readouterr().out
+    assert "j-ours" in out and "j-evil" in out
+    assert not any(ch in out for ch in "\x1b\x07\r\u202e"), repr(out)
