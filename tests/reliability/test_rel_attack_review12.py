@@ -5,6 +5,7 @@ pack (the trust model): what they write must never hide the rest of the team's j
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -269,3 +270,49 @@ def test_a_record_cannot_drive_a_colleagues_terminal(home, shared, capsys):
     out = capsys.readouterr().out
     assert "j-ours" in out and "j-evil" in out
     assert not any(ch in out for ch in "\x1b\x07\r\u202e"), repr(out)
+
+
+# -- dedup: a checksum the writer claims --------------------------------------------------
+
+
+@pytest.mark.servers
+def test_a_checksum_header_the_writer_lies_in_never_makes_a_publish_copy_other_bytes(
+    s3_env, s3_bucket, home, shared, tmp_path
+):
+    """Dedup trusts S3's own ``ChecksumSHA256`` for a colleague's object. A writer that
+    sends that checksum itself, for other bytes: if the store kept it unchecked, a forged
+    record placing our sha256 there made our publish copy their bytes under our key."""
+    import base64
+    import os
+
+    from botocore.exceptions import ClientError
+
+    from jupyter_publish.results import PublishedResult
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    data = os.urandom(2 << 20)
+    (mine / "weights.bin").write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    client = s3_env.client()
+    with contextlib.suppress(ClientError):  # a store that checks the claim refuses it
+        client.put_object(
+            Bucket=s3_bucket, Key="evil/weights.bin", Body=os.urandom(2 << 20),
+            ChecksumSHA256=base64.b64encode(bytes.fromhex(sha)).decode(),
+        )  # fmt: skip
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "x.txt").write_text("x")
+    shape = jp.publish(tmp_path / "theirs", f"s3://{s3_bucket}/theirs/", archive=False).to_dict()
+    shape.update(job_id="j-evil", manifest=[
+        {"path": "weights.bin", "size": 2 << 20, "sha256": sha, "cid": None, "kind": "file",
+         "location": f"s3://{s3_bucket}/evil/weights.bin", "url": None}
+    ])  # fmt: skip
+    assert PublishedResult.from_dict(shape).job_id == "j-evil"
+    body = {"job_id": "j-evil", "status": "published", "job": {"job_id": "j-evil"}, "result": shape}
+    name, raw = records.make(body)
+    (shared / "records" / name).write_bytes(raw)
+    with open_catalog(str(shared), ledger=Ledger()) as cat:
+        cat.sync()
+    result = jp.publish(mine, f"s3://{s3_bucket}/runs/{{jobID}}/", archive=False, catalog=str(shared))
+    got = client.get_object(Bucket=s3_bucket, Key=f"runs/{result.job_id}/weights.bin")["Body"].read()
+    assert hashlib.sha256(got).hexdigest() == sha, "the published object is not the bytes recorded"
