@@ -316,3 +316,23 @@ def test_a_checksum_header_the_writer_lies_in_never_makes_a_publish_copy_other_b
     result = jp.publish(mine, f"s3://{s3_bucket}/runs/{{jobID}}/", archive=False, catalog=str(shared))
     got = client.get_object(Bucket=s3_bucket, Key=f"runs/{result.job_id}/weights.bin")["Body"].read()
     assert hashlib.sha256(got).hexdigest() == sha, "the published object is not the bytes recorded"
+
+
+# -- a job ID prefix: the ledger's job, or the catalog's -----------------------------------
+
+
+def test_a_prefix_that_names_a_local_job_and_a_colleagues_is_ambiguous(home, shared, tmp_path):
+    """Job IDs begin with their time, so a prefix a user copies from ``jobs --catalog``
+    (a colleague's job) often also names a job of their own from the same minutes: the
+    ledger's job was fetched, silently, and the colleague's never considered."""
+    from jupyter_publish.errors import AmbiguousJobError
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.txt").write_text("a")
+    mine = jp.publish(tmp_path / "r").job_id  # no catalog: only in this ledger
+    theirs = mine[:12] + ("Z" if mine[12] != "Z" else "Y") + mine[13:]
+    write_record(shared, theirs)
+    assert theirs in set(jp.jobs(catalog=str(shared))["job_id"])  # the listing the user read
+    with pytest.raises(AmbiguousJobError, match="ambiguous"):
+        jp.fetch(mine[:12], tmp_path / "out", catalog=str(shared))
+    assert jp.fetch(mine, tmp_path / "out", catalog=str(shared)).verified  # the whole ID: no doubt
