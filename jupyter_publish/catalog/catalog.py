@@ -414,10 +414,10 @@ class Catalog:
         if self.cache.count_unpacked() < packs.MIN_RECORDS:
             return None
         try:
-            listed = [packs.coverage(n) for n, _ in self.store.list_after("", packs.PACKS)]
+            listed = [(n, size) for n, size in self.store.list_after("", packs.PACKS)]
         except PublishError:
             return None
-        covered = packs.covered(self.cache.unpacked_names(), [c for c in listed if c is not None])
+        covered = self._packed_already(listed, self.cache.unpacked_names())
         if covered:
             self.cache.mark_packed(covered)
             if self.cache.count_unpacked() < packs.MIN_RECORDS:
@@ -432,6 +432,26 @@ class Catalog:
             return None
         self.cache.mark_packed([*(n for n, _ in items), *refused])
         return name
+
+    def _packed_already(self, listed: list[tuple[str, int]], names: list[str]) -> set[str]:
+        """Those of ``names`` a listed pack holds. A pack's name only claims what it holds:
+        one whose range and count may cover some of ``names`` is read to see (once: what
+        it holds is then marked packed). Trusting names alone, one pack named as holding a
+        billion records of all time stopped every reader from ever leaving a pack."""
+        found: set[str] = set()
+        for name, size in listed:
+            cover = packs.coverage(name)
+            if cover is None or size > packs.MAX_PACKED:
+                continue
+            inside = packs.covered([n for n in names if n not in found], [cover])
+            if not inside:
+                continue
+            try:
+                held, _ = packs.read(name, self.store.get(name, packs.PACKS))
+            except (records.TamperedRecordError, PublishError):
+                continue  # not a pack: it covers nothing
+            found.update(n for n in inside if n in held)
+        return found
 
     def _read_all(self, names: list[tuple[str, int]]) -> Iterator[CachedRecord]:
         if not names:

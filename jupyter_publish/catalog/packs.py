@@ -12,7 +12,8 @@ record named as covering all time must not hide every record before it.
 A pack is named for the records it covers, ``FIRST-LAST.COUNT.json.gz`` (the time parts
 of its oldest and newest record names): readers that packed the same records write the
 same key, and a reader about to write one first lists ``packs/`` and leaves out what a
-pack there already covers (:func:`covered`), so N readers do not leave N packs.
+pack there already holds (:func:`covered` picks the packs whose names may, and those are
+read to see: a name is only a claim), so N readers do not leave N packs.
 
 A pack grants nothing: every record in it is verified against its own name exactly as if
 it had been read alone, so a pack can only hold records anyone allowed to write to the

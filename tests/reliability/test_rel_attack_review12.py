@@ -336,3 +336,21 @@ def test_a_prefix_that_names_a_local_job_and_a_colleagues_is_ambiguous(home, sha
     with pytest.raises(AmbiguousJobError, match="ambiguous"):
         jp.fetch(mine[:12], tmp_path / "out", catalog=str(shared))
     assert jp.fetch(mine, tmp_path / "out", catalog=str(shared)).verified  # the whole ID: no doubt
+
+
+def test_a_pack_name_claiming_everything_does_not_stop_readers_packing(home, shared, tmp_path, monkeypatch):
+    """A pack named as holding a billion records from the first time to the last (its
+    bytes anything): every reader took its records as packed already by it and never left
+    a pack, so every cold reader GETs every record one by one (and warns), for good."""
+    monkeypatch.setattr(packs, "MIN_RECORDS", 4)
+    for i in range(6):
+        write_record(shared, f"j-{i}")
+    (shared / "packs").mkdir()
+    (shared / "packs" / f"{'0' * 26}-{'7' + 'Z' * 25}.999999999.json.gz").write_bytes(b"not a pack")
+    with open_catalog(str(shared), ledger=Ledger()) as cat:
+        report = cat.sync()
+    assert report.packed is not None and report.packed.endswith(".6.json.gz")
+    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "cold"))
+    with open_catalog(str(shared), ledger=Ledger()) as cat:
+        cold = cat.sync()
+    assert (cold.from_packs, cold.read) == (6, 0)
