@@ -475,7 +475,7 @@ class Catalog:
             return cached
         try:
             data = store.get(name)
-        except records.RecordTooLargeError as exc:
+        except (records.RecordTooLargeError, records.TamperedRecordError) as exc:
             cached.problem = exc.why
             return cached
         except PublishError:

@@ -17,6 +17,7 @@ import pytest
 
 import jupyter_publish as jp
 from jupyter_publish.catalog import open_catalog, packs, records
+from jupyter_publish.ids import ulid
 from jupyter_publish.ledger import Ledger
 
 HOUR_MS = 3600 * 1000
@@ -354,3 +355,37 @@ def test_a_pack_name_claiming_everything_does_not_stop_readers_packing(home, sha
     with open_catalog(str(shared), ledger=Ledger()) as cat:
         cold = cat.sync()
     assert (cold.from_packs, cold.read) == (6, 0)
+
+
+# -- a folder catalog on a shared drive: what else a name in records/ can be ---------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_record_name_that_is_no_file_never_hangs_or_floods_a_listing(home, shared, tmp_path, kind):
+    """Anyone who may write to the shared folder made a record's name a named pipe (every
+    reader's ``jobs --catalog`` then blocked in open() for good) or a link to /dev/zero
+    (listed as 0 bytes, read to 256 MiB, 32 at once: GiBs of memory per listing)."""
+    import os
+    import subprocess
+    import sys
+
+    write_record(shared, "j-ours")
+    name = f"{ulid()}.j-evil.{'0' * 64}.json"
+    if kind == "fifo":
+        os.mkfifo(shared / "records" / name)
+    else:
+        for i in range(4):
+            os.symlink("/dev/zero", shared / "records" / name.replace("j-evil", f"j-evil{i}"))
+    script = (
+        "import resource, sys\n"
+        "import jupyter_publish as jp\n"
+        "print(sorted(jp.jobs(catalog=sys.argv[1])['job_id']))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    env = {**os.environ, "JUPYTER_PUBLISH_HOME": str(tmp_path / "reader")}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(shared)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "'j-ours'" in done.stdout
+    assert int(done.stdout.split()[-1]) < 500, "peak RSS (MiB) of the listing"
