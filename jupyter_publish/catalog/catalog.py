@@ -491,11 +491,15 @@ class Catalog:
         return cached
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per job (its newest record), newest job first."""
+        """One row per job (its newest published record, else its newest), newest job
+        first. A job once published stays so (a failed one may be resumed and published,
+        never the reverse): a later record saying otherwise, which anyone who may write
+        a record can write, must not show a colleague's published job as failed."""
         newest: dict[str, dict[str, Any]] = {}
         for row in self.cache.rows():
             have = newest.get(row["job_id"])
-            if have is None or row["catalog_key"] > have["catalog_key"]:
+            rank = (row.get("status") == "published", row["catalog_key"])
+            if have is None or rank > (have.get("status") == "published", have["catalog_key"]):
                 newest[row["job_id"]] = row
         return [newest[job_id] for job_id in sorted(newest, reverse=True)]
 

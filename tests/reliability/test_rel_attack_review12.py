@@ -389,3 +389,29 @@ def test_a_record_name_that_is_no_file_never_hangs_or_floods_a_listing(home, sha
     assert done.returncode == 0, done.stderr
     assert "'j-ours'" in done.stdout
     assert int(done.stdout.split()[-1]) < 500, "peak RSS (MiB) of the listing"
+
+
+# -- a later record of someone else's job --------------------------------------------------
+
+
+def test_a_later_failed_record_cannot_hide_a_published_job(home, shared, tmp_path):
+    """A job once published stays published (a failed job may be resumed and published,
+    never the reverse), but the listing showed each job's newest record: anyone who may
+    write one made a colleague's published job show as failed, with any error, in every
+    team member's ``jobs --catalog``."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.txt").write_text("a")
+    job = jp.publish(tmp_path / "r", catalog=str(shared)).job_id
+    body = {
+        "job_id": job,
+        "status": "failed",
+        "job": {"job_id": job, "status": "failed", "error": "withdrawn"},
+    }
+    name, data = records.make(body)
+    (shared / "records" / name).write_bytes(data)
+    tmp_home = tmp_path / "colleague"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_home))
+        rows = jp.jobs(catalog=str(shared))
+    (row,) = rows[rows["job_id"] == job].to_dict("records")
+    assert row["status"] == "published" and row["error"] != "withdrawn"
