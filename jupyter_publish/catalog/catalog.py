@@ -302,7 +302,7 @@ class Catalog:
             warn(f"records waiting for the catalog {self.location.text} are still not written ({error})")
         report = SyncReport()
         last = self.cache.last_name()
-        packed, unread = self._packed() if last is None else ({}, [])
+        packed = self._packed() if last is None else {}
         # A cold reader lists records/ whole: a pack only saves it GETs. Anyone may write a
         # pack naming any range, so one holding a single record must not vouch for all the
         # records before it. Later listings start a little before the newest name read, or
@@ -313,12 +313,12 @@ class Catalog:
         listed = [(n, size) for n, size in self.store.list_after(start) if records.is_name(n)]
         report.listed = len(listed)
         seen = {name for name, _ in listed}
-        # What the packs vouch for before the listing's start, and what their writers
-        # could not use (read one by one here: a refused record is refused again).
-        # A name is only ever a bare record name: ``../other/records/NAME`` in a pack made a
-        # reader read (and pack) another catalog on the same share.
+        # What packs hold that records/ no longer lists. A name is only ever a bare record
+        # name: ``../other/records/NAME`` in a pack made a reader read (and pack) another
+        # catalog on the same share. The names a pack's writer could not use (its
+        # ``unread``) are not read: every record that exists is listed, and made-up ones
+        # cost a cold reader a GET each (millions gzip to little) and stalled its listing.
         earlier = [(n, len(d)) for n, d in packed.items() if n not in seen and records.is_name(n)]
-        earlier += [(n, -1) for n in unread if n not in seen and n not in packed and records.is_name(n)]
         candidates = sorted(listed + earlier)
         known = self.cache.known_sizes(start) if last is not None else {}
         for name, size in listed:
@@ -350,10 +350,10 @@ class Catalog:
             report.packed = self._write_pack()
         return report
 
-    def _packed(self) -> tuple[dict[str, bytes], list[str]]:
-        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), and the
-        names their writers could not use. A pack that cannot be used is skipped: the full
-        listing of a cold start reads its records one by one instead."""
+    def _packed(self) -> dict[str, bytes]:
+        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet). A pack
+        that cannot be used is skipped: the full listing of a cold start reads its records
+        one by one instead."""
         listed = [(n, size) for n, size in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
         names = [n for n, size in listed if size <= packs.MAX_PACKED]
         store = self.store
@@ -371,14 +371,12 @@ class Catalog:
             return None
 
         found: dict[str, bytes] = {}
-        unread: list[str] = []
         if names:
             with ThreadPoolExecutor(max(1, min(self.concurrency, PACK_CONCURRENCY, len(names)))) as pool:
                 for got in pool.map(one, names):
                     if got is not None:
                         found.update(got[0])
-                        unread += got[1]
-        return found, unread
+        return found
 
     def _from_pack(self, name: str, size: int, packed: dict[str, bytes]) -> CachedRecord | None:
         """A listed record as a pack holds it, if those bytes are what its name says."""

@@ -4,8 +4,8 @@ A reader that holds hundreds of records it read one by one (a cold start, or man
 incremental listings) writes them back as one gzip'd pack under ``packs/`` (if it may
 write; a job's PutObject-only credentials never need to). The next cold reader reads the
 packs, lists ``records/`` whole (a LIST page is a thousand names), and GETs what no pack
-holds, plus the names a pack says its writer could not read or refused (so a tampered
-record is still seen and refused). The listing, not a pack, decides what exists: anyone
+holds (so a tampered record is still read, and refused; the names a pack says its writer
+could not use are kept in it but not read). The listing, not a pack, decides what exists: anyone
 who may write may write a pack whose name claims any range, and one holding a single
 record named as covering all time must not hide every record before it.
 

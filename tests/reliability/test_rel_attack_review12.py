@@ -415,3 +415,26 @@ def test_a_later_failed_record_cannot_hide_a_published_job(home, shared, tmp_pat
         rows = jp.jobs(catalog=str(shared))
     (row,) = rows[rows["job_id"] == job].to_dict("records")
     assert row["status"] == "published" and row["error"] != "withdrawn"
+
+
+def test_a_packs_unread_list_cannot_send_a_cold_reader_after_records_that_do_not_exist(
+    home, shared, tmp_path, monkeypatch
+):
+    """A pack's ``unread`` names were each read one by one by every cold reader: a pack
+    of millions of made-up names (they gzip to little) cost each one a GET per name, and
+    each missing one counted as a failed read, so no listing ever moved past it or left
+    a pack. Every record that exists is listed anyway (a cold start lists them all)."""
+    write_record(shared, "j-ours")
+    name, data = records.make({"job_id": "j-evil", "status": "failed"})
+    (shared / "records" / name).write_bytes(data)
+    made_up = [f"{ulid()}.j-ghost{i}.{'0' * 64}.json" for i in range(2000)]
+    doc = {"format": packs.FORMAT, "records": {name: data.decode()}, "unread": made_up}
+    deflate = zlib.compressobj(6, zlib.DEFLATED, 31)
+    (shared / "packs").mkdir()
+    (shared / "packs" / f"{name[:26]}-{name[:26]}.1.json.gz").write_bytes(
+        deflate.compress(json.dumps(doc).encode()) + deflate.flush()
+    )
+    with open_catalog(str(shared), ledger=Ledger()) as cat:
+        report = cat.sync()
+        assert {r["job_id"] for r in cat.rows()} == {"j-ours", "j-evil"}
+    assert report.failed == [] and report.read <= 2, (len(report.failed), report.read)
