@@ -36,10 +36,10 @@ _registered: set[tuple[str, bool]] = set()
 
 _QUERY_SECRET = re.compile(
     r"(?i)\b(x-amz-signature|x-amz-credential|x-amz-security-token|signature|"
-    r"awsaccesskeyid|x-goog-signature|sig|token|access_token)(=|%3D|%253D)([^&\s\"'<>#%]+)"
+    r"awsaccesskeyid|x-goog-signature|sig|token|access_token)(=|%3D|%253D)((?:(?!%26|%2526)[^&\s\"'<>#])+)"
 )
 """A presigned query's secret parameters, also URL-encoded once or twice (a signed link
-inside another link's ``next=``/``redirect=`` parameter)."""
+inside another link's ``next=``/``redirect=`` parameter, whose ``&`` is ``%26``)."""
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):([^@\s/?#]+)@")
 _URL_PASSWORD_LOOSE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):([^@\s]+)@")
 """A password in a URL's userinfo (``http://user:pw@host``); the loose form, for messages,

@@ -438,3 +438,17 @@ def test_a_packs_unread_list_cannot_send_a_cold_reader_after_records_that_do_not
         report = cat.sync()
         assert {r["job_id"] for r in cat.rows()} == {"j-ours", "j-evil"}
     assert report.failed == [] and report.read <= 2, (len(report.failed), report.read)
+
+
+def test_a_url_encoded_session_token_is_masked_whole():
+    """A security token is base64: in a link it carries ``%2F``/``%2B``/``%3D``, and the
+    whole value is the secret, not its text up to the first escape."""
+    from jupyter_publish.provenance import scrub_source
+
+    head, tail = SECRET[:12], SECRET[12:]
+    for text in (
+        f"u = 'https://b/k?X-Amz-Security-Token={head}%2F{tail}%3D&X-Amz-Date=1'",
+        f"u = 'https://h/?next=https%3A%2F%2Fb%3FX-Amz-Security-Token%3D{head}%252F{tail}%26x%3D1'",
+    ):
+        out = scrub_source(text)
+        assert head not in out and tail not in out, out
