@@ -147,3 +147,13 @@ def test_a_plain_folder_is_counted_plainly() -> None:
     assert cards.file_count(["stdout", "stderr", "exitCode"]) == "stdout, stderr, exit code"
     assert cards.file_count(["a.csv", "stdout", "stderr", "exitCode"]) == "1 file + stdout, stderr, exit code"
     assert cards.file_count(["sub/stdout", "sub/stderr", "sub/exitCode"]) == "3 files"
+
+
+def test_previews_take_the_themes_text_colour(tmp_path: Path) -> None:
+    """No fixed grey or orange text: #666 was 3.3:1 on JupyterLab Dark's background (the
+    browser check measures every text's contrast under the dark theme)."""
+    out = _job_outputs(tmp_path)
+    (out / "README.md").write_text(README)  # a note: raw HTML left out
+    html = _html(out, max_rows=1)  # another note: rows cut
+    assert "raw HTML left out" in html
+    assert re.findall(r"(?<![-\w])color:\s*#", html) == []
