@@ -301,9 +301,17 @@ def _head_lines(text: str, max_lines: int) -> tuple[str, bool]:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    """An HTML table; ``rows`` hold cell HTML that the caller has already escaped."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    """An HTML table; ``rows`` hold cell HTML that the caller has already escaped.
+
+    Names sit left and sizes right, each cell saying so: a notebook's stylesheet
+    right-aligns every cell, which put a short path a column away from a long one's start.
+    """
+    align = [f" style='text-align:{'right' if h == 'size' else 'left'}'" for h in headers]
+    head = "".join(f"<th{a}>{_e(h)}</th>" for h, a in zip(headers, align, strict=True))
+    body = "".join(
+        "<tr>" + "".join(f"<td{a}>{c}</td>" for c, a in zip(row, align, strict=True)) + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

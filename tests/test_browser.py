@@ -564,6 +564,15 @@ def _check_previews(page, problems: list[str], dialogs: list[str]) -> str:  # ty
     head = out.locator(".jupyter-publish-fetch")
     expect(head).to_contain_text("verified", timeout=60_000)
     expect(head).to_contain_text("(4 files + stdout, stderr, exit code)")
+    listing = out.locator(".jp-publish-preview > table").first  # the folder's files
+    lefts = listing.evaluate(
+        """t => [...t.querySelectorAll('tbody tr td:first-child')].map(d => {
+          const range = document.createRange();
+          range.selectNodeContents(d);
+          return range.getBoundingClientRect().left - t.getBoundingClientRect().left;
+        })"""
+    )
+    assert len(lefts) == 7 and max(lefts) < 12, lefts  # paths start at the left, not right-aligned
     markdown = out.locator(".jp-publish-markdown")
     expect(markdown.locator("h1")).to_have_text("Run 7")
     expect(markdown.locator("li")).to_have_count(2)
