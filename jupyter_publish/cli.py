@@ -234,8 +234,17 @@ def _frame_out(frame: Any, as_json: bool) -> None:
     else:
         import pandas as pd
 
+        from .text import printable
+
+        shown = frame.copy()
+        for column in shown.columns:  # a record's text is anyone's: no terminal commands in it
+            values = shown[column]
+            if not pd.api.types.is_numeric_dtype(values) and any(
+                isinstance(v, str) and printable(v) != v for v in values
+            ):  # only then: the other columns keep their dtype (and show <NA>)
+                shown[column] = values.map(lambda v: printable(v) if isinstance(v, str) else v)
         with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-            print(frame.to_string(index=False))
+            print(shown.to_string(index=False))
 
 
 def _walk_flags(parser: argparse.ArgumentParser) -> None:
