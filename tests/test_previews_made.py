@@ -147,3 +147,22 @@ def test_a_plain_folder_is_counted_plainly() -> None:
     assert cards.file_count(["stdout", "stderr", "exitCode"]) == "stdout, stderr, exit code"
     assert cards.file_count(["a.csv", "stdout", "stderr", "exitCode"]) == "1 file + stdout, stderr, exit code"
     assert cards.file_count(["sub/stdout", "sub/stderr", "sub/exitCode"]) == "3 files"
+
+
+def test_previews_take_the_themes_text_colour(tmp_path: Path) -> None:
+    """No fixed grey or orange text: #666 was 3.3:1 on JupyterLab Dark's background (the
+    browser check measures every text's contrast under the dark theme)."""
+    out = _job_outputs(tmp_path)
+    (out / "README.md").write_text(README)  # a note: raw HTML left out
+    html = _html(out, max_rows=1)  # another note: rows cut
+    assert "raw HTML left out" in html
+    assert re.findall(r"(?<![-\w])color:\s*#", html) == []
+
+
+def test_a_folders_listing_puts_names_left_and_sizes_right(tmp_path: Path) -> None:
+    """A notebook's stylesheet right-aligns table cells: each cell says where it sits."""
+    html = _html(_job_outputs(tmp_path))
+    listing = re.search(r"<table>.*?</table>", html, re.S).group()
+    assert "<td style='text-align:left'>metrics.csv</td>" in listing
+    assert "<td style='text-align:right'>18 B</td>" in listing
+    assert "<th style='text-align:left'>path</th>" in listing and "<td>" not in listing
