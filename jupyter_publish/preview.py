@@ -892,7 +892,8 @@ def _inline_previews(root: Path, files: list[_Entry], opts: _Opts) -> str:
         if len(rest) > _SHOW_ALL_LIMIT:
             inner.append(f"<div>… and {len(rest) - _SHOW_ALL_LIMIT} more: <code>preview(path)</code></div>")
         parts.append(
-            f'<details class="jp-publish-show-all"><summary>show all ({len(chosen)} previews)</summary>'
+            '<details class="jp-publish-show-all">'
+            f"<summary>show {len(rest)} more ({len(chosen)} in all)</summary>"
             f"{''.join(inner)}</details>"
         )
     return "".join(parts)

@@ -83,8 +83,9 @@ def test_more_than_three_files_preview_the_most_useful_first(tmp_path: Path) -> 
 
 def test_show_all_holds_every_other_preview(tmp_path: Path) -> None:
     html = _html(_job_outputs(tmp_path))
-    folded = re.search(r"<details class=\"jp-publish-show-all\"><summary>show all \((\d+) previews\)", html)
-    assert folded and folded.group(1) == "7"
+    summary = r"<details class=\"jp-publish-show-all\"><summary>show (\d+) more \((\d+) in all\)"
+    folded = re.search(summary, html)
+    assert folded and folded.groups() == ("4", "7")  # what opening it reveals, and the whole
     rest = re.findall(r"<details><summary>([^<]*)</summary>", html[folded.end() :])
     assert len(rest) == 4 and rest[-1] == "exitCode"  # the exit code last
     assert set(_open_previews(html)) | set(rest) == {p.name for p in (tmp_path / "outputs").iterdir()}
@@ -93,7 +94,7 @@ def test_show_all_holds_every_other_preview(tmp_path: Path) -> None:
 def test_three_files_or_fewer_need_no_show_all(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("a\n1\n")
     (tmp_path / "b.txt").write_text("b\n")
-    assert "show all" not in _html(tmp_path)
+    assert "jp-publish-show-all" not in _html(tmp_path)
 
 
 class _Cells(HTMLParser):
