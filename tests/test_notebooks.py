@@ -10,6 +10,7 @@ server the notebook failed to stop: it is killed by PID and the test fails.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
+from jupyter_publish.crate import check_crate
 from jupyter_publish.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[1]
@@ -322,10 +324,40 @@ def check_bacalhau(nb: Any, work: Path, home: Path) -> None:
     assert all(cid in found for cid in cids)
 
 
+def check_team(nb: Any, work: Path, home: Path) -> None:
+    alice_job = assert_card(code_cell(nb, "%%publish s3://{{bucket}}/runs/{jobID}/ --name station-summary"))
+    bob_job = assert_card(code_cell(nb, "%%publish s3://{{bucket}}/runs/{jobID}/ --name warmest-station"))
+    # Two machines, two ledgers: each holds only its own job; the kernel's default is unused.
+    machines = work / "machines"
+    assert [j["job_id"] for j in ledger_jobs(machines / "alice")] == [alice_job]
+    assert [j["job_id"] for j in ledger_jobs(machines / "bob")] == [bob_job]
+    assert not (home / "ledger.sqlite").exists()
+
+    listing = code_cell(nb, 'machine("bob")\nprint')
+    assert "jobs in Bob's own ledger: 0" in text(listing)
+    listed = text(listing, "text/html")
+    assert table_rows(listed) == 1 and alice_job in listed
+
+    fetch = code_cell(nb, "alice_id = ")
+    assert assert_verified_fetches(fetch, 1)[0].startswith(f"fetched {alice_job} ")
+    assert "verified: True" in text(fetch)
+    assert (work / "from-alice" / "summary.csv").read_text().startswith("station,min,mean,max\n")
+
+    assert text(code_cell(nb, "[(i[")) == f"[('{alice_job}', 'fetch')]"
+    for start in ('machine("alice")\nedges', 'machine("bob")\n%jobs --lineage'):
+        edges = text(code_cell(nb, start), "text/html")
+        assert table_rows(edges) == 1 and alice_job in edges and bob_job in edges, start
+
+    crate = json.loads((work / "crate-station-summary" / "ro-crate-metadata.json").read_text())
+    assert check_crate(crate) == []
+    assert "summary.csv" in text(code_cell(nb, "import json"))
+
+
 CHECKS = {
     "01-quickstart-local": check_quickstart,
     "02-s3-ipfs-http": check_s3_ipfs_http,
     "03-bacalhau-results": check_bacalhau,
+    "04-working-as-a-team": check_team,
 }
 
 
