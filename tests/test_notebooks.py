@@ -353,11 +353,43 @@ def check_team(nb: Any, work: Path, home: Path) -> None:
     assert "summary.csv" in text(code_cell(nb, "import json"))
 
 
+def check_steps(nb: Any, work: Path, home: Path) -> None:
+    generate = assert_card(code_cell(nb, "%%publish local --name generate"))
+    summarise = assert_card(code_cell(nb, "%%publish local --name summarise"))
+    assert "input verified: True" in text(code_cell(nb, "%%publish local --name summarise"))
+    assert text(code_cell(nb, "[(i[")) == f"[('{generate}', 'fetch')]"
+    step3 = re.search(r"step 3 published (j-\w+)", text(code_cell(nb, "done = subprocess.run(")))
+    assert step3, text(code_cell(nb, "done = subprocess.run("))
+    report = step3.group(1)
+    assert (work / "report" / "report.md").read_text().endswith("Warmest station: charlie\n")
+
+    edges = text(code_cell(nb, "edges = jp.lineage"), "text/html")
+    assert table_rows(edges) == 2 and all(job in edges for job in (generate, summarise, report))
+
+    assert "nothing to publish (--optional)" in text(
+        code_cell(nb, "%%publish local --name alerts --optional")
+    )
+    assert "a job named alerts: False" in text(code_cell(nb, 'print("a job named alerts'))
+    assert "UsageError: nothing to publish" in text(code_cell(nb, "from IPython.core.error import"))
+
+    made = text(code_cell(nb, "from jupyter_publish.lineage import forget_fetches"))
+    assert "same content CID: True" in made and "inputs recorded: [] []" in made
+    stored = text(code_cell(nb, "pd.concat("), "text/html")
+    assert table_rows(stored) == 7 and stored.count("model.tar.gz") == 1
+    assert sorted(p.name for p in (work / "steps" / "weights-only").iterdir()) == ["weights.csv"]
+    assert sorted(p.name for p in (work / "steps" / "model").iterdir()) == ["config.json", "weights.csv"]
+
+    jobs = ledger_jobs(home)
+    assert sorted(j["name"] for j in jobs) == ["generate", "model", "model", "report", "summarise"]
+    assert all(j["status"] == "published" for j in jobs)
+
+
 CHECKS = {
     "01-quickstart-local": check_quickstart,
     "02-s3-ipfs-http": check_s3_ipfs_http,
     "03-bacalhau-results": check_bacalhau,
     "04-working-as-a-team": check_team,
+    "05-passing-results-between-steps": check_steps,
 }
 
 
