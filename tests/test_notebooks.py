@@ -4,7 +4,8 @@ Each notebook is copied into a temporary folder and executed there with nbclient
 own store and ledger (``JUPYTER_PUBLISH_HOME``) and its own ``TMPDIR``, so every server it
 starts through ``jupyter_publish.testing`` keeps its files, and therefore its command line,
 under that folder. Afterwards any process whose command line still names the folder is a
-server the notebook failed to stop: it is killed by PID and the test fails.
+server the notebook failed to stop: it is killed by PID and the test fails. No output of
+any notebook may show something shaped like a credential.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 120
 JOB_ID = re.compile(r"j-[0-9A-Z]{26}")
+# What credentials look like when a notebook shows them: the variables' names next to a
+# value, the access key IDs jupyter_publish.testing.SeaweedS3 makes, a presigned URL's
+# signature, an Authorization header.
+SECRET_SHAPES = re.compile(
+    r"AWS_SECRET_ACCESS_KEY\W+[^\s'\"*]|AWS_SESSION_TOKEN\W+[^\s'\"*]|\bJ[PWR][0-9A-F]{18}\b"
+    r"|(?i:X-Amz-Signature=|X-Amz-Credential=|Authorization:\s*[^\s*])"
+)
 # Settings of the machine running the tests that would point a tutorial elsewhere.
 _FOREIGN_ENV = (
     "AWS_PROFILE",
@@ -208,6 +216,17 @@ def table_rows(html: str) -> int:
 
 def ledger_jobs(home: Path) -> list[dict[str, Any]]:
     return Ledger(home / "ledger.sqlite").jobs()
+
+
+def assert_no_secrets(nb: Any) -> None:
+    """No output (text, HTML, any text MIME type, tracebacks) shows something shaped like a credential."""
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            shown = [output.get("text", ""), *output.get("traceback", [])]
+            shown += [v for v in output.get("data", {}).values() if isinstance(v, str)]
+            for value in shown:
+                found = SECRET_SHAPES.search(value)
+                assert not found, f"cell {index} shows {found.group(0)!r}"
 
 
 def assert_card(cell: Any) -> str:
@@ -398,4 +417,5 @@ def test_notebook_runs_top_to_bottom(notebook: Path, run_notebook: Any) -> None:
     nb, work, home = run_notebook(notebook)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
+    assert_no_secrets(nb)
     CHECKS[notebook.stem](nb, work, home)
