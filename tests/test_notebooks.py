@@ -403,12 +403,46 @@ def check_steps(nb: Any, work: Path, home: Path) -> None:
     assert all(j["status"] == "published" for j in jobs)
 
 
+def check_s3_job(nb: Any, work: Path, home: Path) -> None:
+    jobs = {j["name"]: j for j in ledger_jobs(home)}
+    assert {name: (j["type"], j["status"]) for name, j in jobs.items()} == {
+        "goes16-sample": ("s3", "published"),
+        "goes16-radiance": ("ipfs", "published"),
+    }
+
+    # The glob picked the four channel-1 scans of 12:00, none of the decoys beside them.
+    glob = "s3://goes16-sample/ABI-L1b-RadC/2000/001/12/OR_ABI-L1b-RadC-M3C01*"
+    fetch = code_cell(nb, "%fetch s3://")
+    assert assert_verified_fetches(fetch, 1)[0].startswith(f"fetched {glob} -> inputs ")
+    fetched = sorted(p.name for p in (work / "inputs").iterdir())
+    assert len(fetched) == 4 and all(n.startswith("OR_ABI-L1b-RadC-M3C01_") for n in fetched), fetched
+    assert sorted(p.name for p in (work / "sample" / "12").iterdir() if "M3C01" in p.name) == fetched
+
+    publish = code_cell(nb, "%%publish ipfs://")
+    job_id = assert_card(publish)
+    assert job_id == jobs["goes16-radiance"]["job_id"]
+    assert text(publish).count("2017") == 4  # one summary row per scan
+    root = jobs["goes16-radiance"]["root_cid"]
+    cids = text(code_cell(nb, 'print("root CID"'), "text/html")
+    assert table_rows(cids) == 6 and root in cids and "summary.csv" in cids and "scans.png" in cids
+    assert text(code_cell(nb, '[(i["ref"]')) == f"[('{glob}',\n  'uri',\n  'fetch')]"
+
+    check = code_cell(nb, "%fetch ipfs://")
+    assert assert_verified_fetches(check, 1)[0].startswith(f"fetched ipfs://{root} -> from-ipfs ")
+    assert "folder: True" in text(check)
+    same = text(check, "text/html")
+    assert table_rows(same) == 5 and same.count("<td>True</td>") == 5 and "False" not in same
+    summary = (work / "from-ipfs" / "summary.csv").read_text().splitlines()
+    assert summary[0] == "created,mean,max,cloudy_%" and len(summary) == 5, summary
+
+
 CHECKS = {
     "01-quickstart-local": check_quickstart,
     "02-s3-ipfs-http": check_s3_ipfs_http,
     "03-bacalhau-results": check_bacalhau,
     "04-working-as-a-team": check_team,
     "05-passing-results-between-steps": check_steps,
+    "06-a-job-over-s3-data": check_s3_job,
 }
 
 
