@@ -1,0 +1,119 @@
+"""Attacks on issue 13: the failing-cell section, ``serve``'s pages, preflight, links the
+ledger knows, ``local://JOB/path`` inside archives. What broke, each pinned by a test."""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+
+import jupyter_publish as jp
+from jupyter_publish.errors import IntegrityError
+
+SIGNATURE = "deadbeefcafe0123456789abcdef0123456789abcdef0123456789abcdef0123"
+PRESIGNED = (
+    "https://s3.example.com/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    f"&X-Amz-Credential=AKIAEXAMPLEKEYID123%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature={SIGNATURE}"
+)
+PASSWORD = "hunter2hunter2"
+
+
+@pytest.fixture
+def cwd(ip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# -- the failing-cell section -------------------------------------------------------------
+
+
+def test_a_failed_cells_kept_traceback_holds_no_secret(ip, cwd: Path) -> None:
+    """The traceback written into the kept (and, with --publish-on-error, published)
+    stderr was not scrubbed, though the folded one shown was; ``password=…`` in the
+    error's message was shown and kept as is. (Built at run time: the cell's own source
+    line is the user's to show.)"""
+    cell = (
+        "%%publish local\n(OUTPUT / 'half.txt').write_text('x')\n"
+        f"raise RuntimeError('download failed: ' + {PRESIGNED!r} + ' password=' + {PASSWORD[::-1]!r}[::-1])\n"
+    )
+    with capture_output() as io:
+        result = ip.run_cell(cell)
+    assert type(result.error_in_exec) is UsageError
+    shown = str(result.error_in_exec) + "".join(o.data.get("text/html", "") for o in io.outputs)
+    (stderr,) = (cwd / "jupyter-publish-outputs").glob("*/stderr")
+    kept = stderr.read_text()
+    assert "RuntimeError: download failed" in kept  # the traceback is there
+    for text in (shown, kept):
+        assert SIGNATURE not in text
+        assert PASSWORD not in text
+
+
+# -- links the ledger knows ---------------------------------------------------------------
+
+
+class _QueryDrop(BaseHTTPRequestHandler):
+    """An HTTP drop whose download links differ only by query: ``/get?file=NAME``."""
+
+    stored: ClassVar[dict[str, bytes]] = {}
+
+    def do_PUT(self) -> None:
+        name = self.path.rsplit("/", 1)[-1]
+        self.stored[name] = self.rfile.read(int(self.headers["Content-Length"]))
+        body = f"http://127.0.0.1:{self.server.server_address[1]}/get?file={name}\n".encode()
+        self.send_response(201)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._object(body=True)
+
+    def do_HEAD(self) -> None:
+        self._object(body=False)
+
+    def _object(self, body: bool) -> None:
+        name = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("file", [""])[0]
+        data = self.stored.get(name)
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_link_that_differs_in_its_query_is_another_object(tmp_path: Path) -> None:
+    """``…/get?file=b.txt`` was taken for the recorded ``…/get?file=a.txt`` (matched up to
+    its query, as a presigned link signed again is), so a fetch of another, untampered
+    object failed as if its bytes had been swapped."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _QueryDrop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "a.txt").write_text("the recorded file")
+        port = server.server_address[1]
+        result = jp.publish(src, f"http://127.0.0.1:{port}/up/", archive=False)
+        assert result.files[0].url == f"http://127.0.0.1:{port}/get?file=a.txt"
+        other = _QueryDrop.stored["b.txt"] = b"a colleague's file, never published from here"
+        fetched = jp.fetch(f"http://127.0.0.1:{port}/get?file=b.txt", tmp_path / "b")
+        assert not fetched.verified  # nothing recorded to check it against, and no false alarm
+        assert [f.read_bytes() for f in (tmp_path / "b").rglob("*") if f.is_file()] == [other]
+        assert jp.fetch(str(result.files[0].url), tmp_path / "a").verified  # the recorded one still is
+        _QueryDrop.stored["a.txt"] = b"swapped"
+        with pytest.raises(IntegrityError):
+            jp.fetch(str(result.files[0].url), tmp_path / "a2")
+    finally:
+        server.shutdown()
+        server.server_close()
