@@ -9,8 +9,11 @@ Nothing here writes to a store or needs more than the right to connect.
 from __future__ import annotations
 
 import socket
+import threading
+import time
 import urllib.parse
 import urllib.request
+from typing import Any
 
 from .errors import BackendError
 
@@ -54,11 +57,43 @@ def check_reachable(url: str, what: str, hint: str = "", timeout: float = REACH_
     except ValueError:
         return  # a malformed port is the backend's own option check to report
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        _connect(host, port, timeout)
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+        reason = exc.strerror or str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError | socket.timeout):
             reason = f"no answer in {timeout:g} s"
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise BackendError(f"cannot reach {what} at {where} ({reason}){hint}") from None
+
+
+def _connect(host: str, port: int, timeout: float) -> None:
+    """Connect and close within ``timeout`` in all, the name's lookup included: a socket
+    timeout does not cover ``getaddrinfo``, which with no network (a laptop offline, a
+    resolver that never answers) can take minutes, and the cell would wait that long."""
+    deadline = time.monotonic() + timeout
+    found: list[tuple[Any, ...]] = []
+    failed: list[OSError] = []
+
+    def resolve() -> None:
+        try:
+            found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            failed.append(exc)
+
+    lookup = threading.Thread(target=resolve, name="jupyter-publish-resolve", daemon=True)
+    lookup.start()
+    lookup.join(timeout)
+    if lookup.is_alive():
+        raise socket.gaierror(f"name not resolved in {timeout:g} s")
+    if failed:
+        raise failed[0]
+    error = OSError("the name has no address")
+    for family, kind, proto, _name, address in found:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.settimeout(max(0.01, deadline - time.monotonic()))
+                sock.connect(address)
+                return
+        except OSError as exc:
+            error = exc
+    raise error

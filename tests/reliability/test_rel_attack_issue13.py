@@ -3,7 +3,9 @@ ledger knows, ``local://JOB/path`` inside archives. What broke, each pinned by a
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +16,8 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import jupyter_publish as jp
-from jupyter_publish.errors import IntegrityError
+from jupyter_publish.errors import BackendError, IntegrityError
+from jupyter_publish.preflight import check_reachable
 
 SIGNATURE = "deadbeefcafe0123456789abcdef0123456789abcdef0123456789abcdef0123"
 PRESIGNED = (
@@ -117,3 +120,40 @@ def test_a_link_that_differs_in_its_query_is_another_object(tmp_path: Path) -> N
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- preflight ------------------------------------------------------------------------------
+
+
+def test_a_name_that_never_resolves_does_not_hold_the_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A socket timeout does not cover the name's lookup: with no network the resolver
+    may take minutes, and the cell's preflight waited that long. Here a resolver that
+    never answers (held until the test ends), no network needed."""
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def resolver(host: str, *args: object, **kwargs: object) -> object:
+        if host == "offline.example":
+            release.wait(60)
+            raise socket.gaierror("no network")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    started = time.monotonic()
+    try:
+        with pytest.raises(BackendError, match=r"offline\.example:443 \(name not resolved in 1 s\)"):
+            check_reachable("https://offline.example/bucket", "the S3 endpoint", timeout=1)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 3
+
+
+def test_a_refused_port_and_a_live_one_still_answer_as_before() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        check_reachable(f"http://127.0.0.1:{port}/", "the HTTP server", timeout=2)
+        check_reachable(f"http://localhost:{port}/", "the HTTP server", timeout=2)
+    with pytest.raises(BackendError, match="Connection refused"):
+        check_reachable(f"http://127.0.0.1:{port}/", "the HTTP server", timeout=2)
