@@ -45,7 +45,7 @@ def _proxied(url: str) -> bool:
 
 
 def check_reachable(url: str, what: str, hint: str = "", timeout: float = REACH_TIMEOUT) -> None:
-    """Open (and close) a TCP connection to ``url``'s host and port, or raise BackendError
+    """Connect to ``url``'s host and port and hear back (:func:`_hear_back`), or raise BackendError
     ``cannot reach WHAT at HOST:PORT…`` in one line. Skipped when a proxy would carry
     the real requests."""
     parts = urllib.parse.urlsplit(url)
@@ -56,18 +56,46 @@ def check_reachable(url: str, what: str, hint: str = "", timeout: float = REACH_
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
     except ValueError:
         return  # a malformed port is the backend's own option check to report
+    deadline = time.monotonic() + timeout
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        _connect(host, port, timeout)
+        sock = _connect(host, port, timeout)
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError | socket.timeout):
             reason = f"no answer in {timeout:g} s"
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise BackendError(f"cannot reach {what} at {where} ({reason}){hint}") from None
+    with sock:
+        try:
+            _hear_back(sock, parts.scheme.lower(), where, deadline)
+        except OSError:
+            reason = f"it accepts connections but does not answer in {timeout:g} s"
+            raise BackendError(f"cannot reach {what} at {where} ({reason}){hint}") from None
 
 
-def _connect(host: str, port: int, timeout: float) -> None:
-    """Connect and close within ``timeout`` in all, the name's lookup included: a socket
+def _hear_back(sock: socket.socket, scheme: str, where: str, deadline: float) -> None:
+    """Any answer to one anonymous request: a server that accepts connections but never
+    answers (a hung process, a tarpit) passes a connect, and the publish would wait out
+    its timeouts and retries after the cell ran. ``HEAD /``, or a TLS handshake (its
+    certificate is the publish's to judge); no credential is sent."""
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    if scheme == "https":
+        import ssl
+
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            with context.wrap_socket(sock, server_hostname=where.rpartition(":")[0].strip("[]")):
+                return
+        except ssl.SSLError:
+            return  # it answered, in TLS of its own
+    sock.sendall(f"HEAD / HTTP/1.1\r\nHost: {where}\r\nConnection: close\r\n\r\n".encode())
+    sock.recv(1)
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A connection made within ``timeout`` in all, the name's lookup included: a socket
     timeout does not cover ``getaddrinfo``, which with no network (a laptop offline, a
     resolver that never answers) can take minutes, and the cell would wait that long."""
     deadline = time.monotonic() + timeout
@@ -89,11 +117,12 @@ def _connect(host: str, port: int, timeout: float) -> None:
         raise failed[0]
     error = OSError("the name has no address")
     for family, kind, proto, _name, address in found:
+        sock = socket.socket(family, kind, proto)
         try:
-            with socket.socket(family, kind, proto) as sock:
-                sock.settimeout(max(0.01, deadline - time.monotonic()))
-                sock.connect(address)
-                return
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            sock.connect(address)
+            return sock
         except OSError as exc:
+            sock.close()
             error = exc
     raise error

@@ -3,6 +3,7 @@ ledger knows, ``local://JOB/path`` inside archives. What broke, each pinned by a
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -148,12 +149,70 @@ def test_a_name_that_never_resolves_does_not_hold_the_cell(monkeypatch: pytest.M
     assert time.monotonic() - started < 3
 
 
-def test_a_refused_port_and_a_live_one_still_answer_as_before() -> None:
-    with socket.socket() as listener:
+def test_an_endpoint_that_accepts_but_never_answers_fails_the_preflight() -> None:
+    """A hung server (or a tarpit) accepts the connection the preflight made and passed;
+    the cell then ran, and its publish waited out every timeout and retry (minutes)."""
+    with socket.socket() as listener:  # the kernel accepts for it; nothing is ever read
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
+        for scheme in ("http", "https"):
+            started = time.monotonic()
+            with pytest.raises(BackendError, match="accepts connections but does not answer in 1 s"):
+                check_reachable(f"{scheme}://127.0.0.1:{port}/", "the S3 endpoint", timeout=1)
+            assert time.monotonic() - started < 3
+
+
+def test_a_server_that_answers_anything_passes_and_a_refused_port_fails() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _QueryDrop)  # HEAD / is a 404: an answer
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
         check_reachable(f"http://127.0.0.1:{port}/", "the HTTP server", timeout=2)
         check_reachable(f"http://localhost:{port}/", "the HTTP server", timeout=2)
+        check_reachable(f"https://127.0.0.1:{port}/", "the S3 endpoint", timeout=2)  # not TLS: said so
+    finally:
+        server.shutdown()
+        server.server_close()
     with pytest.raises(BackendError, match="Connection refused"):
         check_reachable(f"http://127.0.0.1:{port}/", "the HTTP server", timeout=2)
+
+
+def test_a_secret_from_an_aws_profile_is_masked_in_a_failed_cell(
+    ip, cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys in ``~/.aws/credentials`` (not the environment) are known to the scrubber only
+    once a backend read them; the preflight read them, but the cell failed before any
+    backend did, and an error message repeating the key was shown and kept as is."""
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPROFILEKEY"
+    credentials = cwd / "aws-credentials"
+    credentials.write_text(
+        f"[team]\naws_access_key_id = AKIAPROFILEKEYID0001\naws_secret_access_key = {secret}\n"
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_PROFILE", "team")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _QueryDrop)  # an endpoint that answers
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cell = (
+        f"%%publish s3://bucket/x/ --endpoint http://127.0.0.1:{server.server_address[1]}\n"
+        "import configparser, os\n"
+        "c = configparser.ConfigParser(); c.read(os.environ['AWS_SHARED_CREDENTIALS_FILE'])\n"
+        "creds = dict(c['team'])\n"
+        "raise RuntimeError(f'could not connect with {creds!r}')\n"
+    )
+    try:
+        with capture_output() as io:
+            result = ip.run_cell(cell)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert type(result.error_in_exec) is UsageError
+    assert "could not connect with" in str(result.error_in_exec)  # the cell ran and failed
+    shown = str(result.error_in_exec) + "".join(o.data.get("text/html", "") for o in io.outputs)
+    (stderr,) = (cwd / "jupyter-publish-outputs").glob("*/stderr")
+    for text in (shown, stderr.read_text()):
+        assert secret not in text
