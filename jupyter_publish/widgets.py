@@ -591,7 +591,9 @@ class JobsBrowser(w.VBox):
         if self._shown and not self._view_count:
             self._stale = True
             return
-        self.refresh()
+        # Another job's files are not shown again: with a 5,000-file job selected, each
+        # publish (two row changes) re-drew its table, a second and more per publish.
+        self.refresh(files=_job_id == self.jobs.value)
 
     def _views_changed(self, change: dict[str, Any]) -> None:
         if change["new"]:
@@ -609,22 +611,23 @@ class JobsBrowser(w.VBox):
         """The selected job's ledger row."""
         return next((r for r in self.rows if r["job_id"] == self.jobs.value), None)
 
-    def refresh(self) -> None:
-        """Re-read the ledger (after publishing from another process)."""
+    def refresh(self, files: bool = True) -> None:
+        """Re-read the ledger (after publishing from another process). ``files=False``:
+        the selected job's files are shown again only if the selection changed."""
         with self._lock:  # the publishing thread and the notebook's may both ask
             try:
                 self.all_rows = _records(api.jobs(self.limit))
             except Exception as exc:
                 self.status.value = _error_html(f"cannot read the ledger: {exc}")
                 return
-            self.apply_filter()
+            self._apply_filter(files)
 
     def apply_filter(self) -> None:
         """List the jobs matching every word of the filter and the status choice."""
         with self._lock:
             self._apply_filter()
 
-    def _apply_filter(self) -> None:
+    def _apply_filter(self, files: bool = True) -> None:
         words = self.filter.value.lower().split()
         wanted = self.status_filter.value
         self.rows = [
@@ -633,7 +636,6 @@ class JobsBrowser(w.VBox):
             if (not wanted or r["status"] == wanted) and all(word in _haystack(r) for word in words)
         ]
         self.count.value = f"{len(self.rows)} of {len(self.all_rows)} jobs"
-        self.status.value = ""
         keep = self.jobs.value
         ids = [r["job_id"] for r in self.rows]
         self._relisting = True  # one show_files() below, not one per intermediate selection
@@ -642,7 +644,9 @@ class JobsBrowser(w.VBox):
             self.jobs.value = keep if keep in ids else (ids[0] if ids else None)
         finally:
             self._relisting = False
-        self.show_files()
+        if files or self.jobs.value != keep:
+            self.status.value = ""
+            self.show_files()
 
     def select(self, job_id: str) -> None:
         self.jobs.value = job_id
