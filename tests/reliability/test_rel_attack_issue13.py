@@ -247,3 +247,20 @@ def test_publishing_many_jobs_does_not_redraw_the_selected_jobs_files(tmp_path: 
     browser.refresh()  # asked for: shown again
     assert browser.details.outputs == drawn
     browser.close()
+
+
+def test_the_kept_outputs_link_is_a_quoted_url(ip, cwd: Path) -> None:
+    """The link to the kept outputs was the folder's path as is: a fetch_dir named
+    ``runs #1`` linked to ``runs `` (the rest taken for a fragment), ``100%`` to nothing."""
+    ip.run_line_magic("config", "PublishMagics.fetch_dir = 'runs #1 100%'")
+    try:
+        with capture_output() as io:
+            result = ip.run_cell("%%publish local\n(OUTPUT / 'half.txt').write_text('x')\n1/0\n")
+    finally:
+        ip.run_line_magic("config", "PublishMagics.fetch_dir = ''")
+    assert type(result.error_in_exec) is UsageError
+    html = "".join(o.data.get("text/html", "") for o in io.outputs)
+    (kept,) = (cwd / "runs #1 100%").iterdir()
+    link = f"runs%20%231%20100%25/{kept.name}"
+    assert f"href='{link}'" in html and f"href='{link}/stderr'" in html
+    assert "<code>runs #1 100%/" in html  # shown as the folder is named
