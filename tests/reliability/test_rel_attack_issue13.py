@@ -8,10 +8,12 @@ import socket
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
+import httpx
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
@@ -19,6 +21,7 @@ from IPython.utils.capture import capture_output
 import jupyter_publish as jp
 from jupyter_publish.errors import BackendError, IntegrityError
 from jupyter_publish.preflight import check_reachable
+from jupyter_publish.serve import make_server
 from jupyter_publish.widgets import jobs_browser
 
 SIGNATURE = "deadbeefcafe0123456789abcdef0123456789abcdef0123456789abcdef0123"
@@ -264,3 +267,46 @@ def test_the_kept_outputs_link_is_a_quoted_url(ip, cwd: Path) -> None:
     link = f"runs%20%231%20100%25/{kept.name}"
     assert f"href='{link}'" in html and f"href='{link}/stderr'" in html
     assert "<code>runs #1 100%/" in html  # shown as the folder is named
+
+
+# -- serve's pages ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def serving() -> Iterator[str]:
+    """``jupyter-publish serve``'s server in this process: its base URL, token included."""
+    token = "t" * 43
+    server = make_server(0, token)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{token}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_job_page_shows_hidden_characters_as_escapes(tmp_path: Path, serving: str) -> None:
+    """A right-to-left override made ``\\u202egnp.exe`` read ``exe.png`` in the listing;
+    a terminal escape or a bell went into the page as is."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "\u202egnp.exe").write_text("not a picture")
+    (src / "ctl\x1b[31m\x07.txt").write_text("c")
+    job = jp.publish(src, "local", archive=False, name="job\u202e\x1b").job_id
+    for page in (httpx.get(f"{serving}/").text, httpx.get(f"{serving}/{job}/").text):
+        assert not any(c in page for c in "\u202e\x1b\x07"), page
+        assert "job\\u202e\\u001b" in page
+    page = httpx.get(f"{serving}/{job}/").text
+    assert "\\u202egnp.exe" in page and "ctl\\u001b[31m\\u0007.txt" in page
+    assert "/%E2%80%AEgnp.exe'" in page  # the link still opens the file
+
+
+def test_a_served_file_is_never_a_page_of_the_origin(tmp_path: Path, serving: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "x.html").write_text("<script>fetch('/').then(r => r.text())</script>")
+    job = jp.publish(src, "local", archive=False).job_id
+    response = httpx.get(f"{serving}/{job}/x.html")
+    assert response.status_code == 200 and response.text.startswith("<script>")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in response.headers["content-security-policy"]
