@@ -3,8 +3,10 @@ ledger knows, ``local://JOB/path`` inside archives. What broke, each pinned by a
 
 from __future__ import annotations
 
+import io
 import os
 import socket
+import tarfile
 import threading
 import time
 import urllib.parse
@@ -19,6 +21,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import jupyter_publish as jp
+from jupyter_publish.backends.local import LocalBackend
 from jupyter_publish.errors import BackendError, IntegrityError
 from jupyter_publish.preflight import check_reachable
 from jupyter_publish.serve import make_server
@@ -310,3 +313,29 @@ def test_a_served_file_is_never_a_page_of_the_origin(tmp_path: Path, serving: st
     assert response.status_code == 200 and response.text.startswith("<script>")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in response.headers["content-security-policy"]
+
+
+# -- local://JOB/path inside a stored archive -------------------------------------------------
+
+
+def test_a_member_added_to_a_tampered_stored_archive_is_refused(tmp_path: Path) -> None:
+    """A member the ledger has no sha256 for was read out of a stored archive that no
+    longer hashed to its name, and written (``NOT verified``)."""
+    src = tmp_path / "results"
+    src.mkdir()
+    (src / "a.csv").write_text("x,y\n1,2\n")
+    result = jp.publish(src, "local")
+    assert result.archive is not None
+    store = LocalBackend()
+    blob = store.blob_path(result.archive.sha256)
+    os.chmod(blob, 0o600)
+    with tarfile.open(blob, "w:gz") as tar:
+        for name, data in (("a.csv", b"x,y\n1,2\n"), ("extra.sh", b"rm -rf ~")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    for ref in (f"local://{result.job_id}/extra.sh", f"local://{result.job_id}/results.tar.gz#"):
+        out = tmp_path / "out"
+        with pytest.raises(IntegrityError, match="stored archive"):
+            jp.fetch(ref, out)
+        assert not out.exists() or not any(out.rglob("*"))
