@@ -35,22 +35,31 @@ def preflight(dest: object) -> None:
         check(dest)
 
 
-def _proxied(url: str) -> bool:
-    """A proxy carries the requests to ``url``: a direct connect proves nothing."""
+def _proxy_for(url: str) -> str | None:
+    """The proxy (from the environment) that carries the requests to ``url``, if any."""
     parts = urllib.parse.urlsplit(url)
-    proxies = urllib.request.getproxies()
-    if parts.scheme not in proxies:
-        return False
-    return not urllib.request.proxy_bypass(parts.hostname or "")
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 def check_reachable(url: str, what: str, hint: str = "", timeout: float = REACH_TIMEOUT) -> None:
     """Connect to ``url``'s host and port and hear back (:func:`_hear_back`), or raise BackendError
-    ``cannot reach WHAT at HOST:PORT…`` in one line. Skipped when a proxy would carry
-    the real requests."""
+    ``cannot reach WHAT at HOST:PORT…`` in one line. When a proxy carries the requests,
+    the proxy is what must answer (a direct connect proves nothing; a dead proxy fails
+    the publish after the cell ran as surely as a dead store)."""
+    proxy = _proxy_for(url)
+    if proxy is not None:
+        _check(proxy, f"the proxy for {what}", ": check HTTP_PROXY / HTTPS_PROXY / NO_PROXY", timeout)
+    else:
+        _check(url, what, hint, timeout)
+
+
+def _check(url: str, what: str, hint: str, timeout: float) -> None:
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname
-    if not host or _proxied(url):
+    if not host:
         return
     try:
         port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
@@ -79,6 +88,8 @@ def _hear_back(sock: socket.socket, scheme: str, where: str, deadline: float) ->
     its timeouts and retries after the cell ran. ``HEAD /``, or a TLS handshake (its
     certificate is the publish's to judge); no credential is sent."""
     sock.settimeout(max(0.01, deadline - time.monotonic()))
+    if scheme not in ("http", "https"):
+        return  # a SOCKS proxy, say: its connect is what there is to check
     if scheme == "https":
         import ssl
 

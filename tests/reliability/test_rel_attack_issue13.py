@@ -372,3 +372,27 @@ def test_a_big_folders_preview_does_not_open_every_file_five_times(tmp_path: Pat
         _WATCHING.clear()
     assert "2,000 files" in shown["text/plain"]
     assert len(_OPENED) < 100, len(_OPENED)  # the few previewed inline, not 2,000 x 5
+
+
+def test_a_dead_proxy_fails_the_preflight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a proxy in the environment the check was skipped altogether (a direct
+    connect proves nothing), so a dead proxy let the cell run, and the publish failed."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{dead}")
+    with pytest.raises(BackendError, match=rf"the proxy for the S3 endpoint at 127\.0\.0\.1:{dead}"):
+        check_reachable("https://s3.example.com/", "the S3 endpoint", timeout=1)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _QueryDrop)  # a proxy that answers
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", f"127.0.0.1:{server.server_address[1]}")  # no scheme, as often
+        check_reachable("https://s3.example.com/", "the S3 endpoint", timeout=2)
+        monkeypatch.setenv("NO_PROXY", "localhost")  # bypassed: the endpoint itself is asked
+        with pytest.raises(BackendError, match=rf"the S3 endpoint at localhost:{dead} \(Connection refused"):
+            check_reachable(f"https://localhost:{dead}/", "the S3 endpoint", timeout=1)
+    finally:
+        server.shutdown()
+        server.server_close()
