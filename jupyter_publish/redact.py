@@ -208,6 +208,11 @@ def public_url(url: str, *, query: bool = True) -> str | None:
     user or password, no query carrying a presigned signature or key ID (``query=False``:
     no query at all); None if a secret is left (a registered one in the path). A text
     with no scheme (an scp-like ``git@host:x``) names no userinfo: kept if clean."""
+    from .serve_state import home_token
+
+    token = home_token()
+    if token is not None and token in url:
+        return None  # a link of this home's `serve`: its token opens every served job
     if "://" not in url:
         return url if scrub(url) == url else None
     try:

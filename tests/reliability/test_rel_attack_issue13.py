@@ -4,6 +4,7 @@ ledger knows, ``local://JOB/path`` inside archives. What broke, each pinned by a
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import sys
@@ -23,10 +24,14 @@ from IPython.utils.capture import capture_output
 
 import jupyter_publish as jp
 from jupyter_publish.backends.local import LocalBackend
+from jupyter_publish.catalog.catalog import job_body
+from jupyter_publish.crate import crate_metadata
 from jupyter_publish.errors import BackendError, IntegrityError
+from jupyter_publish.ledger import Ledger
 from jupyter_publish.preflight import check_reachable
 from jupyter_publish.preview import preview
-from jupyter_publish.serve import make_server
+from jupyter_publish.serve import make_server, serve_token
+from jupyter_publish.serve_state import state_file
 from jupyter_publish.widgets import jobs_browser
 
 SIGNATURE = "deadbeefcafe0123456789abcdef0123456789abcdef0123456789abcdef0123"
@@ -396,3 +401,20 @@ def test_a_dead_proxy_fails_the_preflight(monkeypatch: pytest.MonkeyPatch) -> No
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_serve_token_never_reaches_a_team_catalog_or_a_crate(tmp_path: Path) -> None:
+    """A local publish while ``serve`` runs records links with the token in their path;
+    they went as is into the team catalog's record (every colleague reads it: on a shared
+    host, the token opens every served job) and into an RO-Crate export."""
+    token = serve_token()
+    state_file().write_text(json.dumps({"url": f"http://127.0.0.1:9/{token}", "pid": os.getpid()}))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    result = jp.publish(src, "local", archive=False)
+    assert token in str(result.files[0].url)  # the owner's own record keeps its link
+    assert Ledger().find_by_link(str(result.files[0].url)) is not None
+    record = json.dumps(job_body(Ledger(), result.job_id))
+    assert result.job_id in record and token not in record
+    assert token not in json.dumps(crate_metadata(result))
