@@ -57,6 +57,9 @@ class _StoreHandler(BaseHTTPRequestHandler):
     store: LocalBackend
     token: str
     server_version = "jupyter-publish"
+    timeout = 60
+    """Seconds a connection may stay silent: without it, anyone on the machine could hold
+    one thread per idle connection forever (the token is read only after the request line)."""
 
     def do_HEAD(self) -> None:
         self._serve(body=False)

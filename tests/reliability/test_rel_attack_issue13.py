@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -418,3 +418,21 @@ def test_the_serve_token_never_reaches_a_team_catalog_or_a_crate(tmp_path: Path)
     record = json.dumps(job_body(Ledger(), result.job_id))
     assert result.job_id in record and token not in record
     assert token not in json.dumps(crate_metadata(result))
+
+
+def test_an_idle_connection_does_not_hold_a_serve_thread_forever() -> None:
+    """A connection that never sends its request held a thread for good: any account on
+    the machine could pile them up (the token is only read with the request line)."""
+    server = make_server(0, "t" * 43)
+    handler: Any = server.RequestHandlerClass
+    assert handler.timeout is not None and handler.timeout <= 120  # bounded by default
+    handler.timeout = 1  # shorter here, to see it act
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(server.server_address, timeout=10) as idle:
+            started = time.monotonic()
+            assert idle.recv(1) == b""  # closed by the server
+            assert time.monotonic() - started < 5
+    finally:
+        server.shutdown()
+        server.server_close()
