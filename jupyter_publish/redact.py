@@ -38,7 +38,7 @@ _QUERY_SECRET = re.compile(
     r"(?i)\b(x-amz-signature|x-amz-credential|x-amz-security-token|signature|"
     r"awsaccesskeyid|x-goog-signature|sig|token|access_token|"
     # ``password=…`` in a connection string or an exception's message (a cell's own)
-    r"[a-z_-]*(?:passw(?:or)?d|pwd|secret|api_?key|private_?key)[a-z_-]*)=([^&\s\"'<>#]+)"
+    r"[a-z_-]{0,24}(?:passw(?:or)?d|pwd|secret|api_?key|private_?key)[a-z_-]{0,24})=([^&\s\"'<>#]+)"
 )
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):([^@\s/?#]+)@")
 _URL_PASSWORD_LOOSE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):([^@\s]+)@")
