@@ -632,21 +632,27 @@ class Ledger:
         self.reap(abort_uploads=False)
         return _job_row(self._find(job_id))
 
-    def jobs(self, limit: int | None = None, *, rounds: bool = False) -> list[dict[str, Any]]:
+    def jobs(
+        self, limit: int | None = None, *, rounds: bool = False, job_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Jobs, newest first, each with ``rounds``: how many sync rounds it had
         (``%%publish --sync-every``). The rounds themselves are jobs of their own (each
         recorded what it published) but one cell's run is one job to a person: they are
-        left out unless ``rounds``."""
-        where = "" if rounds else f" WHERE name NOT GLOB '{ROUND_NAME_GLOB}'"
+        left out unless ``rounds``. ``job_id``: that job's row alone (a view that keeps up)."""
+        conditions = [] if rounds else [f"name NOT GLOB '{ROUND_NAME_GLOB}'"]
+        params: tuple[Any, ...] = ()
+        if job_id is not None:
+            conditions.append("job_id = ?")
+            params = (job_id,)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         query = (
             "SELECT job_id, execution_id, node_id, name, status, type, scheme, destination, uri, url,"
             f" root_cid, n_files, total_size, created_at, finished_at, error, {_PROVENANCE_SELECT} FROM jobs"
             f"{where} ORDER BY job_id DESC"
         )
-        params: tuple[Any, ...] = ()
         if limit:
             query += " LIMIT ?"
-            params = (int(limit),)
+            params = (*params, int(limit))
         self.reap(abort_uploads=False)
         with self._connect() as db:
             rows = [_job_row(r) for r in db.execute(query, params).fetchall()]
