@@ -41,6 +41,11 @@ def _names_only(message: str) -> str:
     return f"{head}unrecognized arguments: {shown.strip()}"
 
 
+def _catalog_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--catalog [LOC]``: a team catalog location, or (no LOC) $JUPYTER_PUBLISH_CATALOG's."""
+    parser.add_argument("--catalog", metavar="LOC", nargs="?", const=True, help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .backends import DEFAULT_DESTINATION, fetch_usage, registered_backends, usage
 
@@ -96,12 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     _backend_flags(f, "fetch")
     f.add_argument("--jobs", "-j", type=int, metavar="N", help="objects or ranges in flight (default 10)")
     f.add_argument("--quiet", "-q", action="store_true")
-    f.add_argument(
-        "--catalog",
-        metavar="LOC",
-        nargs="?",
-        const=True,
-        help="look up a job ID this machine never published in this team catalog "
+    _catalog_flag(
+        f,
+        "look up a job ID this machine never published in this team catalog "
         "(default, and with no LOC: $JUPYTER_PUBLISH_CATALOG)",
     )
     f.add_argument("--json", action="store_true")
@@ -114,12 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     j = sub.add_parser("jobs", help="list recorded jobs")
     j.add_argument("--limit", type=int)
-    j.add_argument(
-        "--catalog",
-        metavar="LOC",
-        nargs="?",
-        const=True,
-        help="the team's jobs in this catalog, s3://BUCKET/PREFIX/ or a folder "
+    _catalog_flag(
+        j,
+        "the team's jobs in this catalog, s3://BUCKET/PREFIX/ or a folder "
         "(no LOC: $JUPYTER_PUBLISH_CATALOG; S3 options from the environment or ,opt=endpoint=URL)",
     )
     j.add_argument("--jobs", "-j", type=int, metavar="N", help="catalog records read at once (default 32)")
@@ -130,12 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     li = sub.add_parser("lineage", help="what a job used and what used it (edges used -> produced)")
     li.add_argument("job", metavar="JOB", help="the job ID (a unique prefix is enough)")
-    li.add_argument(
-        "--catalog",
-        metavar="LOC",
-        nargs="?",
-        const=True,
-        help="also the jobs of this team catalog, s3://BUCKET/PREFIX/ or a folder "
+    _catalog_flag(
+        li,
+        "also the jobs of this team catalog, s3://BUCKET/PREFIX/ or a folder "
         "(no LOC: $JUPYTER_PUBLISH_CATALOG)",
     )
     li.add_argument("--json", action="store_true")
@@ -146,12 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="write a citable record of a job (an RO-Crate)")
     x.add_argument("job", metavar="JOB", help="the job ID (a unique prefix is enough)")
-    x.add_argument(
-        "--catalog",
-        metavar="LOC",
-        nargs="?",
-        const=True,
-        help="a job the ledger lacks is read from this team catalog (no LOC: $JUPYTER_PUBLISH_CATALOG)",
+    _catalog_flag(
+        x, "a job the ledger lacks is read from this team catalog (no LOC: $JUPYTER_PUBLISH_CATALOG)"
     )
     x.add_argument(
         "--ro-crate",
@@ -234,8 +226,17 @@ def _frame_out(frame: Any, as_json: bool) -> None:
     else:
         import pandas as pd
 
+        from .text import printable
+
+        shown = frame.copy()
+        for column in shown.columns:  # a record's text is anyone's: no terminal commands in it
+            values = shown[column]
+            if not pd.api.types.is_numeric_dtype(values) and any(
+                isinstance(v, str) and printable(v) != v for v in values
+            ):  # only then: the other columns keep their dtype (and show <NA>)
+                shown[column] = values.map(lambda v: printable(v) if isinstance(v, str) else v)
         with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-            print(frame.to_string(index=False))
+            print(shown.to_string(index=False))
 
 
 def _walk_flags(parser: argparse.ArgumentParser) -> None:

@@ -208,7 +208,7 @@ def recorded_result(
     from .catalog import configured, open_catalog, parse
 
     try:
-        ledger.job_row(job_id)
+        found = ledger.job_row(job_id)["job_id"]
     except NotFoundError as exc:
         where = configured(catalog)
         if where is None or isinstance(exc, AmbiguousJobError):
@@ -216,7 +216,18 @@ def recorded_result(
         location = parse(where, catalog_options).with_job_options("s3", options)
         with open_catalog(location, ledger=ledger) as cat:
             return cat.result(job_id)
-    return ledger.result(job_id)
+    where = configured(catalog) if found != job_id else None
+    if where is not None:  # a prefix: job IDs begin with their time, so a colleague's
+        # job (the listing the user copied it from) may share it with one of ours
+        location = parse(where, catalog_options).with_job_options("s3", options)
+        with open_catalog(location, ledger=ledger) as cat:
+            others = {r.job_id for r in cat.cache.for_job(job_id)} - {found}  # cached: no network
+        if others:
+            raise AmbiguousJobError(
+                f"job ID {job_id!r} is ambiguous: {found} here, {min(others)} in the catalog; "
+                "give more characters"
+            )
+    return ledger.result(found)
 
 
 def _plan(

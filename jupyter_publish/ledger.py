@@ -130,6 +130,7 @@ CREATE TABLE IF NOT EXISTS catalog_pending (
     last_error  TEXT,
     claimed     TEXT,
     claimed_at  REAL,
+    failed_at   REAL,
     PRIMARY KEY (catalog, name)
 );
 """
@@ -151,9 +152,10 @@ the same value as :attr:`PublishedResult.type`, and NULL while a job has no resu
 PROVENANCE_COLUMNS = {"provenance_json": "TEXT", "inputs_json": "TEXT"}
 """Added to ``jobs``: what produced the job and what it used (:mod:`.provenance`,
 :mod:`.lineage`), for failed jobs too (they have no ``result_json``)."""
-PENDING_COLUMNS = {"claimed": "TEXT", "claimed_at": "REAL"}
+PENDING_COLUMNS = {"claimed": "TEXT", "claimed_at": "REAL", "failed_at": "REAL"}
 """Added to ``catalog_pending``: who is sending a waiting record now, since when (a record
-is claimed before its PUT, so two processes flushing at once send it once)."""
+is claimed before its PUT, so two processes flushing at once send it once), and when a
+later try to send it failed (operations on other catalogs then leave it for a while)."""
 STATE_COLUMNS = {"pack_refused_at": "REAL"}
 """Added to ``catalog_state``: when the store last refused a pack this reader wrote (a
 reader without PutObject on ``packs/`` does not build and send one on every listing)."""

@@ -221,12 +221,20 @@ def _header_text(p: Path, label: str, notes: list[str]) -> str:
     return f"{p.name} — {label}, {human_size(_size(p))}{extra}"
 
 
+_META = "opacity:0.75"
+"""Secondary text (kind, size, counts): the theme's own text colour, fainter. A fixed grey
+(#666) was 3.3:1 on JupyterLab Dark's background, below the 4.5:1 text needs."""
+_NOTE = "border-left:3px solid #e08a00;padding-left:6px"
+"""A note (raw HTML left out, rows cut) in the text colour, marked by an orange bar: no
+fixed orange reads as text on both a white and a near-black page."""
+
+
 def _header_html(p: Path, label: str, notes: list[str]) -> str:
     meta = f"{_e(label)} · {_e(human_size(_size(p)))}"
-    note_html = "".join(f'<div style="color:#a60">{_e(n)}</div>' for n in notes)
+    note_html = "".join(f'<div style="{_NOTE}">{_e(n)}</div>' for n in notes)
     return (
         f'<div style="font-family:monospace"><b>{_e(p.name)}</b> '
-        f'<span style="color:#666">{meta}</span></div>{note_html}'
+        f'<span style="{_META}">{meta}</span></div>{note_html}'
     )
 
 
@@ -244,7 +252,7 @@ def _size(p: Path) -> int:
 def _with_note(result: Preview, note: str) -> Preview:
     result.text = f"{result.text}\n({note})"
     if result.html is not None:
-        result.html += f'<div style="color:#a60">{_e(note)}</div>'
+        result.html += f'<div style="{_NOTE}">{_e(note)}</div>'
     return result
 
 
@@ -295,9 +303,17 @@ def _head_lines(text: str, max_lines: int) -> tuple[str, bool]:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    """An HTML table; ``rows`` hold cell HTML that the caller has already escaped."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    """An HTML table; ``rows`` hold cell HTML that the caller has already escaped.
+
+    Names sit left and sizes right, each cell saying so: a notebook's stylesheet
+    right-aligns every cell, which put a short path a column away from a long one's start.
+    """
+    align = [f" style='text-align:{'right' if h == 'size' else 'left'}'" for h in headers]
+    head = "".join(f"<th{a}>{_e(h)}</th>" for h, a in zip(headers, align, strict=True))
+    body = "".join(
+        "<tr>" + "".join(f"<td{a}>{c}</td>" for c, a in zip(row, align, strict=True)) + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -727,7 +743,7 @@ def _preview_folder(p: Path, opts: _Opts) -> Preview:
     inline = _inline_previews(p, files, opts)
     header = (
         f'<div style="font-family:monospace"><b>{_e(p.name)}/</b> '
-        f'<span style="color:#666">{_e("; ".join(notes))}</span></div>'
+        f'<span style="{_META}">{_e("; ".join(notes))}</span></div>'
     )
     return Preview("folder", text, f'<div class="jp-publish-preview">{header}{table}{inline}</div>', path=p)
 
@@ -878,7 +894,8 @@ def _inline_previews(root: Path, files: list[_Entry], opts: _Opts) -> str:
         if len(rest) > _SHOW_ALL_LIMIT:
             inner.append(f"<div>… and {len(rest) - _SHOW_ALL_LIMIT} more: <code>preview(path)</code></div>")
         parts.append(
-            f'<details class="jp-publish-show-all"><summary>show all ({len(chosen)} previews)</summary>'
+            '<details class="jp-publish-show-all">'
+            f"<summary>show {len(rest)} more ({len(chosen)} in all)</summary>"
             f"{''.join(inner)}</details>"
         )
     return "".join(parts)

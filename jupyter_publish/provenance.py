@@ -38,12 +38,21 @@ MAX_SOURCE = 100_000
 _ASSIGNED = re.compile(
     r"""(?x)
     (?<![\w.\-])([A-Za-z_][\w.\-]*)           # a name (whether it is a secret's: redact.is_secret_name)
-    (['"]?\]?(?:\s*:\s*[A-Za-z_][\w.\[\]]*)?\s*(?:=|:|,)\s*[rbuf]{0,2})  # then = : , (an annotation first)
-    (['"])((?:(?!\3).){4,}?)\3               # a quoted value of 4 characters or more
+    (['"]?\]?(?:\s*:\s*[A-Za-z_][\w.\[\]]*)?\s*(?:=|:|,)\s*\(?\s*[rbuf]{0,2})  # = : , (annotation first)
+    ('{3}|"{3}|['"])((?:(?!\3).){4,}?)\3     # a quoted value of 4 characters or more (triple too)
     """
 )
 """``password = "…"``, ``{"aws_secret_access_key": "…"}``, ``setenv("TOKEN", "…")``,
 ``env["db_key"] = "…"``, ``token: str = "…"``."""
+_VALUE = r"""([^\s'"`,;&|()\[\]{}<>=]{4,})"""
+_UNQUOTED = re.compile(
+    rf"(?<![\w.\-])(-{{0,2}}[A-Za-z_][\w.\-]*)(=){_VALUE}|(?<![\w.\-])(--?[A-Za-z_][\w.\-]*)([ \t]+){_VALUE}"
+)
+"""``%env AWS_SECRET_ACCESS_KEY=…``, ``!PGPASSWORD=… psql``, ``f(token=tok)``, and a
+magic line's ``secret_key=…`` or ``--secret-key …``: an unquoted value after a secret's
+name (after a space only for an option, ``--name value``)."""
+_URL_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:'\"]{16,})@")
+"""``https://TOKEN@github.com/…``: a token as a URL's user name (git remotes do that)."""
 _TOKEN = re.compile(
     r"""(?x)
     \b(?:AKIA|ASIA|AROA)[0-9A-Z]{16}\b              # AWS access key IDs
@@ -68,7 +77,18 @@ def scrub_source(text: str) -> str:
     password, a presigned signature."""
     text = redact.scrub(text)
     text = _ASSIGNED.sub(_mask_assigned, text)
+    text = _UNQUOTED.sub(_mask_unquoted, text)
+    text = _URL_USER.sub(
+        lambda m: f"{m.group(1)}{redact.MASK}@" if _random_word(m.group(2)) else m.group(0), text
+    )
     return _TOKEN.sub(redact.MASK, text)
+
+
+def _mask_unquoted(match: re.Match[str]) -> str:
+    name, between, value = match.group(1, 2, 3) if match.group(1) else match.group(4, 5, 6)
+    if value == redact.MASK or not redact.is_secret_name(name):
+        return match.group(0)
+    return f"{name}{between}{redact.MASK}"
 
 
 def _mask_assigned(match: re.Match[str]) -> str:

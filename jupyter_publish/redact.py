@@ -20,7 +20,7 @@ import os
 import re
 import threading
 from functools import lru_cache
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit, urlunsplit
 
 MASK = "***"
 MIN_SECRET = 4
@@ -38,8 +38,11 @@ _QUERY_SECRET = re.compile(
     r"(?i)\b(x-amz-signature|x-amz-credential|x-amz-security-token|signature|"
     r"awsaccesskeyid|x-goog-signature|sig|token|access_token|"
     # ``password=…`` in a connection string or an exception's message (a cell's own)
-    r"[a-z_-]{0,24}(?:passw(?:or)?d|pwd|secret|api_?key|private_?key)[a-z_-]{0,24})=([^&\s\"'<>#]+)"
+    r"[a-z_-]{0,24}(?:passw(?:or)?d|pwd|secret|api_?key|private_?key)[a-z_-]{0,24})"
+    r"(=|%3D|%253D)((?:(?!%26|%2526)[^&\s\"'<>#])+)"
 )
+"""A presigned query's secret parameters, also URL-encoded once or twice (a signed link
+inside another link's ``next=``/``redirect=`` parameter, whose ``&`` is ``%26``)."""
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):([^@\s/?#]+)@")
 _URL_PASSWORD_LOOSE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*):([^@\s]+)@")
 """A password in a URL's userinfo (``http://user:pw@host``); the loose form, for messages,
@@ -48,7 +51,8 @@ _AUTH_SCHEME = re.compile(r"(?i)^(basic|bearer|token|digest|aws4-hmac-sha256)\s+
 
 
 _SECRET_NAME = re.compile(
-    r"(?:^|_)(?:passw(?:or)?d|pwd|secret|token|api_?key|access_?key|private_?key|key|credentials?|auth|signature)"
+    r"(?:^|_)(?:passw(?:or)?d|pwd|pw|passphrase|secret|token|api_?key|access_?key|private_?key|key"
+    r"|credentials?|auth|authorization|signature)"
     r"(?:_(?:id|value|string|str))?$"
     r"|(?:passw(?:or)?d|secret|token|apikey|credentials?)(?:_(?:id|value|string|str))?$"
 )
@@ -182,8 +186,8 @@ def scrub(text: str, *, links: bool = True) -> str:
     for form in _patterns(messages=links):
         if form in text:
             text = text.replace(form, MASK)
-    if links and "=" in text:
-        text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={MASK}", text)
+    if links and ("=" in text or "%3" in text.upper()):
+        text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     if "@" in text:
         userinfo = _URL_PASSWORD_LOOSE if links else _URL_PASSWORD
         text = userinfo.sub(_mask_password, text)
@@ -199,8 +203,20 @@ def _mask_password(match: re.Match[str]) -> str:
 _PORT_THEN_PATH = re.compile(r"\d{1,5}[/?#]")
 
 
-_SIGNED_QUERY = re.compile(r"(?i)(?:^|&)(?:x-amz-|x-goog-|awsaccesskeyid=|signature=|sig=|expires=|token=)")
+_SIGNED_QUERY = re.compile(
+    r"(?i)(?:^|[&?;])(?:x-amz-|x-goog-|awsaccesskeyid=|signature=|sig=|expires=|token=)"
+)
 """Query parameters of a presigned link (S3 SigV4 and V2, GCS, Azure SAS) or a token."""
+
+
+def _secret_query(query: str) -> bool:
+    """Whether a query carries a presigned signature or a key: also URL-encoded (a signed
+    link in another's ``next=``), and any parameter whose name says it holds a secret
+    (``key=``, ``api_key=``, ``password=``, ``auth=``)."""
+    decoded = unquote(unquote(query))
+    if _SIGNED_QUERY.search(decoded):
+        return True
+    return any(is_secret_name(part.partition("=")[0]) for part in re.split(r"[&;?]", decoded) if "=" in part)
 
 
 def public_url(url: str, *, query: bool = True) -> str | None:
@@ -224,7 +240,7 @@ def public_url(url: str, *, query: bool = True) -> str | None:
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port else host
-    kept = parts.query if query and not _SIGNED_QUERY.search(parts.query) else ""
+    kept = parts.query if query and not _secret_query(parts.query) else ""
     fragment = parts.fragment if query else ""
     bare = urlunsplit((parts.scheme, netloc, parts.path, kept, fragment))
     if kept and scrub(bare) != bare:  # a secret in the query after all: drop it

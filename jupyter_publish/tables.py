@@ -48,11 +48,11 @@ def _frame(
     return frame
 
 
-def jobs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per job, newest first."""
+def jobs_frame(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per job, newest first (``columns``: JOB_COLUMNS unless given)."""
     frame = _frame(
         rows,
-        JOB_COLUMNS,
+        list(columns or JOB_COLUMNS),
         ["n_files", "total_size", "rounds"],
         ["created_at", "finished_at"],
         floats=["duration_s"],
@@ -73,12 +73,4 @@ record, from where, as it says) and the record's name in the catalog."""
 
 def catalog_jobs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per job in a shared catalog, newest first."""
-    frame = _frame(
-        rows,
-        CATALOG_JOB_COLUMNS,
-        ["n_files", "total_size", "rounds"],
-        ["created_at", "finished_at"],
-        floats=["duration_s"],
-    )
-    frame["status"] = frame["status"].astype("category")
-    return frame
+    return jobs_frame(rows, CATALOG_JOB_COLUMNS)

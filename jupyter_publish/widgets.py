@@ -103,12 +103,15 @@ _ERROR_LIMIT = 400
 """Characters of an error a widget shows: the notebook shows one line, not a traceback."""
 
 
-_DONE = "<span style='color:#2e7d32'>&#x2714;</span>"
+_DONE = "<span style='color:var(--jp-success-color1,#2e7d32)'>&#x2714;</span>"
 """A check mark every font has (an emoji needs an emoji font the browser may lack)."""
 
 
 def _error_html(message: str) -> str:
-    return f"<span style='color:#d32f2f'>&#x26A0; {html.escape(one_line(message, _ERROR_LIMIT))}</span>"
+    return (
+        "<span style='color:var(--jp-error-color1,#d32f2f)'>"
+        f"&#x26A0; {html.escape(one_line(message, _ERROR_LIMIT))}</span>"
+    )
 
 
 def _display_data(bundle: dict[str, Any]) -> dict[str, Any]:

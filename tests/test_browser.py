@@ -6,8 +6,14 @@ them, and drives each as a person would: the publish panel's Options (only the c
 destination's fields, every input inside its box), Publish (the result card that the
 kernel's background thread writes through widget traits), the jobs browser (the new job
 listed without Refresh, its files table inside the cell, Copy CID read back from the
-clipboard) and the fetch panel (the job fetched, its preview shown). The ledger in the
-server's ``JUPYTER_PUBLISH_HOME`` must hold the job the page shows. Screenshots go to
+clipboard) and the fetch panel (the job fetched, its preview shown). Then issue 13's
+browser items: a folder ``panel_results`` published from the panel is found by that name
+(item 7); a ``%%publish`` cell's card and its fetched previews (Markdown rendered with its
+raw HTML dropped and nothing run, the most useful files first, "show all", values beside
+labels; item 10); a failing ``%%publish --out r`` cell (the folded traceback, its line as
+shown, kept outputs linked under the working folder; item 11); and every text of the cards
+and the jobs browser readable under JupyterLab Dark (contrast measured). The ledger in the
+server's ``JUPYTER_PUBLISH_HOME`` must hold the jobs the page shows. Screenshots go to
 tests/artifacts/. Everything started here is stopped by PID, and the test checks that
 nothing survives.
 """
@@ -21,11 +27,14 @@ import re
 import secrets
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +58,29 @@ CELL = (
 BROWSER_CELL = "from jupyter_publish.widgets import jobs_browser\nb = jobs_browser()\nb"
 FETCH_CELL = "from jupyter_publish.widgets import fetch_panel\nf = fetch_panel()\nf"
 JOBS_CELL = "%load_ext jupyter_publish\n%jobs"
+MADE_CELL = (
+    "%%publish --out made\n"
+    "import shutil, sys\n"
+    'shutil.copytree("made", OUTPUT, dirs_exist_ok=True)\n'
+    'print("training finished")\n'
+    'print("a warning", file=sys.stderr)'
+)
+"""Item 10: a cell that makes four files (README.md, a CSV, a log, a PNG) + stdout, stderr, exitCode."""
+FETCH_MADE_CELL = 'import jupyter_publish as jp\njp.fetch(made, "fetched_made")'
+FAILING_CELL = "%%publish --out r\n(OUTPUT / 'half.txt').write_text('x')\n1/0\nprint('not reached')"
+"""Item 11: raises on its 3rd line as the notebook shows it (the magic line is line 1)."""
+STATUS_CELL = 'r["status"]'
+README = """# Run 7
+
+The loss went *down*:
+
+- epoch 1: 0.9
+- epoch 2: 0.5
+
+<script>alert("readme")</script>
+
+<img src=x onerror=alert(2)>
+"""
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -118,9 +150,38 @@ def _prepare_root(base: Path) -> Path:
     (root / "results").mkdir(parents=True)
     (root / "results" / "metrics.json").write_text(json.dumps({"loss": 0.039, "accuracy": 0.996}))
     (root / "results" / "measurements.csv").write_text("step,loss\n1,0.5\n2,0.25\n3,0.125\n")
-    notebook = _notebook(CELL, BROWSER_CELL, FETCH_CELL, JOBS_CELL)
+    (root / "panel_results").mkdir()
+    (root / "panel_results" / "scores.csv").write_text("model,score\nA,0.91\n")
+    made = root / "made"
+    made.mkdir()
+    (made / "README.md").write_text(README)
+    (made / "metrics.csv").write_text("epoch,loss\n1,0.9\n2,0.5\n")
+    (made / "run.log").write_text("epoch 1 done\nepoch 2 done\n")
+    (made / "plot.png").write_bytes(_png(24, 16))
+    notebook = _notebook(
+        CELL, BROWSER_CELL, FETCH_CELL, JOBS_CELL, MADE_CELL, FETCH_MADE_CELL, FAILING_CELL, STATUS_CELL
+    )
     (root / "demo.ipynb").write_text(json.dumps(notebook, indent=1))
     return root
+
+
+def _png(width: int, height: int) -> bytes:
+    """A small valid RGB PNG (a gradient), so the preview shows a real image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(
+        b"\0" + b"".join(bytes((x * 10 % 256, y * 15 % 256, 128)) for x in range(width))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _lab_env(base: Path, home: Path) -> dict[str, str]:
@@ -416,6 +477,220 @@ def _check_jobs_table(page, job_id: str) -> None:  # type: ignore[no-untyped-def
     _shot(page, "browser-jobs-table.png")
 
 
+def _out(page, index: int):  # type: ignore[no-untyped-def]
+    return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-Cell-outputArea")
+
+
+def _check_named_as_published(page) -> str:  # type: ignore[no-untyped-def]
+    """Item 7: the folder ``panel_results`` published from the panel is the job
+    ``panel_results`` everywhere: the card, the jobs browser's filter, ``%jobs``."""
+    from playwright.sync_api import expect
+
+    panel = _out(page, 0)
+    _field(panel, "Paths").fill("panel_results")
+    panel.locator(".jupyter-widgets.widget-button", has_text="Publish").click()
+    card = panel.locator(".jupyter-publish-result")
+    expect(card).to_contain_text("Published panel_results", timeout=60_000)
+    job_id = JOB_ID.search(card.inner_text()).group(0)  # type: ignore[union-attr]
+    browser = _out(page, 1)
+    short = short_job_id(job_id)
+    expect(browser.locator("select option", has_text=short)).to_have_count(1, timeout=30_000)  # live
+    _field(browser, "Filter").fill("panel_results")
+    expect(browser.locator(".widget-html", has_text="1 of 2 jobs")).to_be_visible(timeout=30_000)
+    listed = browser.locator("select[size] option")  # the jobs list, not the Status dropdown
+    expect(listed).to_have_count(1)
+    assert re.search(rf"^{short}\s.*\bpanel_results\b", listed.first.inner_text()), listed.first.inner_text()
+    _shot(page, "browser-panel-results-filter.png")
+    _field(browser, "Filter").fill("")
+    _run_cell(page, 3)  # %jobs again
+    table = _out(page, 3).locator("table.jupyter-publish-table")
+    expect(table).to_contain_text(short, timeout=30_000)
+    row = table.evaluate(
+        """(t, id) => {
+          const heads = [...t.querySelectorAll('thead th')].map(h => h.innerText.trim());
+          const row = [...t.querySelectorAll('tbody tr')].find(r => r.querySelector(`td[title="${id}"]`));
+          const cells = [...row.querySelectorAll('td')];
+          return Object.fromEntries(cells.map((d, i) => [heads[i], d.innerText.trim()]));
+        }""",
+        job_id,
+    )
+    assert row["name"] == "panel_results", row
+    return job_id
+
+
+def _check_labels_beside_values(card) -> None:  # type: ignore[no-untyped-def]
+    """The facts' values start where their labels' column ends, on the left of the card
+    (a notebook's stylesheet right-aligns cells and centres tables otherwise)."""
+    rows = card.locator("table").first.evaluate(
+        """t => [...t.rows].map(r => {
+          const text = e => {
+            const range = document.createRange();
+            range.selectNodeContents(e);
+            return range.getBoundingClientRect();
+          };
+          const [th, td] = r.cells;
+          return {label: th.innerText, labelRight: th.getBoundingClientRect().right,
+                  labelLeft: text(th).left, valueLeft: text(td).left,
+                  tableLeft: t.getBoundingClientRect().left,
+                  cardLeft: t.parentElement.getBoundingClientRect().left};
+        })"""
+    )
+    assert len(rows) >= 3
+    for row in rows:
+        assert 0 <= row["valueLeft"] - row["labelRight"] < 8, row  # beside the label, not across the page
+        assert row["labelLeft"] - row["tableLeft"] < 8 and row["tableLeft"] - row["cardLeft"] < 20, row
+
+
+def _check_previews(page, problems: list[str], dialogs: list[str]) -> str:  # type: ignore[no-untyped-def]
+    """Item 10: a %%publish cell's card counts what the cell made and names what every
+    job adds, its values beside their labels; fetched back, the README renders as
+    Markdown (its <script> and <img onerror> dropped, nothing run), the most useful files
+    are previewed first and the rest (exitCode last) folded under "show all"."""
+    from playwright.sync_api import expect
+
+    seen = len(problems)
+    _run_cell(page, 4)
+    card = _out(page, 4).locator(".jupyter-publish-result")
+    expect(card).to_contain_text("Published", timeout=60_000)
+    expect(card).to_contain_text("Size4 files + stdout, stderr, exit code", use_inner_text=False)
+    expect(card).not_to_contain_text("7 files")
+    _check_labels_beside_values(card)
+    card.scroll_into_view_if_needed()
+    _shot(page, "browser-made-card.png")
+    job_id = JOB_ID.search(card.inner_text()).group(0)  # type: ignore[union-attr]
+
+    _run_cell(page, 5)
+    out = _out(page, 5)
+    head = out.locator(".jupyter-publish-fetch")
+    expect(head).to_contain_text("verified", timeout=60_000)
+    expect(head).to_contain_text("(4 files + stdout, stderr, exit code)")
+    listing = out.locator(".jp-publish-preview > table").first  # the folder's files
+    lefts = listing.evaluate(
+        """t => [...t.querySelectorAll('tbody tr td:first-child')].map(d => {
+          const range = document.createRange();
+          range.selectNodeContents(d);
+          return range.getBoundingClientRect().left - t.getBoundingClientRect().left;
+        })"""
+    )
+    assert len(lefts) == 7 and max(lefts) < 12, lefts  # paths start at the left, not right-aligned
+    markdown = out.locator(".jp-publish-markdown")
+    expect(markdown.locator("h1")).to_have_text("Run 7")
+    expect(markdown.locator("li")).to_have_count(2)
+    expect(markdown.locator("em")).to_have_text("down")
+    assert markdown.locator("script, img").count() == 0
+    expect(out).not_to_contain_text("alert(")  # dropped, not shown as text
+    opened = out.locator(".jp-publish-preview > details[open] > summary").all_inner_texts()
+    assert len(opened) == 3 and set(opened) <= {"README.md", "metrics.csv", "plot.png"}, opened
+    expect(out.locator("details[open] img[src^='data:image/png']")).to_have_count(1)  # the plot, shown
+    show_all = out.locator("details.jp-publish-show-all")
+    expect(show_all).not_to_have_attribute("open", "")
+    folded = show_all.locator(":scope > details > summary").all_text_contents()  # folded: no inner text
+    assert folded[0] == "run.log" and folded[-1] == "exitCode", folded  # the log before the exit code
+    show_all.locator(":scope > summary").click()
+    expect(show_all.locator(":scope > details > summary", has_text="exitCode")).to_be_visible()
+    page.wait_for_timeout(300)  # an <img onerror> that ran would have reported by now
+    assert dialogs == [] and problems[seen:] == [], (dialogs, problems[seen:])
+    out.scroll_into_view_if_needed()
+    _shot(page, "browser-made-previews.png")
+    return job_id
+
+
+def _check_failing_cell(page, lab: Lab) -> str:  # type: ignore[no-untyped-def]
+    """Item 11: the failed cell's traceback is one click away and counts lines as the cell
+    is shown; its kept outputs are linked under the working folder; ``--out r`` holds the
+    failed job's record."""
+    from playwright.sync_api import expect
+
+    _run_cell(page, 6)
+    out = _out(page, 6)
+    failure = out.locator(".jupyter-publish-failure")
+    expect(failure).to_contain_text("cell failed at line 3", timeout=60_000)
+    expect(out.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")).to_contain_text(
+        "UsageError: cell failed at line 3 (ZeroDivisionError"
+    )
+    details = failure.locator("details")
+    traceback = details.locator("pre")
+    expect(traceback).to_be_hidden()  # folded
+    details.locator("summary", has_text="Traceback").click()
+    expect(traceback).to_be_visible()
+    expect(traceback).to_contain_text("ZeroDivisionError: division by zero")
+    text = traceback.inner_text()
+    assert re.search(r"line 3\b", text) and "1/0" in text and "line 4" not in text, text
+    links = [
+        urllib.parse.unquote(href)
+        for href in failure.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    ]
+    kept = [h for h in links if "jupyter-publish-outputs/" in h]
+    assert len(kept) == 2 and not any(h.startswith(("/tmp", "file:")) for h in links), links
+    folder = lab.root / re.search(r"jupyter-publish-outputs/[^/?#]+", kept[0]).group(0)  # type: ignore[union-attr]
+    assert (folder / "half.txt").read_text() == "x" and "ZeroDivisionError" in (folder / "stderr").read_text()
+    failure.scroll_into_view_if_needed()
+    _shot(page, "browser-failed-cell.png")
+    _run_cell(page, 7)
+    expect(_out(page, 7).locator(".jp-OutputArea-output")).to_have_text("'failed'", timeout=30_000)
+    return failure.inner_text()
+
+
+CONTRAST = """root => {
+  const parse = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = rgb => {
+    const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(rgb[0]) + 0.7152 * f(rgb[1]) + 0.0722 * f(rgb[2]);
+  };
+  const over = (fg, bg, alpha) => fg.slice(0, 3).map((c, i) => c * alpha + bg[i] * (1 - alpha));
+  const background = e => {
+    for (; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0.5) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const opacity = e => {
+    let o = 1;
+    for (; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
+    return o;
+  };
+  const found = [];
+  for (const e of [root, ...root.querySelectorAll('*')]) {
+    const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !e.getClientRects().length) continue;
+    const bg = background(e), fg = parse(getComputedStyle(e).color);
+    const seen = over(fg, bg, (fg.length === 4 ? fg[3] : 1) * opacity(e));
+    const [a, b] = [lum(seen), lum(bg)];
+    found.push({ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05),
+                text: e.textContent.trim().slice(0, 40),
+                color: getComputedStyle(e).color, background: bg.join(',')});
+  }
+  return found.sort((x, y) => x.ratio - y.ratio);
+}"""
+"""Every visible text under ``root`` with its contrast ratio against what is behind it
+(WCAG's formula), lowest first."""
+
+
+def _check_dark_theme(page) -> None:  # type: ignore[no-untyped-def]
+    """Under JupyterLab Dark the cards and the jobs browser stay readable: every text in
+    them has at least WCAG AA's 4.5:1 contrast with its background."""
+    from playwright.sync_api import expect
+
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
+    expect(page.locator("body[data-jp-theme-light='false']")).to_have_count(1, timeout=30_000)
+    page.wait_for_timeout(500)  # the theme's stylesheet applied
+    for name, scope in (
+        ("publish card", _out(page, 4).locator(".jupyter-publish-result")),
+        ("fetched previews", _out(page, 5)),
+        ("failure", _out(page, 6).locator(".jupyter-publish-failure")),
+        ("jobs browser", _out(page, 1)),
+    ):
+        texts = scope.evaluate(CONTRAST)
+        assert texts and texts[0]["ratio"] >= 4.5, (name, texts[:3])
+    _out(page, 4).scroll_into_view_if_needed()
+    _shot(page, "browser-dark-card.png")
+    _out(page, 1).scroll_into_view_if_needed()
+    _shot(page, "browser-dark-jobs.png")
+
+
 def test_publish_button_in_jupyterlab(lab: Lab, tmp_path: Path, isolated_home: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -430,8 +705,13 @@ def test_publish_button_in_jupyterlab(lab: Lab, tmp_path: Path, isolated_home: P
             permissions=["clipboard-read", "clipboard-write"],
         )
         browser_pid_dir = tmp_path / "chromium-profile"
+        dialogs: list[str] = []
+        problems: list[str] = []
         try:
             page = context.pages[0] if context.pages else context.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
             _open_notebook(page, lab)
             for index in range(3):
                 _run_cell(page, index)
@@ -451,6 +731,11 @@ def test_publish_button_in_jupyterlab(lab: Lab, tmp_path: Path, isolated_home: P
             _check_jobs_browser(page, job_id, cid)
             _check_fetch(page, job_id)
             _check_jobs_table(page, job_id)
+            panel_job = _check_named_as_published(page)
+            made_job = _check_previews(page, problems, dialogs)
+            _check_failing_cell(page, lab)
+            _check_dark_theme(page)
+            print("console errors:", problems)
         except Exception:
             _shot(page, "browser-failure.png")
             print(lab.log.read_text()[-4000:])
@@ -464,6 +749,10 @@ def test_publish_button_in_jupyterlab(lab: Lab, tmp_path: Path, isolated_home: P
     assert row["status"] == "published" and row["n_files"] == 2
     published = {r["path"] for r in api.cids(job_id).to_dict("records") if r["kind"] == "file"}
     assert published == {"metrics.json", "measurements.csv"}
+    jobs = api.jobs().set_index("job_id")
+    assert jobs.loc[panel_job, "name"] == "panel_results"
+    assert jobs.loc[made_job, "status"] == "published" and jobs.loc[made_job, "n_files"] == 7
+    assert (jobs["status"] == "failed").sum() == 1
     assert time.monotonic() - started < 200
 
 

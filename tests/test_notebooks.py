@@ -4,12 +4,14 @@ Each notebook is copied into a temporary folder and executed there with nbclient
 own store and ledger (``JUPYTER_PUBLISH_HOME``) and its own ``TMPDIR``, so every server it
 starts through ``jupyter_publish.testing`` keeps its files, and therefore its command line,
 under that folder. Afterwards any process whose command line still names the folder is a
-server the notebook failed to stop: it is killed by PID and the test fails.
+server the notebook failed to stop: it is killed by PID and the test fails. No output of
+any notebook may show something shaped like a credential.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -24,12 +26,20 @@ import pytest
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
+from jupyter_publish.crate import check_crate
 from jupyter_publish.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 120
 JOB_ID = re.compile(r"j-[0-9A-Z]{26}")
+# What credentials look like when a notebook shows them: the variables' names next to a
+# value, the access key IDs jupyter_publish.testing.SeaweedS3 makes, a presigned URL's
+# signature, an Authorization header.
+SECRET_SHAPES = re.compile(
+    r"AWS_SECRET_ACCESS_KEY\W+[^\s'\"*]|AWS_SESSION_TOKEN\W+[^\s'\"*]|\bJ[PWR][0-9A-F]{18}\b"
+    r"|(?i:X-Amz-Signature=|X-Amz-Credential=|Authorization:\s*[^\s*])"
+)
 # Settings of the machine running the tests that would point a tutorial elsewhere.
 _FOREIGN_ENV = (
     "AWS_PROFILE",
@@ -208,6 +218,17 @@ def ledger_jobs(home: Path) -> list[dict[str, Any]]:
     return Ledger(home / "ledger.sqlite").jobs()
 
 
+def assert_no_secrets(nb: Any) -> None:
+    """No output (text, HTML, any text MIME type, tracebacks) shows something shaped like a credential."""
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            shown = [output.get("text", ""), *output.get("traceback", [])]
+            shown += [v for v in output.get("data", {}).values() if isinstance(v, str)]
+            for value in shown:
+                found = SECRET_SHAPES.search(value)
+                assert not found, f"cell {index} shows {found.group(0)!r}"
+
+
 def assert_card(cell: Any) -> str:
     """A result card: 'Published', a job ID; returns the job ID."""
     html = text(cell, "text/html")
@@ -322,10 +343,72 @@ def check_bacalhau(nb: Any, work: Path, home: Path) -> None:
     assert all(cid in found for cid in cids)
 
 
+def check_team(nb: Any, work: Path, home: Path) -> None:
+    alice_job = assert_card(code_cell(nb, "%%publish s3://{{bucket}}/runs/{jobID}/ --name station-summary"))
+    bob_job = assert_card(code_cell(nb, "%%publish s3://{{bucket}}/runs/{jobID}/ --name warmest-station"))
+    # Two machines, two ledgers: each holds only its own job; the kernel's default is unused.
+    machines = work / "machines"
+    assert [j["job_id"] for j in ledger_jobs(machines / "alice")] == [alice_job]
+    assert [j["job_id"] for j in ledger_jobs(machines / "bob")] == [bob_job]
+    assert not (home / "ledger.sqlite").exists()
+
+    listing = code_cell(nb, 'machine("bob")\nprint')
+    assert "jobs in Bob's own ledger: 0" in text(listing)
+    listed = text(listing, "text/html")
+    assert table_rows(listed) == 1 and alice_job in listed
+
+    fetch = code_cell(nb, "alice_id = ")
+    assert assert_verified_fetches(fetch, 1)[0].startswith(f"fetched {alice_job} ")
+    assert "verified: True" in text(fetch)
+    assert (work / "from-alice" / "summary.csv").read_text().startswith("station,min,mean,max\n")
+
+    assert text(code_cell(nb, "[(i[")) == f"[('{alice_job}', 'fetch')]"
+    for start in ('machine("alice")\nedges', 'machine("bob")\n%jobs --lineage'):
+        edges = text(code_cell(nb, start), "text/html")
+        assert table_rows(edges) == 1 and alice_job in edges and bob_job in edges, start
+
+    crate = json.loads((work / "crate-station-summary" / "ro-crate-metadata.json").read_text())
+    assert check_crate(crate) == []
+    assert "summary.csv" in text(code_cell(nb, "import json"))
+
+
+def check_steps(nb: Any, work: Path, home: Path) -> None:
+    generate = assert_card(code_cell(nb, "%%publish local --name generate"))
+    summarise = assert_card(code_cell(nb, "%%publish local --name summarise"))
+    assert "input verified: True" in text(code_cell(nb, "%%publish local --name summarise"))
+    assert text(code_cell(nb, "[(i[")) == f"[('{generate}', 'fetch')]"
+    step3 = re.search(r"step 3 published (j-\w+)", text(code_cell(nb, "done = subprocess.run(")))
+    assert step3, text(code_cell(nb, "done = subprocess.run("))
+    report = step3.group(1)
+    assert (work / "report" / "report.md").read_text().endswith("Warmest station: charlie\n")
+
+    edges = text(code_cell(nb, "edges = jp.lineage"), "text/html")
+    assert table_rows(edges) == 2 and all(job in edges for job in (generate, summarise, report))
+
+    assert "nothing to publish (--optional)" in text(
+        code_cell(nb, "%%publish local --name alerts --optional")
+    )
+    assert "a job named alerts: False" in text(code_cell(nb, 'print("a job named alerts'))
+    assert "UsageError: nothing to publish" in text(code_cell(nb, "from IPython.core.error import"))
+
+    made = text(code_cell(nb, "from jupyter_publish.lineage import forget_fetches"))
+    assert "same content CID: True" in made and "inputs recorded: [] []" in made
+    stored = text(code_cell(nb, "pd.concat("), "text/html")
+    assert table_rows(stored) == 7 and stored.count("model.tar.gz") == 1
+    assert sorted(p.name for p in (work / "steps" / "weights-only").iterdir()) == ["weights.csv"]
+    assert sorted(p.name for p in (work / "steps" / "model").iterdir()) == ["config.json", "weights.csv"]
+
+    jobs = ledger_jobs(home)
+    assert sorted(j["name"] for j in jobs) == ["generate", "model", "model", "report", "summarise"]
+    assert all(j["status"] == "published" for j in jobs)
+
+
 CHECKS = {
     "01-quickstart-local": check_quickstart,
     "02-s3-ipfs-http": check_s3_ipfs_http,
     "03-bacalhau-results": check_bacalhau,
+    "04-working-as-a-team": check_team,
+    "05-passing-results-between-steps": check_steps,
 }
 
 
@@ -334,4 +417,5 @@ def test_notebook_runs_top_to_bottom(notebook: Path, run_notebook: Any) -> None:
     nb, work, home = run_notebook(notebook)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
+    assert_no_secrets(nb)
     CHECKS[notebook.stem](nb, work, home)

@@ -436,7 +436,7 @@ def test_folder(tmp_path: Path) -> None:
     assert p.kind == "folder" and set(b) == {"text/plain", "text/html"}
     html = b["text/html"]
     for rel in ("outputs/plots/loss.png", "outputs/metrics.csv", "stdout", "exitCode"):
-        assert f"<td>{rel}</td>" in html
+        assert f"<td style='text-align:left'>{rel}</td>" in html
     assert 'src="data:image/png;base64,' in html  # thumbnail and inline preview
     assert "<th>epoch</th>" in html  # the CSV previewed inline
     assert "2 files + stdout, stderr, exit code" in p.text  # 5 files, 3 of them every job's

@@ -83,8 +83,9 @@ def test_more_than_three_files_preview_the_most_useful_first(tmp_path: Path) -> 
 
 def test_show_all_holds_every_other_preview(tmp_path: Path) -> None:
     html = _html(_job_outputs(tmp_path))
-    folded = re.search(r"<details class=\"jp-publish-show-all\"><summary>show all \((\d+) previews\)", html)
-    assert folded and folded.group(1) == "7"
+    summary = r"<details class=\"jp-publish-show-all\"><summary>show (\d+) more \((\d+) in all\)"
+    folded = re.search(summary, html)
+    assert folded and folded.groups() == ("4", "7")  # what opening it reveals, and the whole
     rest = re.findall(r"<details><summary>([^<]*)</summary>", html[folded.end() :])
     assert len(rest) == 4 and rest[-1] == "exitCode"  # the exit code last
     assert set(_open_previews(html)) | set(rest) == {p.name for p in (tmp_path / "outputs").iterdir()}
@@ -93,7 +94,7 @@ def test_show_all_holds_every_other_preview(tmp_path: Path) -> None:
 def test_three_files_or_fewer_need_no_show_all(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("a\n1\n")
     (tmp_path / "b.txt").write_text("b\n")
-    assert "show all" not in _html(tmp_path)
+    assert "jp-publish-show-all" not in _html(tmp_path)
 
 
 class _Cells(HTMLParser):
@@ -147,3 +148,22 @@ def test_a_plain_folder_is_counted_plainly() -> None:
     assert cards.file_count(["stdout", "stderr", "exitCode"]) == "stdout, stderr, exit code"
     assert cards.file_count(["a.csv", "stdout", "stderr", "exitCode"]) == "1 file + stdout, stderr, exit code"
     assert cards.file_count(["sub/stdout", "sub/stderr", "sub/exitCode"]) == "3 files"
+
+
+def test_previews_take_the_themes_text_colour(tmp_path: Path) -> None:
+    """No fixed grey or orange text: #666 was 3.3:1 on JupyterLab Dark's background (the
+    browser check measures every text's contrast under the dark theme)."""
+    out = _job_outputs(tmp_path)
+    (out / "README.md").write_text(README)  # a note: raw HTML left out
+    html = _html(out, max_rows=1)  # another note: rows cut
+    assert "raw HTML left out" in html
+    assert re.findall(r"(?<![-\w])color:\s*#", html) == []
+
+
+def test_a_folders_listing_puts_names_left_and_sizes_right(tmp_path: Path) -> None:
+    """A notebook's stylesheet right-aligns table cells: each cell says where it sits."""
+    html = _html(_job_outputs(tmp_path))
+    listing = re.search(r"<table>.*?</table>", html, re.S).group()
+    assert "<td style='text-align:left'>metrics.csv</td>" in listing
+    assert "<td style='text-align:right'>18 B</td>" in listing
+    assert "<th style='text-align:left'>path</th>" in listing and "<td>" not in listing

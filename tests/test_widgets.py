@@ -55,7 +55,7 @@ def _ledger_bytes(home: Path) -> bytes:
 
 def _assert_one_line_error(panel: PublishPanel | FetchPanel, *needles: str) -> None:
     assert panel.last_error and "\n" not in panel.last_error
-    assert "Traceback" not in panel.status.value and "color:#d32f2f" in panel.status.value
+    assert "Traceback" not in panel.status.value and "var(--jp-error-color1" in panel.status.value
     assert panel.progress.bar_style == "danger"
     for needle in needles:
         assert needle in panel.last_error

@@ -59,7 +59,7 @@ RESERVED_OPTIONS = frozenset(
         "paths", "to", "preflight", "archive", "name", "pin", "cid_version", "quiet", "notebook", "ledger",
         "job_id", "max_concurrency", "compression", "skip_unreadable", "follow_symlinks", "hidden",
         "resolve_placeholders", "ref", "dest", "verify", "extract", "max_ratio", "provenance", "uses",
-        "catalog", "catalog_options", "ro_crate", "license",
+        "catalog", "catalog_options", "ro_crate", "license", "rounds",
         # what the command line and the magics parse besides backend options
         "command", "json", "jobs", "job", "limit", "port", "symlinks", "version", "help",
         "targets", "refs", "out", "sync_every", "optional", "publish_on_error", "ui",

@@ -331,15 +331,19 @@ class CatalogCache:
                 (self.ident, name, token),
             )
 
-    def release(self, name: str, token: str, error: str | None) -> None:
+    def release(self, name: str, token: str, error: str | None, *, slow: bool = False) -> None:
         """The claimed record was not written (``error``, counted in ``attempts``; None: the
-        sender was interrupted): it waits for the next sender."""
+        sender was interrupted): it waits for the next sender. ``slow``: the try waited for
+        a timeout, remembered in ``failed_at`` (other catalogs' operations then wait too)."""
+        import time
+
         with self.ledger._connect() as db:
             db.execute(
                 "UPDATE catalog_pending SET claimed=NULL, claimed_at=NULL,"
-                " attempts=attempts+(? IS NOT NULL), last_error=coalesce(?, last_error)"
+                " attempts=attempts+(? IS NOT NULL), last_error=coalesce(?, last_error),"
+                " failed_at=CASE WHEN ? IS NOT NULL THEN ? ELSE failed_at END"
                 " WHERE catalog=? AND name=? AND claimed=?",
-                (error, error, self.ident, name, token),
+                (error, error, slow or None, time.time(), self.ident, name, token),
             )
 
 
@@ -362,11 +366,13 @@ def _claimable(claimed: str | None, claimed_at: float | None, host: str) -> bool
     return not is_alive(int(pid), None if started == "-" else started)
 
 
-def pending_catalogs(ledger: Ledger) -> list[tuple[str, str, dict[str, Any]]]:
-    """``(ident, location, options)`` of every catalog with records still to send: where
-    to send them as recorded (options without keys: the sender's environment has those)."""
+def pending_catalogs(ledger: Ledger) -> list[tuple[str, str, dict[str, Any], float | None]]:
+    """``(ident, location, options, failed_at)`` of every catalog with records still to
+    send: where to send them as recorded (options without keys: the sender's environment
+    has those), and when a try to send them last failed (None: never after their write)."""
     with ledger._connect() as db:
         rows = db.execute(
-            "SELECT catalog, min(location), min(options_json) FROM catalog_pending GROUP BY catalog"
+            "SELECT catalog, min(location), min(options_json), max(failed_at) FROM catalog_pending"
+            " GROUP BY catalog"
         ).fetchall()
-    return [(r[0], r[1], json.loads(r[2] or "{}")) for r in rows]
+    return [(r[0], r[1], json.loads(r[2] or "{}"), r[3]) for r in rows]

@@ -13,6 +13,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 from .. import redact
 from ..errors import NotFoundError, PublishError
+from ..ids import ulid
 from ..ledger import Ledger, utc_now
 from ..results import PublishedResult
 from ..sizes import counted
@@ -35,6 +37,11 @@ DEFAULT_CONCURRENCY = 32
 PACK_REFUSED_FOR = 24 * 3600.0
 """Seconds a reader whose pack the store refused (no PutObject on ``packs/``, or the
 store down) waits before it builds and sends another."""
+OTHERS_RETRY_AFTER = 600.0
+"""Seconds a catalog operation leaves another catalog's waiting records alone after a
+try to send them failed after :data:`SLOW_FAILURE` seconds or more (:meth:`Catalog._flush_others`)."""
+SLOW_FAILURE = 1.0
+"""A failed PUT that took this long waited for a timeout: trying it again costs as much."""
 PACK_CONCURRENCY = 4
 """Packs read at once: each is up to :data:`.packs.MAX_PACKED` bytes in memory while read."""
 """Records read at once: each is a small GET, so the link's round trip, not its bandwidth,
@@ -242,10 +249,12 @@ class Catalog:
             if claim is None:
                 continue  # sent meanwhile, or being sent by another process
             token, body = claim
+            began = time.monotonic()
             try:
                 self._put(json.loads(body))
             except PublishError as exc:
-                self.cache.release(name, token, str(exc))
+                slow = time.monotonic() - began >= SLOW_FAILURE
+                self.cache.release(name, token, str(exc), slow=slow)
                 return str(exc)
             except BaseException:
                 self.cache.release(name, token, None)
@@ -257,20 +266,30 @@ class Catalog:
         """Send the records waiting for other catalogs: to each location and options as
         recorded, with this environment's keys (a record never stores one). A catalog
         whose location now resolves elsewhere (the environment names another endpoint)
-        is left alone: its records are not this endpoint's."""
+        is left alone: its records are not this endpoint's.
+
+        Another catalog is housekeeping, not what the user asked for: each is one short
+        try, and one whose last try failed slowly (a timeout) is left for
+        :data:`OTHERS_RETRY_AFTER` seconds (a quick refusal, a share not mounted yet, is
+        tried again by the next operation). A catalog named once whose endpoint never answers cost every later
+        listing of a healthy one minutes (botocore's retries times its timeouts), and
+        every publish seconds, for as long as its record waited.
+        """
         from ..text import one_line
         from .cache import pending_catalogs
         from .location import parse
 
-        for ident, text, options in pending_catalogs(self.ledger):
+        for ident, text, options, failed_at in pending_catalogs(self.ledger):
             if ident == self.cache.ident:
+                continue
+            if failed_at is not None and time.time() - failed_at < OTHERS_RETRY_AFTER:
                 continue
             try:
                 location = parse(text, options)
                 if location.ident != ident:
                     continue
                 with Catalog(
-                    location, ledger=self.ledger, max_concurrency=self.concurrency, one_try=self.one_try
+                    location, ledger=self.ledger, max_concurrency=self.concurrency, one_try=True
                 ) as other:
                     error = other._flush_own()
             except PublishError as exc:
@@ -282,25 +301,31 @@ class Catalog:
     def sync(self) -> SyncReport:
         """Read the records written since the last listing into the cache.
 
-        A cold start (nothing cached yet) first reads the packs other readers left and
-        lists only from a little before the newest record they hold.
+        A cold start (nothing cached yet) first reads the packs other readers left, then
+        lists every record and GETs only those no pack holds.
         """
         error = self.flush_pending()
         if error is not None:
             warn(f"records waiting for the catalog {self.location.text} are still not written ({error})")
         report = SyncReport()
         last = self.cache.last_name()
-        packed, unread, complete = self._packed() if last is None else ({}, [], True)
-        # Every pack read: list after the newest record they hold; one missing or bad: all.
-        base = last or (max(packed) if packed and complete else None)
-        start = records.written_floor(base[:26], LOOKBACK_MS) if base else ""
-        listed = [(n, size) for n, size in self.store.list_after(start) if records.parse_name(n)]
+        packed = self._packed() if last is None else {}
+        # A cold reader lists records/ whole: a pack only saves it GETs. Anyone may write a
+        # pack naming any range, so one holding a single record must not vouch for all the
+        # records before it. Later listings start a little before the newest name read, or
+        # before now if that is later (a record named ahead of every clock, by a writer
+        # whose clock runs fast, must not push the start past the records written after it).
+        base = min(last[:26], ulid()) if last else None
+        start = records.written_floor(base, LOOKBACK_MS) if base else ""
+        listed = [(n, size) for n, size in self.store.list_after(start) if records.is_name(n)]
         report.listed = len(listed)
         seen = {name for name, _ in listed}
-        # What the packs vouch for before the listing's start, and what their writers
-        # could not use (read one by one here: a refused record is refused again).
-        earlier = [(n, len(d)) for n, d in packed.items() if n not in seen and records.parse_name(n)]
-        earlier += [(n, -1) for n in unread if n not in seen and n not in packed and records.parse_name(n)]
+        # What packs hold that records/ no longer lists. A name is only ever a bare record
+        # name: ``../other/records/NAME`` in a pack made a reader read (and pack) another
+        # catalog on the same share. The names a pack's writer could not use (its
+        # ``unread``) are not read: every record that exists is listed, and made-up ones
+        # cost a cold reader a GET each (millions gzip to little) and stalled its listing.
+        earlier = [(n, len(d)) for n, d in packed.items() if n not in seen and records.is_name(n)]
         candidates = sorted(listed + earlier)
         known = self.cache.known_sizes(start) if last is not None else {}
         for name, size in listed:
@@ -332,9 +357,10 @@ class Catalog:
             report.packed = self._write_pack()
         return report
 
-    def _packed(self) -> tuple[dict[str, bytes], list[str], bool]:
-        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet), the
-        names their writers could not use, and whether every pack could be used."""
+    def _packed(self) -> dict[str, bytes]:
+        """Every record in the catalog's packs, ``{name: bytes}`` (not verified yet). A pack
+        that cannot be used is skipped: the full listing of a cold start reads its records
+        one by one instead."""
         listed = [(n, size) for n, size in self.store.list_after("", packs.PACKS) if packs.is_pack(n)]
         names = [n for n, size in listed if size <= packs.MAX_PACKED]
         store = self.store
@@ -352,17 +378,12 @@ class Catalog:
             return None
 
         found: dict[str, bytes] = {}
-        unread: list[str] = []
-        complete = len(names) == len(listed)
         if names:
             with ThreadPoolExecutor(max(1, min(self.concurrency, PACK_CONCURRENCY, len(names)))) as pool:
                 for got in pool.map(one, names):
-                    if got is None:
-                        complete = False
-                        continue
-                    found.update(got[0])
-                    unread += got[1]
-        return found, unread, complete
+                    if got is not None:
+                        found.update(got[0])
+        return found
 
     def _from_pack(self, name: str, size: int, packed: dict[str, bytes]) -> CachedRecord | None:
         """A listed record as a pack holds it, if those bytes are what its name says."""
@@ -398,10 +419,10 @@ class Catalog:
         if self.cache.count_unpacked() < packs.MIN_RECORDS:
             return None
         try:
-            listed = [packs.coverage(n) for n, _ in self.store.list_after("", packs.PACKS)]
+            listed = [(n, size) for n, size in self.store.list_after("", packs.PACKS)]
         except PublishError:
             return None
-        covered = packs.covered(self.cache.unpacked_names(), [c for c in listed if c is not None])
+        covered = self._packed_already(listed, self.cache.unpacked_names())
         if covered:
             self.cache.mark_packed(covered)
             if self.cache.count_unpacked() < packs.MIN_RECORDS:
@@ -416,6 +437,26 @@ class Catalog:
             return None
         self.cache.mark_packed([*(n for n, _ in items), *refused])
         return name
+
+    def _packed_already(self, listed: list[tuple[str, int]], names: list[str]) -> set[str]:
+        """Those of ``names`` a listed pack holds. A pack's name only claims what it holds:
+        one whose range and count may cover some of ``names`` is read to see (once: what
+        it holds is then marked packed). Trusting names alone, one pack named as holding a
+        billion records of all time stopped every reader from ever leaving a pack."""
+        found: set[str] = set()
+        for name, size in listed:
+            cover = packs.coverage(name)
+            if cover is None or size > packs.MAX_PACKED:
+                continue
+            inside = packs.covered([n for n in names if n not in found], [cover])
+            if not inside:
+                continue
+            try:
+                held, _ = packs.read(name, self.store.get(name, packs.PACKS))
+            except (records.TamperedRecordError, PublishError):
+                continue  # not a pack: it covers nothing
+            found.update(n for n in inside if n in held)
+        return found
 
     def _read_all(self, names: list[tuple[str, int]]) -> Iterator[CachedRecord]:
         if not names:
@@ -439,7 +480,7 @@ class Catalog:
             return cached
         try:
             data = store.get(name)
-        except records.RecordTooLargeError as exc:
+        except (records.RecordTooLargeError, records.TamperedRecordError) as exc:
             cached.problem = exc.why
             return cached
         except PublishError:
@@ -455,11 +496,15 @@ class Catalog:
         return cached
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per job (its newest record), newest job first."""
+        """One row per job (its newest published record, else its newest), newest job
+        first. A job once published stays so (a failed one may be resumed and published,
+        never the reverse): a later record saying otherwise, which anyone who may write
+        a record can write, must not show a colleague's published job as failed."""
         newest: dict[str, dict[str, Any]] = {}
         for row in self.cache.rows():
             have = newest.get(row["job_id"])
-            if have is None or row["catalog_key"] > have["catalog_key"]:
+            rank = (row.get("status") == "published", row["catalog_key"])
+            if have is None or rank > (have.get("status") == "published", have["catalog_key"]):
                 newest[row["job_id"]] = row
         return [newest[job_id] for job_id in sorted(newest, reverse=True)]
 

@@ -3,28 +3,25 @@
 A reader that holds hundreds of records it read one by one (a cold start, or many
 incremental listings) writes them back as one gzip'd pack under ``packs/`` (if it may
 write; a job's PutObject-only credentials never need to). The next cold reader reads the
-packs, lists ``records/`` only from a little before the newest packed record, and GETs
-what no pack holds, plus the names a pack says its writer could not read or refused (so
-a tampered record is still seen and refused).
+packs, lists ``records/`` whole (a LIST page is a thousand names), and GETs what no pack
+holds (so a tampered record is still read, and refused; the names a pack says its writer
+could not use are kept in it but not read). The listing, not a pack, decides what exists: anyone
+who may write may write a pack whose name claims any range, and one holding a single
+record named as covering all time must not hide every record before it.
 
 A pack is named for the records it covers, ``FIRST-LAST.COUNT.json.gz`` (the time parts
 of its oldest and newest record names): readers that packed the same records write the
 same key, and a reader about to write one first lists ``packs/`` and leaves out what a
-pack there already covers (:func:`covered`), so N readers do not leave N packs.
+pack there already holds (:func:`covered` picks the packs whose names may, and those are
+read to see: a name is only a claim), so N readers do not leave N packs.
 
 A pack grants nothing: every record in it is verified against its own name exactly as if
 it had been read alone, so a pack can only hold records anyone allowed to write to the
 catalog could have written to ``records/`` anyway. (A record deleted from ``records/``
 stays listed by an older pack: records are immutable, deleting one is not supported.)
 
-Packs are immutable too, and deleting one is not supported either; the risk is accepted
-rather than guarded. A cold reader lists ``records/`` only from a little before the
-newest record any pack holds, so it cannot tell a deleted pack from one never written:
-records only a deleted pack held, older than that look-back, are missing from its
-listing (they are still in ``records/``, and readers that read them before keep them).
-Guarding it would take a pack index every reader rewrites, which a PutObject-only or
-read-only team member could not keep, and which could itself be deleted. To recover,
-delete every pack: the next cold reader then lists ``records/`` whole and packs it again.
+Packs are immutable too, and deleting one is not supported either, but costs nothing a
+listing cannot recover: a cold reader then GETs the records that pack held one by one.
 """
 
 from __future__ import annotations

@@ -77,6 +77,12 @@ def parse_name(key: str) -> RecordName | None:
     return RecordName(*match.groups()) if match else None
 
 
+def is_name(name: str) -> bool:
+    """Whether ``name`` is a record's name and nothing more: no folder, no ``..`` (names a
+    pack hands a reader are read from the store as given)."""
+    return _NAME.match(name) is not None
+
+
 def encode(record: dict[str, Any]) -> bytes:
     """The canonical bytes of a record (sorted keys, no spaces): what its sha256 is of."""
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -99,14 +101,27 @@ class FolderStore:
             raise BackendError(f"cannot list the catalog folder {place}: {exc.strerror or exc}") from None
         for entry in entries:
             if entry.name > start and not entry.name.startswith("."):
-                with contextlib.suppress(OSError):
-                    found.append((entry.name, entry.stat().st_size))
+                with contextlib.suppress(OSError):  # a link's own size: get() refuses it unread
+                    found.append((entry.name, entry.stat(follow_symlinks=False).st_size))
         return sorted(found)
 
     def get(self, name: str, folder: str = RECORDS) -> bytes:
+        """A record's bytes, if it is a regular file. Anyone who may write to the share
+        may make a record's name a named pipe (open() blocked every reader's listing for
+        good) or a link to ``/dev/zero`` (read to the size limit, 32 at once): refused,
+        never opened for reading or followed."""
         path = self.root / folder / name
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
         try:
-            with open(path, "rb") as handle:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise records.TamperedRecordError(str(path), "it is a symbolic link, not a record") from None
+            raise BackendError(f"cannot read {path}: {exc.strerror or exc}") from None
+        try:
+            with open(fd, "rb", closefd=True) as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    raise records.TamperedRecordError(str(path), "it is not a regular file")
                 data = handle.read(records.MAX_RECORD_BYTES + 1)
         except OSError as exc:
             raise BackendError(f"cannot read {path}: {exc.strerror or exc}") from None
