@@ -7,6 +7,7 @@ themes because they only use borders and the inherited text colour.
 from __future__ import annotations
 
 import html
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,10 +114,11 @@ def failure_card(message: str, traceback_text: str, kept: str | None) -> str:
     notebook opens: a path relative to the working folder) and its traceback, folded."""
     where = ""
     if kept:
-        stderr = f"{kept.rstrip('/')}/stderr"
+        # A link is a URL: a folder named ``runs #2`` or ``100%`` is quoted, not cut at its ``#``.
+        href = urllib.parse.quote(kept.rstrip("/"))
         where = (
-            f"<div>Outputs kept in <a href='{escape(kept)}'><code>{escape(kept)}</code></a> "
-            f"(the traceback also in <a href='{escape(stderr)}'><code>stderr</code></a>)</div>"
+            f"<div>Outputs kept in <a href='{escape(href)}'><code>{escape(kept)}</code></a> "
+            f"(the traceback also in <a href='{escape(href)}/stderr'><code>stderr</code></a>)</div>"
         )
     return (
         f"<div class='jupyter-publish-failure' style='{_STYLE}'>"

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .redact import scrub
+
 if TYPE_CHECKING:
     from .publisher import Job
     from .results import PublishedResult
@@ -101,8 +103,10 @@ def bound_output(namespace: dict[str, Any], folder: Path) -> Iterator[None]:
 def write_exit_code(folder: Path, error: BaseException | None) -> None:
     (folder / "exitCode").write_text("0" if error is None else "1", encoding="utf-8")
     if error is not None:  # a kernel shows tracebacks out of band: keep one in stderr
+        # Scrubbed as the folded one shown is: this file is kept, and published with
+        # --publish-on-error (a presigned link or a password in the error's message).
         with open(folder / "stderr", "a", encoding="utf-8", errors="replace") as handle:
-            handle.write(cell_traceback(error))
+            handle.write(scrub(cell_traceback(error)))
 
 
 def is_cell_code(filename: str) -> bool:

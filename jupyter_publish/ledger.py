@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -176,10 +177,20 @@ _FIND_BY_SIGNED_LINK = (
     "SELECT * FROM files INDEXED BY files_url WHERE url >= ? AND url < ? AND sha256 IS NOT NULL"
     " UNION ALL"
     " SELECT * FROM files INDEXED BY files_location WHERE location >= ? AND location < ?"
-    " AND sha256 IS NOT NULL ORDER BY job_id DESC LIMIT 1"
+    " AND sha256 IS NOT NULL ORDER BY job_id DESC LIMIT 50"
 )
 """Links recorded as ``BASE?…`` (a presigned URL, a token in the query), by index range:
 ``?`` is followed by ``@`` in every collation SQLite's BINARY ordering uses."""
+
+_SIGNING = ("x-amz-", "x-goog-", "awsaccesskeyid", "signature", "expires")
+"""Query parameters a presigned link's signature adds (S3 SigV4 and V2, GCS): signed
+again, only these change; any other (``?file=b``, ``?versionId=``) names another object."""
+
+
+def _unsigned_query(url: str) -> list[tuple[str, str]]:
+    query = urllib.parse.urlsplit(url).query
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    return sorted((k, v) for k, v in pairs if not k.lower().startswith(_SIGNING))
 
 
 def _spec_text(spec: dict[str, Any] | None) -> str | None:
@@ -623,21 +634,27 @@ class Ledger:
         self.reap(abort_uploads=False)
         return _job_row(self._find(job_id))
 
-    def jobs(self, limit: int | None = None, *, rounds: bool = False) -> list[dict[str, Any]]:
+    def jobs(
+        self, limit: int | None = None, *, rounds: bool = False, job_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Jobs, newest first, each with ``rounds``: how many sync rounds it had
         (``%%publish --sync-every``). The rounds themselves are jobs of their own (each
         recorded what it published) but one cell's run is one job to a person: they are
-        left out unless ``rounds``."""
-        where = "" if rounds else f" WHERE name NOT GLOB '{ROUND_NAME_GLOB}'"
+        left out unless ``rounds``. ``job_id``: that job's row alone (a view that keeps up)."""
+        conditions = [] if rounds else [f"name NOT GLOB '{ROUND_NAME_GLOB}'"]
+        params: tuple[Any, ...] = ()
+        if job_id is not None:
+            conditions.append("job_id = ?")
+            params = (job_id,)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         query = (
             "SELECT job_id, execution_id, node_id, name, status, type, scheme, destination, uri, url,"
             f" root_cid, n_files, total_size, created_at, finished_at, error, {_PROVENANCE_SELECT} FROM jobs"
             f"{where} ORDER BY job_id DESC"
         )
-        params: tuple[Any, ...] = ()
         if limit:
             query += " LIMIT ?"
-            params = (int(limit),)
+            params = (*params, int(limit))
         self.reap(abort_uploads=False)
         with self._connect() as db:
             rows = [_job_row(r) for r in db.execute(query, params).fetchall()]
@@ -708,9 +725,10 @@ class Ledger:
         return found
 
     def find_by_link(self, url: str) -> dict[str, Any] | None:
-        """A recorded file whose link or location is ``url``, or ``url`` up to its query
-        when the recorded link had one: a presigned URL signed again (new ``X-Amz-*``
-        parameters, a new expiry) names the same object. The fetch still checks the bytes
+        """A recorded file whose link or location is ``url``, or ``url`` but for the
+        signature in its query when the recorded link had one: a presigned URL signed
+        again (new ``X-Amz-*`` parameters, a new expiry) names the same object; another
+        query (``?file=b`` where ``?file=a`` was recorded) names another. The fetch still checks the bytes
         against the recorded sha256, so a link that now serves other bytes fails loudly."""
         found = self.find_by_location(url)
         if found is not None:
@@ -720,8 +738,13 @@ class Ledger:
             return None
         low, high = base + "?", base + "@"
         with self._connect() as db:
-            row = db.execute(_FIND_BY_SIGNED_LINK, (low, high, low, high)).fetchone()
-        return None if row is None else dict(row)
+            rows = db.execute(_FIND_BY_SIGNED_LINK, (low, high, low, high)).fetchall()
+        wanted = _unsigned_query(url)
+        for row in rows:
+            links = [link for link in (row["url"], row["location"]) if link and link.startswith(low)]
+            if any(_unsigned_query(link) == wanted for link in links):
+                return dict(row)
+        return None
 
     def find_file(self, job_id: str, path: str) -> dict[str, Any] | None:
         """The recorded file (or archive) ``path`` of job ``job_id`` (its full ID), if any:

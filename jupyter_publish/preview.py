@@ -174,22 +174,24 @@ def kind_of(path: str | os.PathLike[str]) -> str:
     One of: folder, image, csv, tsv, parquet, json, jsonl, markdown, text, html, archive,
     netcdf, hdf5, audio, video, binary, special.
     """
-    from .extract import archive_format
+    from .extract import archive_format, archive_suffix
 
     p = Path(path)
     if p.is_dir():
         return "folder"
     if p.exists() and not p.is_file():
         return "special"  # FIFOs, sockets, devices: opening one could block or have effects
-    if archive_format(p) is not None:
+    if archive_suffix(p.name) is not None:
         return "archive"
     suffixes = [s.lower() for s in p.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSED:
-        inner = _SUFFIX_KIND.get(suffixes[-2]) if len(suffixes) > 1 else None
-        return inner if inner in _TEXT_KINDS else "binary"
-    kind = _SUFFIX_KIND.get(p.suffix.lower())
-    if kind is not None:
-        return kind
+    compressed = bool(suffixes) and suffixes[-1] in _COMPRESSED
+    named = _SUFFIX_KIND.get(suffixes[-2] if compressed and len(suffixes) > 1 else p.suffix.lower())
+    if named is not None and (not compressed or named in _TEXT_KINDS):
+        return named  # by its name: a folder of 10,000 files is not opened five times each
+    if archive_format(p) is not None:  # no telling name: a tar is sniffed by its magic
+        return "archive"
+    if compressed:
+        return "binary"
     return "text" if _looks_like_text(p) else "binary"
 
 

@@ -36,7 +36,10 @@ _registered: set[tuple[str, bool]] = set()
 
 _QUERY_SECRET = re.compile(
     r"(?i)\b(x-amz-signature|x-amz-credential|x-amz-security-token|signature|"
-    r"awsaccesskeyid|x-goog-signature|sig|token|access_token)(=|%3D|%253D)((?:(?!%26|%2526)[^&\s\"'<>#])+)"
+    r"awsaccesskeyid|x-goog-signature|sig|token|access_token|"
+    # ``password=…`` in a connection string or an exception's message (a cell's own)
+    r"[a-z_-]{0,24}(?:passw(?:or)?d|pwd|secret|api_?key|private_?key)[a-z_-]{0,24})"
+    r"(=|%3D|%253D)((?:(?!%26|%2526)[^&\s\"'<>#])+)"
 )
 """A presigned query's secret parameters, also URL-encoded once or twice (a signed link
 inside another link's ``next=``/``redirect=`` parameter, whose ``&`` is ``%26``)."""
@@ -221,6 +224,11 @@ def public_url(url: str, *, query: bool = True) -> str | None:
     user or password, no query carrying a presigned signature or key ID (``query=False``:
     no query at all); None if a secret is left (a registered one in the path). A text
     with no scheme (an scp-like ``git@host:x``) names no userinfo: kept if clean."""
+    from .serve_state import home_token
+
+    token = home_token()
+    if token is not None and token in url:
+        return None  # a link of this home's `serve`: its token opens every served job
     if "://" not in url:
         return url if scrub(url) == url else None
     try:

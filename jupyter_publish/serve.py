@@ -57,6 +57,9 @@ class _StoreHandler(BaseHTTPRequestHandler):
     store: LocalBackend
     token: str
     server_version = "jupyter-publish"
+    timeout = 60
+    """Seconds a connection may stay silent: without it, anyone on the machine could hold
+    one thread per idle connection forever (the token is read only after the request line)."""
 
     def do_HEAD(self) -> None:
         self._serve(body=False)
@@ -107,6 +110,10 @@ class _StoreHandler(BaseHTTPRequestHandler):
         if obj.size is not None:
             self.send_header("Content-Length", str(obj.size))
         self.send_header("Content-Type", "application/octet-stream")
+        # A published file is data, never a page of this origin (whose pages list every
+        # job and carry the token): no sniffing it into HTML, no script if a browser does.
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", "default-src 'none'; sandbox")
         if sha256:
             self.send_header("ETag", f'"{sha256}"')
             self.send_header("X-Checksum-Sha256", sha256)

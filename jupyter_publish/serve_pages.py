@@ -10,6 +10,7 @@ the store's own index.
 from __future__ import annotations
 
 import html
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -26,8 +27,16 @@ _STYLE = (
 )
 
 
+_HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters and bidirectional overrides: a file named RLO + ``gnp.exe`` reads as
+``exe.png``; shown as their escapes (``\\u202e``) instead."""
+
+
 def _e(value: Any) -> str:
-    return "" if value is None else html.escape(str(value), quote=True)
+    if value is None:
+        return ""
+    text = _HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
+    return html.escape(text, quote=True)
 
 
 def _href(*segments: str) -> str:

@@ -220,8 +220,9 @@ def test_a_browser_is_not_reread_for_another_ledgers_writes(results: Path, tmp_p
 
     browser = JobsBrowser()
     reads: list[int] = []
-    real = browser.refresh
-    browser.refresh = lambda: reads.append(1) or real()  # type: ignore[method-assign]
+    real, real_update = browser.refresh, browser._update
+    browser.refresh = lambda **kw: reads.append(1) or real(**kw)  # type: ignore[method-assign]
+    browser._update = lambda *a, **kw: reads.append(1) or real_update(*a, **kw)  # type: ignore[method-assign]
     try:
         api.publish(results, "local", quiet=True, ledger=Ledger(tmp_path / "elsewhere.sqlite"))
         assert reads == [] and browser.rows == []

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeGuard
 
 from .. import config
-from ..errors import BackendError, DestinationError, NotFoundError, RefError
+from ..errors import BackendError, DestinationError, IntegrityError, NotFoundError, RefError
 from ..hashing import SHA256_HEX
 from ..retry import exactly
 from ..sizes import CHUNK
@@ -71,6 +71,8 @@ class LocalBackend(BackendBase):
         owner = self.prefix or "fetch"
         self._tmp = os.path.join(self.root, "tmp", f"{owner}-{os.getpid()}-{id(self):x}-")
         self._names = itertools.count()
+        self._checked: set[str] = set()
+        """Stored archives hashed whole (:meth:`_check_blob`)."""
         self._fanout: set[str] = set()
         """Blob folders (``ab/``) known to exist: one mkdir each per instance, not per file."""
 
@@ -231,11 +233,27 @@ class LocalBackend(BackendBase):
         return found
 
     def _members(self, digest: str) -> builtins.list[tarfile.TarInfo]:
-        """The regular files of a stored tar archive, in order (read through once)."""
+        """The regular files of a stored tar archive, in order (read through once), once
+        the archive is checked whole (:meth:`_check_blob`)."""
         from ..extract import _open_tar  # the package's one tar opener (zstd by its magic)
 
+        self._check_blob(digest)
         with _open_tar(self.blob_path(digest)) as tar:
             return [m for m in tar if m.isreg()]
+
+    def _check_blob(self, digest: str) -> None:
+        """A stored archive must still hash to its name before a member is listed from it:
+        a member the ledger has no sha256 for (another home's job, a member added to a
+        tampered archive) is vouched for by the archive's. Once per archive and instance."""
+        if digest in self._checked:
+            return
+        sha = hashlib.sha256()
+        with open(self.blob_path(digest), "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                sha.update(chunk)
+        if sha.hexdigest() != digest:
+            raise IntegrityError(f"sha256 of the stored archive {digest[:12]}…", digest, sha.hexdigest())
+        self._checked.add(digest)
 
     def read(self, location: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         job_id, _, name = _split_ref(location)

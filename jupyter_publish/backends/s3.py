@@ -377,6 +377,11 @@ class S3Backend(BackendBase):
             raise CredentialsError(f"cannot read the AWS credentials: {exc}") from None
         if credentials is None:
             raise CredentialsError(NO_CREDENTIALS)
+        # Read from a profile or the chain, they are masked from here on: the cell runs
+        # next, and its error may repeat them before any publish registers them.
+        frozen = credentials.get_frozen_credentials()
+        keys = {"aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key}
+        _register_secrets({**keys, "aws_session_token": frozen.token})
         region = backend.region or session.region_name or "us-east-1"
         endpoint = backend.endpoint or f"https://s3.{region}.amazonaws.com"
         check_reachable(endpoint, "the S3 endpoint", ": check --endpoint and that the server is running")

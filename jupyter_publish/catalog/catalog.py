@@ -95,18 +95,24 @@ def job_body(ledger: Ledger, job_id: str) -> dict[str, Any]:
     provenance = row.get("provenance_json")
     if provenance:  # a failed job's provenance (a published one has it in its result)
         body["provenance"] = json.loads(provenance)
-    public: dict[str, Any] = _public_links(body)
+    from ..serve_state import home_token
+
+    public: dict[str, Any] = _public_links(body, home_token())
     return public
 
 
-def _public_links(value: Any) -> Any:
-    """``value`` with every URL in it (a string that is one) made public: presigned links
-    and access key IDs stay in the user's own ledger."""
+def _public_links(value: Any, token: str | None = None) -> Any:
+    """``value`` with every URL in it (a string that is one) made public: presigned links,
+    access key IDs and links of this home's ``serve`` (``token``: its token) stay in the
+    user's own ledger."""
     if isinstance(value, dict):
-        return {k: _public_links(v) for k, v in value.items()}
+        return {k: _public_links(v, token) for k, v in value.items()}
     if isinstance(value, list):
-        return [_public_links(v) for v in value]
-    if isinstance(value, str) and _URL.match(value) and ("?" in value or "@" in value or "#" in value):
+        return [_public_links(v, token) for v in value]
+    if not isinstance(value, str):
+        return value
+    private = "?" in value or "@" in value or "#" in value or (token is not None and token in value)
+    if private and _URL.match(value):
         return redact.public_url(value)
     return value
 
