@@ -403,12 +403,60 @@ def check_steps(nb: Any, work: Path, home: Path) -> None:
     assert all(j["status"] == "published" for j in jobs)
 
 
+def check_long_running(nb: Any, work: Path, home: Path) -> None:
+    jobs = {j["job_id"]: j for j in ledger_jobs(home)}
+    by_name = {j["name"]: j for j in jobs.values()}
+    training_cell = code_cell(nb, "%%publish {{drop_url}} --sync-every 1s --name training")
+    training = by_name["training"]
+    assert "Published" in text(training_cell, "text/html") and training["job_id"] in text(
+        training_cell, "text/html"
+    )
+    assert training["status"] == "published" and training["rounds"] >= 1
+    # Rounds were pushed while the cell ran: their notes sit among the epochs' lines.
+    shown = text(training_cell)
+    assert shown.index("epoch 1:") < shown.index("(round 1, job j-") < shown.index("epoch 6:"), shown
+    assert table_rows(text(code_cell(nb, "%jobs --rounds"), "text/html")) == 1 + training["rounds"]
+
+    links = text(code_cell(nb, "files = [(f.path"), "text/html")
+    assert table_rows(links) == 10 and links.count("http://127.0.0.1:") == 10
+    assert "sha256 as recorded: True" in text(code_cell(nb, "metrics_link = "))
+
+    failed = code_cell(nb, "%%publish {{drop_url}} --sync-every 1s --name simulation --out crashed")
+    assert "UsageError: cell failed at line 9 (FloatingPointError" in text(failed)
+    crashed = by_name["simulation"]
+    assert f"job {crashed['job_id']} recorded as failed" in text(failed)
+    assert crashed["status"] == "failed" and crashed["rounds"] >= 1
+    kept = work / "jupyter-publish-outputs" / crashed["job_id"]
+    assert (kept / "state-4.txt").is_file() and (kept / "exitCode").read_text() == "1"
+    assert "FloatingPointError: simulation diverged at step 4" in (kept / "stderr").read_text()
+    record = text(code_cell(nb, 'print("job    "'))
+    assert (
+        f"{crashed['job_id']} failed" in record
+        and f"kept in jupyter-publish-outputs/{crashed['job_id']}" in record
+    )
+
+    recovered = text(code_cell(nb, "all_jobs = jp.jobs(rounds=True)"))
+    assert recovered.count("verified: True") == crashed["rounds"] and "False" not in recovered
+    assert (work / "recovered" / "round-1" / "state-1.txt").is_file()
+
+    assert by_name["simulation (partial)"]["n_files"] == 7
+    assert by_name["simulation-resumed"]["status"] == "published"
+    assert text(code_cell(nb, 'sorted(i["job_id"] for i in resumed.inputs)')) == "True"
+
+    anyway = code_cell(nb, "%%publish {{drop_url}} --no-archive --name quick-check --publish-on-error")
+    checked = by_name["quick-check"]
+    assert checked["status"] == "published" and checked["job_id"] in text(anyway, "text/html")
+    assert f"published anyway as job {checked['job_id']}" in text(anyway)
+    assert f"{checked['job_id']} exitCode: 1" in text(code_cell(nb, "print(checked.job_id"))
+
+
 CHECKS = {
     "01-quickstart-local": check_quickstart,
     "02-s3-ipfs-http": check_s3_ipfs_http,
     "03-bacalhau-results": check_bacalhau,
     "04-working-as-a-team": check_team,
     "05-passing-results-between-steps": check_steps,
+    "07-long-running-work": check_long_running,
 }
 
 
