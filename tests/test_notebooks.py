@@ -450,6 +450,48 @@ def check_long_running(nb: Any, work: Path, home: Path) -> None:
     assert f"{checked['job_id']} exitCode: 1" in text(code_cell(nb, "print(checked.job_id"))
 
 
+def check_widgets(nb: Any, work: Path, home: Path) -> None:
+    jobs = {j["name"]: j for j in ledger_jobs(home)}
+    assert sorted(jobs) == ["station-summary", "warmest-station"]  # the refused publish left no row
+    summary, warmest = jobs["station-summary"], jobs["warmest-station"]
+    assert all(j["status"] == "published" for j in jobs.values())
+    widget = "application/vnd.jupyter.widget-view+json"
+    assert "0 of 0 jobs" in text(code_cell(nb, "browser = jobs_browser()"))
+    assert texts(code_cell(nb, "panel = publish_panel()"), widget)
+
+    published = text(code_cell(nb, 'panel.paths.value = "results"'), "text/html")
+    assert f"Published job <code>{summary['job_id']}</code>" in published and "Published" in published
+    assert summary["n_files"] == 2
+
+    fields = text(code_cell(nb, "for destination in ("))
+    assert re.search(r"local +option fields: none +credentials: hidden", fields), fields
+    assert re.search(r"s3://\S+ +option fields: endpoint, region\b.* credentials: shown", fields), fields
+    assert "no bucket in" in text(code_cell(nb, 'panel.destination.value = "s3://"'), "text/html")
+
+    listing = text(code_cell(nb, "print(browser.count.value)"))
+    assert "2 of 2 jobs" in listing and "filtered: 1 of 2 jobs" in listing
+    assert "station-summary" in listing and "warmest-station" in listing
+
+    selected = code_cell(nb, "browser.select(")
+    assert table_rows(text(selected, "text/html")) == 4
+    assert f"Copy CID copies: {summary['root_cid']}" in text(selected)
+
+    browsed = text(code_cell(nb, "browser.fetch_button.click()"), "text/html")
+    assert "Fetched 2 files into" in browsed and "verified" in browsed and "<img" in browsed
+    assert (work / summary["job_id"] / "summary.csv").read_text().startswith("station,min,mean,max\n")
+
+    fetched = text(code_cell(nb, "fetcher.ref.value = warmest.job_id"), "text/html")
+    assert "Fetched 4 files into <code>fetched/warmest</code>, verified" in fetched
+    assert "Warmest station" in fetched  # the report, previewed
+    assert "charlie" in (work / "fetched" / "warmest" / "report.md").read_text()
+    assert warmest["job_id"] in fetched
+
+    assert "no job &#x27;j-NOSUCHJOB&#x27;" in text(
+        code_cell(nb, 'fetcher.ref.value = "j-NOSUCHJOB"'), "text/html"
+    )
+    assert texts(code_cell(nb, "%jobs --ui"), widget)
+
+
 CHECKS = {
     "01-quickstart-local": check_quickstart,
     "02-s3-ipfs-http": check_s3_ipfs_http,
@@ -457,6 +499,7 @@ CHECKS = {
     "04-working-as-a-team": check_team,
     "05-passing-results-between-steps": check_steps,
     "07-long-running-work": check_long_running,
+    "08-widgets": check_widgets,
 }
 
 
