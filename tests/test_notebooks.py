@@ -415,6 +415,9 @@ def check_long_running(nb: Any, work: Path, home: Path) -> None:
     # Rounds were pushed while the cell ran: their notes sit among the epochs' lines.
     shown = text(training_cell)
     assert shown.index("epoch 1:") < shown.index("(round 1, job j-") < shown.index("epoch 6:"), shown
+    (jobs_cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.strip() == "%jobs"]
+    listed = text(jobs_cell)  # one row, its rounds counted
+    assert re.search(rf"training +published +\S+ +10 +{training['rounds']} ", listed), listed
     assert table_rows(text(code_cell(nb, "%jobs --rounds"), "text/html")) == 1 + training["rounds"]
 
     links = text(code_cell(nb, "files = [(f.path"), "text/html")
