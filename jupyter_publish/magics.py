@@ -468,7 +468,7 @@ class PublishMagics(Magics, Configurable):
     def jobs(self, line: str) -> pd.DataFrame | None:
         """Every publish recorded in the ledger (newest first), as a pandas DataFrame.
 
-        Shown compactly (short job ID, name, status, destination, files, size, time);
+        Shown compactly (short job ID, name, status, destination, files, sync rounds if any, size, time);
         the value (``_``) is the full DataFrame with every column.
 
         ``%jobs --lineage JOB``: the edges (used -> produced) upstream and downstream of

@@ -220,8 +220,21 @@ def compact(frame: pd.DataFrame, view: Sequence[Column]) -> CompactFrame:
     return shown
 
 
+def _rounds(value: Any) -> str:
+    return "" if _missing(value) or not value else str(int(value))
+
+
+ROUNDS_COLUMN = Column("rounds", "rounds", _rounds, nowrap=True, numeric=True)
+"""A ``--sync-every`` job's sync rounds, shown after its files when a listed job had any
+(blank for the others): the count is what tells a synced cell's one row apart."""
+
+
 def compact_jobs(frame: pd.DataFrame) -> CompactFrame:
-    return compact(frame, JOB_VIEW)
+    view: tuple[Column, ...] = JOB_VIEW
+    if "rounds" in frame.columns and (pd.to_numeric(frame["rounds"], errors="coerce").fillna(0) > 0).any():
+        at = [c.source for c in JOB_VIEW].index("n_files") + 1
+        view = (*JOB_VIEW[:at], ROUNDS_COLUMN, *JOB_VIEW[at:])
+    return compact(frame, view)
 
 
 def compact_cids(frame: pd.DataFrame) -> CompactFrame:

@@ -436,6 +436,98 @@ def check_s3_job(nb: Any, work: Path, home: Path) -> None:
     assert summary[0] == "created,mean,max,cloudy_%" and len(summary) == 5, summary
 
 
+def check_long_running(nb: Any, work: Path, home: Path) -> None:
+    jobs = {j["job_id"]: j for j in ledger_jobs(home)}
+    by_name = {j["name"]: j for j in jobs.values()}
+    training_cell = code_cell(nb, "%%publish {{drop_url}} --sync-every 1s --name training")
+    training = by_name["training"]
+    assert "Published" in text(training_cell, "text/html") and training["job_id"] in text(
+        training_cell, "text/html"
+    )
+    assert training["status"] == "published" and training["rounds"] >= 1
+    # Rounds were pushed while the cell ran (only then): their notes are in its output.
+    shown = text(training_cell)
+    assert shown.index("epoch 1:") < shown.index("(round 1, job j-"), shown
+    (jobs_cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.strip() == "%jobs"]
+    listed = text(jobs_cell)  # one row, its rounds counted
+    assert re.search(rf"training +published +\S+ +10 +{training['rounds']} ", listed), listed
+    assert table_rows(text(code_cell(nb, "%jobs --rounds"), "text/html")) == 1 + training["rounds"]
+
+    links = text(code_cell(nb, "files = [(f.path"), "text/html")
+    assert table_rows(links) == 10 and links.count("http://127.0.0.1:") == 10
+    assert "sha256 as recorded: True" in text(code_cell(nb, "metrics_link = "))
+
+    failed = code_cell(nb, "%%publish {{drop_url}} --sync-every 1s --name simulation --out crashed")
+    assert "UsageError: cell failed at line 9 (FloatingPointError" in text(failed)
+    crashed = by_name["simulation"]
+    assert f"job {crashed['job_id']} recorded as failed" in text(failed)
+    assert crashed["status"] == "failed" and crashed["rounds"] >= 1
+    kept = work / "jupyter-publish-outputs" / crashed["job_id"]
+    assert (kept / "state-4.txt").is_file() and (kept / "exitCode").read_text() == "1"
+    assert "FloatingPointError: simulation diverged at step 4" in (kept / "stderr").read_text()
+    record = text(code_cell(nb, 'print("job    "'))
+    assert (
+        f"{crashed['job_id']} failed" in record
+        and f"kept in jupyter-publish-outputs/{crashed['job_id']}" in record
+    )
+
+    recovered = text(code_cell(nb, "all_jobs = jp.jobs(rounds=True)"))
+    assert recovered.count("verified: True") == crashed["rounds"] and "False" not in recovered
+    assert (work / "recovered" / "round-1" / "state-1.txt").is_file()
+
+    assert by_name["simulation (partial)"]["n_files"] == 7
+    assert by_name["simulation-resumed"]["status"] == "published"
+    assert text(code_cell(nb, 'sorted(i["job_id"] for i in resumed.inputs)')) == "True"
+
+    anyway = code_cell(nb, "%%publish {{drop_url}} --no-archive --name quick-check --publish-on-error")
+    checked = by_name["quick-check"]
+    assert checked["status"] == "published" and checked["job_id"] in text(anyway, "text/html")
+    assert f"published anyway as job {checked['job_id']}" in text(anyway)
+    assert f"{checked['job_id']} exitCode: 1" in text(code_cell(nb, "print(checked.job_id"))
+
+
+def check_widgets(nb: Any, work: Path, home: Path) -> None:
+    jobs = {j["name"]: j for j in ledger_jobs(home)}
+    assert sorted(jobs) == ["station-summary", "warmest-station"]  # the refused publish left no row
+    summary, warmest = jobs["station-summary"], jobs["warmest-station"]
+    assert all(j["status"] == "published" for j in jobs.values())
+    widget = "application/vnd.jupyter.widget-view+json"
+    assert "0 of 0 jobs" in text(code_cell(nb, "browser = jobs_browser()"))
+    assert texts(code_cell(nb, "panel = publish_panel()"), widget)
+
+    published = text(code_cell(nb, 'panel.paths.value = "results"'), "text/html")
+    assert f"Published job <code>{summary['job_id']}</code>" in published and "Published" in published
+    assert summary["n_files"] == 2
+
+    fields = text(code_cell(nb, "for destination in ("))
+    assert re.search(r"local +option fields: none +credentials: hidden", fields), fields
+    assert re.search(r"s3://\S+ +option fields: endpoint, region\b.* credentials: shown", fields), fields
+    assert "no bucket in" in text(code_cell(nb, 'panel.destination.value = "s3://"'), "text/html")
+
+    listing = text(code_cell(nb, "print(browser.count.value)"))
+    assert "2 of 2 jobs" in listing and "filtered: 1 of 2 jobs" in listing
+    assert "station-summary" in listing and "warmest-station" in listing
+
+    selected = code_cell(nb, "browser.select(")
+    assert table_rows(text(selected, "text/html")) == 4
+    assert f"Copy CID copies: {summary['root_cid']}" in text(selected)
+
+    browsed = text(code_cell(nb, "browser.fetch_button.click()"), "text/html")
+    assert "Fetched 2 files into" in browsed and "verified" in browsed and "<img" in browsed
+    assert (work / summary["job_id"] / "summary.csv").read_text().startswith("station,min,mean,max\n")
+
+    fetched = text(code_cell(nb, "fetcher.ref.value = warmest.job_id"), "text/html")
+    assert "Fetched 4 files into <code>fetched/warmest</code>, verified" in fetched
+    assert "Warmest station" in fetched  # the report, previewed
+    assert "charlie" in (work / "fetched" / "warmest" / "report.md").read_text()
+    assert warmest["job_id"] in fetched
+
+    assert "no job &#x27;j-NOSUCHJOB&#x27;" in text(
+        code_cell(nb, 'fetcher.ref.value = "j-NOSUCHJOB"'), "text/html"
+    )
+    assert texts(code_cell(nb, "%jobs --ui"), widget)
+
+
 CHECKS = {
     "01-quickstart-local": check_quickstart,
     "02-s3-ipfs-http": check_s3_ipfs_http,
@@ -443,6 +535,8 @@ CHECKS = {
     "04-working-as-a-team": check_team,
     "05-passing-results-between-steps": check_steps,
     "06-a-job-over-s3-data": check_s3_job,
+    "07-long-running-work": check_long_running,
+    "08-widgets": check_widgets,
 }
 
 

@@ -91,6 +91,31 @@ def test_a_failed_job_shows_blank_cells_not_na(ip, tmp_path: Path) -> None:
     assert "<NA>" not in shown["text/html"] and "<NA>" not in shown["text/plain"]
 
 
+def test_jobs_view_shows_the_sync_rounds_column_only_when_a_job_had_rounds(ip, results: Path) -> None:
+    api.publish(results, "local", name="plain", quiet=True)
+    with capture_output():
+        plain = _formatted(ip, ip.run_cell("%jobs").result)
+    assert "rounds" not in re.findall(r"<th(?: [^>]*)?>(.*?)</th>", plain["text/html"])
+    with capture_output():
+        synced = ip.run_cell(
+            "%%publish local --sync-every 200ms --name synced\n"
+            "import time as _t\n"
+            "(OUTPUT / 'first.txt').write_text('1')\n"
+            "_t.sleep(0.7)\n"
+        )
+    assert synced.success
+    with capture_output():
+        frame = ip.run_cell("%jobs").result
+    rounds = int(frame[frame["name"] == "synced"].iloc[0]["rounds"])
+    assert rounds >= 1
+    shown = _formatted(ip, frame)
+    headers = re.findall(r"<th(?: [^>]*)?>(.*?)</th>", shown["text/html"])
+    assert headers == ["job", "name", "status", "destination", "files", "rounds", "size", "time (UTC)"]
+    by_name = {row[1]: row for row in _cells(shown["text/html"])}
+    assert by_name["synced"][5] == str(rounds) and by_name["plain"][5] == ""  # blank, not 0
+    assert re.search(rf"synced +published +local +\d+ +{rounds} ", shown["text/plain"]), shown["text/plain"]
+
+
 def test_cids_magic_is_compact_with_hashes_shortened_and_full_on_hover(ip, results: Path) -> None:
     published = api.publish(results, "local", archive=False, quiet=True)
     with capture_output():
