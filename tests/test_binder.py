@@ -13,6 +13,7 @@ import re
 import shlex
 import stat
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,14 @@ def test_notebook_is_committed_clean_with_the_python3_kernel(path: Path) -> None
 
 def test_there_are_tutorials() -> None:
     assert NOTEBOOKS, "notebooks/ has no tutorials"
+
+
+def test_readme_lists_every_tutorial_and_binder_opens_the_quickstart() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for notebook in sorted((REPO / "notebooks").glob("*.ipynb")):
+        line = next((row for row in readme.splitlines() if f"`notebooks/{notebook.name}`" in row), None)
+        assert line and line.startswith("| ") and len(line.split("|")[2].strip()) > 20, notebook.name
+    badge = re.search(r"\]\((https://mybinder\.org/v2/gh/[^)]+)\)", readme)
+    assert badge, "README has no Binder badge"
+    opens = urllib.parse.parse_qs(urllib.parse.urlsplit(badge.group(1)).query)["labpath"][0]
+    assert opens == "notebooks/01-quickstart-local.ipynb" and (REPO / opens).is_file()
