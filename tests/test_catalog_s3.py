@@ -14,13 +14,13 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from machines import cli_at
 
 import jupyter_publish as jp
 from jupyter_publish.api import jobs
@@ -100,18 +100,7 @@ def test_two_homes_through_the_command_line(s3_env, s3_bucket, homes, results, t
     catalog = f"s3://{s3_bucket}/catalog/"
 
     def cli(home: str, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "JUPYTER_PUBLISH_HOME": str(homes(home)),
-            "PYTHONPATH": str(Path(jp.__file__).parents[1]),
-        }
-        return subprocess.run(
-            [sys.executable, "-m", "jupyter_publish.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return cli_at(homes(home), *args)
 
     done = cli("a", "publish", str(results), "--to", f"s3://{s3_bucket}/cli/", "--catalog", catalog, "--json")
     assert done.returncode == 0, done.stderr

@@ -13,6 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from machines import git, make_repo
 
 import jupyter_publish as jp
 from jupyter_publish import provenance, redact
@@ -20,23 +21,11 @@ from jupyter_publish.errors import SourceError
 from jupyter_publish.ledger import Ledger
 from jupyter_publish.publisher import begin_job
 
-GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run([*GIT, "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
     """A git repository with one commit and a results folder; the working folder."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "analysis.py").write_text("print('v1')\n")
-    git(root, "add", "analysis.py")
-    git(root, "commit", "-q", "-m", "first")
+    root = make_repo(tmp_path / "repo", "print('v1')\n")
     (root / "results").mkdir()
     (root / "results" / "table.csv").write_text("x\n1\n")
     monkeypatch.chdir(root)

@@ -8,25 +8,18 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from machines import git, make_repo
 
 import jupyter_publish as jp
 from jupyter_publish.ledger import Ledger
 
 JOB_ID = re.compile(r"j-[0-9A-Z]{26}")
-GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        [*GIT, "-C", str(repo), *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 @pytest.fixture
@@ -52,12 +45,7 @@ def ok(result, io) -> None:
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "analysis.py").write_text("v = 1\n")
-    git(root, "add", "analysis.py")
-    git(root, "commit", "-q", "-m", "first")
+    root = make_repo(tmp_path / "repo")
     monkeypatch.chdir(root)
     return root
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from machines import cli_at, git, make_repo
 
 import jupyter_publish as jp
 from jupyter_publish.catalog import TamperedRecordError, open_catalog, records
@@ -33,16 +33,10 @@ from jupyter_publish.lineage import forget_fetches
 pytestmark = pytest.mark.servers
 
 MiB = 1024 * 1024
-GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
 CELL = """import pandas as pd
 frame = pd.DataFrame({"x": [1, 2, 3]})
 frame.to_csv(OUTPUT / "frame.csv", index=False)
 """
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run([*GIT, "-C", str(repo), *args], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
 
 
 @pytest.fixture
@@ -65,18 +59,7 @@ def cli(homes) -> Callable[..., subprocess.CompletedProcess[str]]:
     """``cli(home, *args)``: the command line as another process on machine ``home``."""
 
     def run(home: str, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "JUPYTER_PUBLISH_HOME": str(homes(home)),
-            "PYTHONPATH": str(Path(jp.__file__).parents[1]),
-        }
-        return subprocess.run(
-            [sys.executable, "-m", "jupyter_publish.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return cli_at(homes(home), *args)
 
     return run
 
@@ -84,12 +67,7 @@ def cli(homes) -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
     """A git repository the notebook runs in (the working directory)."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "analysis.py").write_text("v = 1\n")
-    git(root, "add", "analysis.py")
-    git(root, "commit", "-q", "-m", "first")
+    root = make_repo(tmp_path / "repo")
     monkeypatch.chdir(root)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
