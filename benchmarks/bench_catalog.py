@@ -37,7 +37,7 @@ from typing import Any
 import boto3
 import pandas  # noqa: F401
 from botocore.config import Config
-from common import Row, Run, machine, remove, run_isolated, save_json, table
+from common import Row, Run, link_text, machine, remove, run_isolated, save_json, table
 from wan_proxy import WanProxyProcess
 
 # Imported here so that each child pays for imports before its clock starts.
@@ -268,11 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         remove(work)
 
-    link = (
-        "loopback, no proxy"
-        if args.no_proxy
-        else f"WAN proxy: {args.delay_ms:g} ms each way, {args.rate_mbps or 'no'} MB/s cap per connection"
-    )
+    link = link_text(args.no_proxy, args.delay_ms, args.rate_mbps)
     title = f"team catalog on S3 (SeaweedFS) over {link}"
     print()
     print(table(rows, title))

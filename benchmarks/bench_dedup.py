@@ -33,7 +33,19 @@ from typing import Any
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from common import MiB, Row, Run, machine, make_file, remove, run_isolated, save_json, sha256_file, table
+from common import (
+    MiB,
+    Row,
+    Run,
+    link_text,
+    machine,
+    make_file,
+    remove,
+    run_isolated,
+    save_json,
+    sha256_file,
+    table,
+)
 from wan_proxy import WanProxyProcess
 
 # Imported here so that each child pays for imports before its clock starts.
@@ -251,12 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         if own_workdir:
             remove(work)
 
-    link = (
-        "loopback, no proxy"
-        if args.no_proxy
-        else f"WAN proxy: {args.delay_ms:g} ms each way, "
-        + (f"{args.rate_mbps:g} MB/s per connection" if args.rate_mbps else "no cap")
-    )
+    link = link_text(args.no_proxy, args.delay_ms, args.rate_mbps)
     title = f"the same file published twice to S3 (SeaweedFS) over {link}"
     print()
     print(table(rows, title))

@@ -42,6 +42,7 @@ from common import (
     Row,
     Run,
     best_of,
+    link_text,
     machine,
     make_csv,
     make_file,
@@ -477,15 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         if own_workdir:
             remove(work)
 
-    link = (
-        "loopback, no proxy"
-        if args.no_proxy
-        else (
-            f"WAN proxy: {args.delay_ms:g} ms each way, {args.rate_mbps:g} MB/s per connection"
-            if args.rate_mbps
-            else f"WAN proxy: {args.delay_ms:g} ms each way, no cap"
-        )
-    )
+    link = link_text(args.no_proxy, args.delay_ms, args.rate_mbps)
     jobs = f", max_concurrency={args.jobs}" if args.jobs else ""
     title = f"S3 (SeaweedFS) over {link}{jobs}, best of {args.repeat}"
     print()

@@ -364,6 +364,14 @@ class Row:
         return self.run.mb_per_s / self.baseline.mb_per_s
 
 
+def link_text(no_proxy: bool, delay_ms: float, rate_mbps: float | None) -> str:
+    """How a table's title names the link it was measured over."""
+    if no_proxy:
+        return "loopback, no proxy"
+    cap = f"{rate_mbps:g} MB/s per connection" if rate_mbps else "no cap"
+    return f"WAN proxy: {delay_ms:g} ms each way, {cap}"
+
+
 def table(rows: Iterable[Row], title: str = "") -> str:
     """A Markdown table: MB/s of the fastest run, best and median time, ratio ours/raw, peak RSS."""
     header = ["operation", "what", "MB/s", "best s", "median s", "ours/raw", "peak RSS MB", "note"]
