@@ -103,3 +103,17 @@ def ip(tmp_path_factory):
     shell.run_line_magic("load_ext", "jupyter_publish")
     yield shell
     shell.run_line_magic("unload_ext", "jupyter_publish")
+
+
+@pytest.fixture
+def magics(ip, tmp_path, monkeypatch):
+    """The loaded PublishMagics, reset to its defaults after each test; cwd is tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    instance = ip.magics_manager.registry["PublishMagics"]
+    yield instance
+    if "PublishMagics" in ip.config:
+        del ip.config["PublishMagics"]
+    for name in instance.class_trait_names(config=True):
+        setattr(instance, name, instance.trait_defaults(name))
+    for name in ("r", "f", "df", "d", "s", "b", "arr", "obj", "name", "path", "frame"):
+        ip.user_ns.pop(name, None)

@@ -12,6 +12,7 @@ import json
 import os
 
 import pytest
+from trees import random_file
 
 import jupyter_publish as jp
 from jupyter_publish.backends import s3 as s3_backend
@@ -23,18 +24,6 @@ MiB = 1024 * 1024
 BIG = 20 * MiB  # above one part (8 MiB): a multipart upload, a composite checksum
 
 
-def _random_file(path, size, seed=b"dedup"):
-    """Incompressible, deterministic bytes (so a gzip archive of them is as large)."""
-    with open(path, "wb") as out:
-        counter = 0
-        while size > 0:
-            block = hashlib.shake_256(seed + counter.to_bytes(8, "big")).digest(min(size, MiB))
-            out.write(block)
-            size -= len(block)
-            counter += 1
-    return path
-
-
 def _sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -43,7 +32,7 @@ def _sha256(path) -> str:
 def results(tmp_path):
     root = tmp_path / "results"
     root.mkdir()
-    _random_file(root / "weights.bin", BIG)
+    random_file(root / "weights.bin", BIG, b"dedup")
     (root / "table.csv").write_text("step,loss\n1,0.5\n2,0.25\n")
     return root
 
@@ -99,7 +88,7 @@ def test_archive_publish_twice_copies_the_archive(s3_env, s3_bucket, results, tm
 @pytest.mark.parametrize("archive", [True, False])
 def test_changed_bytes_of_the_same_size_are_uploaded(s3_env, s3_bucket, results, archive):
     jp.publish(results, f"s3://{s3_bucket}/a/{{jobID}}/", archive=archive)
-    _random_file(results / "weights.bin", BIG, seed=b"other")
+    random_file(results / "weights.bin", BIG, seed=b"other")
     second = jp.publish(results, f"s3://{s3_bucket}/a/{{jobID}}/", archive=archive)
     assert second.copied_bytes == 0
     assert second.sent_bytes >= BIG
@@ -140,7 +129,7 @@ def test_a_deleted_candidate_falls_back_to_the_upload(s3_env, s3_bucket, results
 
 def test_a_candidate_overwritten_with_other_bytes_falls_back(s3_env, s3_bucket, results, tmp_path):
     first = jp.publish(results, f"s3://{s3_bucket}/o/{{jobID}}/", archive=False)
-    other = _random_file(tmp_path / "other.bin", BIG, seed=b"intruder")
+    other = random_file(tmp_path / "other.bin", BIG, seed=b"intruder")
     s3_env.client().upload_file(str(other), s3_bucket, f"o/{first.job_id}/weights.bin")
     second = jp.publish(results, f"s3://{s3_bucket}/o/{{jobID}}/", archive=False)
     assert second.copied_bytes == 0

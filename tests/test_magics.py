@@ -27,20 +27,6 @@ JOB_ID = re.compile(r"j-[0-9A-Z]{26}")
 
 
 @pytest.fixture
-def magics(ip, tmp_path, monkeypatch):
-    """The loaded PublishMagics, reset to its defaults after each test; cwd is tmp_path."""
-    monkeypatch.chdir(tmp_path)
-    instance = ip.magics_manager.registry["PublishMagics"]
-    yield instance
-    if "PublishMagics" in ip.config:
-        del ip.config["PublishMagics"]
-    for name in instance.class_trait_names(config=True):
-        setattr(instance, name, instance.trait_defaults(name))
-    for name in ("r", "f", "df", "d", "s", "b", "arr", "obj", "name", "path"):
-        ip.user_ns.pop(name, None)
-
-
-@pytest.fixture
 def run(ip, magics):
     """Run a cell; return (ExecutionResult, captured output)."""
 

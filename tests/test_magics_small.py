@@ -17,19 +17,6 @@ from IPython.utils.capture import capture_output
 import jupyter_publish
 
 
-@pytest.fixture
-def magics(ip, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    instance = ip.magics_manager.registry["PublishMagics"]
-    yield instance
-    if "PublishMagics" in ip.config:
-        del ip.config["PublishMagics"]
-    for name in instance.class_trait_names(config=True):
-        setattr(instance, name, instance.trait_defaults(name))
-    for name in ("r", "df", "frame"):
-        ip.user_ns.pop(name, None)
-
-
 def run(ip, code: str):
     with capture_output() as io:
         result = ip.run_cell(code)

@@ -23,6 +23,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 from machines import cli_at, git, make_repo
+from trees import random_file
 
 import jupyter_publish as jp
 from jupyter_publish.catalog import TamperedRecordError, open_catalog, records
@@ -210,17 +211,6 @@ def test_export_from_the_catalog_on_a_machine_that_never_published_the_job(
 # -- 3. send only new bytes, across machines ------------------------------------------------------
 
 
-def _random_file(path: Path, size: int, seed: bytes = b"team") -> Path:
-    with open(path, "wb") as out:
-        counter = 0
-        while size > 0:
-            block = hashlib.shake_256(seed + counter.to_bytes(8, "big")).digest(min(size, MiB))
-            out.write(block)
-            size -= len(block)
-            counter += 1
-    return path
-
-
 @pytest.mark.parametrize("archive", [False, True], ids=["plain", "archive"])
 def test_bytes_a_colleague_sent_to_the_bucket_are_copied_not_sent_again(
     s3_env, s3_bucket, homes, tmp_path, archive
@@ -228,7 +218,7 @@ def test_bytes_a_colleague_sent_to_the_bucket_are_copied_not_sent_again(
     catalog = f"s3://{s3_bucket}/catalog/"
     results = tmp_path / "results"
     results.mkdir()
-    big = _random_file(results / "weights.bin", 3 * MiB)
+    big = random_file(results / "weights.bin", 3 * MiB, b"team")
     (results / "notes.txt").write_text("trained on Monday\n")
     size = big.stat().st_size
     total = size + (results / "notes.txt").stat().st_size
@@ -268,7 +258,7 @@ def test_bytes_on_an_endpoint_named_as_an_option_are_copied_too(
     catalog = f"s3://{s3_bucket}/catalog/"
     results = tmp_path / "results"
     results.mkdir()
-    size = _random_file(results / "weights.bin", 2 * MiB + 1).stat().st_size
+    size = random_file(results / "weights.bin", 2 * MiB + 1, b"team").stat().st_size
     dest = f"s3://{s3_bucket}/runs/{{jobID}}/"
     jp.publish(results, dest, catalog=catalog, archive=False, endpoint=endpoint)
     homes("b")

@@ -1,7 +1,9 @@
-"""A folder as data, to compare what a fetch gave back with what was published."""
+"""Folders and files as data: what a fetch gave back against what was published, and
+large incompressible files to publish."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -16,3 +18,17 @@ def tree(root: Path) -> dict[str, bytes | None]:
         for name in files:
             found[(base / name).as_posix()] = (Path(current) / name).read_bytes()
     return found
+
+
+def random_file(path: Path, size: int, seed: bytes = b"random") -> Path:
+    """``size`` incompressible, deterministic bytes at ``path`` (a gzip archive of them is as
+    large), written a MiB at a time."""
+    mib = 1024 * 1024
+    with open(path, "wb") as out:
+        counter = 0
+        while size > 0:
+            block = hashlib.shake_256(seed + counter.to_bytes(8, "big")).digest(min(size, mib))
+            out.write(block)
+            size -= len(block)
+            counter += 1
+    return path
