@@ -171,18 +171,14 @@ def html_table(frame: pd.DataFrame, view: Sequence[Column], caption: str = "") -
 
 
 def text_table(frame: pd.DataFrame, view: Sequence[Column], caption: str = "") -> str:
-    """The same table as aligned text (a terminal's IPython)."""
+    """The same table as aligned text (a terminal's IPython), fitted to the terminal as
+    ``jupyter-publish jobs`` fits its table: the columns that may wrap are cut first."""
+    from . import text_table as text
+
     columns, rows = _cells(frame, view)
-    grid = [[c.label for c in columns], *[[text for text, _ in row] for row in rows]]
-    widths = [max(len(line[i]) for line in grid) for i in range(len(columns))]
-    lines = [
-        "  ".join(
-            cell.rjust(width) if column.numeric else cell.ljust(width)
-            for cell, width, column in zip(line, widths, columns, strict=True)
-        ).rstrip()
-        for line in grid
-    ]
-    return "\n".join([*lines, caption] if caption else lines)
+    layout = [text.Column(c.label, cap=120, shrinks=0 if c.nowrap else 1, right=c.numeric) for c in columns]
+    table = text.render(layout, [[cell for cell, _ in row] for row in rows], text.terminal_width())
+    return f"{table}\n{caption}" if caption else table
 
 
 class CompactFrame(pd.DataFrame):
