@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import posixpath
+import re
 import secrets
 import signal
 import urllib.parse
@@ -106,9 +107,28 @@ class _StoreHandler(BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.NOT_FOUND)
             return
         sha256 = obj.sha256 or self._recorded_sha256(job_id, name)
-        self.send_response(HTTPStatus.OK)
-        if obj.size is not None:
-            self.send_header("Content-Length", str(obj.size))
+        # A stored blob can be read from any offset: a range is honoured, so a fetch of a
+        # served link reads big files in parallel ranges and resumes where it was cut.
+        seekable = obj.sha256 is not None and obj.size is not None
+        span = self._requested_range(obj.size, sha256) if seekable else None
+        if span == "unsatisfiable":
+            self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+            self.send_header("Content-Range", f"bytes */{obj.size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if isinstance(span, tuple):
+            first, last = span
+            self.send_response(HTTPStatus.PARTIAL_CONTENT)
+            self.send_header("Content-Range", f"bytes {first}-{last}/{obj.size}")
+            self.send_header("Content-Length", str(last - first + 1))
+        else:
+            first, last = 0, (obj.size or 0) - 1
+            self.send_response(HTTPStatus.OK)
+            if obj.size is not None:
+                self.send_header("Content-Length", str(obj.size))
+        if seekable:
+            self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Type", "application/octet-stream")
         # A published file is data, never a page of this origin (whose pages list every
         # job and carry the token): no sniffing it into HTML, no script if a browser does.
@@ -122,11 +142,41 @@ class _StoreHandler(BaseHTTPRequestHandler):
             return
         if obj.sha256:
             with open(self.store.blob_path(obj.sha256), "rb") as handle:
-                while chunk := handle.read(CHUNK):
+                handle.seek(first)
+                left = last - first + 1
+                while left > 0 and (chunk := handle.read(min(CHUNK, left))):
                     self.wfile.write(chunk)
+                    left -= len(chunk)
         else:  # a file inside an archive publish, read out of the stored archive
             for chunk in self.store.read(obj.location):
                 self.wfile.write(chunk)
+
+    def _requested_range(self, size: int | None, sha256: str | None) -> tuple[int, int] | str | None:
+        """The one byte range asked for (first, last), ``"unsatisfiable"``, or None for the
+        whole file: no Range, an If-Range that no longer matches, or a form this server
+        does not split (several ranges, a malformed header), which RFC 9110 lets it ignore."""
+        header = self.headers.get("Range")
+        if not header or size is None:
+            return None
+        condition = self.headers.get("If-Range")
+        if condition is not None and condition.strip() != f'"{sha256}"':
+            return None
+        match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+        if match is None or not any(match.groups()):
+            return None
+        start, end = match.groups()
+        if not start:  # the last N bytes
+            suffix = int(end)
+            if suffix == 0 or size == 0:
+                return "unsatisfiable"
+            return max(0, size - suffix), size - 1
+        first = int(start)
+        last = min(int(end), size - 1) if end else size - 1
+        if end and int(end) < first:
+            return None  # an invalid range is ignored, not refused
+        if first >= size:
+            return "unsatisfiable"
+        return first, last
 
     # -- the pages a person looks at ---------------------------------------------------
     def _send_page(self, page: bytes, body: bool) -> None:

@@ -27,7 +27,10 @@ echo "== installing jupyter-publish[test] into .venv"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
-.venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+# ipykernel leaves an empty tmp*_kernels folder behind: give it one of ours to leave.
+mkdir -p .venv/tmp
+TMPDIR="$PWD/.venv/tmp" .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+rm -rf .venv/tmp
 
 echo "== ruff"
 .venv/bin/ruff check .
