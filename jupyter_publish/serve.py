@@ -54,6 +54,14 @@ def serve_token() -> str:
     return token
 
 
+def _position(digits: str) -> int:
+    """A byte position in a Range header. Past 19 digits it is beyond any file (2**63
+    bytes) and only its order matters: int() refuses more than 4300 digits, so a longer
+    one would have dropped the connection unanswered."""
+    digits = digits.lstrip("0")
+    return int(digits or "0") if len(digits) < 20 else 10**19
+
+
 class _StoreHandler(BaseHTTPRequestHandler):
     store: LocalBackend
     token: str
@@ -166,13 +174,13 @@ class _StoreHandler(BaseHTTPRequestHandler):
             return None
         start, end = match.groups()
         if not start:  # the last N bytes
-            suffix = int(end)
+            suffix = _position(end)
             if suffix == 0 or size == 0:
                 return "unsatisfiable"
             return max(0, size - suffix), size - 1
-        first = int(start)
-        last = min(int(end), size - 1) if end else size - 1
-        if end and int(end) < first:
+        first = _position(start)
+        last = min(_position(end), size - 1) if end else size - 1
+        if end and _position(end) < first:
             return None  # an invalid range is ignored, not refused
         if first >= size:
             return "unsatisfiable"

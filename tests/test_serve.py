@@ -268,3 +268,21 @@ def test_a_big_served_file_is_fetched_in_ranges_and_verified(tmp_path: Path, ser
     assert fetched.verified
     got = (tmp_path / "got" / "data.bin").read_bytes()
     assert hashlib.sha256(got).hexdigest() == result.files[0].sha256
+
+
+def test_a_range_with_more_digits_than_int_reads_is_still_answered(results: Path, served: str):
+    """Python's int() refuses more than 4300 decimal digits: such a Range (sent with the
+    token) dropped the connection with no answer and a traceback on the owner's terminal."""
+    result = jp.publish(results, "local", archive=False)
+    link = f"{served}/{result.job_id}/log.txt"
+    data = (results / "log.txt").read_bytes()
+    huge = "9" * 5000
+    expected = {
+        f"bytes={huge}-": (416, b""),  # first byte past the end
+        f"bytes=0-{huge}": (206, data),  # last byte cut to the end
+        f"bytes=-{huge}": (206, data),  # a suffix longer than the file: all of it
+        f"bytes={'0' * 5000}10-19": (206, data[10:20]),  # leading zeros change nothing
+    }
+    for header, (status, content) in expected.items():
+        answer = httpx.get(link, headers={"Range": header})
+        assert (answer.status_code, answer.content) == (status, content), header[:20]
