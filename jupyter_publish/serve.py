@@ -163,13 +163,14 @@ class _StoreHandler(BaseHTTPRequestHandler):
         """The one byte range asked for (first, last), ``"unsatisfiable"``, or None for the
         whole file: no Range, an If-Range that no longer matches, or a form this server
         does not split (several ranges, a malformed header), which RFC 9110 lets it ignore."""
-        header = self.headers.get("Range")
-        if not header or size is None:
+        headers = self.headers.get_all("Range") or []
+        if len(headers) != 1 or size is None:  # Range is one field: two are malformed
             return None
         condition = self.headers.get("If-Range")
         if condition is not None and condition.strip() != f'"{sha256}"':
             return None
-        match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+        # ASCII only: unicode \s also takes NBSP, U+0085 and U+001C..U+001F (headers are Latin-1).
+        match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", headers[0], re.ASCII)
         if match is None or not any(match.groups()):
             return None
         start, end = match.groups()

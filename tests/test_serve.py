@@ -286,3 +286,17 @@ def test_a_range_with_more_digits_than_int_reads_is_still_answered(results: Path
     for header, (status, content) in expected.items():
         answer = httpx.get(link, headers={"Range": header})
         assert (answer.status_code, answer.content) == (status, content), header[:20]
+
+
+def test_a_range_is_read_by_its_ascii_grammar_only(results: Path, served: str):
+    """RFC 9110 digits and whitespace are ASCII; Python's ``\\s`` also takes NBSP and
+    U+001C..U+001F (a Latin-1 header), and one of two Range headers was picked."""
+    result = jp.publish(results, "local", archive=False)
+    link = f"{served}/{result.job_id}/log.txt"
+    data = (results / "log.txt").read_bytes()
+    for header in ("bytes=\xa010-19", "bytes=10-19\x1c", "bytes=\x8510-19"):
+        answer = httpx.get(link, headers={"Range": header.encode("latin-1")})
+        assert answer.status_code == 200 and answer.content == data, repr(header)
+    twice = [("Range", "bytes=0-1"), ("Range", "bytes=5-6")]
+    answer = httpx.get(link, headers=twice)
+    assert answer.status_code == 200 and answer.content == data
