@@ -176,8 +176,10 @@ class _StoreHandler(BaseHTTPRequestHandler):
         start, end = match.groups()
         if not start:  # the last N bytes
             suffix = _position(end)
-            if suffix == 0 or size == 0:
+            if suffix == 0:
                 return "unsatisfiable"
+            if size == 0:  # satisfiable (RFC 9110 14.1.1), but no 206 can say "no bytes"
+                return None
             return max(0, size - suffix), size - 1
         first = _position(start)
         last = min(_position(end), size - 1) if end else size - 1

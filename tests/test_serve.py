@@ -300,3 +300,16 @@ def test_a_range_is_read_by_its_ascii_grammar_only(results: Path, served: str):
     twice = [("Range", "bytes=0-1"), ("Range", "bytes=5-6")]
     answer = httpx.get(link, headers=twice)
     assert answer.status_code == 200 and answer.content == data
+
+
+def test_an_empty_served_file_refuses_no_suffix_range(tmp_path: Path, served: str):
+    """RFC 9110 14.1.1: on an empty file a suffix range (bytes=-N, N > 0) is satisfiable,
+    so it gets the (empty) file, not 416; bytes=0-0 has no byte 0 and stays 416."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "empty").write_bytes(b"")
+    result = jp.publish(tmp_path / "r", "local", archive=False)
+    link = f"{served}/{result.job_id}/empty"
+    suffix = httpx.get(link, headers={"Range": "bytes=-1"})
+    assert suffix.status_code == 200 and suffix.content == b""
+    assert httpx.get(link, headers={"Range": "bytes=0-0"}).status_code == 416
+    assert jp.fetch(link, tmp_path / "got").verified
