@@ -54,6 +54,14 @@ def serve_token() -> str:
     return token
 
 
+def _position(digits: str) -> int:
+    """A byte position in a Range header. Past 19 digits it is beyond any file (2**63
+    bytes) and only its order matters: int() refuses more than 4300 digits, so a longer
+    one would have dropped the connection unanswered."""
+    digits = digits.lstrip("0")
+    return int(digits or "0") if len(digits) < 20 else 10**19
+
+
 class _StoreHandler(BaseHTTPRequestHandler):
     store: LocalBackend
     token: str
@@ -155,24 +163,27 @@ class _StoreHandler(BaseHTTPRequestHandler):
         """The one byte range asked for (first, last), ``"unsatisfiable"``, or None for the
         whole file: no Range, an If-Range that no longer matches, or a form this server
         does not split (several ranges, a malformed header), which RFC 9110 lets it ignore."""
-        header = self.headers.get("Range")
-        if not header or size is None:
+        headers = self.headers.get_all("Range") or []
+        if len(headers) != 1 or size is None:  # Range is one field: two are malformed
             return None
         condition = self.headers.get("If-Range")
         if condition is not None and condition.strip() != f'"{sha256}"':
             return None
-        match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+        # ASCII only: unicode \s also takes NBSP, U+0085 and U+001C..U+001F (headers are Latin-1).
+        match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", headers[0], re.ASCII)
         if match is None or not any(match.groups()):
             return None
         start, end = match.groups()
         if not start:  # the last N bytes
-            suffix = int(end)
-            if suffix == 0 or size == 0:
+            suffix = _position(end)
+            if suffix == 0:
                 return "unsatisfiable"
+            if size == 0:  # satisfiable (RFC 9110 14.1.1), but no 206 can say "no bytes"
+                return None
             return max(0, size - suffix), size - 1
-        first = int(start)
-        last = min(int(end), size - 1) if end else size - 1
-        if end and int(end) < first:
+        first = _position(start)
+        last = min(_position(end), size - 1) if end else size - 1
+        if end and _position(end) < first:
             return None  # an invalid range is ignored, not refused
         if first >= size:
             return "unsatisfiable"

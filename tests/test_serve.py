@@ -268,3 +268,48 @@ def test_a_big_served_file_is_fetched_in_ranges_and_verified(tmp_path: Path, ser
     assert fetched.verified
     got = (tmp_path / "got" / "data.bin").read_bytes()
     assert hashlib.sha256(got).hexdigest() == result.files[0].sha256
+
+
+def test_a_range_with_more_digits_than_int_reads_is_still_answered(results: Path, served: str):
+    """Python's int() refuses more than 4300 decimal digits: such a Range (sent with the
+    token) dropped the connection with no answer and a traceback on the owner's terminal."""
+    result = jp.publish(results, "local", archive=False)
+    link = f"{served}/{result.job_id}/log.txt"
+    data = (results / "log.txt").read_bytes()
+    huge = "9" * 5000
+    expected = {
+        f"bytes={huge}-": (416, b""),  # first byte past the end
+        f"bytes=0-{huge}": (206, data),  # last byte cut to the end
+        f"bytes=-{huge}": (206, data),  # a suffix longer than the file: all of it
+        f"bytes={'0' * 5000}10-19": (206, data[10:20]),  # leading zeros change nothing
+    }
+    for header, (status, content) in expected.items():
+        answer = httpx.get(link, headers={"Range": header})
+        assert (answer.status_code, answer.content) == (status, content), header[:20]
+
+
+def test_a_range_is_read_by_its_ascii_grammar_only(results: Path, served: str):
+    """RFC 9110 digits and whitespace are ASCII; Python's ``\\s`` also takes NBSP and
+    U+001C..U+001F (a Latin-1 header), and one of two Range headers was picked."""
+    result = jp.publish(results, "local", archive=False)
+    link = f"{served}/{result.job_id}/log.txt"
+    data = (results / "log.txt").read_bytes()
+    for header in ("bytes=\xa010-19", "bytes=10-19\x1c", "bytes=\x8510-19"):
+        answer = httpx.get(link, headers={"Range": header.encode("latin-1")})
+        assert answer.status_code == 200 and answer.content == data, repr(header)
+    twice = [("Range", "bytes=0-1"), ("Range", "bytes=5-6")]
+    answer = httpx.get(link, headers=twice)
+    assert answer.status_code == 200 and answer.content == data
+
+
+def test_an_empty_served_file_refuses_no_suffix_range(tmp_path: Path, served: str):
+    """RFC 9110 14.1.1: on an empty file a suffix range (bytes=-N, N > 0) is satisfiable,
+    so it gets the (empty) file, not 416; bytes=0-0 has no byte 0 and stays 416."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "empty").write_bytes(b"")
+    result = jp.publish(tmp_path / "r", "local", archive=False)
+    link = f"{served}/{result.job_id}/empty"
+    suffix = httpx.get(link, headers={"Range": "bytes=-1"})
+    assert suffix.status_code == 200 and suffix.content == b""
+    assert httpx.get(link, headers={"Range": "bytes=0-0"}).status_code == 416
+    assert jp.fetch(link, tmp_path / "got").verified
