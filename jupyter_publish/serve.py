@@ -164,7 +164,8 @@ class _StoreHandler(BaseHTTPRequestHandler):
         whole file: no Range, an If-Range that no longer matches, or a form this server
         does not split (several ranges, a malformed header), which RFC 9110 lets it ignore."""
         headers = self.headers.get_all("Range") or []
-        if len(headers) != 1 or size is None:  # Range is one field: two are malformed
+        # Ranges are for GET only (RFC 9110 14.2); Range is one field: two are malformed.
+        if self.command != "GET" or len(headers) != 1 or size is None:
             return None
         condition = self.headers.get("If-Range")
         if condition is not None and condition.strip() != f'"{sha256}"':
