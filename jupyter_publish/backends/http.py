@@ -513,11 +513,10 @@ class HttpBackend(BackendBase):
                     progress(fresh)
 
     # -- fetch ---------------------------------------------------------------------
-    def list(self, ref: str) -> list[RemoteObject]:
-        """One URL is one object; HEAD tells its size when the server says.
-
-        A link signed for GET only (an S3 presigned URL: the method is part of what is
-        signed) refuses HEAD with 403; a one-byte ranged GET then asks instead."""
+    def _describe(self, ref: str) -> list[RemoteObject]:
+        """The one object at ``ref``, by HEAD. A link signed for GET only (an S3 presigned
+        URL: the method is part of what is signed) refuses HEAD with 403; a one-byte
+        ranged GET then asks instead."""
         with self._open("HEAD", ref) as (response, url):
             size: int | None = None
             signed_get = response.status_code == 403 and bool(urlsplit(url).query)
@@ -533,6 +532,13 @@ class HttpBackend(BackendBase):
         name = unquote(path.rsplit("/", 1)[-1]) or urlsplit(url).hostname or "download"
         # The URL the redirects ended at: ranged reads go straight there.
         return [RemoteObject(name=name, location=url, size=size, ranged=ranged)]
+
+    def list(self, ref: str) -> list[RemoteObject]:
+        """One URL is one object; HEAD tells its size when the server says.
+
+        A HEAD is idempotent: a connection dropped while asking is asked again, as every
+        read is, so one fault on the first connection does not end the fetch."""
+        return retrying(lambda: self._describe(ref))
 
     def _size_by_get(self, ref: str) -> tuple[int | None, bool, str]:
         """Size, whether ranges are served, and the final URL, from a ``bytes=0-0`` GET

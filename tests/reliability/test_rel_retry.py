@@ -153,3 +153,22 @@ def test_http_5xx_is_retried_on_fetch(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.servers  # Store asks for the server fixture by name
+def test_a_fetch_by_link_whose_first_connection_breaks_is_asked_again(request, tmp_path):
+    """The HEAD that sizes a linked file is retried like every read: one reset on the
+    first connection used to end the fetch with one try."""
+    store = Store("http", request)
+    src = source(tmp_path, 1 * MiB)
+    with FaultProxy(store.port) as proxy:
+        result = store.publish(src, proxy)
+        published = next(f for f in result.files if f.path == "data.bin")
+        assert published.url and published.url.startswith(proxy.url)
+        before = proxy.connections
+        proxy.add(Fault("reset", direction="down", at=1, connection=before + 1))
+        fetched = jp.fetch(published.url, tmp_path / "out")
+        assert proxy.fired == 1 and proxy.connections >= before + 2
+    [got] = fetched.files
+    assert got.verified_against == "sha256"
+    assert got.path.read_bytes() == (src / "data.bin").read_bytes()
