@@ -24,6 +24,8 @@ import posixpath
 import re
 import secrets
 import signal
+import socket
+import sys
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -252,12 +254,21 @@ class _StoreHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _StoreServer(ThreadingHTTPServer):
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        """A client that hangs up mid-answer (a cancelled fetch, a browser moving on, a
+        parallel ranged read stopped) is normal, not a traceback in the owner's terminal."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(port: int = 0, token: str | None = None) -> ThreadingHTTPServer:
     """A read-only server for the local store, bound to 127.0.0.1 only, behind ``token``
     (default: this home's :func:`serve_token`)."""
     attrs = {"store": LocalBackend(prefix="serve"), "token": token or serve_token()}
     handler = type("Handler", (_StoreHandler,), attrs)
-    return ThreadingHTTPServer(("127.0.0.1", port), handler)
+    return _StoreServer(("127.0.0.1", port), handler)
 
 
 def _interrupt(signum: int, frame: object) -> None:

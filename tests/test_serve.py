@@ -314,3 +314,36 @@ def test_an_empty_served_file_refuses_no_suffix_range(tmp_path: Path, served: st
     assert suffix.status_code == 200 and suffix.content == b""
     assert httpx.get(link, headers={"Range": "bytes=0-0"}).status_code == 416
     assert jp.fetch(link, tmp_path / "got").verified
+
+
+def test_a_client_hanging_up_mid_answer_leaves_no_traceback(tmp_path: Path, isolated_home: Path, capfd):
+    """A cancelled fetch or a stopped ranged read is normal: the owner's terminal stays quiet."""
+    import socket
+    import threading
+
+    from jupyter_publish.serve import make_server
+
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "data.bin").write_bytes(os.urandom(16 * 2**20))
+    result = jp.publish(big, "local", archive=False, quiet=True)
+    server = make_server(0, "t" * 40)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port)) as client:
+                request = f"GET /{'t' * 40}/{result.job_id}/data.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                client.sendall(request.encode())
+                assert client.recv(65536).startswith(b"HTTP/1.0 200")
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        deadline = time.monotonic() + 10
+        while threading.active_count() > 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the handler threads meet the hang-up and end
+        assert httpx.get(f"http://127.0.0.1:{port}/{'t' * 40}/").status_code == 200  # still serving
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception" not in err, err
