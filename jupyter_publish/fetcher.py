@@ -40,6 +40,7 @@ from .errors import (
     OptionError,
     PublishError,
     RefError,
+    TransientError,
 )
 from .extract import ARCHIVE_SUFFIXES as ARCHIVE_SUFFIXES  # kept importable from here
 from .extract import DEFAULT_MAX_RATIO, archive_suffix, remove_tree
@@ -534,6 +535,10 @@ def _use_ranges(backend: BackendBase, ranged_reads: bool | None, item: _Item) ->
     if item.ranged is None and ranged_reads is None:  # ask the store (an HTTP HEAD)
         try:
             [remote] = backend.list(item.location)
+        except TransientError:
+            # Already retried as a read is (a stall once): a whole read would only wait
+            # for the same hung or failing server as long again.
+            raise
         except (PublishError, ValueError):
             return False
         item.ranged = remote.ranged and remote.size == item.size

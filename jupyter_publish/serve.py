@@ -29,9 +29,10 @@ import sys
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import config
+from .backends import RemoteObject
 from .backends.local import LocalBackend
 from .errors import NotFoundError, PublishError
 from .ledger import Ledger
@@ -113,10 +114,22 @@ class _StoreHandler(BaseHTTPRequestHandler):
             return
         try:
             (obj,) = [o for o in self.store.list(f"local://{job_id}/{name}") if o.name]
-        except (PublishError, ValueError):
+        except (PublishError, ValueError, FileNotFoundError):  # an archive's blob gone too
             self.send_error(HTTPStatus.NOT_FOUND)
             return
-        sha256 = obj.sha256 or self._recorded_sha256(job_id, name)
+        with contextlib.ExitStack() as stack:
+            blob: BinaryIO | None = None
+            try:  # before the status line: a blob gone from the store is a 404, not a 200 cut off
+                if obj.sha256:
+                    blob = stack.enter_context(open(self.store.blob_path(obj.sha256), "rb"))
+            except FileNotFoundError:
+                self.send_error(HTTPStatus.NOT_FOUND, "the stored copy of this file is gone")
+                return
+            self._send_file(obj, blob, obj.sha256 or self._recorded_sha256(job_id, name), body)
+
+    def _send_file(self, obj: RemoteObject, blob: BinaryIO | None, sha256: str | None, body: bool) -> None:
+        """The status line, headers and (for a GET) the bytes of one stored file: from its
+        open ``blob``, or read out of the stored archive it is a member of."""
         # A stored blob can be read from any offset: a range is honoured, so a fetch of a
         # served link reads big files in parallel ranges and resumes where it was cut.
         seekable = obj.sha256 is not None and obj.size is not None
@@ -150,13 +163,12 @@ class _StoreHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if not body:
             return
-        if obj.sha256:
-            with open(self.store.blob_path(obj.sha256), "rb") as handle:
-                handle.seek(first)
-                left = last - first + 1
-                while left > 0 and (chunk := handle.read(min(CHUNK, left))):
-                    self.wfile.write(chunk)
-                    left -= len(chunk)
+        if blob is not None:
+            blob.seek(first)
+            left = last - first + 1
+            while left > 0 and (chunk := blob.read(min(CHUNK, left))):
+                self.wfile.write(chunk)
+                left -= len(chunk)
         else:  # a file inside an archive publish, read out of the stored archive
             for chunk in self.store.read(obj.location):
                 self.wfile.write(chunk)

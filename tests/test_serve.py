@@ -347,3 +347,36 @@ def test_a_client_hanging_up_mid_answer_leaves_no_traceback(tmp_path: Path, isol
         server.server_close()
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception" not in err, err
+
+
+def test_a_file_whose_blob_is_gone_is_not_found_without_a_traceback(
+    tmp_path: Path, isolated_home: Path, capfd
+):
+    """A blob removed from the store (by hand, or between listing and opening it) used to
+    get a 200 and its headers, then a traceback in the owner's terminal and a cut-off
+    body: a fetch retried it as a broken connection. It is a 404 before any header."""
+    import threading
+
+    from jupyter_publish.errors import NotFoundError
+    from jupyter_publish.serve import make_server
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data.bin").write_bytes(os.urandom(100_000))
+    result = jp.publish(src, "local", archive=False, quiet=True)
+    (sha256,) = [f.sha256 for f in result.files if f.kind == "file"]
+    (isolated_home / "store" / "blobs" / "sha256" / sha256[:2] / sha256).unlink()
+    server = make_server(0, "t" * 40)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        link = f"http://127.0.0.1:{server.server_address[1]}/{'t' * 40}/{result.job_id}/data.bin"
+        assert httpx.get(link).status_code == 404
+        assert httpx.head(link).status_code == 404
+        with pytest.raises(NotFoundError) as info:
+            jp.fetch(link, tmp_path / "got")
+        assert "gave up" not in str(info.value)
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err

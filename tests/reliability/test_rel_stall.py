@@ -7,10 +7,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from fake_drops import FakeServer
+from fake_drops import Store as DropStore
 from fault_proxy import Fault, FaultProxy
 from rel_stores import KINDS, MiB, Store, source
 
-from jupyter_publish.errors import StalledError
+import jupyter_publish as jp
+from jupyter_publish.errors import StalledError, TransientError
 
 IDLE = 1
 
@@ -95,3 +98,30 @@ def test_a_stall_is_retried_once_however_many_retries_are_allowed(request, tmp_p
     assert "gave up after 2 attempts" in str(info.value), info.value
     assert tries <= 3, tries  # two tries (an IPFS fetch may ask once before reading)
     assert took < 2 * IDLE + 4, took
+
+
+@pytest.mark.parametrize("action,tries", [("stall", 2), ("reset", 5)])
+def test_a_large_file_whose_server_fails_is_asked_only_once_over(tmp_path, monkeypatch, action, tries):
+    """A file large enough for ranged reads is first asked for its size (a HEAD, retried
+    like every read): a hung or resetting server ends the fetch there, rather than after
+    as many tries again of a whole read (4 x the idle limit for a hung server)."""
+    monkeypatch.setenv("JUPYTER_PUBLISH_RETRIES", "4")
+    server = FakeServer(DropStore(), "drop")
+    try:
+        with FaultProxy(server.httpd.server_address[1]) as proxy:
+            result = jp.publish(source(tmp_path, 20 * MiB), f"{proxy.url}/drop/", archive=False)
+            before = proxy.connections
+            proxy.add(Fault(action, direction="down", at=0, times=1000))
+            started = time.monotonic()
+            with pytest.raises(TransientError) as info:
+                jp.fetch(result.job_id, tmp_path / "out")
+            took = time.monotonic() - started
+            asked = proxy.connections - before
+    finally:
+        server.close()
+    assert f"gave up after {tries} attempts" in str(info.value), info.value
+    assert str(info.value).count("gave up") == 1, info.value
+    assert asked == tries, asked
+    if action == "stall":
+        assert isinstance(info.value, StalledError)
+        assert took < 2 * IDLE + 2, took
