@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["servers_s3", "servers_ipfs", "servers_http"]
@@ -117,3 +119,35 @@ def magics(ip, tmp_path, monkeypatch):
         setattr(instance, name, instance.trait_defaults(name))
     for name in ("r", "f", "df", "d", "s", "b", "arr", "obj", "name", "path", "frame"):
         ip.user_ns.pop(name, None)
+
+
+# -- small folders several modules share ----------------------------------------------------
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """A small results folder (a module with other needs defines its own)."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "metrics.json").write_text('{"loss": 0.1}')
+    (folder / "table.csv").write_text("a,b\n1,2\n")
+    return folder
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Path:
+    """A team catalog in a folder (as a network share would be), empty."""
+    folder = tmp_path / "team-catalog"
+    (folder / "records").mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture
+def outside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder in no repository (git stops looking above tmp_path)."""
+    folder = tmp_path / "plain"
+    (folder / "results").mkdir(parents=True)
+    (folder / "results" / "table.csv").write_text("x\n1\n")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    monkeypatch.chdir(folder)
+    return folder

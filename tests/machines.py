@@ -1,11 +1,16 @@
-"""What the provenance and team tests share: a git repository to work in, and another
-machine's command line (its own JUPYTER_PUBLISH_HOME, another process)."""
+"""What the provenance, team and serve tests share: a git repository to work in, another
+machine's command line (its own JUPYTER_PUBLISH_HOME, another process), and a running
+``jupyter-publish serve``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jupyter_publish
@@ -44,3 +49,27 @@ def cli_at(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+@contextlib.contextmanager
+def running_serve(home: Path) -> Iterator[str]:
+    """``jupyter-publish serve`` for ``home``, in its own process until the block ends: the
+    base URL it printed (``http://127.0.0.1:PORT/TOKEN``), once it advertises itself."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_publish.cli", "serve"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "JUPYTER_PUBLISH_HOME": str(home)},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        printed = re.search(r"(http://127\.0\.0\.1:\d+/[A-Za-z0-9_-]{32,})/JOB_ID/PATH", line)
+        assert printed, line
+        deadline = time.monotonic() + 10
+        while not (home / "serve.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield printed.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(10)

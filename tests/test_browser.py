@@ -27,19 +27,18 @@ import re
 import secrets
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from images import png_bytes
 
 from jupyter_publish import api
 from jupyter_publish.ids import short_job_id
@@ -157,31 +156,12 @@ def _prepare_root(base: Path) -> Path:
     (made / "README.md").write_text(README)
     (made / "metrics.csv").write_text("epoch,loss\n1,0.9\n2,0.5\n")
     (made / "run.log").write_text("epoch 1 done\nepoch 2 done\n")
-    (made / "plot.png").write_bytes(_png(24, 16))
+    (made / "plot.png").write_bytes(png_bytes(24, 16))
     notebook = _notebook(
         CELL, BROWSER_CELL, FETCH_CELL, JOBS_CELL, MADE_CELL, FETCH_MADE_CELL, FAILING_CELL, STATUS_CELL
     )
     (root / "demo.ipynb").write_text(json.dumps(notebook, indent=1))
     return root
-
-
-def _png(width: int, height: int) -> bytes:
-    """A small valid RGB PNG (a gradient), so the preview shows a real image."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(
-        b"\0" + b"".join(bytes((x * 10 % 256, y * 15 % 256, 128)) for x in range(width))
-        for y in range(height)
-    )
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def _lab_env(base: Path, home: Path) -> dict[str, str]:

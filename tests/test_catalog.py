@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -41,22 +42,6 @@ def homes(tmp_path, monkeypatch):
 
     use("a")
     return use
-
-
-@pytest.fixture
-def results(tmp_path):
-    folder = tmp_path / "results"
-    folder.mkdir()
-    (folder / "metrics.json").write_text('{"loss": 0.1}')
-    (folder / "table.csv").write_text("a,b\n1,2\n")
-    return folder
-
-
-@pytest.fixture
-def shared(tmp_path):
-    folder = tmp_path / "team-catalog"
-    folder.mkdir()
-    return folder
 
 
 def record_files(shared: Path) -> list[Path]:
@@ -235,7 +220,7 @@ def test_a_listing_reads_only_records_it_has_not_read(homes, results, shared, mo
 
 
 def test_a_record_that_cannot_be_written_waits_and_is_sent_later(homes, results, shared, tmp_path, capsys):
-    shared.rmdir()  # the network drive is not mounted
+    shutil.rmtree(shared)  # the network drive is not mounted
     result = jp.publish(results, catalog=str(shared))
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "warning" in err and result.job_id in err and "sent again" in err
@@ -375,13 +360,8 @@ def test_a_reader_that_keeps_up_packs_what_it_read_once_it_is_enough(
     assert sorted(r["job_id"] for r in cat.rows()) == sorted(ids)
 
 
-def test_a_listing_counts_what_it_could_pack_without_loading_records(homes, results, shared, monkeypatch):
-    """Whether there is enough to pack is a count: a listing below the threshold loads
-    no record's bytes from the cache (it loaded every unpacked one on every listing)."""
-    import re
-
-    _publish_some(results, shared, 3)
-    homes("b")
+def traced_sql(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement run from here on, in order (each new connection is traced)."""
     statements: list[str] = []
     connect = sqlite3.connect
 
@@ -391,6 +371,17 @@ def test_a_listing_counts_what_it_could_pack_without_loading_records(homes, resu
         return db
 
     monkeypatch.setattr(sqlite3, "connect", traced)
+    return statements
+
+
+def test_a_listing_counts_what_it_could_pack_without_loading_records(homes, results, shared, monkeypatch):
+    """Whether there is enough to pack is a count: a listing below the threshold loads
+    no record's bytes from the cache (it loaded every unpacked one on every listing)."""
+    import re
+
+    _publish_some(results, shared, 3)
+    homes("b")
+    statements = traced_sql(monkeypatch)
     assert len(jobs(catalog=str(shared))) == 3
     assert len(jobs(catalog=str(shared))) == 3
     loads = [s for s in statements if re.search(r"SELECT\b[^;]*\brecord\b[^;]*FROM catalog_records", s)]
@@ -435,15 +426,7 @@ def test_a_listing_reads_why_records_were_refused_once(homes, results, shared, m
     for path in record_files(shared)[:3]:
         path.write_bytes(path.read_bytes().replace(b"metrics.json", b"metricz.json"))
     homes("b")
-    statements: list[str] = []
-    connect = sqlite3.connect
-
-    def traced(*args, **kwargs):  # type: ignore[no-untyped-def]
-        db = connect(*args, **kwargs)
-        db.set_trace_callback(statements.append)
-        return db
-
-    monkeypatch.setattr(sqlite3, "connect", traced)
+    statements = traced_sql(monkeypatch)
     with open_catalog(str(shared)) as cat:
         assert len(cat.sync().refused) == 3
     assert capsys.readouterr().err.count("refused: ") == 3
@@ -454,7 +437,7 @@ def test_a_record_sent_late_is_named_when_sent_so_readers_still_see_it(homes, re
     from jupyter_publish.catalog import catalog as catalog_module
 
     monkeypatch.setattr(catalog_module, "LOOKBACK_MS", 0)  # no margin at all
-    shared.rmdir()
+    shutil.rmtree(shared)
     late = jp.publish(results, catalog=str(shared))  # kept pending
     shared.mkdir()
     homes("b")

@@ -32,15 +32,6 @@ def test_public_url(url, public):
     assert redact.public_url(url) == public
 
 
-@pytest.fixture
-def results(tmp_path):
-    folder = tmp_path / "results"
-    folder.mkdir()
-    (folder / "metrics.json").write_text('{"loss": 0.1}')
-    (folder / "table.csv").write_text("a,b\n1,2\n")
-    return folder
-
-
 @pytest.mark.parametrize("archive", [True, False])
 def test_a_presigned_publish_writes_no_signature_to_the_catalog(
     s3_env, s3_bucket, results, tmp_path, archive

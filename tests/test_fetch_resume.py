@@ -66,24 +66,10 @@ def test_fetch_bacalhau_s3_spec(s3_env, s3_bucket, big, tmp_path):
 
 
 def test_serve_gives_local_results_an_http_url(big, tmp_path, isolated_home):
-    import subprocess
-    import sys
-    import time
-
     import httpx
+    from machines import running_serve
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_publish.cli", "serve"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "JUPYTER_PUBLISH_HOME": str(isolated_home)},
-    )
-    try:
-        line = proc.stdout.readline()
-        assert "127.0.0.1" in line
-        deadline = time.monotonic() + 10
-        while not (isolated_home / "serve.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with running_serve(isolated_home):
         result = jp.publish(big, "local", archive=False)
         (record,) = [f for f in result.files if f.kind == "file"]
         assert record.url and record.url.startswith("http://127.0.0.1:")
@@ -93,7 +79,4 @@ def test_serve_gives_local_results_an_http_url(big, tmp_path, isolated_home):
         assert httpx.get(record.url.replace(record.url.split("/")[3] + "/", "")).status_code == 403
         fetched = jp.fetch(record.url, tmp_path / "via-http")
         assert fetched.verified  # the ledger knows what that URL must hold
-    finally:
-        proc.terminate()
-        proc.wait(10)
     assert not (isolated_home / "serve.json").exists()

@@ -15,29 +15,13 @@ import time
 import types
 import wave
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
+from images import png_bytes
 
 from jupyter_publish.errors import SourceError
 from jupyter_publish.preview import Preview, kind_of, preview
-
-
-def png_bytes(width: int, height: int) -> bytes:
-    """A valid RGB PNG, written by hand so the tests need no imaging library."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    rows = b"".join(b"\x00" + b"\x20\x80\xff" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def bundle(p: Preview) -> dict:

@@ -32,17 +32,6 @@ def repo(tmp_path, monkeypatch):
     return root
 
 
-@pytest.fixture
-def outside(tmp_path, monkeypatch):
-    """A working folder in no repository (git stops looking above tmp_path)."""
-    folder = tmp_path / "plain"
-    (folder / "results").mkdir(parents=True)
-    (folder / "results" / "table.csv").write_text("x\n1\n")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    monkeypatch.chdir(folder)
-    return folder
-
-
 def ledger_bytes(home: Path) -> bytes:
     """Every byte the ledger holds on disk (its WAL included)."""
     return b"".join(p.read_bytes() for p in sorted(home.glob("ledger.sqlite*")))

@@ -23,16 +23,6 @@ CELL = (
 )
 
 
-@pytest.fixture
-def outside(tmp_path, monkeypatch):
-    folder = tmp_path / "plain"
-    (folder / "results").mkdir(parents=True)
-    (folder / "results" / "table.csv").write_text("x\n1\n")
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    monkeypatch.chdir(folder)
-    return folder
-
-
 @pytest.mark.parametrize(
     ("name", "secret"),
     [

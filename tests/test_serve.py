@@ -7,14 +7,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from machines import running_serve
 
 import jupyter_publish as jp
 from jupyter_publish.errors import PublishError
@@ -24,24 +23,8 @@ from jupyter_publish.ledger import Ledger
 @pytest.fixture
 def served(isolated_home: Path) -> Iterator[str]:
     """A running ``jupyter-publish serve``: the base URL it printed (with its token)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_publish.cli", "serve"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "JUPYTER_PUBLISH_HOME": str(isolated_home)},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"(http://127\.0\.0\.1:\d+/[^/\s]+)/JOB_ID/PATH", line)
-        assert match, line
-        deadline = time.monotonic() + 10
-        while not (isolated_home / "serve.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield match.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_serve(isolated_home) as base:
+        yield base
 
 
 @pytest.fixture

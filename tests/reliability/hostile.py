@@ -120,3 +120,18 @@ def tree(folder: Path) -> set[str]:
         for name in dirs + names:
             found.add(os.path.relpath(os.path.join(root, name), folder))
     return found
+
+
+def claiming_result(tmp_path: Path, bucket: str, sha256: str) -> dict[str, object]:
+    """A colleague's published result, shaped as a real publish to ``bucket`` writes it,
+    whose manifest claims that ``evil/weights.bin`` holds a file with ``sha256``."""
+    import jupyter_publish as jp
+
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "x.txt").write_text("x")
+    shape = jp.publish(tmp_path / "theirs", f"s3://{bucket}/theirs/", archive=False).to_dict()
+    shape.update(job_id="j-evil", manifest=[
+        {"path": "weights.bin", "size": 2 << 20, "sha256": sha256, "cid": None, "kind": "file",
+         "location": f"s3://{bucket}/evil/weights.bin", "url": None}
+    ])  # fmt: skip
+    return shape

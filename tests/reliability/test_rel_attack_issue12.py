@@ -10,24 +10,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hostile import claiming_result
 
 import jupyter_publish as jp
 from jupyter_publish.catalog import open_catalog, records
 from jupyter_publish.cli import main
 from jupyter_publish.ids import ulid
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def shared(tmp_path):
-    folder = tmp_path / "team-catalog"
-    (folder / "records").mkdir(parents=True)
-    return folder
 
 
 def plant(shared: Path, data: bytes, job_id: str = "j-evil") -> str:
@@ -90,7 +78,7 @@ def _surrogate(written: str) -> bytes:
         ),
     ],
 )
-def test_one_hostile_record_never_breaks_the_listing_for_everyone(home, shared, tmp_path, capsys, make):
+def test_one_hostile_record_never_breaks_the_listing_for_everyone(shared, tmp_path, capsys, make):
     """Deep nesting raised RecursionError out of every listing; a UTF-16 record was
     verified (json.loads guesses encodings) then crashed the pack a reader writes; a lone
     surrogate was cached and then crashed ``jobs()`` and the CLI printing it. Each broke
@@ -143,7 +131,7 @@ def _forge(shared: Path, result: dict[str, object], job_id: str = "j-evil") -> s
         ),
     ],
 )
-def test_a_record_whose_result_is_no_result_is_refused_not_raised(home, shared, tmp_path, capsys, result):
+def test_a_record_whose_result_is_no_result_is_refused_not_raised(shared, tmp_path, capsys, result):
     """``Catalog.results()`` (what lineage and dedup read) raised KeyError on a record whose
     result lacked a field: ``jp.lineage(catalog=…)`` and every S3 publish of a large file
     with that catalog failed; a fetch of it gave a traceback, not a one-line refusal."""
@@ -170,7 +158,7 @@ def test_a_record_whose_result_is_no_result_is_refused_not_raised(home, shared, 
 
 @pytest.mark.servers
 def test_a_forged_record_and_sha256_metadata_never_make_a_publish_copy_other_bytes(
-    s3_env, s3_bucket, home, shared, tmp_path
+    s3_env, s3_bucket, shared, tmp_path
 ):
     """A colleague who may write to the bucket and the catalog PUTs an object of other
     bytes of the same size whose ``x-amz-meta-sha256`` claims the sha256 of a file we are
@@ -191,13 +179,7 @@ def test_a_forged_record_and_sha256_metadata_never_make_a_publish_copy_other_byt
         Bucket=s3_bucket, Key="evil/weights.bin", Body=os.urandom(2 << 20), Metadata={"sha256": sha}
     )
     # Their record, shaped as a publish to this bucket writes it.
-    (tmp_path / "theirs").mkdir()
-    (tmp_path / "theirs" / "x.txt").write_text("x")
-    shape = jp.publish(tmp_path / "theirs", f"s3://{s3_bucket}/theirs/", archive=False).to_dict()
-    shape.update(job_id="j-evil", manifest=[
-        {"path": "weights.bin", "size": 2 << 20, "sha256": sha, "cid": None, "kind": "file",
-         "location": f"s3://{s3_bucket}/evil/weights.bin", "url": None}
-    ])  # fmt: skip
+    shape = claiming_result(tmp_path, s3_bucket, sha)
     _forge(shared, shape)
     with open_catalog(str(shared), ledger=Ledger()) as cat:
         cat.sync()
@@ -242,7 +224,7 @@ def _plant_pack(shared: Path, chunks: list[bytes] | bytes, count: int = 1) -> st
         ),
     ],
 )
-def test_a_hostile_pack_is_ignored_not_raised(home, shared, tmp_path, capsys, raw):
+def test_a_hostile_pack_is_ignored_not_raised(shared, tmp_path, capsys, raw):
     """A pack nested past the stack raised RecursionError, one holding a lone surrogate
     UnicodeEncodeError, out of every cold reader's listing."""
     (tmp_path / "r").mkdir()
@@ -278,7 +260,7 @@ def test_gzip_bomb_packs_are_read_one_at_a_time_within_a_bound(shared, tmp_path)
 
 
 def test_a_reader_with_more_than_one_pack_holds_leaves_a_prefix_and_a_cold_reader_misses_nothing(
-    home, shared, tmp_path, monkeypatch
+    shared, tmp_path, monkeypatch
 ):
     """Packs are bounded (so every pack is readable under the bomb limits): a reader with
     more record bytes than one pack holds packs the oldest, and a cold reader after it

@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hostile import claiming_result
 
 import jupyter_publish as jp
 from jupyter_publish.catalog import open_catalog, packs, records
@@ -21,19 +22,6 @@ from jupyter_publish.ids import ulid
 from jupyter_publish.ledger import Ledger
 
 HOUR_MS = 3600 * 1000
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("JUPYTER_PUBLISH_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def shared(tmp_path):
-    folder = tmp_path / "team-catalog"
-    (folder / "records").mkdir(parents=True)
-    return folder
 
 
 def write_record(shared: Path, job_id: str, now_ms: int | None = None) -> str:
@@ -54,7 +42,7 @@ def listed(shared: Path) -> set[str]:
         return {r["job_id"] for r in cat.rows()}
 
 
-def test_a_record_from_a_clock_a_day_ahead_never_hides_later_records(home, shared):
+def test_a_record_from_a_clock_a_day_ahead_never_hides_later_records(shared):
     """A colleague whose clock runs a day ahead (or anyone who may write a record) wrote
     one record named a day from now: every reader that read it listed only after it from
     then on, so no job the team published for the next day reached any of them."""
@@ -78,7 +66,7 @@ def plant_pack(shared: Path, items: list[tuple[str, bytes]], first: str, last: s
 
 @pytest.mark.parametrize("ahead_ms", [0, 24 * HOUR_MS], ids=["now", "a-day-ahead"])
 def test_a_pack_of_one_record_never_hides_the_teams_older_records_from_a_cold_reader(
-    home, shared, tmp_path, monkeypatch, ahead_ms
+    shared, tmp_path, monkeypatch, ahead_ms
 ):
     """A pack that holds one record (its own, well-formed) named as covering everything
     from the first possible time: a cold reader trusted the packs to hold every record
@@ -119,7 +107,7 @@ SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLE9"
         f"%publish out s3://b/k --secret-key {SECRET}",
     ],
 )
-def test_a_secret_in_a_cell_never_reaches_the_team_catalog(home, shared, tmp_path, cell):
+def test_a_secret_in_a_cell_never_reaches_the_team_catalog(shared, tmp_path, cell):
     """Each was stored as typed in the cell source: in the ledger, and in the shared,
     immutable catalog record every team member, CI job and Binder reads (and packs)."""
     (tmp_path / "r").mkdir()
@@ -193,7 +181,7 @@ def silent_port():
 
 
 def test_a_dead_catalog_named_once_does_not_tax_every_later_operation(
-    home, shared, tmp_path, monkeypatch, silent_port
+    shared, tmp_path, monkeypatch, silent_port
 ):
     """One publish named an S3 catalog whose endpoint never answers: its record waits in
     the ledger, and every later catalog operation tried it again. A listing of another,
@@ -221,7 +209,7 @@ def test_a_dead_catalog_named_once_does_not_tax_every_later_operation(
 # -- names a pack hands a reader ---------------------------------------------------------
 
 
-def test_a_pack_cannot_make_a_reader_read_outside_the_catalog(home, shared, tmp_path, monkeypatch):
+def test_a_pack_cannot_make_a_reader_read_outside_the_catalog(shared, tmp_path, monkeypatch):
     """A pack's ``unread`` names were checked by their last path segment only, so
     ``../../other-team/records/NAME`` made a cold reader read another catalog on the same
     share (one the pack's writer may not read), list its job as this team's, and pack its
@@ -252,7 +240,7 @@ def test_a_pack_cannot_make_a_reader_read_outside_the_catalog(home, shared, tmp_
 # -- what a record shows on a colleague's terminal ---------------------------------------
 
 
-def test_a_record_cannot_drive_a_colleagues_terminal(home, shared, capsys):
+def test_a_record_cannot_drive_a_colleagues_terminal(shared, capsys):
     """A record's name, user, host and error were printed raw by ``jupyter-publish jobs
     --catalog``: ESC sequences cleared the screen, set the window title, or moved up and
     erased the rows above (hiding other jobs, or drawing fake ones); a right-to-left
@@ -278,7 +266,7 @@ def test_a_record_cannot_drive_a_colleagues_terminal(home, shared, capsys):
 
 @pytest.mark.servers
 def test_a_checksum_header_the_writer_lies_in_never_makes_a_publish_copy_other_bytes(
-    s3_env, s3_bucket, home, shared, tmp_path
+    s3_env, s3_bucket, shared, tmp_path
 ):
     """Dedup trusts S3's own ``ChecksumSHA256`` for a colleague's object. A writer that
     sends that checksum itself, for other bytes: if the store kept it unchecked, a forged
@@ -301,13 +289,7 @@ def test_a_checksum_header_the_writer_lies_in_never_makes_a_publish_copy_other_b
             Bucket=s3_bucket, Key="evil/weights.bin", Body=os.urandom(2 << 20),
             ChecksumSHA256=base64.b64encode(bytes.fromhex(sha)).decode(),
         )  # fmt: skip
-    (tmp_path / "theirs").mkdir()
-    (tmp_path / "theirs" / "x.txt").write_text("x")
-    shape = jp.publish(tmp_path / "theirs", f"s3://{s3_bucket}/theirs/", archive=False).to_dict()
-    shape.update(job_id="j-evil", manifest=[
-        {"path": "weights.bin", "size": 2 << 20, "sha256": sha, "cid": None, "kind": "file",
-         "location": f"s3://{s3_bucket}/evil/weights.bin", "url": None}
-    ])  # fmt: skip
+    shape = claiming_result(tmp_path, s3_bucket, sha)
     assert PublishedResult.from_dict(shape).job_id == "j-evil"
     body = {"job_id": "j-evil", "status": "published", "job": {"job_id": "j-evil"}, "result": shape}
     name, raw = records.make(body)
@@ -322,7 +304,7 @@ def test_a_checksum_header_the_writer_lies_in_never_makes_a_publish_copy_other_b
 # -- a job ID prefix: the ledger's job, or the catalog's -----------------------------------
 
 
-def test_a_prefix_that_names_a_local_job_and_a_colleagues_is_ambiguous(home, shared, tmp_path):
+def test_a_prefix_that_names_a_local_job_and_a_colleagues_is_ambiguous(shared, tmp_path):
     """Job IDs begin with their time, so a prefix a user copies from ``jobs --catalog``
     (a colleague's job) often also names a job of their own from the same minutes: the
     ledger's job was fetched, silently, and the colleague's never considered."""
@@ -339,7 +321,7 @@ def test_a_prefix_that_names_a_local_job_and_a_colleagues_is_ambiguous(home, sha
     assert jp.fetch(mine, tmp_path / "out", catalog=str(shared)).verified  # the whole ID: no doubt
 
 
-def test_a_pack_name_claiming_everything_does_not_stop_readers_packing(home, shared, tmp_path, monkeypatch):
+def test_a_pack_name_claiming_everything_does_not_stop_readers_packing(shared, tmp_path, monkeypatch):
     """A pack named as holding a billion records from the first time to the last (its
     bytes anything): every reader took its records as packed already by it and never left
     a pack, so every cold reader GETs every record one by one (and warns), for good."""
@@ -361,7 +343,7 @@ def test_a_pack_name_claiming_everything_does_not_stop_readers_packing(home, sha
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device"])
-def test_a_record_name_that_is_no_file_never_hangs_or_floods_a_listing(home, shared, tmp_path, kind):
+def test_a_record_name_that_is_no_file_never_hangs_or_floods_a_listing(shared, tmp_path, kind):
     """Anyone who may write to the shared folder made a record's name a named pipe (every
     reader's ``jobs --catalog`` then blocked in open() for good) or a link to /dev/zero
     (listed as 0 bytes, read to 256 MiB, 32 at once: GiBs of memory per listing)."""
@@ -394,7 +376,7 @@ def test_a_record_name_that_is_no_file_never_hangs_or_floods_a_listing(home, sha
 # -- a later record of someone else's job --------------------------------------------------
 
 
-def test_a_later_failed_record_cannot_hide_a_published_job(home, shared, tmp_path):
+def test_a_later_failed_record_cannot_hide_a_published_job(shared, tmp_path):
     """A job once published stays published (a failed job may be resumed and published,
     never the reverse), but the listing showed each job's newest record: anyone who may
     write one made a colleague's published job show as failed, with any error, in every
@@ -418,7 +400,7 @@ def test_a_later_failed_record_cannot_hide_a_published_job(home, shared, tmp_pat
 
 
 def test_a_packs_unread_list_cannot_send_a_cold_reader_after_records_that_do_not_exist(
-    home, shared, tmp_path, monkeypatch
+    shared, tmp_path, monkeypatch
 ):
     """A pack's ``unread`` names were each read one by one by every cold reader: a pack
     of millions of made-up names (they gzip to little) cost each one a GET per name, and

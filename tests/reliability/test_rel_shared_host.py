@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from machines import running_serve
 
 import jupyter_publish as jp
 from jupyter_publish.ledger import Ledger
@@ -75,20 +72,7 @@ def test_an_old_world_readable_home_is_tightened(results, tmp_path, monkeypatch)
 
 
 def test_serve_requires_its_token(results, tmp_path, isolated_home):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_publish.cli", "serve"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "JUPYTER_PUBLISH_HOME": str(isolated_home)},
-    )
-    try:
-        line = proc.stdout.readline()
-        printed = re.search(r"(http://127\.0\.0\.1:\d+/[A-Za-z0-9_-]{32,})/JOB_ID/PATH", line)
-        assert printed, line
-        base = printed.group(1)
-        deadline = time.monotonic() + 10
-        while not (isolated_home / "serve.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+    with running_serve(isolated_home) as base:
         assert stat.S_IMODE((isolated_home / "serve.json").stat().st_mode) == 0o600
         result = jp.publish(results, "local", archive=False)
         record = next(f for f in result.files if f.path == "a.csv")
@@ -101,8 +85,5 @@ def test_serve_requires_its_token(results, tmp_path, isolated_home):
             assert httpx.get(bare).status_code == 403
             assert httpx.head(bare).status_code == 403
         assert jp.fetch(record.url, tmp_path / "via-http").verified
-    finally:
-        proc.terminate()
-        proc.wait(10)
     assert _loose(isolated_home) == []
     assert Ledger().result(result.job_id).files  # the ledger still reads after serve stopped
