@@ -293,7 +293,7 @@ class _Pipeline:
         try:
             handle = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below, on every path
         except FileNotFoundError:
-            raise SourceError(f"{path} was deleted while it was being published; try again") from None
+            raise SourceError(f"{path} was deleted while it was being published; publish again") from None
         except OSError as exc:
             raise SourceError(f"cannot publish {str(path)!r}: {exc.strerror or exc}") from None
         with handle:
@@ -303,7 +303,7 @@ class _Pipeline:
                 target = self._view[self._pos : self._pos + want]
                 got = handle.readinto(target)
                 if not got:
-                    raise SourceError(f"{path} shrank while it was being published; try again")
+                    raise SourceError(f"{path} shrank while it was being published; publish again")
                 hasher.update(target[:got] if got < want else target)
                 self._pos += got
                 self._file_bytes += got
@@ -311,7 +311,7 @@ class _Pipeline:
                 if self._pos == BLOCK:
                     self._flush(self._buf)
             if handle.read(1):
-                raise SourceError(f"{path} grew while it was being published; try again")
+                raise SourceError(f"{path} grew while it was being published; publish again")
         self.digests[name] = hasher.finish()
         self._skip(-size % _TAR_BLOCK)
 

@@ -64,7 +64,7 @@ def write_archive(
                             f"{source.path} changed while it was being published ({exc}); try again"
                         ) from None
                     if reader.read(1):
-                        raise SourceError(f"{source.path} grew while it was being published; try again")
+                        raise SourceError(f"{source.path} grew while it was being published; publish again")
                 digests[source.name] = hasher.finish()
     return digests, archive_hasher.finish()
 

@@ -104,16 +104,20 @@ def test_an_archive_upload_cut_is_made_and_sent_again(request, tmp_path, kind, d
 
 
 def _change_when_cut(proxy, path, keep_mtime: bool) -> threading.Thread:
-    """Rewrite ``path`` (same size) once the proxy has stalled the upload."""
+    """Replace ``path`` (same size) once the proxy has stalled the upload, in one step: a
+    rewrite in place lets a reader meet the file half written ("shrank"), a race of the
+    test, not the change of content or time each case is about."""
     stat = path.stat()
+    new = path.parent.parent / f"new-{path.name}"
 
     def change() -> None:
         deadline = time.monotonic() + 10
         while not proxy.fired and time.monotonic() < deadline:
             time.sleep(0.01)
-        path.write_bytes(os.urandom(stat.st_size))
+        new.write_bytes(os.urandom(stat.st_size))
         if keep_mtime:  # only the content tells: the re-made bytes differ from those sent
-            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            os.utime(new, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        os.replace(new, path)
 
     thread = threading.Thread(target=change, daemon=True)
     thread.start()
