@@ -23,6 +23,9 @@ echo
 "$python" "$here/bench_wan.py" --size-mib "${WAN_MIB:-256}" --delay-ms "${WAN_DELAY_MS:-10}" \
     --rate-mbps "${WAN_RATE_MBPS:-50}" --repeat "$repeat" --json "$json"
 echo
+"$python" "$here/bench_serve.py" --delay-ms "${WAN_DELAY_MS:-10}" --rate-mbps "${WAN_RATE_MBPS:-50}" \
+    --repeat "$repeat" --json "$json"
+echo
 "$python" "$here/bench_files.py" --files "${FILES:-20000}" --repeat "$repeat" --json "$json"
 echo
 "$python" "$here/bench_dedup.py" --size-mib "${WAN_MIB:-256}" --delay-ms "${WAN_DELAY_MS:-10}" \
